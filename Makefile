@@ -1,0 +1,41 @@
+# One-command setup and tests. `make setup` is idempotent; `make test` runs setup first when needed.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+STAMP := .venv/.imcpnn-setup-stamp
+# The CPU build of torch that TOOLCHAIN.md measured; installed before the project so that `torch>=2.2` is already met
+# and pip does not pull a multi-GB CUDA build.
+TORCH_PIN := torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: setup test test-fast demo doctor clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@if ! command -v ngspice >/dev/null || ! ldconfig -p | grep -q 'libngspice.so '; then \
+	  echo "== installing ngspice + libngspice (apt-get)"; \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ngspice libngspice0 libngspice0-dev >/dev/null; \
+	fi
+	@test -x $(PY) || python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q $(TORCH_PIN)
+	$(PIP) install -q -e '.[test]'
+	.venv/bin/imc-extract pdk install
+	@touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+doctor: setup
+	.venv/bin/imc-extract doctor
+
+demo: setup
+	bash scripts/demo.sh
+
+clean-venv:
+	rm -rf .venv

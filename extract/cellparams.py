@@ -1,0 +1,146 @@
+"""`CellParams`: the record written as cell.json by imc-extract and read by imc-train and imc-verify.
+
+All physical quantities are SI (V, A, F, s, 1/V); the normalised model quantities (E_rev, weights) follow PAPER.md 2.5:
+v = (V0 - V) / v_th, time in units of t_circ, weight w means a current w * i_unit with i_unit = c_m * v_th / t_circ.
+Unknown or missing fields are an error (pydantic, extra="forbid"); `schema_version` guards format changes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from imcpnn.atomic import atomic_write_text
+from imcpnn.errors import ConfigError
+
+SCHEMA_VERSION = 1
+
+UNITS = {
+    "vdd": "V", "v0": "V", "v_switch": "V", "v_th": "V", "t_circ": "s", "c_m": "F", "i_unit": "A",
+    "lambda_n": "1/V", "lambda_p": "1/V", "lambda_dis": "1/V", "curvature_n": "1/V^2", "curvature_p": "1/V^2",
+    "curvature_dis": "1/V^2", "e_rev_plus": "normalised (v_th)", "e_rev_minus": "normalised (v_th)",
+    "e_dis": "normalised (v_th)", "leak": "normalised rate (1/t_circ)", "leak_current": "A (at v0, + discharges)",
+    "i_dis": "A (at v0)", "alpha_dis": "normalised (i_dis / i_unit)", "w_max_plus": "normalised weight",
+    "w_max_minus": "normalised weight (magnitude)", "bias_tables.v_gate": "V", "bias_tables.i_v0": "A",
+    "bias_tables.lambda": "1/V", "c_m_per_fanin.c_m": "F",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BiasTable(_Strict):
+    """Gate bias -> drain current at V = v0 for one synapse branch (the table imc-verify inverts)."""
+
+    v_gate: list[float]
+    i_v0: list[float] = Field(description="A, magnitude of the branch current at the membrane held at v0")
+    lam: list[float] = Field(alias="lambda", description="1/V, CLM coefficient of each curve")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _same_length(self) -> "BiasTable":
+        if not (len(self.v_gate) == len(self.i_v0) == len(self.lam)) or len(self.v_gate) < 2:
+            raise ValueError("bias table columns must have the same length (>= 2)")
+        return self
+
+
+class FanIn(_Strict):
+    n_in: int
+    c_m: float
+
+
+class FitQuality(_Strict):
+    r2: float
+    max_rel_residual: float
+
+
+class Provenance(_Strict):
+    pdk_source: str
+    pdk_version: str
+    pdk_hash: str
+    corner: str
+    temperature: float
+    ngspice_version: str
+    netlist_hashes: dict[str, str]
+    tool_version: str
+    timestamp: str
+    design: str
+
+
+class CellParams(_Strict):
+    schema_version: int
+    vdd: float
+    v0: float
+    v_switch: float
+    v_th: float
+    t_circ: float
+    c_m: float
+    c_m_per_fanin: list[FanIn]
+    design_fan_in: int
+    i_unit: float
+    lambda_n: float
+    lambda_p: float
+    lambda_dis: float
+    curvature_n: float
+    curvature_p: float
+    curvature_dis: float
+    e_rev_plus: float
+    e_rev_minus: float
+    e_dis: float
+    i_dis: float
+    alpha_dis: float
+    leak: float
+    leak_current: float
+    w_max_plus: float
+    w_max_minus: float
+    bias_tables: dict[str, BiasTable]
+    fit_quality: dict[str, FitQuality]
+    provenance: Provenance
+    units: dict[str, str] = Field(default_factory=lambda: dict(UNITS))
+
+    @model_validator(mode="after")
+    def _check(self) -> "CellParams":
+        if self.schema_version != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {self.schema_version} is not supported (expected {SCHEMA_VERSION})")
+        if set(self.bias_tables) != {"n", "p"}:
+            raise ValueError("bias_tables must have exactly the branches 'n' and 'p'")
+        if not (self.v_th > 0 and self.c_m > 0 and self.t_circ > 0 and self.i_unit > 0):
+            raise ValueError("v_th, c_m, t_circ and i_unit must be positive")
+        if not math.isclose(self.i_unit, self.c_m * self.v_th / self.t_circ, rel_tol=1e-9):
+            raise ValueError("i_unit must equal c_m * v_th / t_circ")
+        if not (self.e_rev_plus > 0 > self.e_rev_minus and self.e_dis > 0):
+            raise ValueError("need e_rev_plus > 0 > e_rev_minus and e_dis > 0")
+        return self
+
+    @property
+    def beta_dis(self) -> float:
+        return 1.0 / self.e_dis
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(by_alias=True), indent=2) + "\n"
+
+    def save(self, path: str | Path) -> Path:
+        return atomic_write_text(path, self.to_json())
+
+
+def load_cell(path: str | Path) -> CellParams:
+    """Read and validate a cell.json; any problem is a ConfigError naming the file and the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"cell params file not found: {path} (create it with `imc-extract run --out {path}`)")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); re-run imc-extract") from None
+    try:
+        return CellParams.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "<root>"
+        raise ConfigError(f"{path}: invalid cell params at '{where}': {first['msg']} "
+                          f"({exc.error_count()} problem(s)); re-run imc-extract") from None
