@@ -1,0 +1,421 @@
+"""Pure functional core of the RC-Spike / TTFS physical neural network (PAPER.md sections 1 and 4).
+
+Conventions (shared by every function here)
+------------------------------------------
+* Shapes follow ``torch.nn.Linear``: input spike times ``t_in`` are ``(batch, n_in)``, weights ``w`` are
+  ``(n_out, n_in)``, outputs are ``(batch, n_out)``.
+* Time is normalised to one phase, the accumulation phase is ``[0, 1]``. A spike at ``t >= 1`` contributes nothing.
+* ``beta_ij = 1/e_plus`` for ``w_ij >= 0`` and ``1/e_minus`` for ``w_ij < 0`` so that ``beta_ij * w_ij >= 0``;
+  ``e_plus = inf`` / ``e_minus = -inf`` is the ideal limit (``beta = 0``).
+* Accumulation ODE: ``dv/dt = -leak * v + sum_j w_ij (1 - beta_ij v) theta(t - t_j)``, ``v(0) = 0``.
+  Between two events ``f = leak + sum beta w`` and ``g = sum w`` are constant and
+  ``v(t+h) = v(t) exp(-f h) + g * phi(f, h)``, ``phi(f, h) = (1 - exp(-f h)) / f = -expm1(-f h)/f`` (limit ``h`` for
+  ``f -> 0``). Both solvers evaluate the recursion in closed form in log space:
+  ``v(end) = sum_k g_k phi_k exp(-sum_{q>k} f_q h_q)``; every exponent is ``<= 0`` so nothing overflows, and
+  there is no sequential loop over the events.
+* Device and dtype follow ``t_in`` / ``w``.
+
+Only torch / math are imported here (DESIGN.md: models must not import other stages).
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+
+Tensor = torch.Tensor
+Number = Union[float, int]
+
+__all__ = [
+    "beta_of",
+    "rcspike_exact",
+    "rcspike_dstd",
+    "rcspike_trajectory",
+    "dstd_grid",
+    "soft_heaviside",
+    "fire_time",
+    "ttfs_exact",
+    "ttfs_dstd",
+    "spike_ce_loss",
+    "temporal_penalty",
+    "weight_l2",
+    "early_spike_penalty",
+    "predict",
+]
+
+# |x| below which phi and log1p(y)/y are evaluated by their Taylor series. With 5 terms the truncation error is
+# x^5/720 < 1.4e-13 (relative) at the switch, below float64 gradcheck tolerances and far below float32 eps.
+_SERIES_X = 1e-2
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# numerically safe building blocks
+# --------------------------------------------------------------------------------------------------------------------
+class _Phi(torch.autograd.Function):
+    """phi(f, h) = (1 - exp(-f h)) / f with the f -> 0 limit h; custom backward so that only (f, h, phi) are saved
+    (this matters for the memory of the exact solver, whose f is (batch, n_out, n_in))."""
+
+    @staticmethod
+    def forward(ctx, f: Tensor, h: Tensor) -> Tensor:
+        x = f * h
+        small = x.abs() < _SERIES_X
+        f_safe = torch.where(small, torch.ones_like(f), f)
+        big = -torch.expm1(-f_safe * h) / f_safe
+        ser = h * (1 - x / 2 * (1 - x / 3 * (1 - x / 4 * (1 - x / 5))))
+        out = torch.where(small, ser, big)
+        ctx.save_for_backward(f, h, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        f, h, out = ctx.saved_tensors
+        x = f * h
+        e = torch.exp(-x)
+        gf = gh = None
+        if ctx.needs_input_grad[0]:
+            small = x.abs() < _SERIES_X
+            f_safe = torch.where(small, torch.ones_like(f), f)
+            # d phi / df = (h e^{-x} - phi) / f ;  series: h^2 (-1/2 + x/3 - x^2/8 + x^3/30 - x^4/144)
+            big = (h * e - out) / f_safe
+            ser = h * h * (-0.5 + x * (1.0 / 3 - x * (1.0 / 8 - x * (1.0 / 30 - x / 144))))
+            gf = grad * torch.where(small, ser, big)
+            gf = _sum_to(gf, f.shape)
+        if ctx.needs_input_grad[1]:
+            gh = _sum_to(grad * e, h.shape)  # d phi / dh = exp(-f h)
+        return gf, gh
+
+
+def _sum_to(g: Tensor, shape) -> Tensor:
+    """Reduce a broadcast gradient back to ``shape``."""
+    if g.shape == shape:
+        return g
+    nd = g.dim() - len(shape)
+    if nd:
+        g = g.sum(dim=tuple(range(nd)))
+    dims = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    if dims:
+        g = g.sum(dim=dims, keepdim=True)
+    return g
+
+
+def _phi(f: Tensor, h: Tensor) -> Tensor:
+    return _Phi.apply(f, h)
+
+
+def _log1p_over(y: Tensor) -> Tensor:
+    """log1p(y)/y with the y -> 0 limit 1 (y >= 0 expected)."""
+    small = y.abs() < _SERIES_X
+    y_safe = torch.where(small, torch.ones_like(y), y)
+    ser = 1 - y / 2 * (1 - y * 2 / 3 * (1 - y * 3 / 4 * (1 - y * 4 / 5)))
+    return torch.where(small, ser, torch.log1p(y_safe) / y_safe)
+
+
+def _inv(e: Number) -> float:
+    e = float(e)
+    if e == 0:
+        raise ValueError("a reversal potential of 0 is not physical (beta = 1/E would be infinite)")
+    return 0.0 if math.isinf(e) else 1.0 / e
+
+
+def beta_of(w: Tensor, e_plus: Number = math.inf, e_minus: Number = -math.inf) -> Tensor:
+    """beta_ij = 1/e_plus where w_ij >= 0 else 1/e_minus (0 for infinite E). ``beta * w >= 0`` when e_minus < 0."""
+    if float(e_plus) <= 0:
+        raise ValueError(f"e_plus must be > 0 (got {e_plus})")
+    if float(e_minus) >= 0:
+        raise ValueError(f"e_minus must be < 0 (got {e_minus})")
+    bp, bm = _inv(e_plus), _inv(e_minus)
+    return torch.where(w >= 0, torch.full_like(w, bp), torch.full_like(w, bm))
+
+
+def _scan_end(g: Tensor, f: Tensor, h: Tensor, dim: int) -> Tensor:
+    """v at the end of a sequence of intervals with constant (f, g) and widths h along ``dim``, v(start) = 0:
+    v = sum_k g_k phi(f_k, h_k) exp(-sum_{q>k} f_q h_q) (all exponents <= 0)."""
+    x = f * h
+    c = torch.cumsum(x, dim=dim)
+    r_excl = c.narrow(dim, c.shape[dim] - 1, 1) - c  # sum over q > k
+    r_excl = r_excl.clamp_min(0.0)  # round-off of the subtraction must not create exp(+eps) > 1 terms
+    return (g * _phi(f, h) * torch.exp(-r_excl)).sum(dim)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# exact event-ordered solver (PAPER.md 1.2)
+# --------------------------------------------------------------------------------------------------------------------
+def _check_shapes(t_in: Tensor, w: Tensor) -> None:
+    if t_in.dim() != 2 or w.dim() != 2 or t_in.shape[1] != w.shape[1]:
+        raise ValueError(
+            f"expected t_in (batch, n_in) and w (n_out, n_in); got t_in {tuple(t_in.shape)}, w {tuple(w.shape)}"
+        )
+
+
+def _exact_end(t_in: Tensor, w: Tensor, bw: Tensor, leak: float, t_end: float) -> Tensor:
+    ts, idx = torch.sort(t_in.clamp(max=t_end), dim=1)  # spikes after t_end contribute nothing
+    wb = torch.stack((w, bw))  # (2, n_out, n_in)
+    gf = torch.cumsum(wb[:, :, idx], dim=-1)  # (2, n_out, batch, n_in): cumulative g and f in spike order
+    g, f = gf[0], gf[1]
+    if leak:
+        f = f + leak
+    h = torch.diff(ts, dim=1, append=torch.full_like(ts[:, :1], t_end))  # (batch, n_in), >= 0
+    v = _scan_end(g, f, h, dim=-1)  # (n_out, batch)
+    return v.transpose(0, 1)
+
+
+def rcspike_exact(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Number = -math.inf,
+                  leak: float = 0.0) -> Tensor:
+    """Exact membrane potential at the end of the accumulation phase, ``(batch, n_out)``.
+
+    Event-ordered solution of PAPER.md 1.2 (sort, cumulative f and g, per-interval exact update), evaluated as the
+    log-space closed form described in the module docstring: O(batch * n_out * n_in) time and memory, no loop.
+    ``leak`` (alpha >= 0) is added to f. Inputs ``> 1`` are treated as "no spike"; inputs < 0 start integrating at
+    their own time (v is 0 before the first spike). Differentiable in ``t_in`` and ``w`` (away from ties / w = 0).
+    """
+    _check_shapes(t_in, w)
+    bw = beta_of(w, e_plus, e_minus) * w
+    return _exact_end(t_in, w, bw, float(leak), 1.0)
+
+
+def rcspike_trajectory(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Number = -math.inf,
+                       times: Union[Sequence[float], Tensor] = (1.0,), leak: float = 0.0) -> Tensor:
+    """Exact membrane potential v(t) during accumulation at each of ``times``: ``(batch, n_out, len(times))``.
+    v(tau) is the exact solution with every spike later than tau removed (clamped to tau, i.e. zero-length)."""
+    _check_shapes(t_in, w)
+    bw = beta_of(w, e_plus, e_minus) * w
+    if isinstance(times, Tensor):
+        times = times.detach().cpu().reshape(-1).tolist()
+    outs = [_exact_end(t_in, w, bw, float(leak), float(tau)) for tau in times]
+    return torch.stack(outs, dim=-1)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# DSTD (PAPER.md 4.2)
+# --------------------------------------------------------------------------------------------------------------------
+def dstd_grid(steps: int, offset: Union[float, Tensor] = 0.0, t_end: float = 1.0, *, dtype=None,
+              device=None) -> Tensor:
+    """The DSTD grid. GRID CONVENTION (PAPER.md 4.2 "Grid ambiguity", resolved as follows):
+
+    ``dt = t_end/M``; regular points ``T_m = m*dt - offset`` for ``m = 0..M`` (spanning ``[-offset, t_end-offset]``),
+    then one more point at ``t_end`` so the grid always ends at the end of accumulation; the last interval has width
+    ``offset``. With a python ``offset == 0`` that point would coincide with ``T_M`` and is dropped (M intervals);
+    otherwise there are M+1 intervals. ``offset`` may be a float in ``[0, dt)``, a 0-d tensor, or a ``(batch,)``
+    tensor (one grid per sample) -> result ``(M+1 or M+2,)`` or ``(batch, M+2)``. A zero-width last interval (tensor
+    offset 0) is harmless: it contributes exactly nothing.
+    """
+    dt = float(t_end) / int(steps)
+    m = torch.arange(int(steps) + 1, dtype=dtype, device=device) * dt
+    if not isinstance(offset, Tensor):
+        off = float(offset)
+        if not (0.0 <= off < dt):
+            raise ValueError(f"offset must lie in [0, {dt}) for steps={steps}; got {off}")
+        if off == 0.0:
+            return m
+        return torch.cat((m - off, m.new_full((1,), t_end)))
+    off = offset.to(dtype=dtype if dtype is not None else offset.dtype, device=device if device is not None else offset.device)
+    if off.dim() == 0:
+        return torch.cat((m - off, m.new_full((1,), t_end)))
+    off = off.reshape(-1, 1)
+    return torch.cat((m.unsqueeze(0) - off, m.new_full((off.shape[0], 1), t_end)), dim=1)
+
+
+def soft_heaviside(t_in: Tensor, grid: Tensor) -> Tensor:
+    """Cumulative hat-kernel masses S_jm = sum_{q<=m} s_jq for the intervals m = 0..K-2 of ``grid`` (K points):
+    ``(batch, K-1, n_in)``. For a spike in [T_k, T_k+1] the hat kernel (Eq. 46, each hat using its own neighbour
+    spacing so the masses sum to 1 on a non-uniform grid) puts (T_k+1 - t)/h_k on T_k and the rest on T_k+1, so
+    ``S_m = clamp((T_{m+1} - t)/h_m, 0, 1)``: a linear ramp, derivative -1/h_m. Spikes before T_0 count fully from
+    T_0; spikes at or after the last point contribute nothing."""
+    if grid.dim() == 1:
+        grid = grid.unsqueeze(0)
+    h = grid[:, 1:] - grid[:, :-1]  # (1|B, K-1)
+    h_safe = h.clamp_min(torch.finfo(h.dtype).tiny ** 0.5)
+    s = (grid[:, 1:].unsqueeze(-1) - t_in.unsqueeze(1)) / h_safe.unsqueeze(-1)
+    return s.clamp(0.0, 1.0)
+
+
+def _resolve_grid(t_in: Tensor, steps: int, offset, t_end: float) -> Tensor:
+    if isinstance(offset, Tensor) and offset.dim() == 1 and offset.shape[0] != t_in.shape[0]:
+        raise ValueError(f"per-sample offset has {offset.shape[0]} entries for a batch of {t_in.shape[0]}")
+    return dstd_grid(steps, offset, t_end, dtype=t_in.dtype, device=t_in.device)
+
+
+def _dstd_fg(t_in: Tensor, w: Tensor, bw: Tensor, grid: Tensor):
+    """f~ and g~ on the grid intervals: two (batch, K-1, n_out) tensors, via one matmul with the grid folded into
+    the batch."""
+    S = soft_heaviside(t_in, grid)  # (B, K-1, n_in)
+    n_out = w.shape[0]
+    gf = torch.matmul(S, torch.cat((w, bw), 0).transpose(0, 1))  # (B, K-1, 2 n_out)
+    return gf[..., :n_out], gf[..., n_out:]
+
+
+def _dstd_end(g: Tensor, f: Tensor, grid: Tensor, leak: float) -> Tensor:
+    if grid.dim() == 1:
+        grid = grid.unsqueeze(0)
+    h = (grid[:, 1:] - grid[:, :-1]).clamp_min(0.0).unsqueeze(-1)  # (1|B, K-1, 1)
+    if leak:
+        f = f + leak
+    return _scan_end(g, f, h, dim=1)
+
+
+def rcspike_dstd(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Number = -math.inf,
+                 steps: int = 10, offset: Union[float, Tensor] = 0.0, leak: float = 0.0) -> Tensor:
+    """Membrane potential at the end of accumulation by differentiable spike-time discretisation (Algorithm 3),
+    ``(batch, n_out)``.
+
+    Grid: see :func:`dstd_grid` (``T_m = m/M - offset``, m = 0..M, plus a final point at 1; integration starts at
+    ``T_0 = -offset`` with v = 0). Spikes become cumulative hat masses (:func:`soft_heaviside`), f~ and g~ come from
+    one matmul ``S @ [w; beta w]^T`` with the M grid intervals folded into the batch, and v(1) is the exact solution of
+    the piecewise-constant ODE on the grid. Time O(B M n_in n_out), memory O(B M (n_in + n_out)); no sort.
+    In the ideal limit (E = inf, leak = 0) the result equals ``(1 - t) @ w.T`` exactly for every M and offset,
+    because the hat kernel interpolates linear functions exactly. The error is O(M^-2 |E|^-1) (PAPER.md 4.4).
+    """
+    _check_shapes(t_in, w)
+    bw = beta_of(w, e_plus, e_minus) * w
+    grid = _resolve_grid(t_in, steps, offset, 1.0)
+    g, f = _dstd_fg(t_in, w, bw, grid)
+    return _dstd_end(g, f, grid, float(leak))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# firing phase (PAPER.md 1.3)
+# --------------------------------------------------------------------------------------------------------------------
+def fire_time(v_end: Tensor, e_dis: Number = math.inf) -> Tensor:
+    """Output spike time from the end-of-accumulation potential.
+
+    Ideal ramp (``e_dis = inf``): ``clip(1 - v, 0, 1)``. Finite discharger reversal potential
+    (``dv/dt = a (1 - b v)``, ``b = 1/e_dis``, ``a = -ln(1-b)/b``): ``t = 1 - ln(1 - b v)/ln(1 - b)`` clipped to
+    [0, 1]; ``e_dis`` must satisfy ``1/e_dis < 1`` (i.e. e_dis > 1 or e_dis < 0). ``v >= 1`` fires at 0; v is clamped
+    to <= 1 first, so ``1 - b v <= 0`` never reaches the log and gradients stay finite (0 where clipped).
+    """
+    if math.isinf(float(e_dis)):
+        return (1.0 - v_end).clamp(0.0, 1.0)
+    b = 1.0 / float(e_dis)
+    if b >= 1.0:
+        raise ValueError(f"e_dis must be > 1 or negative (got {e_dis}): the ramp would never reach threshold")
+    v = v_end.clamp(max=1.0)
+    arg = 1.0 - b * v
+    if b < 0:  # very negative v: arg could be <= 0 (no physical meaning, the time clips to 1 anyway)
+        arg = arg.clamp_min(torch.finfo(v.dtype).tiny)
+    t = 1.0 - torch.log(arg) / math.log1p(-b)
+    return t.clamp(0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# TTFS variant (PAPER.md 1.4, 4.3)
+# --------------------------------------------------------------------------------------------------------------------
+def _cross_time(v: Tensor, g: Tensor, f: Tensor, t0: Tensor, v_th: float = 1.0):
+    """Time at which v(t) (starting at v at t0, constant f, g) reaches v_th, and whether it ever does.
+    t = t0 + (1/f) ln((g/f - v)/(g/f - v_th)) = t0 + (v_th - v)/(g - f v_th) * log1p(y)/y, y = f (v_th - v)/(g - f v_th)."""
+    den = g - f * v_th
+    ok = (den > 0) & (v < v_th)
+    den_safe = torch.where(ok, den, torch.ones_like(den))
+    num = torch.where(ok, v_th - v, torch.zeros_like(v))
+    y = f * num / den_safe
+    return t0 + num / den_safe * _log1p_over(y), ok
+
+
+def ttfs_exact(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Number = -math.inf,
+               t_max: float = math.inf) -> Tensor:
+    """Exact TTFS first-spike times (PAPER.md 1.4), ``(batch, n_out)``: no phases, threshold 1, at most one spike.
+    Candidate crossing time per inter-spike interval (the last interval extends to infinity); the output is the
+    earliest valid candidate, or ``t_max`` (default inf) when the neuron never fires. Non-finite input times are
+    "no spike". Sequential over the sorted input spikes (n_in steps of (n_out, batch) work)."""
+    _check_shapes(t_in, w)
+    bw = beta_of(w, e_plus, e_minus) * w
+    finite = torch.isfinite(t_in)
+    cap = (t_in[finite].max().detach() + 1.0) if finite.any() else t_in.new_tensor(0.0)
+    tc = torch.where(finite, t_in, cap.expand_as(t_in))
+    ts, idx = torch.sort(tc, dim=1)
+    live = torch.gather(finite, 1, idx).to(t_in.dtype)  # (B, n)
+    wb = torch.stack((w, bw))[:, :, idx] * live  # (2, O, B, n)
+    gf = torch.cumsum(wb, dim=-1)
+    g, f = gf[0], gf[1]
+    n = ts.shape[1]
+    v = torch.zeros_like(g[..., 0])
+    best = torch.full_like(v, math.inf)
+    for k in range(n):
+        t0 = ts[:, k]
+        t1 = ts[:, k + 1] if k + 1 < n else torch.full_like(t0, math.inf)
+        c, ok = _cross_time(v, g[..., k], f[..., k], t0)
+        ok = ok & (c <= t1)
+        best = torch.where(ok & (c < best), c, best)
+        if k + 1 < n:
+            h = t1 - t0
+            v = v * torch.exp(-f[..., k] * h) + g[..., k] * _phi(f[..., k], h.expand_as(v))
+    out = best.transpose(0, 1)
+    return out.clamp(max=t_max) if not math.isinf(t_max) else out
+
+
+def ttfs_dstd(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Number = -math.inf,
+              steps: int = 20, offset: Union[float, Tensor] = 0.0, t_max: float = 4.0) -> Tensor:
+    """TTFS first-spike times with DSTD (Algorithm 4, Eq. 41 with the corrected Eq. 44), ``(batch, n_out)``.
+    The grid is :func:`dstd_grid` over ``[-offset, t_max]`` (``dt = t_max/M``, offset in ``[0, dt)``). The
+    potential is advanced exactly over each grid interval; in the first interval where it reaches 1 the crossing time
+    is the closed form of PAPER.md 4.3. Neurons that do not fire by ``t_max`` return ``t_max`` (gradient 0);
+    input spikes at or after ``t_max`` are ignored."""
+    _check_shapes(t_in, w)
+    bw = beta_of(w, e_plus, e_minus) * w
+    grid = _resolve_grid(t_in, steps, offset, float(t_max))
+    g, f = _dstd_fg(t_in.clamp(max=float(t_max)), w, bw, grid)  # (B, K-1, O)
+    gr = grid if grid.dim() == 2 else grid.unsqueeze(0)
+    h = (gr[:, 1:] - gr[:, :-1]).clamp_min(0.0)  # (1|B, K-1)
+    v = torch.zeros_like(g[:, 0])
+    best = torch.full_like(v, float(t_max))
+    fired = torch.zeros_like(v, dtype=torch.bool)
+    for m in range(g.shape[1]):
+        hm = h[:, m:m + 1].expand_as(v)
+        c, ok = _cross_time(v, g[:, m], f[:, m], gr[:, m:m + 1].expand_as(v))
+        ok = ok & (c <= gr[:, m + 1:m + 2]) & ~fired
+        best = torch.where(ok, c, best)
+        fired = fired | ok
+        v = v * torch.exp(-f[:, m] * hm) + g[:, m] * _phi(f[:, m], hm)
+    return best.clamp(max=float(t_max))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# losses (PAPER.md 1.6, sign-repaired TTFS convention: earliest output spike = predicted class)
+# --------------------------------------------------------------------------------------------------------------------
+def spike_ce_loss(t_out: Tensor, labels: Tensor, tau_soft: float = 0.07, reduction: str = "mean") -> Tensor:
+    """Cross-entropy on softmax(-t/tau_soft): ``-sum_i kappa_i ln S_i``; mean over the batch by default."""
+    return F.cross_entropy(-t_out / float(tau_soft), labels, reduction=reduction)
+
+
+def temporal_penalty(t_out: Tensor, t_ref: float = 0.9, reduction: str = "mean") -> Tensor:
+    """Temp = sum_i (t_i - t_ref)^2 over output neurons (non-finite times count as t_ref: no penalty),
+    mean over the batch by default."""
+    d = torch.where(torch.isfinite(t_out), t_out - float(t_ref), torch.zeros_like(t_out))
+    per = (d * d).sum(dim=-1)
+    return per.mean() if reduction == "mean" else per.sum() if reduction == "sum" else per
+
+
+def weight_l2(weights: Union[Tensor, Iterable[Tensor], torch.nn.Module]) -> Tensor:
+    """P = sum_l ||w^(l)||_2^2 (squared Frobenius norm). Accepts a tensor, an iterable of tensors, or a module
+    (then every parameter whose name ends in 'weight' is used)."""
+    if isinstance(weights, torch.nn.Module):
+        weights = [p for n, p in weights.named_parameters() if n.endswith("weight")]
+    elif isinstance(weights, Tensor):
+        weights = [weights]
+    total = None
+    for wt in weights:
+        s = (wt * wt).sum()
+        total = s if total is None else total + s
+    if total is None:
+        raise ValueError("weight_l2 got no weights")
+    return total
+
+
+def early_spike_penalty(times_list: Union[Tensor, Sequence[Tensor]], reduction: str = "mean") -> Tensor:
+    """V = sum over layers and neurons of (t_i - 1)^2 (penalises early spikes); mean over the batch by default.
+    ``times_list`` is one tensor or the list returned by ``SpikeNet(..., return_all=True)``."""
+    if isinstance(times_list, Tensor):
+        times_list = [times_list]
+    per = None
+    for t in times_list:
+        p = ((t - 1.0) ** 2).flatten(1).sum(1)
+        per = p if per is None else per + p
+    if per is None:
+        raise ValueError("early_spike_penalty got no spike times")
+    return per.mean() if reduction == "mean" else per.sum() if reduction == "sum" else per
+
+
+def predict(t_out: Tensor) -> Tensor:
+    """Predicted class = the earliest output spike (argmin t)."""
+    return torch.argmin(t_out, dim=-1)

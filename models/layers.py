@@ -1,0 +1,266 @@
+"""nn.Module layers of the RC-Spike physical neural network (thin wrappers over :mod:`.functional`).
+
+Decisions the paper leaves open (PAPER.md 5.1, 1.7, 4.2) and that other stages rely on:
+
+* **Weight init** (not in the paper): ``w ~ U(-a, a)`` with ``a = init_scale * sqrt(3 / fan_in)`` (var(w) =
+  init_scale^2/fan_in). For inputs U[0,1] and E = inf, v = sum_j w_j (1 - t_j) then has mean 0 and std
+  ``init_scale * sqrt(E[(1-t)^2]) = init_scale/sqrt(3) ~ 0.58``: an O(1) spread across the firing window.
+  ``init_scale`` defaults to 1. The optional bias (a weight on an extra input spike at t = 0, like the Iris bias
+  spike of PAPER.md 1.5) starts at 0.
+* **Weight range** (``w_min`` / ``w_max``, the exportable current range): NOT clamped in ``forward`` (that would zero
+  the gradient of out-of-range weights). Call ``layer.constrain_()`` (or ``SpikeNet.constrain_()``) after each
+  optimiser step; it clamps the weights (and bias) in place.
+* **DSTD offset**: ``offset="random"`` draws one offset U(0, 1/M) per forward call and per layer in training mode.
+  In eval mode the offset is ``eval_offset`` (default 0.0, i.e. the fixed grid T_m = m/M); set
+  ``layer.eval_offset = "random"`` to keep drawing at test time (PAPER.md 5.1 suggests the paper did). ``offset=
+  "fixed"`` always uses 0. A float ``offset`` uses that value always.
+* **Spike-time noise**: N(0, sigma^2) is added to the output times in training mode only, then clipped to [0, 1];
+  set ``layer.eval_noise = True`` to also add it in eval (PAPER.md 1.7 adds it at inference too).
+* ``solver`` ("dstd" | "exact"), ``steps``, ``e_plus``, ``e_minus``, ``e_dis``, ``leak``, ``sigma`` are plain
+  attributes and may be changed at any time (e.g. ``layer.solver = "exact"`` for a robustness study).
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import functional as Fn
+
+Tensor = torch.Tensor
+
+__all__ = ["RCSpikeLinear", "RCSpikeConv2d", "SpikeMinPool2d", "SpikeFlatten", "SpikeNet", "make_mlp"]
+
+
+class _RCSpikeBase(nn.Module):
+    def __init__(self, *, e_plus=math.inf, e_minus=-math.inf, e_dis=math.inf, leak=0.0, solver="dstd", steps=10,
+                 offset: Union[str, float] = "random", sigma=0.0, w_min=None, w_max=None, eval_offset=0.0,
+                 eval_noise=False):
+        super().__init__()
+        self.e_plus = float(e_plus)
+        self.e_minus = float(e_minus)
+        self.e_dis = float(e_dis)
+        self.leak = float(leak)
+        self.solver = solver
+        self.steps = int(steps)
+        self.offset = offset
+        self.eval_offset = eval_offset
+        self.sigma = float(sigma)
+        self.eval_noise = bool(eval_noise)
+        self.w_min = None if w_min is None else float(w_min)
+        self.w_max = None if w_max is None else float(w_max)
+        Fn.beta_of(torch.zeros(1), self.e_plus, self.e_minus)  # validate signs early
+        if offset not in ("random", "fixed") and not isinstance(offset, (int, float)):
+            raise ValueError(f"offset must be 'random', 'fixed' or a number, got {offset!r}")
+
+    # -- helpers ---------------------------------------------------------------------------------------------------
+    def _offset_value(self, ref: Tensor):
+        mode = self.offset
+        if mode == "fixed":
+            return 0.0
+        if mode == "random":
+            mode = "random" if self.training else self.eval_offset
+        if mode == "random":
+            return float(torch.rand(()).item()) / self.steps
+        return float(mode)
+
+    def _check_solver(self):
+        if self.solver not in ("dstd", "exact"):
+            raise ValueError(f"solver must be 'dstd' or 'exact', got {self.solver!r}")
+
+    def _fire(self, v: Tensor) -> Tensor:
+        t = Fn.fire_time(v, self.e_dis)
+        if self.sigma > 0 and (self.training or self.eval_noise):
+            t = (t + self.sigma * torch.randn_like(t)).clamp(0.0, 1.0)
+        return t
+
+    @torch.no_grad()
+    def constrain_(self) -> "_RCSpikeBase":
+        """Clamp the weights (and bias) in place to [w_min, w_max]; call after each optimiser step."""
+        if self.w_min is not None or self.w_max is not None:
+            for p in (self.weight, self.bias):
+                if p is not None:
+                    p.clamp_(min=self.w_min, max=self.w_max)
+        return self
+
+    def _init(self, fan_in: int, init_scale: float):
+        a = init_scale * math.sqrt(3.0 / fan_in)
+        nn.init.uniform_(self.weight, -a, a)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"e_plus={self.e_plus}, e_minus={self.e_minus}, e_dis={self.e_dis}, leak={self.leak}, "
+                f"solver={self.solver}, steps={self.steps}, offset={self.offset}, sigma={self.sigma}")
+
+
+class RCSpikeLinear(_RCSpikeBase):
+    """Fully connected RC-Spike layer: input spike times (batch, n_in) in [0,1] -> output times (batch, n_out).
+    ``weight`` is (n_out, n_in). With ``bias=True`` a learnable weight on an extra input spike at t = 0 is added.
+    See the module docstring for init, weight range, offset and noise conventions."""
+
+    def __init__(self, n_in: int, n_out: int, *, bias: bool = False, init_scale: float = 1.0, device=None,
+                 dtype=None, **kw):
+        super().__init__(**kw)
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        fk = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty(n_out, n_in, **fk))
+        self.bias = nn.Parameter(torch.empty(n_out, **fk)) if bias else None
+        self._init(n_in + (1 if bias else 0), init_scale)
+
+    def _inputs(self, t_in: Tensor):
+        w = self.weight
+        if self.bias is not None:
+            t_in = torch.cat((t_in.new_zeros(t_in.shape[0], 1), t_in), 1)
+            w = torch.cat((self.bias.unsqueeze(1), w), 1)
+        return t_in, w
+
+    def membrane(self, t_in: Tensor) -> Tensor:
+        """End-of-accumulation potential v(1), (batch, n_out), with the current solver settings."""
+        self._check_solver()
+        t, w = self._inputs(t_in)
+        if self.solver == "exact":
+            return Fn.rcspike_exact(t, w, self.e_plus, self.e_minus, self.leak)
+        return Fn.rcspike_dstd(t, w, self.e_plus, self.e_minus, self.steps, self._offset_value(t), self.leak)
+
+    def forward(self, t_in: Tensor) -> Tensor:
+        return self._fire(self.membrane(t_in))
+
+
+class RCSpikeConv2d(_RCSpikeBase):
+    """2-D convolutional RC-Spike layer on spike-time maps (batch, C, H, W) in [0,1].
+
+    DSTD: the soft Heaviside S (batch, K-1, C, H, W) is computed per input element, the K-1 grid intervals are folded
+    into the batch and ONE conv2d with the stacked kernel [w; beta w] gives f~ and g~. Zero padding of S is exactly
+    "no spike" padding (a padded input behaves like a spike at t = 1). The exact solver unfolds patches (padding
+    value t = 1) and calls :func:`rcspike_exact` (memory O(B L C k^2 out); for checks, not training)."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size, stride=1, padding=0, *, bias: bool = False,
+                 init_scale: float = 1.0, device=None, dtype=None, **kw):
+        super().__init__(**kw)
+        k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        self.in_ch, self.out_ch, self.kernel_size = int(in_ch), int(out_ch), k
+        self.stride = stride
+        self.padding = padding
+        fk = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty(out_ch, in_ch, *k, **fk))
+        self.bias = nn.Parameter(torch.empty(out_ch, **fk)) if bias else None
+        self._init(in_ch * k[0] * k[1] + (1 if bias else 0), init_scale)
+
+    def _pad4(self):
+        p = self.padding
+        ph, pw = (p, p) if isinstance(p, int) else tuple(p)
+        return (pw, pw, ph, ph)
+
+    def _beta_w(self, w):
+        return Fn.beta_of(w, self.e_plus, self.e_minus) * w
+
+    def membrane(self, t_in: Tensor) -> Tensor:
+        self._check_solver()
+        if t_in.dim() != 4:
+            raise ValueError(f"RCSpikeConv2d expects (batch, C, H, W), got {tuple(t_in.shape)}")
+        B = t_in.shape[0]
+        w = self.weight
+        if self.solver == "exact":
+            x = F.pad(t_in, self._pad4(), value=1.0)
+            Ho = (x.shape[2] - self.kernel_size[0]) // _pair(self.stride)[0] + 1
+            Wo = (x.shape[3] - self.kernel_size[1]) // _pair(self.stride)[1] + 1
+            cols = F.unfold(x, self.kernel_size, stride=self.stride)  # (B, C k k, L)
+            pt = cols.transpose(1, 2).reshape(-1, cols.shape[1])
+            wf = w.reshape(w.shape[0], -1)
+            if self.bias is not None:
+                pt = torch.cat((pt.new_zeros(pt.shape[0], 1), pt), 1)
+                wf = torch.cat((self.bias.unsqueeze(1), wf), 1)
+            v = Fn.rcspike_exact(pt, wf, self.e_plus, self.e_minus, self.leak)  # (B L, out)
+            return v.reshape(B, Ho * Wo, -1).transpose(1, 2).reshape(B, -1, Ho, Wo)
+        off = self._offset_value(t_in)
+        grid = Fn.dstd_grid(self.steps, off, 1.0, dtype=t_in.dtype, device=t_in.device)
+        flat = t_in.reshape(B, -1)
+        S = Fn.soft_heaviside(flat, grid)  # (B, K-1, C H W)
+        K1 = S.shape[1]
+        S = S.reshape(B * K1, *t_in.shape[1:])
+        wk = torch.cat((w, self._beta_w(w)), 0)
+        gf = F.conv2d(S, wk, stride=self.stride, padding=self.padding)  # (B K1, 2 out, Ho, Wo)
+        if self.bias is not None:  # bias spike at t = 0, through the same soft Heaviside as the linear layer
+            bb = self.bias
+            Sb = Fn.soft_heaviside(t_in.new_zeros(1, 1), grid).reshape(1, K1, 1)  # (1, K1, 1)
+            bcat = torch.cat((bb, self._beta_w(bb)), 0)
+            gf = gf + (Sb * bcat.view(1, 1, -1)).expand(B, K1, -1).reshape(B * K1, -1, 1, 1)
+        Ho, Wo = gf.shape[-2:]
+        gf = gf.reshape(B, K1, 2, self.out_ch, Ho * Wo)
+        g = gf[:, :, 0].reshape(B, K1, -1)
+        f = gf[:, :, 1].reshape(B, K1, -1)
+        v = Fn._dstd_end(g, f, grid, self.leak)  # (B, out Ho Wo)
+        return v.reshape(B, self.out_ch, Ho, Wo)
+
+    def forward(self, t_in: Tensor) -> Tensor:
+        return self._fire(self.membrane(t_in))
+
+
+def _pair(x):
+    return (x, x) if isinstance(x, int) else tuple(x)
+
+
+class SpikeMinPool2d(nn.Module):
+    """Spike-time pooling: the earliest spike in each window (min-pooling = -maxpool(-t)). stride defaults to k."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, t: Tensor) -> Tensor:
+        if self.padding:  # pad with "no spike" (t = 1) rather than -inf
+            p = _pair(self.padding)
+            t = F.pad(t, (p[1], p[1], p[0], p[0]), value=1.0)
+        return -F.max_pool2d(-t, self.kernel_size, self.stride)
+
+
+class SpikeFlatten(nn.Module):
+    """(batch, C, H, W) spike times -> (batch, C*H*W)."""
+
+    def forward(self, t: Tensor) -> Tensor:
+        return t.flatten(1)
+
+
+class SpikeNet(nn.Module):
+    """Container threading spike times through layers. ``forward(t_in, return_all=False)`` returns the output
+    spike times, or the list of every layer's output times with ``return_all=True``."""
+
+    def __init__(self, layers: Iterable[nn.Module]):
+        super().__init__()
+        self.layers = nn.ModuleList(list(layers))
+
+    def forward(self, t_in: Tensor, return_all: bool = False):
+        outs: List[Tensor] = []
+        t = t_in
+        for layer in self.layers:
+            t = layer(t)
+            outs.append(t)
+        return outs if return_all else t
+
+    def spiking_layers(self) -> List[_RCSpikeBase]:
+        return [m for m in self.layers if isinstance(m, _RCSpikeBase)]
+
+    def constrain_(self) -> "SpikeNet":
+        for m in self.spiking_layers():
+            m.constrain_()
+        return self
+
+    def set(self, **attrs) -> "SpikeNet":
+        """Set attributes (solver, steps, e_plus, e_minus, e_dis, sigma, eval_offset, ...) on every spiking layer."""
+        for m in self.spiking_layers():
+            for k, v in attrs.items():
+                if not hasattr(m, k):
+                    raise AttributeError(f"{type(m).__name__} has no attribute {k!r}")
+                setattr(m, k, v)
+        return self
+
+
+def make_mlp(sizes: Sequence[int], **layer_kwargs) -> SpikeNet:
+    """``make_mlp([784, 400, 400, 10], e_plus=3, e_minus=-3, steps=10)`` -> SpikeNet of RCSpikeLinear layers."""
+    if len(sizes) < 2:
+        raise ValueError("make_mlp needs at least an input and an output size")
+    return SpikeNet(RCSpikeLinear(a, b, **layer_kwargs) for a, b in zip(sizes[:-1], sizes[1:]))
