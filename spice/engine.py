@@ -1,0 +1,66 @@
+"""The process-wide libngspice instance (one per process: libngspice keeps global state)."""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import shutil
+import subprocess
+import threading
+
+from imcpnn.spice import compat
+from imcpnn.spice.errors import NgspiceMissing
+
+_lock = threading.RLock()
+_instance = None
+
+
+def library_name() -> str:
+    """The shared library PySpice should open: NGSPICE_LIBRARY_PATH if set, else libngspice.so(.0)."""
+    env = os.environ.get("NGSPICE_LIBRARY_PATH")
+    if env:
+        return env
+    return "libngspice.so" if ctypes.util.find_library("ngspice") else "libngspice.so.0"
+
+
+def engine():
+    """The NgSpiceShared instance of this process, created on first use with the compatibility fixes applied."""
+    global _instance
+    with _lock:
+        if _instance is None:
+            compat.apply()
+            from PySpice.Spice.NgSpice.Shared import NgSpiceShared
+
+            NgSpiceShared.LIBRARY_PATH = library_name()
+            try:
+                _instance = NgSpiceShared.new_instance()
+            except OSError as exc:
+                raise NgspiceMissing(f"cannot load libngspice ({exc}); install it with "
+                                     "`apt-get install ngspice libngspice0 libngspice0-dev` (or `make setup`)") from None
+            _instance.exec_command("set ngbehavior=hsa")
+            _instance.exec_command("set ng_nomodcheck")
+        return _instance
+
+
+def engine_lock() -> threading.RLock:
+    return _lock
+
+
+def shared_version() -> str:
+    """ngspice version of the shared library, e.g. '39'."""
+    return str(engine().ngspice_version)
+
+
+def cli_version() -> str | None:
+    """Version line of the ngspice CLI, or None when it is not on PATH."""
+    exe = shutil.which("ngspice")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, "-v"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in out.splitlines():
+        if "ngspice-" in line:
+            return line.strip().strip("*").strip()
+    return out.strip().splitlines()[0] if out.strip() else None
