@@ -64,3 +64,15 @@ def cli_version() -> str | None:
         if "ngspice-" in line:
             return line.strip().strip("*").strip()
     return out.strip().splitlines()[0] if out.strip() else None
+
+
+def shared_version_cached() -> str:
+    """ngspice version for cache keys, without loading libngspice into this process (the CLI's `-v` line and the
+    shared library come from the same Debian source package; override with IMC_NGSPICE_VERSION)."""
+    global _version
+    if _version is None:
+        _version = os.environ.get("IMC_NGSPICE_VERSION") or cli_version() or "unknown"
+    return _version
+
+
+_version: str | None = None

@@ -1,0 +1,91 @@
+"""Content-hashed on-disk cache of simulation results.
+
+Key = sha256 of (netlist text, content hash of every model file the netlist includes, ngspice version, the commands).
+The section (corner) is in the netlist's `.lib` line, so a changed netlist, corner or PDK can never hit a stale entry.
+Each entry stores its own checksum; a corrupted entry is detected, discarded and recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from imcpnn.atomic import atomic_write_bytes
+
+_LIBREF = re.compile(r"""^\s*\.(?:lib|include|inc)\s+["']?([^"'\s]+)""", re.IGNORECASE | re.MULTILINE)
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("IMC_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "imc-pnn" / "sim"
+
+
+def models_hash(netlist: str) -> str:
+    """Hash of the content of every model/include file a netlist names (closure included)."""
+    from imcpnn.pdk.library import file_closure_hash
+
+    h = hashlib.sha256()
+    for path in _LIBREF.findall(netlist):
+        digest = file_closure_hash(path) if Path(path).is_file() else "missing"
+        h.update(f"{path}={digest}\n".encode())
+    return h.hexdigest()
+
+
+def job_key(netlist: str, commands: tuple[str, ...], vectors: tuple[str, ...] | None, ngspice_version: str) -> str:
+    payload = json.dumps({"netlist": netlist, "models": models_hash(netlist), "ngspice": ngspice_version,
+                          "commands": list(commands), "vectors": None if vectors is None else list(vectors)},
+                         sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class ResultCache:
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npz"
+
+    def get(self, key: str) -> list[dict[str, np.ndarray]] | None:
+        path = self._path(key)
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError:
+            self.misses += 1
+            return None
+        digest, _, payload = blob.partition(b"\n")
+        try:
+            if hashlib.sha256(payload).hexdigest().encode() != digest:
+                raise ValueError("checksum mismatch")
+            with np.load(io.BytesIO(payload), allow_pickle=False) as z:
+                n = int(z["__nplots__"])
+                plots: list[dict[str, np.ndarray]] = [{} for _ in range(n)]
+                for name in z.files:
+                    if name == "__nplots__":
+                        continue
+                    idx, _, vec = name.partition("::")
+                    plots[int(idx)][vec] = z[name]
+        except Exception:
+            path.unlink(missing_ok=True)  # corrupted: discard, the caller recomputes
+            self.misses += 1
+            return None
+        self.hits += 1
+        return plots
+
+    def put(self, key: str, plots: list[dict[str, np.ndarray]]) -> None:
+        arrays = {f"{i}::{name}": np.asarray(v) for i, p in enumerate(plots) for name, v in p.items()}
+        arrays["__nplots__"] = np.array(len(plots))
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        payload = buf.getvalue()
+        atomic_write_bytes(self._path(key), hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)

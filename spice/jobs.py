@@ -1,0 +1,82 @@
+"""A simulation job (netlist + commands) and its execution inside one process."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from imcpnn.spice.errors import SpiceConvergenceError, SpiceError
+from imcpnn.spice.session import ANALYSES, Session
+
+# Tried once when a job fails to converge and retry_with_aids is set: Gear integration, looser tolerances, more
+# iterations, a larger gmin. They change numerics slightly, so they are opt-in and reported.
+CONVERGENCE_AIDS = ("option method=gear", "option reltol=0.003", "option gmin=1e-11", "option itl4=200",
+                    "option itl1=500")
+
+
+@dataclass(frozen=True)
+class SimJob:
+    """Load `netlist`, then run `commands` in order. Every analysis command yields one plot in the result.
+
+    `vectors` limits what comes back from each plot (None: everything)."""
+
+    netlist: str
+    commands: tuple[str, ...]
+    vectors: tuple[str, ...] | None = None
+    label: str = "job"
+    retry_with_aids: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "commands", tuple(self.commands))
+        if self.vectors is not None:
+            object.__setattr__(self, "vectors", tuple(v.lower() for v in self.vectors))
+
+
+@dataclass
+class JobResult:
+    label: str
+    plots: list[dict[str, np.ndarray]] = field(default_factory=list)
+    error: SpiceError | None = None
+    from_cache: bool = False
+    seconds: float = 0.0
+    used_aids: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def unwrap(self) -> list[dict[str, np.ndarray]]:
+        if self.error is not None:
+            raise self.error
+        return self.plots
+
+
+def _run(job: SimJob, extra: tuple[str, ...] = ()) -> list[dict[str, np.ndarray]]:
+    plots: list[dict[str, np.ndarray]] = []
+    with Session(job.netlist, title=job.label) as s:
+        for c in extra:
+            s.cmd(c)
+        for c in job.commands:
+            if c.split()[0].lower() in ANALYSES:
+                plots.append(dict(s.run(c, job.vectors)))
+            else:
+                s.cmd(c)
+    return plots
+
+
+def execute(job: SimJob) -> JobResult:
+    """Run a job in this process (used by pool workers and the Dask backend). Errors are returned, not raised."""
+    t0 = time.perf_counter()
+    try:
+        return JobResult(job.label, _run(job), seconds=time.perf_counter() - t0)
+    except SpiceConvergenceError as exc:
+        if not job.retry_with_aids:
+            return JobResult(job.label, error=exc, seconds=time.perf_counter() - t0)
+        try:
+            return JobResult(job.label, _run(job, CONVERGENCE_AIDS), seconds=time.perf_counter() - t0, used_aids=True)
+        except SpiceError as exc2:
+            return JobResult(job.label, error=exc2, seconds=time.perf_counter() - t0)
+    except SpiceError as exc:
+        return JobResult(job.label, error=exc, seconds=time.perf_counter() - t0)

@@ -1,0 +1,192 @@
+"""Running many independent jobs: a local process pool (one libngspice per worker) or a Dask cluster.
+
+The local pool kills a worker whose job passes its timeout (libngspice cannot be interrupted from outside) and starts
+a fresh one; a worker that dies is replaced too; either way that job is reported as failed and the others finish.
+Results come back in submission order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import time
+from multiprocessing.connection import wait
+from typing import Callable, Sequence
+
+from tqdm import tqdm
+
+from imcpnn.spice.cache import ResultCache, job_key
+from imcpnn.spice.errors import SpiceTimeout, SpiceWorkerDied
+from imcpnn.spice.jobs import JobResult, SimJob, execute
+
+
+def _worker_main(conn) -> None:
+    # Each worker owns one libngspice; it is created lazily by the first job.
+    import logging
+
+    logging.disable(logging.WARNING)
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        if msg is None:
+            return
+        idx, job = msg
+        conn.send((idx, execute(job)))
+
+
+class _Worker:
+    def __init__(self, ctx):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+        self.proc.start()
+        child.close()
+        self.job: int | None = None
+        self.deadline = 0.0
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.join(5)
+        self.conn.close()
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _progress(total: int, label: str, enabled: bool):
+    return tqdm(total=total, desc=label, unit="job", disable=not enabled or total == 0, file=sys.stderr,
+                mininterval=0.5 if sys.stderr.isatty() else 10.0, leave=False)
+
+
+def run_local(jobs: Sequence[SimJob], workers: int, timeout: float, on_done: Callable[[int, JobResult], None],
+              retries_on_crash: int = 1) -> None:
+    # fork: workers start in milliseconds and need no `if __name__ == "__main__"` guard in user scripts; each worker
+    # creates its own libngspice on its first job (the parent never needs one for pooled work).
+    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    pending = list(range(len(jobs)))[::-1]
+    crashes = {i: 0 for i in range(len(jobs))}
+    pool = [_Worker(ctx) for _ in range(min(workers, len(jobs)))]
+    remaining = len(jobs)
+    try:
+        while remaining:
+            for w in pool:
+                if w.job is None and pending:
+                    w.job = pending.pop()
+                    w.deadline = time.monotonic() + timeout
+                    w.conn.send((w.job, jobs[w.job]))
+            busy = [w for w in pool if w.job is not None]
+            ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=0.5)
+            now = time.monotonic()
+            for i, w in enumerate(pool):
+                if w.job is None:
+                    continue
+                if w.conn in ready:
+                    try:
+                        idx, result = w.conn.recv()
+                    except (EOFError, OSError):
+                        idx, result = None, None
+                    if result is not None:
+                        w.job = None
+                        remaining -= 1
+                        on_done(idx, result)
+                        continue
+                if w.proc.sentinel in ready or not w.proc.is_alive():
+                    job = w.job
+                    w.kill()
+                    pool[i] = _Worker(ctx)
+                    crashes[job] += 1
+                    if crashes[job] <= retries_on_crash:
+                        pending.append(job)
+                    else:
+                        remaining -= 1
+                        on_done(job, JobResult(jobs[job].label, error=SpiceWorkerDied(
+                            f"{jobs[job].label}: worker died (exit code {w.proc.exitcode}) running this job")))
+                elif now > w.deadline:
+                    job = w.job
+                    w.kill()
+                    pool[i] = _Worker(ctx)
+                    remaining -= 1
+                    on_done(job, JobResult(jobs[job].label, error=SpiceTimeout(
+                        f"{jobs[job].label}: killed after its {timeout:g} s timeout"), seconds=timeout))
+    finally:
+        for w in pool:
+            try:
+                if w.proc.is_alive():
+                    w.conn.send(None)
+            except (OSError, BrokenPipeError):
+                pass
+        for w in pool:
+            w.proc.join(2)
+            if w.proc.is_alive():
+                w.kill()
+
+
+def run_dask(jobs: Sequence[SimJob], scheduler: str, timeout: float, on_done: Callable[[int, JobResult], None]) -> None:
+    """Same jobs on a dask.distributed cluster. Workers should run one thread each (one libngspice per process)."""
+    from dask.distributed import Client, as_completed
+    from dask.distributed import TimeoutError as DaskTimeout
+
+    with Client(scheduler, timeout=30) as client:
+        futures = {client.submit(execute, job, pure=False, key=f"imc-{i}-{time.time_ns()}"): i
+                   for i, job in enumerate(jobs)}
+        start = time.monotonic()
+        try:
+            for fut in as_completed(futures, timeout=timeout * max(1, len(jobs))):
+                i = futures[fut]
+                try:
+                    on_done(i, fut.result(timeout=max(1.0, timeout - (time.monotonic() - start))))
+                except Exception as exc:  # a worker that died or a task that raised
+                    on_done(i, JobResult(jobs[i].label, error=SpiceWorkerDied(f"{jobs[i].label}: {exc}")))
+        except DaskTimeout:
+            for fut, i in futures.items():
+                if not fut.done():
+                    fut.cancel()
+                    on_done(i, JobResult(jobs[i].label, error=SpiceTimeout(f"{jobs[i].label}: timed out on Dask")))
+
+
+def run_jobs(jobs: Sequence[SimJob], *, workers: int | None = None, timeout: float = 300.0,
+             cache: ResultCache | None = None, progress: bool = True, label: str = "simulating",
+             scheduler: str | None = None, inline: bool = False) -> list[JobResult]:
+    """Run jobs (cached ones are answered from the cache), return results in order.
+
+    workers=None: one per core. scheduler: a dask.distributed address to use a cluster instead of local processes.
+    inline: run in this process (no timeout; for a single quick job or debugging)."""
+    from imcpnn.spice.engine import shared_version_cached
+
+    results: list[JobResult | None] = [None] * len(jobs)
+    keys: list[str | None] = [None] * len(jobs)
+    todo: list[int] = []
+    version = shared_version_cached()
+    for i, job in enumerate(jobs):
+        if cache is not None:
+            keys[i] = job_key(job.netlist, job.commands, job.vectors, version)
+            hit = cache.get(keys[i])
+            if hit is not None:
+                results[i] = JobResult(job.label, hit, from_cache=True)
+                continue
+        todo.append(i)
+
+    bar = _progress(len(jobs), label, progress)
+    bar.update(len(jobs) - len(todo))
+
+    def done(local_idx: int, result: JobResult) -> None:
+        i = todo[local_idx]
+        results[i] = result
+        if cache is not None and result.ok and not result.used_aids:
+            cache.put(keys[i], result.plots)
+        bar.update(1)
+
+    sub = [jobs[i] for i in todo]
+    if sub:
+        if scheduler:
+            run_dask(sub, scheduler, timeout, done)
+        elif inline or (len(sub) == 1 and workers == 1):
+            for k, job in enumerate(sub):
+                done(k, execute(job))
+        else:
+            run_local(sub, workers or default_workers(), timeout, done)
+    bar.close()
+    return [r for r in results if r is not None] if all(r is not None for r in results) else results  # type: ignore
