@@ -19,8 +19,10 @@ import numpy as np
 _APPLIED = False
 log = logging.getLogger("imcpnn.spice")
 
+_NOTICE = re.compile(r"^(note|warning):", re.IGNORECASE)
+_FATAL = re.compile(r"(error|fail|abort|too small)", re.IGNORECASE)
 _BENIGN = re.compile(
-    r"^(note:|warning:|trying gmin|trying source|supplies reduced|using |gmin step|source step|"
+    r"^(trying gmin|trying source|supplies reduced|using |gmin step|source step|"
     r"reference value|doing analysis|no\. of data|circuit:|initial transient|transient op|total analysis|"
     r"option |\s*$)", re.IGNORECASE)
 _ERRORISH = re.compile(
@@ -31,6 +33,10 @@ _ERRORISH = re.compile(
 def is_error_line(content: str) -> bool:
     """True when an ngspice output line reports a genuine error (used for both stdout and stderr)."""
     text = content.strip()
+    if _NOTICE.match(text):
+        return False
+    if _FATAL.search(text):
+        return True
     if _BENIGN.match(text):
         return False
     return bool(_ERRORISH.search(text))

@@ -7,11 +7,12 @@ Results come back in submission order.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
+import socket
+import subprocess
 import sys
 import time
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 from typing import Callable, Sequence
 
 from tqdm import tqdm
@@ -21,34 +22,26 @@ from imcpnn.spice.errors import SpiceTimeout, SpiceWorkerDied
 from imcpnn.spice.jobs import JobResult, SimJob, execute
 
 
-def _worker_main(conn) -> None:
-    # Each worker owns one libngspice; it is created lazily by the first job.
-    import logging
-
-    logging.disable(logging.WARNING)
-    while True:
-        try:
-            msg = conn.recv()
-        except EOFError:
-            return
-        if msg is None:
-            return
-        idx, job = msg
-        conn.send((idx, execute(job)))
-
-
 class _Worker:
-    def __init__(self, ctx):
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
-        self.proc.start()
+    def __init__(self):
+        parent, child = socket.socketpair()
+        self.proc = subprocess.Popen([sys.executable, "-m", "imcpnn.spice.worker", str(child.fileno())],
+                                     pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
         child.close()
+        self.conn = Connection(parent.detach())
         self.job: int | None = None
         self.deadline = 0.0
+        self.ready = False
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def kill(self) -> None:
-        self.proc.kill()
-        self.proc.join(5)
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        self.proc.wait(5)
         self.conn.close()
 
 
@@ -63,64 +56,70 @@ def _progress(total: int, label: str, enabled: bool):
 
 def run_local(jobs: Sequence[SimJob], workers: int, timeout: float, on_done: Callable[[int, JobResult], None],
               retries_on_crash: int = 1) -> None:
-    # fork: workers start in milliseconds and need no `if __name__ == "__main__"` guard in user scripts; each worker
-    # creates its own libngspice on its first job (the parent never needs one for pooled work).
-    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     pending = list(range(len(jobs)))[::-1]
     crashes = {i: 0 for i in range(len(jobs))}
-    pool = [_Worker(ctx) for _ in range(min(workers, len(jobs)))]
+    pool = [_Worker() for _ in range(min(workers, len(jobs)))]
     remaining = len(jobs)
+
+    def replace(i: int) -> None:
+        pool[i].kill()
+        pool[i] = _Worker()
+
     try:
         while remaining:
             for w in pool:
-                if w.job is None and pending:
+                if w.ready and w.job is None and pending:
                     w.job = pending.pop()
                     w.deadline = time.monotonic() + timeout
                     w.conn.send((w.job, jobs[w.job]))
-            busy = [w for w in pool if w.job is not None]
-            ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=0.5)
+            ready = wait([w.conn for w in pool], timeout=0.5)
             now = time.monotonic()
             for i, w in enumerate(pool):
-                if w.job is None:
-                    continue
+                msg = None
                 if w.conn in ready:
                     try:
-                        idx, result = w.conn.recv()
+                        msg = w.conn.recv()
                     except (EOFError, OSError):
-                        idx, result = None, None
-                    if result is not None:
-                        w.job = None
-                        remaining -= 1
-                        on_done(idx, result)
-                        continue
-                if w.proc.sentinel in ready or not w.proc.is_alive():
-                    job = w.job
-                    w.kill()
-                    pool[i] = _Worker(ctx)
+                        msg = None
+                if msg == "ready":
+                    w.ready = True
+                    continue
+                if msg is not None:
+                    idx, result = msg
+                    w.job = None
+                    remaining -= 1
+                    on_done(idx, result)
+                    continue
+                if w.job is None:
+                    if not w.alive() or w.conn in ready:  # died while idle: just replace it
+                        replace(i)
+                    continue
+                job = w.job
+                if not w.alive() or w.conn in ready:
+                    code = w.proc.poll()
+                    replace(i)
                     crashes[job] += 1
                     if crashes[job] <= retries_on_crash:
                         pending.append(job)
                     else:
                         remaining -= 1
                         on_done(job, JobResult(jobs[job].label, error=SpiceWorkerDied(
-                            f"{jobs[job].label}: worker died (exit code {w.proc.exitcode}) running this job")))
+                            f"{jobs[job].label}: worker died (exit code {code}) running this job")))
                 elif now > w.deadline:
-                    job = w.job
-                    w.kill()
-                    pool[i] = _Worker(ctx)
+                    replace(i)
                     remaining -= 1
                     on_done(job, JobResult(jobs[job].label, error=SpiceTimeout(
                         f"{jobs[job].label}: killed after its {timeout:g} s timeout"), seconds=timeout))
     finally:
         for w in pool:
             try:
-                if w.proc.is_alive():
-                    w.conn.send(None)
+                w.conn.send(None)
             except (OSError, BrokenPipeError):
                 pass
         for w in pool:
-            w.proc.join(2)
-            if w.proc.is_alive():
+            try:
+                w.proc.wait(2)
+            except subprocess.TimeoutExpired:
                 w.kill()
 
 
