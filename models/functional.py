@@ -291,10 +291,10 @@ def fire_time(v_end: Tensor, e_dis: Number = math.inf) -> Tensor:
     if b >= 1.0:
         raise ValueError(f"e_dis must be > 1 or negative (got {e_dis}): the ramp would never reach threshold")
     v = v_end.clamp(max=1.0)
-    arg = 1.0 - b * v
-    if b < 0:  # very negative v: arg could be <= 0 (no physical meaning, the time clips to 1 anyway)
-        arg = arg.clamp_min(torch.finfo(v.dtype).tiny)
-    t = 1.0 - torch.log(arg) / math.log1p(-b)
+    x = -b * v  # ln(1 - b v) = log1p(x): accurate for tiny b (large e_dis)
+    if b < 0:  # very negative v: 1 - b v could be <= 0 (no physical meaning, the time clips to 1 anyway)
+        x = x.clamp_min(-1.0 + torch.finfo(v.dtype).eps)
+    t = 1.0 - torch.log1p(x) / math.log1p(-b)
     return t.clamp(0.0, 1.0)
 
 

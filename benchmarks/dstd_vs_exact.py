@@ -1,0 +1,153 @@
+"""Exact event-ordered RC-Spike solver vs DSTD: training time per epoch and peak memory (PAPER.md 4.5, issue 5).
+
+One RC-Spike layer of 1000 neurons, 1000 samples of input spike times U[0,1], batch 100, M = 10 (fixed offset),
+|E| = 2, n_in in {100, 300, 1000}. One epoch = forward + backward (loss = sum of output spike times) over all batches,
+timed after one untimed warm-up batch.
+
+Peak memory is MEASURED, each (solver, n_in) in a fresh subprocess:
+  * CPU: the kernel's peak resident set (VmHWM) is reset with ``echo 5 > /proc/self/clear_refs`` after the data,
+    weights and warm-up are in place; peak = VmHWM after the epoch minus VmRSS at the reset. If clear_refs is not
+    writable, it falls back to ru_maxrss after the epoch minus ru_maxrss before it (the reported method says which).
+  * CUDA: torch.cuda.max_memory_allocated() after reset_peak_memory_stats(), minus the memory allocated at the reset.
+
+Usage:  python benchmarks/dstd_vs_exact.py [--quick] [--json PATH] [--device cpu|cuda] [--epochs N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+
+def _status_kb(key: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def worker(a) -> dict:
+    import torch
+    from imcpnn.models import functional as Fn
+
+    dev = torch.device(a.device)
+    torch.manual_seed(0)
+    X = torch.rand(a.samples, a.n_in, device=dev)
+    w = (torch.rand(a.n_out, a.n_in, device=dev) * 2 - 1) * (3.0 / a.n_in) ** 0.5
+    w.requires_grad_(True)
+
+    def step(xb):
+        if a.solver == "exact":
+            v = Fn.rcspike_exact(xb, w, a.e, -a.e)
+        else:
+            v = Fn.rcspike_dstd(xb, w, a.e, -a.e, a.steps, 0.0)
+        loss = Fn.fire_time(v).sum()
+        w.grad = None
+        loss.backward()
+
+    step(X[: a.batch])  # warm-up (allocator, kernels); not timed
+    w.grad = None
+    sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
+    method = None
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        method = "cuda max_memory_allocated"
+    else:
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+            base = _status_kb("VmRSS") * 1024
+            method = "VmHWM after clear_refs reset"
+        except OSError:
+            base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            method = "ru_maxrss delta (upper bound of baseline; may under-report small peaks)"
+    times = []
+    for _ in range(a.epochs):
+        sync()
+        t0 = time.perf_counter()
+        for i in range(0, a.samples, a.batch):
+            step(X[i:i + a.batch])
+        sync()
+        times.append(time.perf_counter() - t0)
+    if dev.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() - base
+    elif method.startswith("VmHWM"):
+        peak = _status_kb("VmHWM") * 1024 - base
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    return {"solver": a.solver, "n_in": a.n_in, "epoch_s": min(times), "peak_bytes": max(int(peak), 0),
+            "mem_method": method, "threads": torch.get_num_threads(), "device": str(dev)}
+
+
+def run_one(a, solver: str, n_in: int) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--solver", solver, "--n-in", str(n_in),
+           "--n-out", str(a.n_out), "--samples", str(a.samples), "--batch", str(a.batch), "--steps", str(a.steps),
+           "--epochs", str(a.epochs), "--device", a.device, "--e", str(a.e)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"worker {solver} n_in={n_in} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="reduced size (200 neurons, 200 samples), < 1 min")
+    p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--n-in", type=int, nargs="*", default=None)
+    p.add_argument("--n-out", type=int, default=1000)
+    p.add_argument("--samples", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=1, help="timed epochs per config (the minimum is reported)")
+    p.add_argument("--e", type=float, default=2.0, help="|E| (symmetric)")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--solver", default="dstd", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.device is None:
+        import torch
+        a.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if a.worker:
+        a.n_in = a.n_in[0]
+        print(json.dumps(worker(a)))
+        return 0
+    if a.quick:
+        a.n_out, a.samples = 200, 200
+        sizes = a.n_in or [100, 300]
+    else:
+        sizes = a.n_in or [100, 300, 1000]
+    rows = []
+    print(f"RC-Spike layer: {a.n_out} neurons, {a.samples} samples, batch {a.batch}, M={a.steps}, |E|={a.e}, "
+          f"device={a.device}; each config in a fresh process")
+    hdr = f"{'n_in':>6} | {'exact s/epoch':>13} {'DSTD s/epoch':>13} {'speed-up':>9} | " \
+          f"{'exact peak MiB':>14} {'DSTD peak MiB':>14} {'mem ratio':>9}"
+    print(hdr)
+    print("-" * len(hdr))
+    for n in sizes:
+        ex = run_one(a, "exact", n)
+        ds = run_one(a, "dstd", n)
+        r = {"n_in": n, "exact": ex, "dstd": ds, "speedup": ex["epoch_s"] / ds["epoch_s"],
+             "mem_ratio": ex["peak_bytes"] / max(ds["peak_bytes"], 1)}
+        rows.append(r)
+        mib = 2.0 ** 20
+        print(f"{n:>6} | {ex['epoch_s']:>13.3f} {ds['epoch_s']:>13.3f} {r['speedup']:>8.1f}x | "
+              f"{ex['peak_bytes'] / mib:>14.1f} {ds['peak_bytes'] / mib:>14.2f} {r['mem_ratio']:>8.1f}x", flush=True)
+    print(f"memory method: {rows[0]['exact']['mem_method']}; torch threads: {rows[0]['exact']['threads']}")
+    if a.json:
+        tmp = a.json + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump({"config": {k: getattr(a, k) for k in ("n_out", "samples", "batch", "steps", "e", "device",
+                                                               "epochs", "quick")}, "results": rows}, fh, indent=2)
+        os.replace(tmp, a.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
