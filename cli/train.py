@@ -1,0 +1,108 @@
+"""imc-train: train physical spiking networks on circuit-derived parameters (thin click layer over imcpnn.train)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from imcpnn.errors import ImcError
+
+
+def _fail(exc: ImcError) -> None:
+    click.echo(f"imc-train: error: {exc}", err=True)
+    sys.exit(getattr(exc, "exit_code", 2))
+
+
+def _guard(fn, *args, run_dir_hint=None, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except ImcError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        where = f" {run_dir_hint}" if run_dir_hint else " RUN_DIR"
+        click.echo(f"imc-train: interrupted; the last finished epoch is checkpointed, continue with "
+                   f"`imc-train resume{where}`", err=True)
+        sys.exit(130)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Train RC-Spike networks (PAPER.md) with reversal potentials from a cell.json, resume exactly, sweep |E|."""
+
+
+@main.command("run")
+@click.argument("config")
+@click.option("--cell", type=click.Path(), default=None, help="cell.json for configs with `from: cell.json`.")
+@click.option("--out", type=click.Path(), default=None, help="run directory (default runs/NAME-TIMESTAMP).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a config key (repeatable).")
+@click.option("--progress/--no-progress", default=None, help="progress bar (default: on a terminal).")
+def run_cmd(config, cell, out, sets, progress):
+    """Train CONFIG (a shipped name such as iris-bottomup, or a YAML path)."""
+    from imcpnn.train.loop import create_run, train
+
+    run_dir = _guard(create_run, config, out, list(sets), cell)
+    click.echo(f"run directory: {run_dir}", err=True)
+    summary = _guard(train, run_dir, progress=progress, run_dir_hint=run_dir)
+    click.echo(json.dumps({"run_dir": str(run_dir), "test_accuracy": summary["test_accuracy"],
+                           "train_seconds": summary["train_seconds"]}))
+
+
+@main.command("resume")
+@click.argument("run_dir", type=click.Path())
+@click.option("--progress/--no-progress", default=None)
+def resume_cmd(run_dir, progress):
+    """Continue RUN_DIR from its last checkpoint (bit-identical to an uninterrupted run on CPU)."""
+    from imcpnn.train.loop import resume
+
+    summary = _guard(resume, run_dir, progress=progress, run_dir_hint=run_dir)
+    click.echo(json.dumps({"run_dir": str(run_dir), "test_accuracy": summary["test_accuracy"],
+                           "train_seconds": summary["train_seconds"]}))
+
+
+@main.command("eval")
+@click.argument("run_dir", type=click.Path())
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="DSTD steps M at test time.")
+@click.option("--sigma", type=click.FloatRange(min=0), default=None, help="spike-time noise at test time.")
+@click.option("--e-rev", "e_rev", type=float, default=None, help="symmetric |E| at test time (robustness).")
+def eval_cmd(run_dir, steps, sigma, e_rev):
+    """Re-evaluate RUN_DIR's test accuracy, optionally with another M, noise or |E|."""
+    from imcpnn.train.loop import eval_run
+
+    if e_rev is not None and not e_rev > 0:
+        _fail(ImcError(f"--e-rev must be > 0 (got {e_rev})"))
+    res = _guard(eval_run, run_dir, steps=steps, sigma=sigma, e_rev=e_rev)
+    click.echo(json.dumps(res, default=str))
+
+
+@main.command("sweep")
+@click.argument("config")
+@click.option("--param", required=True, metavar="KEY=V1,V2,...", help="e.g. e_rev=1,2,4,8,inf")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="parallel runs.")
+@click.option("--out", type=click.Path(), default=None, help="sweep directory (default runs/sweep-NAME).")
+@click.option("--cell", type=click.Path(), default=None)
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
+def sweep_cmd(config, param, seeds, jobs, out, cell, sets):
+    """Train CONFIG over a grid of one parameter and seeds; writes sweep.csv, sweep_runs.csv and sweep.png."""
+    from pathlib import Path
+
+    from imcpnn.train.sweep import run_sweep
+
+    out = out or f"runs/sweep-{Path(config).stem}"
+    path = _guard(run_sweep, config, param, seeds=seeds, jobs=jobs, out=out, cell=cell, sets=list(sets))
+    click.echo((Path(path) / "sweep.csv").read_text(), nl=False)
+
+
+@main.command("configs")
+def configs_cmd():
+    """List the shipped configs."""
+    from imcpnn.train.config import shipped_configs
+
+    for name in shipped_configs():
+        click.echo(name)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

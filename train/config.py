@@ -1,0 +1,329 @@
+"""Training configuration: YAML, validated with pydantic (unknown keys, wrong types and impossible values are one-line
+ConfigErrors), shipped configs by name, `--set key=value` overrides and `from: cell.json` reversal potentials."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from imcpnn.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class DatasetConfig(_Strict):
+    name: Literal["iris", "digits", "fashion_mnist", "cifar10"]
+    split_seed: int = Field(0, description="seed of the fixed stratified split (iris, digits)")
+    encoding: Literal["x", "one_minus_x"] | None = Field(None, description="default: x for iris, 1-x otherwise")
+    data_dir: str = "data"
+    download: bool = False
+    augment: bool = False
+    limit_train: int | None = Field(None, ge=1)
+    limit_test: int | None = Field(None, ge=1)
+
+
+class ModelConfig(_Strict):
+    arch: Literal["mlp", "cnn"] = "mlp"
+    sizes: list[int] | None = Field(None, description="MLP layer sizes including the input, e.g. [5, 5, 5]")
+    layers: list[str] | None = Field(None, description="CNN spec: 'conv:64', 'pool:2', 'flatten', 'fc:512', 'fc:10'")
+    padding: int = Field(1, ge=0)
+    n_classes: int | None = Field(None, ge=2, description="classes are output neurons 0..n_classes-1 (default: all)")
+    init_scale: float = Field(1.0, gt=0, description="models' init: w ~ U(-a, a), a = init_scale * sqrt(3 / fan_in)")
+
+    @model_validator(mode="after")
+    def _arch(self) -> "ModelConfig":
+        if self.arch == "mlp":
+            if not self.sizes or len(self.sizes) < 2 or min(self.sizes) < 1:
+                raise ValueError("model.sizes must list >= 2 positive layer sizes for arch mlp")
+        else:
+            if not self.layers:
+                raise ValueError("model.layers is required for arch cnn")
+            for spec in self.layers:
+                kind, _, arg = spec.partition(":")
+                if kind not in ("conv", "pool", "flatten", "fc") or (kind != "flatten" and not arg.isdigit()):
+                    raise ValueError(f"bad CNN layer spec {spec!r} (use conv:N, pool:K, flatten, fc:N)")
+        return self
+
+    @property
+    def n_out(self) -> int:
+        if self.arch == "mlp":
+            return self.sizes[-1]
+        return int(self.layers[-1].partition(":")[2])
+
+
+class NeuronConfig(_Strict):
+    """Reversal potentials: give exactly one of `from` (a cell.json), `e_rev` (symmetric |E|), or `e_plus`+`e_minus`."""
+
+    from_: str | None = Field(None, alias="from", description="'cell.json' = the --cell file, or a path to a cell.json")
+    e_rev: float | None = Field(None, gt=0, description="symmetric |E|: E+ = e_rev, E- = -e_rev (inf = ideal)")
+    e_plus: float | None = Field(None, gt=0)
+    e_minus: float | None = Field(None, lt=0)
+    e_dis: float | None = Field(None, gt=1, description="firing-phase E_dis (inf = ideal ramp); from cell.json if 'from'")
+    use_e_dis: bool = Field(True, description="with 'from': apply the cell's E_dis in the firing phase")
+    weight_range: Literal["cell", "none"] | list[float] = Field(
+        "none", description="'cell' = [-w_max_minus, w_max_plus] from the cell params, or [w_min, w_max]")
+    leak: float = Field(0.0, ge=0)
+    solver: Literal["dstd", "exact"] = "dstd"
+    steps: int = Field(10, ge=1, description="DSTD steps M during training")
+    steps_test: int | None = Field(None, ge=1, description="DSTD steps at evaluation (default: steps)")
+    offset: Literal["random", "fixed"] = "random"
+    sigma: float = Field(0.0, ge=0, description="spike-time noise std (train; eval uses sigma_test)")
+    sigma_test: float | None = Field(None, ge=0, description="spike noise at evaluation (default 0: none)")
+    eval_offset: Literal["fixed", "random"] = Field("fixed", description="DSTD offset at evaluation")
+    source: str | None = Field(None, description="written by the resolver: where E came from")
+
+    @field_validator("weight_range")
+    @classmethod
+    def _wr(cls, v):
+        if isinstance(v, list) and (len(v) != 2 or not v[0] < 0 < v[1]):
+            raise ValueError("weight_range must be 'cell', 'none' or [w_min < 0, w_max > 0]")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "NeuronConfig":
+        given = [self.from_ is not None, self.e_rev is not None, self.e_plus is not None or self.e_minus is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of neuron.from, neuron.e_rev, or neuron.e_plus + neuron.e_minus")
+        if given[2] and (self.e_plus is None or self.e_minus is None):
+            raise ValueError("neuron.e_plus and neuron.e_minus must be given together")
+        if self.weight_range == "cell" and self.from_ is None and self.source is None:
+            raise ValueError("neuron.weight_range 'cell' needs neuron.from (a cell.json)")
+        return self
+
+
+class OptimConfig(_Strict):
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(10, ge=1)
+    betas: tuple[float, float] = (0.9, 0.999)
+    lr_schedule: Literal["none", "cosine"] = "none"
+
+
+class LossConfig(_Strict):
+    tau_soft: float = Field(0.07, gt=0)
+    gamma_t: float = Field(0.0, ge=0, description="temporal penalty weight (Temp)")
+    t_ref: float = Field(0.9, ge=0, le=1)
+    gamma_w: float = Field(0.0, ge=0, description="weight 2-norm penalty (P)")
+    gamma_v: float = Field(0.0, ge=0, description="early-spike penalty on all layers' spikes (V)")
+
+
+class TrainConfig(_Strict):
+    name: str
+    dataset: DatasetConfig
+    model: ModelConfig
+    neuron: NeuronConfig
+    optim: OptimConfig = OptimConfig()
+    loss: LossConfig = LossConfig()
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's)")
+    eval_every: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _classes(self) -> "TrainConfig":
+        n_out = self.model.n_out
+        if self.model.n_classes is not None and self.model.n_classes > n_out:
+            raise ValueError(f"model.n_classes {self.model.n_classes} exceeds the {n_out} output neurons")
+        return self
+
+    @property
+    def n_classes(self) -> int:
+        return self.model.n_classes or self.model.n_out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False)
+
+
+# ------------------------------------------------------------------------------------------------------- loading
+def shipped_configs() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A path to a YAML file, or the name of a shipped config (e.g. 'iris-bottomup')."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    try:
+        shipped = resources.files("imcpnn.train") / "configs" / f"{name_or_path}.yaml"
+        if shipped.is_file():
+            return Path(str(shipped))
+    except (ModuleNotFoundError, TypeError):
+        pass
+    if (CONFIG_DIR / f"{name_or_path}.yaml").is_file():
+        return CONFIG_DIR / f"{name_or_path}.yaml"
+    raise ConfigError(f"config {str(name_or_path)!r} is neither a file nor a shipped config "
+                      f"(shipped: {', '.join(shipped_configs())})")
+
+
+def _fmt_error(exc: ValidationError, where: str) -> str:
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-after"))
+    loc = loc.replace("from_", "from")
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        msg = f"unknown key '{loc}'"
+    elif kind == "missing":
+        msg = f"missing key '{loc}'"
+    else:
+        val = first.get("input")
+        sval = repr(val) if not isinstance(val, dict) else "{...}"
+        msg = f"bad value for '{loc or '<root>'}': {first['msg']} (got {sval[:60]})"
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {msg}{more}"
+
+
+def validate_config(data: Any, where: str = "config") -> TrainConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: top level must be a mapping of keys, got {type(data).__name__}")
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_fmt_error(exc, where)) from None
+
+
+def load_config_dict(name_or_path: str | Path) -> tuple[dict, Path]:
+    path = resolve_config_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{line}; fix the syntax") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of keys")
+    return data, path
+
+
+# ------------------------------------------------------------------------------------------------------- overrides
+def _leaf_paths(model_cls: type[BaseModel], prefix: tuple = ()) -> dict[str, list[tuple]]:
+    out: dict[str, list[tuple]] = {}
+    for fname, field in model_cls.model_fields.items():
+        key = field.alias or fname
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            for k, v in _leaf_paths(ann, prefix + (key,)).items():
+                out.setdefault(k, []).extend(v)
+        else:
+            out.setdefault(key, []).append(prefix + (key,))
+    return out
+
+
+SHORT_KEYS = _leaf_paths(TrainConfig)
+
+
+def resolve_key(key: str) -> tuple:
+    """'optim.lr' or a unique leaf name ('lr', 'e_rev') -> path tuple."""
+    if "." in key:
+        parts = tuple(key.split("."))
+        node: Any = TrainConfig
+        for p in parts:
+            fields = {(f.alias or n): f for n, f in node.model_fields.items()} if node is not None else {}
+            if p not in fields:
+                raise ConfigError(f"--set: unknown key '{key}'")
+            ann = fields[p].annotation
+            node = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        return parts
+    paths = SHORT_KEYS.get(key)
+    if not paths:
+        raise ConfigError(f"--set: unknown key '{key}' (use a dotted key such as optim.lr)")
+    if len(paths) > 1:
+        raise ConfigError(f"--set: key '{key}' is ambiguous: {', '.join('.'.join(p) for p in paths)}")
+    return paths[0]
+
+
+def parse_value(text: str) -> Any:
+    val = yaml.safe_load(text) if text.strip() else ""
+    if isinstance(val, str) and val.lower() in ("inf", "+inf", "infinity"):
+        return math.inf
+    return val
+
+
+_REVERSAL_KEYS = {"from", "e_rev", "e_plus", "e_minus"}
+
+
+def apply_overrides(data: dict, sets: list[str] | dict) -> dict:
+    """Apply `key=value` overrides to a raw config dict (before validation)."""
+    data = copy.deepcopy(data)
+    items = list(sets.items()) if isinstance(sets, dict) else []
+    if not isinstance(sets, dict):
+        for s in sets:
+            if "=" not in s:
+                raise ConfigError(f"--set expects key=value, got {s!r}")
+            k, v = s.split("=", 1)
+            items.append((k.strip(), parse_value(v)))
+    for key, value in items:
+        path = resolve_key(key)
+        node = data
+        for p in path[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: '{p}' is not a section")
+        if path[0] == "neuron" and path[-1] in _REVERSAL_KEYS:
+            # switching the source of E replaces the other sources (e.g. a sweep over e_rev on a cell-based config)
+            for other in _REVERSAL_KEYS - {path[-1]}:
+                if not (path[-1] in ("e_plus", "e_minus") and other in ("e_plus", "e_minus")):
+                    node.pop(other, None)
+            if path[-1] != "from" and node.get("weight_range") == "cell":
+                node["weight_range"] = "none"
+        node[path[-1]] = value
+    return data
+
+
+# ------------------------------------------------------------------------------------------------------- cell params
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def resolve_reversal(cfg: TrainConfig, cell_path: str | Path | None, config_path: Path | None = None):
+    """Turn `from: cell.json` into explicit numbers. Returns (resolved TrainConfig, CellParams or None, cell path)."""
+    from imcpnn.extract.cellparams import load_cell
+
+    n = cfg.neuron
+    if n.from_ is None:
+        return cfg, None, None
+    path = cell_path
+    if path is None:
+        cand = Path(n.from_)
+        if not cand.is_absolute() and config_path is not None and (config_path.parent / cand).is_file():
+            cand = config_path.parent / cand
+        if n.from_ == "cell.json" and not cand.is_file():
+            raise ConfigError(f"config '{cfg.name}' takes E from cell.json: pass --cell PATH "
+                              f"(e.g. tests/fixtures/cell_paper.json, or the output of imc-extract)")
+        path = cand
+    cell = load_cell(path)
+    upd: dict[str, Any] = {
+        "from_": None, "e_rev": None, "e_plus": cell.e_rev_plus, "e_minus": cell.e_rev_minus,
+        "e_dis": (cell.e_dis if n.use_e_dis else math.inf) if n.e_dis is None else n.e_dis,
+        "source": f"{Path(path).name} sha256:{file_sha256(path)[:16]}",
+    }
+    if n.weight_range == "cell":
+        upd["weight_range"] = [-cell.w_max_minus, cell.w_max_plus]
+    new_n = n.model_copy(update=upd)
+    return cfg.model_copy(update={"neuron": new_n}), cell, Path(path)
+
+
+def neuron_values(n: NeuronConfig) -> dict:
+    """E+, E-, E_dis, w_min, w_max for a *resolved* neuron config."""
+    if n.from_ is not None:
+        raise ConfigError("internal: neuron.from must be resolved (resolve_reversal) before building a model")
+    if n.e_rev is not None:
+        ep, em = n.e_rev, -n.e_rev
+    else:
+        ep, em = n.e_plus, n.e_minus
+    wmin = wmax = None
+    if isinstance(n.weight_range, list):
+        wmin, wmax = float(n.weight_range[0]), float(n.weight_range[1])
+    return {"e_plus": float(ep), "e_minus": float(em), "e_dis": math.inf if n.e_dis is None else float(n.e_dis),
+            "w_min": wmin, "w_max": wmax}

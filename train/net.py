@@ -1,0 +1,148 @@
+"""Build the SpikeNet a config describes (through imcpnn.models) and the paper's loss on it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from imcpnn.errors import ConfigError
+from imcpnn.train.config import TrainConfig, neuron_values
+
+
+def layer_kwargs(cfg: TrainConfig, *, steps: int | None = None, sigma: float | None = None,
+                 e_rev: float | None = None) -> dict:
+    """Keyword arguments for RCSpikeLinear / RCSpikeConv2d. `e_rev` (a symmetric |E|) overrides E+/E- for robustness
+    studies; steps / sigma override the training values (evaluation)."""
+    n = cfg.neuron
+    vals = neuron_values(n)
+    extra = {"init_scale": cfg.model.init_scale}
+    if e_rev is not None:
+        vals["e_plus"], vals["e_minus"] = float(e_rev), -float(e_rev)
+    return dict(e_plus=vals["e_plus"], e_minus=vals["e_minus"], e_dis=vals["e_dis"], leak=n.leak, solver=n.solver,
+                steps=n.steps if steps is None else steps, offset=n.offset,
+                sigma=n.sigma if sigma is None else sigma, w_min=vals["w_min"], w_max=vals["w_max"], **extra)
+
+
+def build_net(cfg: TrainConfig, input_shape: tuple[int, ...], **overrides) -> torch.nn.Module:
+    """SpikeNet with layer order as in the config; every RC layer's `weight` is (n_out, n_in[, kh, kw])."""
+    from imcpnn import models as M
+
+    kw = layer_kwargs(cfg, **overrides)
+    m = cfg.model
+    if m.arch == "mlp":
+        sizes = list(m.sizes)
+        flat = math.prod(input_shape)
+        if sizes[0] != flat:
+            raise ConfigError(f"model.sizes[0] = {sizes[0]} but the dataset '{cfg.dataset.name}' has {flat} inputs")
+        net = M.make_mlp(sizes, **kw)
+    else:
+        if len(input_shape) != 3:
+            raise ConfigError(f"arch cnn needs image inputs (C, H, W); dataset '{cfg.dataset.name}' gives {input_shape}")
+        c, h, w = input_shape
+        layers: list[torch.nn.Module] = []
+        flat = None
+        for spec in m.layers:
+            kind, _, arg = spec.partition(":")
+            if kind == "conv":
+                if flat is not None:
+                    raise ConfigError(f"model.layers: {spec} after flatten/fc is not possible")
+                layers.append(M.RCSpikeConv2d(c, int(arg), 3, stride=1, padding=m.padding, **kw))
+                c, h, w = int(arg), h + 2 * m.padding - 2, w + 2 * m.padding - 2
+            elif kind == "pool":
+                k = int(arg)
+                layers.append(M.SpikeMinPool2d(k))
+                h, w = h // k, w // k
+            elif kind == "flatten":
+                layers.append(M.SpikeFlatten())
+                flat = c * h * w
+            else:  # fc
+                if flat is None:
+                    layers.append(M.SpikeFlatten())
+                    flat = c * h * w
+                layers.append(M.RCSpikeLinear(flat, int(arg), **kw))
+                flat = int(arg)
+            if min(h, w) < 1:
+                raise ConfigError(f"model.layers: the feature map vanishes at {spec}; fewer pools or more padding")
+        net = M.SpikeNet(layers)
+    clamp_weights(net)
+    return net
+
+
+def rc_layers(net: torch.nn.Module) -> list[torch.nn.Module]:
+    """The weighted RC-Spike layers in forward order."""
+    from imcpnn import models as M
+
+    kinds = tuple(k for k in (getattr(M, "RCSpikeLinear", None), getattr(M, "RCSpikeConv2d", None)) if k is not None)
+    return [mod for mod in net.modules() if isinstance(mod, kinds)]
+
+
+def layer_weights(net: torch.nn.Module) -> list[torch.Tensor]:
+    """Per-layer weight tensors (n_out, n_in[, kh, kw]) in forward order, detached copies on CPU."""
+    return [layer.weight.detach().cpu().clone() for layer in rc_layers(net)]
+
+
+def clamp_weights(net: torch.nn.Module) -> None:
+    """Keep weights in the exportable range [w_min, w_max] (projected gradient step after each optimiser step)."""
+    for layer in rc_layers(net):
+        layer.constrain_()
+
+
+def set_eval_params(net: torch.nn.Module, steps: int | None = None, sigma: float | None = None,
+                    eval_offset: str | None = None) -> None:
+    """Settings used in eval mode: DSTD steps, spike noise (sigma > 0 turns the models' eval noise on) and the DSTD
+    offset at test time ('fixed' = the grid m/M, 'random' = drawn per forward call)."""
+    for layer in rc_layers(net):
+        if steps is not None:
+            layer.steps = int(steps)
+        if sigma is not None:
+            layer.sigma = float(sigma)
+            layer.eval_noise = float(sigma) > 0
+        if eval_offset is not None:
+            layer.eval_offset = "random" if eval_offset == "random" else 0.0
+
+
+@dataclass
+class LossParts:
+    total: torch.Tensor
+    ce: torch.Tensor
+    temp: torch.Tensor
+    p: torch.Tensor
+    v: torch.Tensor
+
+
+def forward_all(net, x) -> list[torch.Tensor]:
+    """Spike times after every layer (the last one is the output layer)."""
+    out = net(x, return_all=True)
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def rc_times(net, times: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The entries of `times` produced by RC layers (not pooling / flatten)."""
+    layers = list(getattr(net, "layers", []))
+    if len(layers) == len(times):
+        keep = set(map(id, rc_layers(net)))
+        return [t for lay, t in zip(layers, times) if id(lay) in keep]
+    return times
+
+
+def paper_loss(net, times: list[torch.Tensor], labels: torch.Tensor, cfg: TrainConfig) -> LossParts:
+    """C = CE(softmax(-t/tau_soft)) + gamma_T * Temp + gamma_W * P + gamma_V * V (PAPER.md 1.6); CE and Temp use the
+    class neurons 0..n_classes-1 of the output layer, V every RC layer's spikes, P every weight."""
+    from imcpnn.models import functional as F
+
+    lc = cfg.loss
+    t_cls = times[-1][:, :cfg.n_classes]
+    ce = F.spike_ce_loss(t_cls, labels, lc.tau_soft)
+    zero = ce.new_zeros(())
+    temp = F.temporal_penalty(t_cls, lc.t_ref) if lc.gamma_t else zero
+    p = F.weight_l2([layer.weight for layer in rc_layers(net)]) if lc.gamma_w else zero
+    v = F.early_spike_penalty(rc_times(net, times)) if lc.gamma_v else zero
+    total = ce + lc.gamma_t * temp + lc.gamma_w * p + lc.gamma_v * v
+    return LossParts(total, ce, temp, p, v)
+
+
+def predict(t_out: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Predicted class = the class neuron that spikes first (argmin of the output spike time)."""
+    return t_out[:, :n_classes].argmin(dim=1)
