@@ -26,6 +26,7 @@ UNITS = {
     "i_dis": "A (at v0)", "alpha_dis": "normalised (i_dis / i_unit)", "w_max_plus": "normalised weight",
     "w_max_minus": "normalised weight (magnitude)", "bias_tables.v_gate": "V", "bias_tables.i_v0": "A",
     "bias_tables.lambda": "1/V", "c_m_per_fanin.c_m": "F",
+    "bias_interp_rel_error": "relative (log-linear interpolation of i_v0 at twice the table step)",
 }
 
 
@@ -101,6 +102,8 @@ class CellParams(_Strict):
     bias_tables: dict[str, BiasTable]
     fit_quality: dict[str, FitQuality]
     provenance: Provenance
+    #: optional (added by imc-extract run): max relative error of log-current interpolation, per branch
+    bias_interp_rel_error: dict[str, float] = Field(default_factory=dict)
     units: dict[str, str] = Field(default_factory=lambda: dict(UNITS))
 
     @model_validator(mode="after")
