@@ -1,0 +1,72 @@
+"""`imc-extract run`: characterise the cell in ngspice and write cell.json (+ a report)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from imcpnn.cli.common import finish, user_errors
+
+
+@click.command("run")
+@click.option("--corner", default="tt", show_default=True,
+              help="Process corner (tt, ff, ss, sf, fs, ...) or 'all' for the five base corners in parallel.")
+@click.option("--temp", type=float, default=27.0, show_default=True, help="Temperature in degrees C.")
+@click.option("--design", default="sky130-rcspike", show_default=True, help="Built-in design name or a JSON/YAML file.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("cell.json"), show_default=True,
+              help="Output cell.json (with --corner all: cell_<corner>.json next to it).")
+@click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write PNG plots and report.md into this directory (per corner subdirectory with 'all').")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Parallel ngspice workers [cores].")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the simulation result cache.")
+@click.option("--fan-in", type=click.IntRange(min=0, max=1000), default=5, show_default=True,
+              help="Design fan-in (synapses per column incl. bias) at which c_m and i_unit are taken.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@user_errors
+def run(corner: str, temp: float, design: str, out: Path, report: Path | None, jobs: int | None, no_cache: bool,
+        fan_in: int, quiet: bool) -> None:
+    """Characterise synapses, discharger, sensing stage, C_eff(N_in) and leak; fit and write cell.json."""
+    from imcpnn.errors import ConfigError
+    from imcpnn.extract.report import comparison_md, write_report
+    from imcpnn.extract.run import extract_corners
+    from imcpnn.netlists import load_design
+    from imcpnn.pdk import BASE_CORNERS, check_corner, find_pdk
+
+    if not (-55.0 <= temp <= 175.0):
+        raise ConfigError(f"--temp {temp} C outside [-55, 175] C")
+    corners = list(BASE_CORNERS) if corner == "all" else [check_corner(corner)]
+    des = load_design(design)
+    find_pdk()
+    cache = None
+    if not no_cache:
+        from imcpnn.spice.cache import ResultCache
+
+        cache = ResultCache()
+    t0 = time.perf_counter()
+    cells, stats = extract_corners(des, corners, temp=temp, fan_in=fan_in, workers=jobs, cache=cache,
+                                   progress=not quiet)
+    written = []
+    for c, (cell, raw) in cells.items():
+        path = out if len(corners) == 1 else out.with_name(f"{out.stem}_{c}{out.suffix or '.json'}")
+        cell.save(path)
+        written.append(path)
+        if report is not None:
+            write_report(cell, raw, report if len(corners) == 1 else report / c, stats)
+    if len(corners) > 1:
+        from imcpnn.atomic import atomic_write_text
+
+        table = comparison_md({c: v[0] for c, v in cells.items()})
+        cmp_path = (report or out.parent) / "corners.md"
+        atomic_write_text(cmp_path, f"# Corner comparison ({temp:g} C, design {des.name})\n\n" + table)
+        click.echo(table)
+        written.append(cmp_path)
+    for c, (cell, _) in cells.items():
+        click.echo(f"{c}: lambda_n={cell.lambda_n:.4f} lambda_p={cell.lambda_p:.4f} lambda_dis={cell.lambda_dis:.4f} /V"
+                   f"  E+={cell.e_rev_plus:.3f} E-={cell.e_rev_minus:.3f} E_dis={cell.e_dis:.3f}"
+                   f"  V_switch={cell.v_switch:.4f} V  C_m={cell.c_m * 1e15:.2f} fF  i_unit={cell.i_unit * 1e9:.2f} nA")
+    click.echo(f"wrote {', '.join(map(str, written))}" + (f"; report in {report}" if report else ""))
+    click.echo(f"{stats.jobs} jobs, {stats.cache_hits} from cache, {stats.library_loads} ngspice library loads, "
+               f"{time.perf_counter() - t0:.1f} s", err=True)
+    finish(0)

@@ -1,0 +1,131 @@
+"""Report directory: PNG plots (matplotlib, Agg) and a Markdown summary of one or several corners."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from imcpnn.atomic import atomic_write_text
+from imcpnn.extract.cellparams import CellParams
+
+PAPER = {"lambda_n": 0.41, "lambda_p": 0.75, "lambda_dis": 0.177, "e_rev_plus": 2.80, "e_rev_minus": -1.53,
+         "e_dis": 6.44, "v_switch": 0.428, "c_m": 1.4e-13}
+
+ROWS = ["v0", "v_switch", "v_th", "t_circ", "c_m", "i_unit", "lambda_n", "lambda_p", "lambda_dis", "e_rev_plus",
+        "e_rev_minus", "e_dis", "curvature_n", "curvature_p", "curvature_dis", "i_dis", "alpha_dis", "leak",
+        "leak_current", "w_max_plus", "w_max_minus"]
+
+
+def _g(x) -> str:
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def write_plots(cell: CellParams, raw, out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+
+    def save(fig, name):
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=90)
+        plt.close(fig)
+        files.append(name)
+
+    v0, vs = cell.v0, cell.v_switch
+    for br, title in (("n", "NMOS branch"), ("p", "PMOS branch"), ("dis", "discharger")):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for vg, vv, ii, f in raw.curves[br]:
+            s = -1.0 if br == "p" else 1.0
+            ax.semilogy(vv, np.abs(ii), ".", ms=3)
+            xs = np.linspace(vs, v0, 20)
+            ax.semilogy(xs, f.i0 * (1 + f.lam * s * (xs - v0)), "-", lw=0.8, color="k")
+        ax.axvspan(vs, v0, color="0.9")
+        ax.set(xlabel="membrane voltage V (V)", ylabel="|I| (A)", title=f"{title}: I(V) and CLM fits")
+        save(fig, f"iv_{br}.png")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for br, lam in (("n", cell.lambda_n), ("p", cell.lambda_p)):
+        i0 = [c[3].i0 / cell.i_unit for c in raw.curves[br]]
+        ax.semilogx(i0, [c[3].lam for c in raw.curves[br]], "o-", ms=3, label=f"{br}: branch lambda {lam:.3f} /V")
+    ax.axvspan(0.05, 3, color="0.9", label="averaging range")
+    ax.set(xlabel="I0 / i_unit", ylabel="lambda (1/V)", title="lambda versus current")
+    ax.legend()
+    save(fig, "lambda_vs_current.png")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for br in ("n", "p"):
+        vg, ii = raw.tables_dense[br]
+        ax.semilogy(vg, np.clip(np.abs(ii), 1e-15, None) / cell.i_unit, "-", lw=0.8, label=f"{br} (dense sweep)")
+        t = cell.bias_tables[br]
+        ax.semilogy(t.v_gate, np.array(t.i_v0) / cell.i_unit, ".", ms=3, label=f"{br} table")
+    ax.set(xlabel="gate bias (V)", ylabel="I(V0) / i_unit", title="gate bias versus current at V0")
+    ax.legend()
+    save(fig, "bias_tables.png")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    vm, vsense = raw.sense
+    ax.plot(vm, vsense)
+    ax.axvline(vs, color="r", lw=0.8, label=f"V_switch = {vs:.4f} V")
+    ax.set(xlabel="V_mem (V)", ylabel="v(sense) (V)", title="sensing stage transfer")
+    ax.legend()
+    save(fig, "sense_transfer.png")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    n = [f.n_in for f in cell.c_m_per_fanin]
+    ax.plot(n, [f.c_m * 1e15 for f in cell.c_m_per_fanin], "o-")
+    ax.set(xlabel="fan-in N_in", ylabel="C_eff (fF)", title="effective membrane capacitance")
+    save(fig, "c_eff_vs_fanin.png")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k, (t, v) in sorted(raw.columns.items()):
+        ax.plot(t * 1e6, v, lw=0.8, label=f"N_in={k}")
+    ax.set(xlabel="t (us)", ylabel="V_mem (V)", title="column transients (known injected current)")
+    ax.legend(fontsize=7)
+    save(fig, "column_transients.png")
+    return files
+
+
+def summary_md(cell: CellParams, raw, plots: list[str], stats=None) -> str:
+    p = cell.provenance
+    lines = [f"# Cell extraction: design {p.design}, corner {p.corner}, {p.temperature:g} C", "",
+             f"PDK {p.pdk_source} ({p.pdk_hash[:12]}), {p.ngspice_version}, imc-pnn {p.tool_version}, {p.timestamp}",
+             "", "| quantity | value | unit | paper |", "|---|---|---|---|"]
+    for k in ROWS:
+        lines.append(f"| {k} | {_g(getattr(cell, k))} | {cell.units.get(k, '')} | {_g(PAPER[k]) if k in PAPER else ''} |")
+    lines += ["", "## C_eff(N_in)", "", "| N_in | C_eff (fF) |", "|---|---|"]
+    lines += [f"| {f.n_in} | {f.c_m * 1e15:.3f} |" for f in cell.c_m_per_fanin]
+    lines += ["", "## Bias tables (at V0)", "", "| branch | biases | v_gate range (V) | I range (units) | "
+              "interp. error |", "|---|---|---|---|---|"]
+    for br, t in cell.bias_tables.items():
+        lines.append(f"| {br} | {len(t.v_gate)} | {t.v_gate[0]:.3f} .. {t.v_gate[-1]:.3f} | "
+                     f"{min(t.i_v0) / cell.i_unit:.3g} .. {max(t.i_v0) / cell.i_unit:.3g} | "
+                     f"{cell.bias_interp_rel_error.get(br, float('nan')):.2e} |")
+    lines += ["", "## Per-curve fits (window [V_switch, V0])", "",
+              "| curve | bias (V) | I0 (A) | I0/i_unit | lambda (1/V) | kappa (1/V^2) | R^2 | max rel. resid. | "
+              "in lambda average |", "|---|---|---|---|---|---|---|---|---|"]
+    for br in ("n", "p", "dis"):
+        for vg, _, _, f in raw.curves[br]:
+            used = "yes" if f.label in raw.used.get(br, []) else ""
+            lines.append(f"| {br} | {vg:.4f} | {f.i0:.4g} | {f.i0 / cell.i_unit:.3g} | {f.lam:.4f} | {f.kappa:.4f} | "
+                         f"{f.r2:.5f} | {f.max_rel_residual:.2e} | {used} |")
+    if stats is not None:
+        lines += ["", f"Simulation: {stats.jobs} jobs, {stats.cache_hits} from cache, {stats.library_loads} ngspice "
+                  f"library loads, {stats.wall_seconds:.1f} s wall."]
+    lines += ["", "## Plots", ""] + [f"![{f}]({f})" for f in plots]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(cell: CellParams, raw, out: str | Path, stats=None) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    plots = write_plots(cell, raw, out)
+    atomic_write_text(out / "report.md", summary_md(cell, raw, plots, stats))
+    return out / "report.md"
+
+
+def comparison_md(cells: dict[str, CellParams]) -> str:
+    names = list(cells)
+    lines = ["| quantity | " + " | ".join(names) + " | paper |", "|---" * (len(names) + 2) + "|"]
+    for k in ROWS:
+        vals = " | ".join(_g(getattr(cells[c], k)) for c in names)
+        lines.append(f"| {k} | {vals} | {_g(PAPER[k]) if k in PAPER else ''} |")
+    return "\n".join(lines) + "\n"
