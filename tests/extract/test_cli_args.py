@@ -1,0 +1,52 @@
+"""Bad arguments: one line, non-zero exit, existing cell.json untouched (subprocesses: the CLI leaves via os._exit)."""
+
+import subprocess
+import sys
+
+import pytest
+from pathlib import Path
+
+
+def _run(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "imcpnn.cli.extract", "run", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--corner", "zz"], "unknown corner"),
+    (["--design", "no-such-design"], "neither a built-in name"),
+    (["--temp", "500"], "--temp"),
+])
+def test_bad_args_one_line(tmp_path, args, needle):
+    out = tmp_path / "cell.json"
+    out.write_text('{"previous": true}\n')
+    r = _run(*args, "--out", str(out), "--no-cache", "-q", cwd=tmp_path)
+    assert r.returncode != 0
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], r.stderr
+    assert out.read_text() == '{"previous": true}\n'
+
+
+def test_bad_option_value(tmp_path):
+    r = _run("--fan-in", "-1", cwd=tmp_path)
+    assert r.returncode != 0 and "fan-in" in r.stderr
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    import os
+
+    from imcpnn.extract.cellparams import load_cell
+
+    good = load_cell(Path(__file__).parents[1] / "fixtures" / "cell_paper.json")
+    out = tmp_path / "cell.json"
+    good.save(out)
+    before = out.read_text()
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        good.model_copy(update={"lambda_n": 0.5}).save(out)
+    assert out.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["cell.json"]
