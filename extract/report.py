@@ -91,6 +91,12 @@ def summary_md(cell: CellParams, raw, plots: list[str], stats=None) -> str:
              "", "| quantity | value | unit | paper |", "|---|---|---|---|"]
     for k in ROWS:
         lines.append(f"| {k} | {_g(getattr(cell, k))} | {cell.units.get(k, '')} | {_g(PAPER[k]) if k in PAPER else ''} |")
+    lines += ["", "Branch lambda = current-weighted mean over the curves with I0 in [0.05, 3] i_unit. For comparison, "
+              "the unweighted mean over the same curves:"]
+    for br in ("n", "p"):
+        lam = [c[3].lam for c in raw.curves[br] if c[3].label in raw.used.get(br, [])]
+        if lam:
+            lines.append(f"- {br}: {np.mean(lam):.4f} /V over {len(lam)} curves (range {min(lam):.3f} .. {max(lam):.3f})")
     lines += ["", "## C_eff(N_in)", "", "| N_in | C_eff (fF) |", "|---|---|"]
     lines += [f"| {f.n_in} | {f.c_m * 1e15:.3f} |" for f in cell.c_m_per_fanin]
     lines += ["", "## Bias tables (at V0)", "", "| branch | biases | v_gate range (V) | I range (units) | "
