@@ -1,0 +1,30 @@
+"""The job plan (no simulation): temperature, fan-in, one library load per job, distinct netlists per temperature."""
+
+import pytest
+
+from imcpnn.extract.characterise import FAN_INS, plan, with_temperature
+
+
+def test_with_temperature_replaces_or_adds():
+    assert ".temp 85" in with_temperature("* t\n.lib x tt\n.temp 27\nR1 a 0 1\n.end\n", 85)
+    assert ".temp 27" not in with_temperature("* t\n.lib x tt\n.temp 27\n.end\n", 85)
+    out = with_temperature("* t\n.lib x tt\nR1 a 0 1\n.end\n", -40)
+    assert out.splitlines()[2] == ".temp -40"
+
+
+@pytest.mark.spice
+def test_plan_temperature_and_fan_in():
+    from imcpnn.netlists import default_design
+    from imcpnn.pdk import lib_line
+
+    d = default_design()
+    p27 = plan(d, lib_line("tt"), temp=27, fan_in=7)
+    p85 = plan(d, lib_line("tt"), temp=85, fan_in=7)
+    assert 7 in p27.fan_ins and set(FAN_INS) <= set(p27.fan_ins)
+    assert all(".temp 85" in j.netlist for j in p85.jobs)
+    assert set(p27.netlists) == set(p85.netlists)
+    assert all(p27.netlists[k] != p85.netlists[k] for k in p27.netlists)
+    # 16 biases per branch, each its own dc sweep inside two jobs
+    n_sweeps = sum(sum(c.startswith("dc vmem") for c in j.commands) for j, (k, m) in zip(p27.jobs, p27.kinds)
+                   if k == "curves" and m["branch"] == "p")
+    assert n_sweeps >= 15
