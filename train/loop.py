@@ -306,7 +306,7 @@ def train(run_dir: str | Path, progress: bool | None = None, stop_after: int | N
                     parts = paper_loss(net, times, yb, cfg)
                     if not torch.isfinite(parts.total):
                         raise TrainingDiverged(
-                            f"loss became {float(parts.total)} at epoch {epoch}, batch {b + 1}; training stopped, "
+                            f"loss became {parts.total.item()} at epoch {epoch}, batch {b + 1}; training stopped, "
                             f"last good checkpoint (epoch {epoch - 1}) kept in {run_dir}; lower optim.lr or the "
                             f"loss weights and start a new run")
                     opt.zero_grad(set_to_none=True)
@@ -337,13 +337,13 @@ def train(run_dir: str | Path, progress: bool | None = None, stop_after: int | N
                   "config_name": cfg.name}
             _save_torch(run_dir / "checkpoints" / f"epoch_{epoch:04d}.pt", ck)
             _save_torch(ck_path, ck)
+            if cfg.keep_checkpoints and epoch > cfg.keep_checkpoints:
+                (run_dir / "checkpoints" / f"epoch_{epoch - cfg.keep_checkpoints:04d}.pt").unlink(missing_ok=True)
             _write_metrics(run_dir, history)
-            if progress is False or not sys.stderr.isatty():
+            every = max(1, cfg.optim.epochs // 20)
+            if epoch % every == 0 or epoch in (1, end):
                 log(f"{cfg.name} epoch {epoch}/{cfg.optim.epochs} loss {row['train_loss']:.4f} "
-                    f"train_acc {row['train_accuracy']:.4f} test_acc {test_acc:.4f} ({dt:.1f}s)")
-            elif progress is None or progress:
-                log(f"epoch {epoch}: loss {row['train_loss']:.4f} train {row['train_accuracy']:.3f} "
-                    f"test {test_acc:.3f}")
+                    f"train_acc {row['train_accuracy']:.4f} test_acc {test_acc:.4f} ({dt:.2f}s)")
     except KeyboardInterrupt:
         _summary(run_dir, cfg, net, history, train_seconds, "interrupted")
         raise

@@ -66,6 +66,10 @@ def build_net(cfg: TrainConfig, input_shape: tuple[int, ...], **overrides) -> to
             if min(h, w) < 1:
                 raise ConfigError(f"model.layers: the feature map vanishes at {spec}; fewer pools or more padding")
         net = M.SpikeNet(layers)
+    if m.init_shift:
+        with torch.no_grad():
+            for layer in rc_layers(net):
+                layer.weight.add_(m.init_shift)
     clamp_weights(net)
     return net
 

@@ -43,7 +43,7 @@ def _job(args: dict) -> dict:
     sets["seed"] = args["seed"]
     sets["threads"] = args["threads"]
     run_dir, summary = run(args["config"], out=args["out"], sets=sets, cell=args["cell"], progress=False)
-    return {"value": args["value"], "seed": args["seed"], "test_accuracy": summary["test_accuracy"],
+    return {"value": _fmt(args["value"]), "seed": args["seed"], "test_accuracy": summary["test_accuracy"],
             "train_seconds": summary["train_seconds"], "run_dir": str(run_dir)}
 
 
@@ -88,7 +88,6 @@ def run_sweep(config, param: str, seeds: int = 1, jobs: int = 1, out: str | Path
                     f"test_accuracy {rows[-1]['test_accuracy']:.4f}")
     df = pd.DataFrame(rows)
     order = {_fmt(v): i for i, v in enumerate(values)}
-    df["value"] = df["value"].map(_fmt)
     df = df.sort_values(by=["value", "seed"], key=lambda c: c.map(order) if c.name == "value" else c)
     atomic_write_text(out / "sweep_runs.csv", df.to_csv(index=False))
     agg = (df.groupby("value", sort=False)["test_accuracy"].agg(["mean", "std", "min", "max", "count"])

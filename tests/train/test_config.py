@@ -1,0 +1,128 @@
+"""Config validation: clear one-line errors, shipped configs, overrides, `from: cell.json`."""
+
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from imcpnn.errors import ConfigError
+from imcpnn.train.config import (apply_overrides, load_config_dict, neuron_values, resolve_config_path,
+                                 shipped_configs, validate_config)
+from imcpnn.train.loop import make_config
+
+CELL = Path(__file__).resolve().parents[1] / "fixtures" / "cell_paper.json"
+SHIPPED = ["cifar10-cnn", "digits-mlp", "fmnist-cnn", "fmnist-mlp", "iris-bottomup", "iris-topdown"]
+
+
+def base() -> dict:
+    data, _ = load_config_dict("digits-mlp")
+    return data
+
+
+def err(data) -> str:
+    with pytest.raises(ConfigError) as ei:
+        validate_config(data, "cfg.yaml")
+    msg = str(ei.value)
+    assert "\n" not in msg and msg.startswith("cfg.yaml")
+    return msg
+
+
+def test_all_shipped_configs_validate():
+    assert set(SHIPPED) <= set(shipped_configs())
+    for name in SHIPPED:
+        cfg, cell, _ = make_config(name, cell=CELL)
+        assert cfg.name == name
+        neuron_values(cfg.neuron)  # resolved to numbers
+
+
+def test_config_by_path_and_by_name(tmp_path):
+    p = tmp_path / "mine.yaml"
+    p.write_text(yaml.safe_dump(base()))
+    assert resolve_config_path(str(p)) == p
+    assert resolve_config_path("digits-mlp").name == "digits-mlp.yaml"
+    with pytest.raises(ConfigError, match="neither a file nor a shipped config"):
+        resolve_config_path("no-such-config")
+
+
+def test_unknown_key():
+    d = base()
+    d["optim"]["learning_rate"] = 1
+    assert "unknown key 'optim.learning_rate'" in err(d)
+
+
+def test_wrong_type():
+    d = base()
+    d["optim"]["batch_size"] = "lots"
+    assert "optim.batch_size" in err(d)
+
+
+def test_impossible_values():
+    d = base()
+    d["optim"]["lr"] = -1
+    assert "optim.lr" in err(d)
+    d = base()
+    d["neuron"]["e_rev"] = 0
+    assert "neuron.e_rev" in err(d)
+    d = base()
+    d["model"]["n_classes"] = 11
+    assert "n_classes" in err(d)
+    d = base()
+    d["neuron"]["e_plus"] = 3.0  # two sources of E
+    assert "exactly one" in err(d)
+    d = base()
+    d["loss"]["t_ref"] = 1.5
+    assert "loss.t_ref" in err(d)
+
+
+def test_missing_key():
+    d = base()
+    del d["dataset"]
+    assert "missing key 'dataset'" in err(d)
+
+
+def test_bad_yaml(tmp_path):
+    p = tmp_path / "x.yaml"
+    p.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        make_config(str(p))
+
+
+def test_overrides_short_dotted_and_unknown():
+    d = apply_overrides(base(), ["lr=0.5", "optim.epochs=3", "e_rev=inf", "seed=7"])
+    cfg = validate_config(d)
+    assert cfg.optim.lr == 0.5 and cfg.optim.epochs == 3 and cfg.seed == 7
+    assert math.isinf(cfg.neuron.e_rev)
+    with pytest.raises(ConfigError, match="unknown key 'nope'"):
+        apply_overrides(base(), ["nope=1"])
+    with pytest.raises(ConfigError, match="key=value"):
+        apply_overrides(base(), ["lr"])
+
+
+def test_from_cell_json_takes_e_and_weight_range():
+    cfg, cell, path = make_config("iris-bottomup", cell=CELL)
+    v = neuron_values(cfg.neuron)
+    assert v["e_plus"] == pytest.approx(2.80) and v["e_minus"] == pytest.approx(-1.53)
+    assert v["e_dis"] == pytest.approx(6.44)
+    assert v["w_min"] == -cell.w_max_minus and v["w_max"] == cell.w_max_plus
+    assert cfg.neuron.source.startswith("cell_paper.json sha256:")
+    # the resolved config re-validates (it is what a run directory stores)
+    again = validate_config(yaml.safe_load(cfg.to_yaml()))
+    assert neuron_values(again.neuron) == v
+
+
+def test_from_cell_json_without_cell_is_clear():
+    with pytest.raises(ConfigError, match="--cell"):
+        make_config("iris-bottomup")
+
+
+def test_topdown_is_ideal_hundred():
+    cfg, cell, _ = make_config("iris-topdown")
+    v = neuron_values(cfg.neuron)
+    assert cell is None and v["e_plus"] == 100 and v["e_minus"] == -100 and math.isinf(v["e_dis"])
+
+
+def test_sweeping_e_rev_replaces_cell_source():
+    cfg, cell, _ = make_config("iris-bottomup", sets={"e_rev": 4.0}, cell=CELL)
+    v = neuron_values(cfg.neuron)
+    assert cell is None and v["e_plus"] == 4.0 and v["w_max"] is None
