@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import random
 import sys
 import time
@@ -88,6 +89,18 @@ def _load_torch(path: Path):
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001
         raise ConfigError(f"{path}: cannot read checkpoint ({type(exc).__name__}); the file is damaged") from None
+
+
+def _link_latest(src: Path, latest: Path) -> None:
+    """Point `latest` at the (already durable) epoch checkpoint: a hard link swapped in atomically, else a copy."""
+    tmp = latest.with_name(f".{latest.name}.{os.getpid()}.tmp")
+    try:
+        tmp.unlink(missing_ok=True)
+        os.link(src, tmp)
+        os.replace(tmp, latest)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        atomic_write_bytes(latest, src.read_bytes())
 
 
 @contextmanager
@@ -335,21 +348,25 @@ def train(run_dir: str | Path, progress: bool | None = None, stop_after: int | N
                   "scheduler": sched.state_dict() if sched is not None else None,
                   "rng": rng_state(shuffle_gen), "history": history, "train_seconds": train_seconds,
                   "config_name": cfg.name}
-            _save_torch(run_dir / "checkpoints" / f"epoch_{epoch:04d}.pt", ck)
-            _save_torch(ck_path, ck)
+            ep_path = run_dir / "checkpoints" / f"epoch_{epoch:04d}.pt"
+            _save_torch(ep_path, ck)
+            _link_latest(ep_path, ck_path)
             if cfg.keep_checkpoints and epoch > cfg.keep_checkpoints:
                 (run_dir / "checkpoints" / f"epoch_{epoch - cfg.keep_checkpoints:04d}.pt").unlink(missing_ok=True)
-            _write_metrics(run_dir, history)
             every = max(1, cfg.optim.epochs // 20)
             if epoch % every == 0 or epoch in (1, end):
+                _write_metrics(run_dir, history)  # also written on stop / interrupt / divergence / resume
                 log(f"{cfg.name} epoch {epoch}/{cfg.optim.epochs} loss {row['train_loss']:.4f} "
                     f"train_acc {row['train_accuracy']:.4f} test_acc {test_acc:.4f} ({dt:.2f}s)")
     except KeyboardInterrupt:
+        _write_metrics(run_dir, history)
         _summary(run_dir, cfg, net, history, train_seconds, "interrupted")
         raise
     except TrainingDiverged:
+        _write_metrics(run_dir, history)
         _summary(run_dir, cfg, net, history, train_seconds, "diverged")
         raise
+    _write_metrics(run_dir, history)
     status = "finished" if epoch >= cfg.optim.epochs else "stopped"
     return _summary(run_dir, cfg, net, history, train_seconds, status)
 

@@ -5,6 +5,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -185,3 +186,31 @@ def test_iris_split_is_what_a_run_uses(tmp_path):
 
 def test_imc_error_is_base(tmp_path):
     assert issubclass(L.TrainingDiverged, ImcError)
+
+
+
+def test_fmnist_mlp_runs_end_to_end_on_generated_idx(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, shape in (("train-images-idx3-ubyte.gz", (16, 28, 28)), ("t10k-images-idx3-ubyte.gz", (8, 28, 28))):
+        D.write_idx(tmp_path / name, rng.integers(0, 256, size=shape, dtype=np.uint8))
+    for name, n in (("train-labels-idx1-ubyte.gz", 16), ("t10k-labels-idx1-ubyte.gz", 8)):
+        D.write_idx(tmp_path / name, rng.integers(0, 10, size=n, dtype=np.uint8))
+    rd, s = run("fmnist-mlp", out=tmp_path / "r", sets={"data_dir": str(tmp_path), "epochs": 1, "device": "cpu",
+                                                          "threads": 1, "steps_test": 4}, progress=False)
+    assert s["status"] == "finished" and 0 <= s["test_accuracy"] <= 1
+    assert [tuple(w.shape) for w in layer_weights(load_run(rd)[0])] == [(400, 784), (400, 400), (10, 400)]
+
+
+@pytest.mark.parametrize("name,shape", [("fmnist-cnn", (1, 28, 28)), ("cifar10-cnn", (3, 32, 32))])
+def test_cnn_configs_build_and_run(name, shape):
+    cfg, _, _ = make_config(name, sets={"steps": 2})
+    torch.manual_seed(0)
+    net = build_net(cfg, shape)
+    x = torch.rand(2, *shape)
+    times = forward_all(net, x)
+    assert times[-1].shape == (2, 10)
+    parts = paper_loss(net, times, torch.tensor([1, 3]), cfg)
+    parts.total.backward()
+    assert all(lay.weight.grad is not None for lay in net.spiking_layers())
+    if name == "cifar10-cnn":
+        assert D.augment_images(x).shape == x.shape
