@@ -1,0 +1,101 @@
+"""`imc-verify`: trained weights back into sky130 netlists, simulated in ngspice, compared with the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from imcpnn.cli.common import finish, user_errors
+
+
+@click.group()
+def main() -> None:
+    """Measure how far the model and the transistor-level circuit disagree."""
+
+
+@main.command()
+@click.argument("run_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--cell", "cell_path", type=click.Path(path_type=Path), help="cell.json (default: the run's own)")
+@click.option("--weights", type=click.Path(path_type=Path), help="Weights (.npz / .pt) instead of a run dir.")
+@click.option("--inputs", type=click.Path(path_type=Path), help="Input spike times CSV (with --weights).")
+@click.option("--samples", default=50, show_default=True, help="Test samples to simulate.")
+@click.option("--calibration", "n_cal", default=20, show_default=True, help="Training samples for scale fitting.")
+@click.option("--scale-mode", type=click.Choice(["auto", "global", "per-branch", "none"]), default="auto",
+              show_default=True, help="auto: global (bottom-up), per-branch (top-down), none (--weights).")
+@click.option("--scale", type=float, help="Use this global current scale instead of fitting one.")
+@click.option("--clip", is_flag=True, help="Clip weights beyond the exportable range (count reported).")
+@click.option("--design", default=None, help="Cell design name or file (default: the cell's design).")
+@click.option("--corner", default=None, help="PDK corner (default: the cell's).")
+@click.option("--wire-cap", default=0.0, show_default=True, help="Extra dendrite capacitance per membrane (F).")
+@click.option("--layer-netlist", type=click.Path(path_type=Path), help="Extracted layer subckt to substitute.")
+@click.option("--chunks", default=2, show_default=True, help="Transients the samples are split into (parallel).")
+@click.option("--jobs", default=None, type=int, help="Worker processes (default: cores).")
+@click.option("--no-cache", is_flag=True)
+@click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: RUN_DIR/verify).")
+@user_errors
+def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, clip, design, corner, wire_cap,
+        layer_netlist, chunks, jobs, no_cache, out) -> None:
+    """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice."""
+    from imcpnn.errors import ConfigError
+    from imcpnn.extract.cellparams import load_cell
+    from imcpnn.netlists import load_design
+    from imcpnn.pdk import lib_line
+    from imcpnn.spice.cache import ResultCache
+    from imcpnn.verify.flow import verify
+    from imcpnn.verify.mapping import Scales
+    from imcpnn.verify.sources import default_scale_mode, from_files, from_run
+
+    if (run_dir is None) == (weights is None):
+        raise ConfigError("give either RUN_DIR or --weights FILE --inputs FILE")
+    if samples < 1:
+        raise ConfigError("--samples must be >= 1")
+    if weights is not None:
+        if inputs is None or cell_path is None:
+            raise ConfigError("--weights needs --inputs FILE and --cell cell.json")
+        cell = load_cell(cell_path)
+        net = from_files(weights, inputs, cell)
+        net.test_inputs = net.test_inputs[:samples]
+        out = out or Path(weights).with_suffix("").parent / "verify"
+    else:
+        if not Path(run_dir).is_dir():
+            raise ConfigError(f"run directory {run_dir} not found")
+        net, run_cell = from_run(run_dir, samples, n_cal)
+        if cell_path is not None:
+            cell = load_cell(cell_path)
+        elif run_cell is not None:
+            cell = run_cell
+        else:
+            raise ConfigError(f"{run_dir} has no cell params (a top-down run): pass --cell cell.json")
+        out = out or Path(run_dir) / "verify"
+    mode = default_scale_mode(net.flow) if scale_mode == "auto" else scale_mode
+    dsg = load_design(design or cell.provenance.design)
+    summary = verify(net, cell, dsg, lib_line(corner or cell.provenance.corner), Path(out), scale_mode=mode,
+                     scales=Scales.global_(scale) if scale is not None else None, clip=clip, chunks=chunks,
+                     workers=jobs, cache=None if no_cache else ResultCache(), wire_cap=wire_cap,
+                     layer_netlist=str(layer_netlist) if layer_netlist else None,
+                     log=lambda m: click.echo(m, err=True))
+    click.echo(f"{summary['flow']}: output-layer RMSE {summary['rmse_ns']:.2f} ns over {summary['n_samples']} samples; "
+               f"report: {Path(out) / 'report.md'}")
+    finish(0)
+
+
+@main.command()
+@click.argument("bottomup", type=click.Path(path_type=Path))
+@click.argument("topdown", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path))
+@user_errors
+def compare(bottomup: Path, topdown: Path, out: Path | None) -> None:
+    """Compare a bottom-up and a top-down verification (directories or run dirs with verify/ inside)."""
+    from imcpnn.verify.compare import compare as cmp
+
+    def vdir(p: Path) -> Path:
+        return p / "verify" if (p / "verify" / "summary.json").is_file() else p
+
+    res = cmp(vdir(bottomup), vdir(topdown), out)
+    click.echo(f"bottom-up RMSE {res['rmse_ns_bottom_up']:.2f} ns, top-down {res['rmse_ns_top_down']:.2f} ns "
+               f"({res['ratio']:.1f}x); report: {res['report']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Weight -> current -> gate bias, by inverting the measured bias-to-current tables of cell.json.
+
+A normalised weight w means a synaptic current |w| * i_unit * scale at the membrane held at V0 (PAPER.md 2.5):
+w > 0 uses the NMOS branch (sinks current), w < 0 the PMOS branch (sources it); the unused branch is biased off
+(NMOS gate 0 V, PMOS gate Vdd). The inversion interpolates the gate voltage monotonically (PCHIP) in log current,
+which follows the exponential sub-threshold law between table points; below the table's smallest current the
+log-linear end segment is extended (still sub-threshold), and currents under `off_fraction` of a unit are off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.interpolate import PchipInterpolator
+
+from imcpnn.errors import ConfigError
+from imcpnn.extract.cellparams import CellParams
+
+
+@dataclass(frozen=True)
+class Scales:
+    """Current calibration factors: one global factor (bottom-up) or one per branch (top-down)."""
+
+    pos: float = 1.0
+    neg: float = 1.0
+
+    @classmethod
+    def global_(cls, s: float) -> "Scales":
+        return cls(s, s)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"pos": self.pos, "neg": self.neg}
+
+
+class BiasMapper:
+    def __init__(self, cell: CellParams, off_fraction: float = 1e-3):
+        self.cell = cell
+        self.off_current = off_fraction * cell.i_unit
+        self._inv = {}
+        self._fwd = {}
+        for br in ("n", "p"):
+            t = cell.bias_tables[br]
+            v, i = np.asarray(t.v_gate, float), np.asarray(t.i_v0, float)
+            order = np.argsort(i)
+            v, i = v[order], i[order]
+            keep = np.concatenate([[True], np.diff(i) > 0])
+            v, i = v[keep], i[keep]
+            if len(i) < 2 or np.any(i <= 0):
+                raise ConfigError(f"cell.json bias table '{br}' needs >= 2 positive, distinct currents")
+            self._inv[br] = (PchipInterpolator(np.log(i), v, extrapolate=True), np.log(i), v)
+            vo = np.argsort(v)
+            self._fwd[br] = PchipInterpolator(v[vo], np.log(i[vo]), extrapolate=True)
+        self.i_max = {br: float(max(cell.bias_tables[br].i_v0)) for br in ("n", "p")}
+
+    def gate_for_current(self, branch: str, current: np.ndarray) -> np.ndarray:
+        """Gate voltage giving `current` (A, magnitude) at V0 on `branch`."""
+        f, logi, v = self._inv[branch]
+        x = np.log(np.asarray(current, float))
+        out = f(np.clip(x, logi[0], logi[-1]))
+        lo = x < logi[0]  # sub-threshold extension below the table, along its first segment's slope
+        if np.any(lo):
+            slope = (v[1] - v[0]) / (logi[1] - logi[0])
+            out = np.where(lo, v[0] + slope * (x - logi[0]), out)
+        return np.clip(out, 0.0, self.cell.vdd)
+
+    def current_for_gate(self, branch: str, v_gate: np.ndarray) -> np.ndarray:
+        return np.exp(self._fwd[branch](np.asarray(v_gate, float)))
+
+    def out_of_range(self, w: np.ndarray, scales: Scales) -> np.ndarray:
+        """Boolean mask of weights whose current exceeds the branch's table."""
+        w = np.asarray(w, float)
+        cur_p = w * self.cell.i_unit * scales.pos
+        cur_n = -w * self.cell.i_unit * scales.neg
+        return ((w > 0) & (cur_p > self.i_max["n"] * (1 + 1e-9))) | ((w < 0) & (cur_n > self.i_max["p"] * (1 + 1e-9)))
+
+    def biases(self, w: np.ndarray, scales: Scales = Scales(), clip: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+        """(vn, vp, n_clipped) gate voltages for a (n_out, n_in) weight matrix."""
+        w = np.asarray(w, float)
+        if not np.all(np.isfinite(w)):
+            raise ConfigError("weights contain NaN or inf")
+        bad = self.out_of_range(w, scales)
+        n_clipped = int(bad.sum())
+        if n_clipped and not clip:
+            idx = [tuple(int(k) for k in ij) for ij in np.argwhere(bad)[:6]]
+            raise ConfigError(f"{n_clipped} weight(s) exceed the exportable current range (e.g. at {idx}: "
+                              f"w={[round(float(w[ij]), 3) for ij in idx]}; range +{self.cell.w_max_plus:.3g} / "
+                              f"-{self.cell.w_max_minus:.3g} units); pass --clip to clip them")
+        cur = np.where(w > 0, w * scales.pos, -w * scales.neg) * self.cell.i_unit
+        cur = np.where(w > 0, np.minimum(cur, self.i_max["n"]), np.minimum(cur, self.i_max["p"]))
+        on = cur > self.off_current
+        safe = np.where(on, cur, self.off_current)
+        vn = np.where(on & (w > 0), self.gate_for_current("n", safe), 0.0)
+        vp = np.where(on & (w < 0), self.gate_for_current("p", safe), self.cell.vdd)
+        return vn, vp, n_clipped
+
+    def weights_from_currents(self, i_n: np.ndarray, i_p: np.ndarray, scales: Scales = Scales()) -> np.ndarray:
+        """Inverse of the mapping for measured branch currents (for round-trip checks)."""
+        return (np.asarray(i_n) / scales.pos - np.asarray(i_p) / scales.neg) / self.cell.i_unit

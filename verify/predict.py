@@ -1,0 +1,54 @@
+"""The model's prediction for the samples a circuit runs: the exact solver, no noise (uses imcpnn.models)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from imcpnn.models.functional import fire_time, rcspike_exact, rcspike_trajectory
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Reversal potentials (normalised) of the model a network is checked against."""
+
+    e_plus: float = math.inf
+    e_minus: float = -math.inf
+    e_dis: float = math.inf
+    leak: float = 0.0
+
+    def as_dict(self) -> dict[str, float | str]:
+        return {k: (v if math.isfinite(v) else str(v)) for k, v in self.__dict__.items()}
+
+
+def model_times(weights: list[np.ndarray], inputs: np.ndarray, p: ModelParams) -> list[np.ndarray]:
+    """Per layer (n_samples, n_out) output spike times in model units (1 = no spike)."""
+    x = torch.as_tensor(np.asarray(inputs, float), dtype=torch.float64)
+    out = []
+    with torch.no_grad():
+        for w in weights:
+            v = rcspike_exact(x, torch.as_tensor(np.asarray(w, float)), p.e_plus, p.e_minus, p.leak)
+            x = fire_time(v, p.e_dis)
+            out.append(x.numpy().copy())
+    return out
+
+
+def membrane_trajectory(w: np.ndarray, t_in: np.ndarray, p: ModelParams, n_points: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Model membrane potential (normalised v) of every neuron of a layer for one sample over accumulation [0, 1]
+    and firing [1, 2] (firing ramp dv/dt = alpha (1 - beta v) with alpha = -ln(1-beta)/beta, PAPER.md 1.3)."""
+    tau = np.linspace(0.0, 1.0, n_points)
+    with torch.no_grad():
+        v_acc = rcspike_trajectory(torch.as_tensor(t_in[None, :], dtype=torch.float64),
+                                   torch.as_tensor(np.asarray(w, float)), p.e_plus, p.e_minus, tau.tolist(),
+                                   p.leak)[0].numpy()  # (n_out, n_points)
+    v1 = v_acc[:, -1:]
+    if math.isinf(p.e_dis):
+        v_fire = v1 + tau[None, :]
+    else:
+        b = 1.0 / p.e_dis
+        a = -math.log1p(-b) / b
+        v_fire = (1.0 - (1.0 - b * v1) * np.exp(-a * b * tau[None, :])) / b
+    return np.concatenate([tau, 1.0 + tau]), np.concatenate([v_acc, v_fire], axis=1)

@@ -1,0 +1,104 @@
+"""Export a network to netlists and simulate it in ngspice (through the spice/ job runner)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from imcpnn.errors import ConfigError
+from imcpnn.extract.cellparams import CellParams
+from imcpnn.netlists import CellDesign
+from imcpnn.netlists.network import NetlistBundle, network_netlist
+from imcpnn.spice.cache import ResultCache
+from imcpnn.spice.errors import SpiceError
+from imcpnn.spice.jobs import SimJob
+from imcpnn.spice.pool import run_jobs
+from imcpnn.verify.mapping import BiasMapper, Scales
+from imcpnn.verify.readout import layer_spike_times
+
+
+@dataclass
+class CircuitResult:
+    times: list[np.ndarray]  # per layer (n_samples, n_out), model units
+    bundles: list[NetlistBundle]
+    chunks: list[tuple[int, int]]  # sample ranges [a, b) of each bundle
+    waves: list[dict[str, np.ndarray]] = field(default_factory=list)  # per chunk: 'time', spike and membrane nodes
+    n_clipped: int = 0
+
+
+def check_network(weights: list[np.ndarray], inputs: np.ndarray) -> None:
+    if not weights:
+        raise ConfigError("no layers to verify")
+    x = np.asarray(inputs)
+    if x.ndim != 2:
+        raise ConfigError(f"input spike times must be a 2-D (samples, inputs) array, got shape {x.shape}")
+    if not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1:
+        raise ConfigError("input spike times must lie in [0, 1] (1 = no spike)")
+    n = x.shape[1]
+    for l, w in enumerate(weights):
+        if w.ndim != 2 or w.shape[1] != n:
+            raise ConfigError(f"layer {l + 1} weights have shape {tuple(w.shape)} but the layer before has {n} "
+                              f"outputs: the network does not match its inputs")
+        n = w.shape[0]
+
+
+def build_bundles(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, design: CellDesign, lib_line: str,
+                  scales: Scales, *, clip: bool = False, chunks: int = 1, wire_cap: float = 0.0,
+                  layer_netlist: str | None = None) -> tuple[list[NetlistBundle], list[tuple[int, int]], int]:
+    check_network(weights, inputs)
+    mapper = BiasMapper(cell)
+    biases, n_clipped = [], 0
+    for w in weights:
+        vn, vp, k = mapper.biases(np.asarray(w, float), scales, clip=clip)
+        biases.append((vn, vp))
+        n_clipped += k
+    n = len(inputs)
+    edges = np.linspace(0, n, max(1, min(chunks, n)) + 1).round().astype(int)
+    ranges = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    bundles = []
+    for a, b in ranges:
+        bundle = network_netlist(design, lib_line, biases, inputs[a:b], wire_cap=wire_cap,
+                                 title=f"samples {a}..{b - 1}")
+        if layer_netlist is not None:
+            from imcpnn.verify.postlayout import substitute_layer
+
+            bundle.text = substitute_layer(bundle.text, layer_netlist)
+        bundles.append(bundle)
+    return bundles, ranges, n_clipped
+
+
+def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, design: CellDesign, lib_line: str,
+             scales: Scales = Scales(), *, clip: bool = False, chunks: int = 2, workers: int | None = None,
+             cache: ResultCache | None = None, keep_waves: bool = False, wire_cap: float = 0.0,
+             layer_netlist: str | None = None, progress: bool = True, timeout: float = 900.0) -> CircuitResult:
+    """Simulate `inputs` (samples, n_in) through the network; samples are split into `chunks` transients run in
+    parallel (each chunk streams its samples, a new one every 3 phases)."""
+    inputs = np.asarray(inputs, float)
+    bundles, ranges, n_clipped = build_bundles(weights, inputs, cell, design, lib_line, scales, clip=clip,
+                                               chunks=chunks, wire_cap=wire_cap, layer_netlist=layer_netlist)
+    jobs = []
+    for k, b in enumerate(bundles):
+        vecs = ["time"] + [n for layer in b.spike_nodes for n in layer]
+        if keep_waves:
+            vecs += [n for layer in b.mem_nodes for n in layer]
+        jobs.append(SimJob(b.text, (b.tran,), tuple(vecs), f"chunk{k}"))
+    results = run_jobs(jobs, workers=workers, cache=cache, progress=progress, label="SPICE transient",
+                       timeout=timeout)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise failed[0].error if isinstance(failed[0].error, SpiceError) else SpiceError(str(failed[0].error))
+    n_layers = len(weights)
+    times = [np.ones((len(inputs), w.shape[0])) for w in weights]
+    waves = []
+    for b, (a, e), r in zip(bundles, ranges, results):
+        plot = r.plots[0]
+        t = plot["time"]
+        waves_chunk = {k: v for k, v in plot.items()}
+        for l in range(n_layers):
+            windows = [b.fire_window(l, s) for s in range(e - a)]
+            times[l][a:e] = layer_spike_times(t, waves_chunk, b.spike_nodes[l], windows, b.vdd / 2, b.t_circ)
+        if keep_waves:
+            waves.append(waves_chunk)
+    return CircuitResult(times, bundles, ranges, waves, n_clipped)

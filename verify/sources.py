@@ -1,0 +1,76 @@
+"""Where the verified network comes from: a trained run directory, or weight + input files."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from imcpnn.errors import ConfigError
+from imcpnn.extract.cellparams import CellParams
+from imcpnn.verify.flow import Network
+from imcpnn.verify.predict import ModelParams
+
+
+def from_run(run_dir: str | Path, n_samples: int = 50, n_calibration: int = 20, seed: int = 0) -> tuple[Network, CellParams | None]:
+    """The run's trained weights, its own model (E of its config), its test split and calibration samples drawn
+    (seeded) from its training split. Returns the run's cell params too (None for a run without one)."""
+    from imcpnn.train import layer_weights, load_run
+    from imcpnn.train.config import neuron_values
+    from imcpnn.train.data import load_dataset
+
+    net, cfg, cell = load_run(run_dir)
+    if cfg.model.arch != "mlp":
+        raise ConfigError(f"{run_dir}: only MLP runs can be exported to netlists (this one is {cfg.model.arch})")
+    weights = [w.numpy().astype(np.float64) for w in layer_weights(net)]
+    nv = neuron_values(cfg.neuron)
+    model = ModelParams(nv["e_plus"], nv["e_minus"], nv["e_dis"], float(cfg.neuron.leak))
+    data = load_dataset(cfg.dataset, flatten=True)
+    x_test = data.x_test.numpy().astype(np.float64)[:n_samples]
+    y_test = data.y_test.numpy()[:n_samples]
+    rng = np.random.default_rng(seed)
+    cal_idx = rng.choice(len(data.x_train), size=min(n_calibration, len(data.x_train)), replace=False)
+    x_cal = data.x_train.numpy().astype(np.float64)[np.sort(cal_idx)]
+    flow = "bottom-up" if cfg.neuron.source else "top-down"
+    return Network(weights, x_test, model, x_cal, y_test, cfg.n_classes, flow, f"run {Path(run_dir).name}"), cell
+
+
+def _load_weights(path: Path) -> list[np.ndarray]:
+    if not path.is_file():
+        raise ConfigError(f"weights file {path} not found")
+    if path.suffix == ".npz":
+        with np.load(path) as z:
+            keys = sorted(z.files, key=lambda k: (len(k), k))
+            return [np.asarray(z[k], float) for k in keys]
+    if path.suffix in (".pt", ".pth"):
+        import torch
+
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(obj, dict):
+            obj = [v for k, v in obj.items() if k.endswith("weight")] or list(obj.values())
+        return [np.asarray(t.detach().numpy() if hasattr(t, "detach") else t, float) for t in obj]
+    raise ConfigError(f"weights file {path}: use .npz (arrays in layer order) or .pt (list or state dict)")
+
+
+def from_files(weights: str | Path, inputs: str | Path, cell: CellParams, labels_col: bool = False) -> Network:
+    """Any network: weights (.npz arrays in layer order, or .pt), input spike times (CSV, one sample per row).
+    The model is the cell's (E+, E-, E_dis, leak)."""
+    ws = _load_weights(Path(weights))
+    p = Path(inputs)
+    if not p.is_file():
+        raise ConfigError(f"inputs file {p} not found")
+    try:
+        x = np.loadtxt(p, delimiter=",", ndmin=2)
+    except ValueError as exc:
+        raise ConfigError(f"{p}: not a numeric CSV of spike times ({exc})") from None
+    model = ModelParams(cell.e_rev_plus, cell.e_rev_minus, cell.e_dis, cell.leak)
+    return Network(ws, x, model, None, None, None, "custom", f"{Path(weights).name} + {p.name}")
+
+
+def default_scale_mode(flow: str) -> str:
+    return {"bottom-up": "global", "top-down": "per-branch"}.get(flow, "none")
+
+
+def finite(x: float) -> float | str:
+    return x if math.isfinite(x) else str(x)
