@@ -1,0 +1,164 @@
+"""The pipelined multi-layer network netlist (one transient streams many samples).
+
+Node names (all lower case, top level):
+
+* input spikes (the stimulus, "layer 0"): ``spk_0_<j>`` / ``spkb_0_<j>``
+* layer l = 1..L, neuron i: membrane ``mem_<l>_<i>``, spike ``spk_<l>_<i>`` (0 -> vdd, latched until reset), complement
+  ``spkb_<l>_<i>``; clocks ``ph_<l>``, ``phb_<l>``, ``rstb_<l>``; gate biases ``vn_<l>_<i>_<j>`` / ``vp_<l>_<i>_<j>``
+  driven by DC sources ``Vn_<l>_<i>_<j>`` / ``Vp_<l>_<i>_<j>`` (i = output neuron, j = input).
+* rails: ``vdd`` (source ``Vdd``), ``v0`` (``Vv0``), ``vbdis`` (``Vbdis``), ``vbsense`` (``Vbsense``).
+
+The bundle's ``spike_nodes``/``mem_nodes`` and window helpers index layers from 0 (= layer 1 of the node names).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from imcpnn.errors import ConfigError
+
+from .cells import layer_name, layer_ports, subcircuits
+from .design import CellDesign, _fmt
+from .stimulus import input_sources, n_phases, phase_sources
+
+
+def check_lib_line(lib_line: str) -> str:
+    s = lib_line.strip()
+    if not (s.lower().startswith(".lib") or s.lower().startswith(".include")):
+        raise ConfigError(f"lib_line must be a '.lib \"<path>\" <section>' or '.include' line, got {lib_line!r}")
+    return s
+
+
+def options_lines(design: CellDesign) -> list[str]:
+    """Simulator options used by every transient netlist (accuracy over speed where it matters for ns timing)."""
+    return [".temp 27", f".options reltol={_fmt(design.reltol)} method=gear"]
+
+
+@dataclass
+class NetlistBundle:
+    """A complete network netlist plus the maps a user needs to run it and read it."""
+
+    text: str
+    tran: str
+    n_layers: int
+    n_samples: int
+    t_circ: float
+    t_stop: float
+    spike_nodes: list[list[str]]
+    spikeb_nodes: list[list[str]]
+    mem_nodes: list[list[str]]
+    input_nodes: list[str]
+    inputb_nodes: list[str]
+    bias_sources: list[dict[str, np.ndarray]] = field(default_factory=list)
+    vdd: float = 1.8
+
+    def fire_window(self, layer: int, sample: int) -> tuple[float, float]:
+        """(start, end) in seconds of the firing phase of ``layer`` (0-based) for ``sample``."""
+        k = 3 * sample + (layer + 1) + 1
+        return (k * self.t_circ, (k + 1) * self.t_circ)
+
+    def accum_window(self, layer: int, sample: int) -> tuple[float, float]:
+        k = 3 * sample + (layer + 1)
+        return (k * self.t_circ, (k + 1) * self.t_circ)
+
+    def reset_window(self, layer: int, sample: int) -> tuple[float, float]:
+        k = 3 * sample + layer
+        return (k * self.t_circ, (k + 1) * self.t_circ)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def _check_biases(biases, design: CellDesign, n_in0: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    out = []
+    n_in = n_in0
+    for l, pair in enumerate(biases):
+        if len(pair) != 2:
+            raise ConfigError(f"biases[{l}] must be a (vn, vp) pair")
+        vn, vp = (np.asarray(pair[0], dtype=float), np.asarray(pair[1], dtype=float))
+        if vn.ndim != 2 or vn.shape != vp.shape:
+            raise ConfigError(f"biases[{l}]: vn {vn.shape} and vp {vp.shape} must be equal 2-D (n_out, n_in) arrays")
+        if vn.shape[1] != n_in:
+            raise ConfigError(f"biases[{l}] has n_in={vn.shape[1]} but the layer before has {n_in} outputs")
+        for a, nm in ((vn, "vn"), (vp, "vp")):
+            if not np.all(np.isfinite(a)) or a.min() < 0 or a.max() > design.vdd:
+                raise ConfigError(f"biases[{l}].{nm} must be finite gate voltages within [0, vdd={design.vdd}]")
+        out.append((vn, vp))
+        n_in = vn.shape[0]
+    return out
+
+
+def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, wire_cap: float = 0.0,
+                    title: str | None = None) -> NetlistBundle:
+    """A pipelined L-layer network streaming ``input_times.shape[0]`` samples in one transient.
+
+    biases: per layer a pair (vn, vp) of (n_out, n_in) gate voltages (the unused branch already off: vn = 0, vp = vdd).
+    input_times: (n_samples, n_in) spike times in model units; t >= 1 = no spike.
+    wire_cap: extra capacitance (F) from every membrane node to ground (dendrite wiring), default 0.
+    """
+    lib_line = check_lib_line(lib_line)
+    x = np.asarray(input_times, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ConfigError(f"input_times must be a non-empty (n_samples, n_in) array, got shape {x.shape}")
+    if len(biases) < 1:
+        raise ConfigError("at least one layer of biases is needed")
+    if wire_cap < 0:
+        raise ConfigError("wire_cap must be >= 0")
+    bl = _check_biases(biases, design, x.shape[1])
+    L, S = len(bl), x.shape[0]
+    T = design.t_circ
+    P = n_phases(L, S)
+    t_stop = P * T
+    shapes = [(vn.shape[1], vn.shape[0]) for vn, _ in bl]
+
+    lines = [f"* imc-pnn network: design '{design.name}', {L} layers {[shapes[0][0]] + [s[1] for s in shapes]}, "
+             f"{S} samples" + (f" ({title})" if title else ""),
+             lib_line, *options_lines(design), subcircuits(design, shapes).rstrip("\n"),
+             "* rails and biases",
+             f"Vdd vdd 0 DC {_fmt(design.vdd)}",
+             f"Vv0 v0 0 DC {_fmt(design.v0)}",
+             f"Vbdis vbdis 0 DC {_fmt(design.v_b_dis)}",
+             f"Vbsense vbsense 0 DC {_fmt(design.v_b_sense)}",
+             "* phase clocks (edges of t_edge centred on the phase boundaries)",
+             *phase_sources(design, L, S),
+             "* input spikes (layer 0), true and complement",
+             *input_sources(design, x.tolist(), [(3 * s + 1) * T for s in range(S)])]
+    spike_nodes, spikeb_nodes, mem_nodes, bias_src = [], [], [], []
+    for l, (vn, vp) in enumerate(bl, start=1):
+        n_out, n_in = vn.shape
+        lines.append(f"* layer {l}: {n_in} x {n_out}")
+        for i in range(n_out):
+            for j in range(n_in):
+                lines.append(f"Vn_{l}_{i}_{j} vn_{l}_{i}_{j} 0 DC {_fmt(vn[i, j])}")
+                lines.append(f"Vp_{l}_{i}_{j} vp_{l}_{i}_{j} 0 DC {_fmt(vp[i, j])}")
+        conn = {**{f"in_{j}": f"spk_{l - 1}_{j}" for j in range(n_in)},
+                **{f"inb_{j}": f"spkb_{l - 1}_{j}" for j in range(n_in)},
+                **{f"mem_{i}": f"mem_{l}_{i}" for i in range(n_out)},
+                **{f"out_{i}": f"spk_{l}_{i}" for i in range(n_out)},
+                **{f"outb_{i}": f"spkb_{l}_{i}" for i in range(n_out)},
+                "ph": f"ph_{l}", "phb": f"phb_{l}", "rstb": f"rstb_{l}", "v0": "v0", "vbdis": "vbdis",
+                "vbsense": "vbsense", "vdd": "vdd"}
+        for i in range(n_out):
+            for j in range(n_in):
+                conn[f"vn_{i}_{j}"] = f"vn_{l}_{i}_{j}"
+                conn[f"vp_{i}_{j}"] = f"vp_{l}_{i}_{j}"
+        lines.append(f"XL{l} " + " ".join(conn[p] for p in layer_ports(n_in, n_out)) + f" {layer_name(n_in, n_out)}")
+        if wire_cap > 0:
+            for i in range(n_out):
+                lines.append(f"Cw_{l}_{i} mem_{l}_{i} 0 {_fmt(wire_cap)}")
+        spike_nodes.append([f"spk_{l}_{i}" for i in range(n_out)])
+        spikeb_nodes.append([f"spkb_{l}_{i}" for i in range(n_out)])
+        mem_nodes.append([f"mem_{l}_{i}" for i in range(n_out)])
+        bias_src.append({"vn": np.array([[f"vn_{l}_{i}_{j}" for j in range(n_in)] for i in range(n_out)]),
+                         "vp": np.array([[f"vp_{l}_{i}_{j}" for j in range(n_in)] for i in range(n_out)])})
+    tran = f"tran {_fmt(design.t_edge / 2)} {_fmt(t_stop)} 0 {_fmt(design.max_step)}"
+    lines += [f".{tran}", ".end"]
+    return NetlistBundle(text="\n".join(lines) + "\n", tran=tran, n_layers=L, n_samples=S, t_circ=T, t_stop=t_stop,
+                         spike_nodes=spike_nodes, spikeb_nodes=spikeb_nodes, mem_nodes=mem_nodes,
+                         input_nodes=[f"spk_0_{j}" for j in range(x.shape[1])],
+                         inputb_nodes=[f"spkb_0_{j}" for j in range(x.shape[1])], bias_sources=bias_src,
+                         vdd=design.vdd)
