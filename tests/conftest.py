@@ -38,3 +38,17 @@ def tmp_cache(tmp_path):
     from imcpnn.spice.cache import ResultCache
 
     return ResultCache(tmp_path / "cache")
+
+
+@pytest.fixture(scope="session")
+def tt_cell(tmp_path_factory):
+    """The default design extracted at tt (one extraction per test session, ~40 s cold)."""
+    from imcpnn.extract.run import extract_corners
+    from imcpnn.netlists import default_design
+    from imcpnn.spice.cache import ResultCache
+
+    root = tmp_path_factory.mktemp("tt_cell")
+    cells, _ = extract_corners(default_design(), ["tt"], workers=2, cache=ResultCache(root / "cache"), progress=False)
+    cell = cells["tt"][0]
+    cell.save(root / "cell.json")
+    return cell

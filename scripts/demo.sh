@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The main job, end to end on the built-in Iris set: extract the sky130 cell in ngspice -> train the bottom-up PNN
+# (extracted E) and the top-down baseline (|E| = 100) -> export both to netlists, simulate the 50 test samples in
+# ngspice, compare model and circuit. Re-running resumes from the cache and the finished runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+OUT=${DEMO_OUT:-demo-out}
+mkdir -p "$OUT"
+t0=$(date +%s)
+echo "== 1/4 imc-extract: characterising the cell (tt, 27 C)"
+$BIN/imc-extract run --corner tt --out "$OUT/cell.json" --report "$OUT/extract-report"
+echo "== 2/4 imc-train: bottom-up (E from cell.json) and top-down (|E| = 100)"
+for cfg in iris-bottomup iris-topdown; do
+  if [ -f "$OUT/$cfg/summary.json" ]; then echo "   $cfg already trained"; continue; fi
+  rm -rf "$OUT/$cfg"
+  $BIN/imc-train run "$cfg" --cell "$OUT/cell.json" --out "$OUT/$cfg"
+done
+echo "== 3/4 imc-verify: 50 Iris test samples through ngspice, per flow"
+$BIN/imc-verify run "$OUT/iris-bottomup" --cell "$OUT/cell.json" --samples 50 --clip
+$BIN/imc-verify run "$OUT/iris-topdown" --cell "$OUT/cell.json" --samples 50 --clip
+echo "== 4/4 comparison"
+$BIN/imc-verify compare "$OUT/iris-bottomup" "$OUT/iris-topdown" --out "$OUT/comparison"
+echo "done in $(( $(date +%s) - t0 )) s; report: $OUT/comparison/comparison.md"
