@@ -128,7 +128,7 @@ class CellDesign:
     buf_n: Fet = field(default_factory=lambda: Fet("nfet_01v8", 1.0, 0.15))
     buf_p: Fet = field(default_factory=lambda: Fet("pfet_01v8", 2.0, 0.15))
     # transient accuracy (written into .options / .tran of the network netlist)
-    max_step: float = 2e-9
+    max_step: float = 20e-9
     reltol: float = 1e-4
 
     def __post_init__(self) -> None:
@@ -161,8 +161,8 @@ class CellDesign:
         for f_name in ("syn_p_mem", "syn_p_sel"):
             if getattr(self, f_name).polarity != "p":
                 raise ConfigError(f"{f_name} must be a PMOS flavour")
-        if not (0 < self.max_step <= 0.01 * self.t_circ):
-            raise ConfigError("max_step must be > 0 and <= 1 % of t_circ")
+        if not (0 < self.max_step <= 0.05 * self.t_circ):
+            raise ConfigError("max_step must be > 0 and <= 5 % of t_circ")
         if not (1e-6 <= self.reltol <= 1e-2):
             raise ConfigError("reltol must lie within [1e-6, 1e-2]")
 
