@@ -2,9 +2,10 @@
 
 A normalised weight w means a synaptic current |w| * i_unit * scale at the membrane held at V0 (PAPER.md 2.5):
 w > 0 uses the NMOS branch (sinks current), w < 0 the PMOS branch (sources it); the unused branch is biased off
-(NMOS gate 0 V, PMOS gate Vdd). The inversion interpolates the gate voltage monotonically (PCHIP) in log current,
-which follows the exponential sub-threshold law between table points; below the table's smallest current the
-log-linear end segment is extended (still sub-threshold), and currents under `off_fraction` of a unit are off.
+(NMOS gate 0 V, PMOS gate Vdd). The inversion interpolates the gate voltage piecewise-linearly in log current (exact
+for the exponential sub-threshold law, and the tables are dense: 5 mV steps, measured interpolation error < 0.1 %),
+so the forward and inverse maps are exact inverses; below the table's smallest current the first segment is extended
+(still sub-threshold), and currents under `off_fraction` of a unit are off.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import PchipInterpolator
 
 from imcpnn.errors import ConfigError
 from imcpnn.extract.cellparams import CellParams
@@ -38,7 +38,6 @@ class BiasMapper:
         self.cell = cell
         self.off_current = off_fraction * cell.i_unit
         self._inv = {}
-        self._fwd = {}
         for br in ("n", "p"):
             t = cell.bias_tables[br]
             v, i = np.asarray(t.v_gate, float), np.asarray(t.i_v0, float)
@@ -48,16 +47,14 @@ class BiasMapper:
             v, i = v[keep], i[keep]
             if len(i) < 2 or np.any(i <= 0):
                 raise ConfigError(f"cell.json bias table '{br}' needs >= 2 positive, distinct currents")
-            self._inv[br] = (PchipInterpolator(np.log(i), v, extrapolate=True), np.log(i), v)
-            vo = np.argsort(v)
-            self._fwd[br] = PchipInterpolator(v[vo], np.log(i[vo]), extrapolate=True)
+            self._inv[br] = (np.log(i), v)
         self.i_max = {br: float(max(cell.bias_tables[br].i_v0)) for br in ("n", "p")}
 
     def gate_for_current(self, branch: str, current: np.ndarray) -> np.ndarray:
         """Gate voltage giving `current` (A, magnitude) at V0 on `branch`."""
-        f, logi, v = self._inv[branch]
+        logi, v = self._inv[branch]
         x = np.log(np.asarray(current, float))
-        out = f(np.clip(x, logi[0], logi[-1]))
+        out = np.interp(x, logi, v)
         lo = x < logi[0]  # sub-threshold extension below the table, along its first segment's slope
         if np.any(lo):
             slope = (v[1] - v[0]) / (logi[1] - logi[0])
@@ -65,7 +62,9 @@ class BiasMapper:
         return np.clip(out, 0.0, self.cell.vdd)
 
     def current_for_gate(self, branch: str, v_gate: np.ndarray) -> np.ndarray:
-        return np.exp(self._fwd[branch](np.asarray(v_gate, float)))
+        logi, v = self._inv[branch]
+        o = np.argsort(v)
+        return np.exp(np.interp(np.asarray(v_gate, float), v[o], logi[o]))
 
     def out_of_range(self, w: np.ndarray, scales: Scales) -> np.ndarray:
         """Boolean mask of weights whose current exceeds the branch's table."""
