@@ -230,7 +230,10 @@ def load_cifar10(data_dir: str | os.PathLike, download: bool = False):
         if tgz.is_file() or _try_download(CIFAR10_URL, tgz):
             try:
                 with tarfile.open(tgz) as tf:
-                    tf.extractall(data_dir, filter="data")
+                    try:
+                        tf.extractall(data_dir, filter="data")
+                    except TypeError:  # Python without extraction filters
+                        tf.extractall(data_dir)  # noqa: S202 (the official CIFAR-10 archive)
             except Exception:  # noqa: BLE001
                 pass
         found = _find_cifar_dir(data_dir)

@@ -35,14 +35,17 @@ def _fmt(v) -> str:
 def _job(args: dict) -> dict:
     import torch
 
-    from imcpnn.train.loop import run
+    from imcpnn.train.loop import resume, run
 
     torch.set_num_threads(args["threads"])
     sets = dict(args["sets"])
     sets[args["key"]] = args["value"]
     sets["seed"] = args["seed"]
     sets["threads"] = args["threads"]
-    run_dir, summary = run(args["config"], out=args["out"], sets=sets, cell=args["cell"], progress=False)
+    if (Path(args["out"]) / "config.yaml").is_file():  # a re-run of an interrupted sweep continues its runs
+        run_dir, summary = Path(args["out"]), resume(args["out"], progress=False)
+    else:
+        run_dir, summary = run(args["config"], out=args["out"], sets=sets, cell=args["cell"], progress=False)
     return {"value": _fmt(args["value"]), "seed": args["seed"], "test_accuracy": summary["test_accuracy"],
             "train_seconds": summary["train_seconds"], "run_dir": str(run_dir)}
 
@@ -50,6 +53,7 @@ def _job(args: dict) -> dict:
 def run_sweep(config, param: str, seeds: int = 1, jobs: int = 1, out: str | Path = "runs/sweep", cell=None,
               sets: list[str] | None = None, base_seed: int = 0) -> Path:
     """Train config for every value of `param` ('key=v1,v2,...') and seeds base_seed..base_seed+seeds-1.
+    Runs already in OUT (an interrupted sweep) are resumed, not restarted.
     Writes OUT/sweep_runs.csv (one row per run), OUT/sweep.csv (mean, std, min, max per value) and OUT/sweep.png."""
     import pandas as pd
 
