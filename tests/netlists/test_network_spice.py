@@ -62,7 +62,7 @@ def test_555_network_stream(design, lib_line):
             # no rising edge outside the firing windows
             wins = [nb.fire_window(L, s) for s in range(nb.n_samples)]
             for u in ups:
-                assert any(w0 - design.t_edge <= u < w1 for w0, w1 in wins), (L, i, u)
+                assert any(w0 - design.t_edge <= u < w1 for w0, w1 in wins), (L, i, u / nb.t_circ)
     assert n_spikes > 10  # the random network is active
     print(f"5-5-5, 10 samples: {wall:.1f} s wall, {n_spikes} spikes")
 
