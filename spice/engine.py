@@ -23,11 +23,24 @@ def library_name() -> str:
     return "libngspice.so" if ctypes.util.find_library("ngspice") else "libngspice.so.0"
 
 
+def ngspice_threads() -> str:
+    """OpenMP threads per ngspice instance. Debian's libngspice evaluates BSIM4 devices with OpenMP; with several
+    simulator processes on few cores, libgomp's spin-waiting threads oversubscribe the machine and one transient was
+    measured 18x slower (1.9 s -> 34 s). Parallelism comes from the process pool instead: one thread per instance."""
+    return os.environ.get("IMC_NGSPICE_THREADS", "1")
+
+
+def worker_env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": ngspice_threads()}
+
+
 def engine():
     """The NgSpiceShared instance of this process, created on first use with the compatibility fixes applied."""
     global _instance
     with _lock:
         if _instance is None:
+            # Only effective if libgomp is not loaded yet in this process (pool workers: always).
+            os.environ["OMP_NUM_THREADS"] = ngspice_threads()
             compat.apply()
             from PySpice.Spice.NgSpice.Shared import NgSpiceShared
 

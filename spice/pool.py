@@ -25,8 +25,10 @@ from imcpnn.spice.jobs import JobResult, SimJob, execute
 class _Worker:
     def __init__(self):
         parent, child = socket.socketpair()
+        from imcpnn.spice.engine import worker_env
+
         self.proc = subprocess.Popen([sys.executable, "-m", "imcpnn.spice.worker", str(child.fileno())],
-                                     pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
+                                     pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, env=worker_env())
         child.close()
         self.conn = Connection(parent.detach())
         self.job: int | None = None
