@@ -30,7 +30,8 @@ def _run(text: str) -> tuple[float, str]:
         with open(cir, "w") as f:
             f.write(body + "\n.control\nrun\nrusage all\n.endc\n.end\n")
         t0 = time.perf_counter()
-        r = subprocess.run(["ngspice", "-b", cir], capture_output=True, text=True)
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one OpenMP thread per ngspice (as imcpnn.spice does)
+        r = subprocess.run(["ngspice", "-b", cir], capture_output=True, text=True, env=env)
         return time.perf_counter() - t0, r.stdout
 
 

@@ -21,7 +21,8 @@ def run_ngspice(text: str, control: list[str], vectors: list[str], timeout: floa
         ctl = [*control, "set wr_singlescale", "set wr_vecnames", f"wrdata {out} " + " ".join(vectors)] if vectors else control
         with open(cir, "w") as f:
             f.write(body + "\n.control\n" + "\n".join(ctl) + "\n.endc\n.end\n")
-        r = subprocess.run(["ngspice", "-b", cir], capture_output=True, text=True, timeout=timeout)
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}  # libgomp spin-waiting oversubscribes 2 cores (see imcpnn.spice)
+        r = subprocess.run(["ngspice", "-b", cir], capture_output=True, text=True, timeout=timeout, env=env)
         log = r.stdout + r.stderr
         if not vectors:
             return np.empty((0, 0)), log
