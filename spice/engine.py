@@ -50,6 +50,9 @@ def engine():
             except OSError as exc:
                 raise NgspiceMissing(f"cannot load libngspice ({exc}); install it with "
                                      "`apt-get install ngspice libngspice0 libngspice0-dev` (or `make setup`)") from None
+            # ngspice calls omp_set_num_threads() itself from its `num_threads` variable (default 2), ignoring
+            # OMP_NUM_THREADS: set it explicitly.
+            _instance.exec_command(f"set num_threads={ngspice_threads()}")
             _instance.exec_command("set ngbehavior=hsa")
             _instance.exec_command("set ng_nomodcheck")
         return _instance
