@@ -24,7 +24,8 @@ UNITS = {
     "curvature_dis": "1/V^2", "e_rev_plus": "normalised (v_th)", "e_rev_minus": "normalised (v_th)",
     "e_dis": "normalised (v_th)", "leak": "normalised rate (1/t_circ)", "leak_current": "A (at v0, + discharges)",
     "i_dis": "A (at v0)", "alpha_dis": "normalised (i_dis / i_unit)", "w_max_plus": "normalised weight",
-    "w_max_minus": "normalised weight (magnitude)", "bias_tables.v_gate": "V", "bias_tables.i_v0": "A",
+    "w_max_minus": "normalised weight (magnitude)", "fire_alpha": "normalised (dv/dt at v = 0, per t_circ)",
+    "fire_threshold": "normalised (v from v_reset)", "fire_t_min": "normalised (t_circ)", "v_reset": "V", "bias_tables.v_gate": "V", "bias_tables.i_v0": "A",
     "bias_tables.lambda": "1/V", "c_m_per_fanin.c_m": "F",
     "bias_interp_rel_error": "relative (log-linear interpolation of i_v0 at twice the table step)",
 }
@@ -104,6 +105,14 @@ class CellParams(_Strict):
     provenance: Provenance
     #: optional (added by imc-extract run): max relative error of log-current interpolation, per branch
     bias_interp_rel_error: dict[str, float] = Field(default_factory=dict)
+    #: optional (imc-extract run, firing transient): the firing phase as the circuit does it, in model units:
+    #: ramp rate, the level the ramp must reach before the latch flips (1 + the comparator's dynamic offset), and the
+    #: latency of an overdriven comparator. None / 1 / 0 = the paper's ideal comparator.
+    fire_alpha: float | None = None
+    fire_threshold: float = 1.0
+    fire_t_min: float = 0.0
+    #: optional: membrane level at the start of accumulation (V0 plus the reset switch's charge-injection kick)
+    v_reset: float | None = None
     units: dict[str, str] = Field(default_factory=lambda: dict(UNITS))
 
     @model_validator(mode="after")

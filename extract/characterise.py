@@ -125,6 +125,15 @@ def plan(design, lib_line: str, temp: float = 27.0, fan_in: int = DEFAULT_FAN_IN
     for n in p.fan_ins:
         tb = column_tb(design, lib_line, n, i_inj=p.i_inj, t_inj=p.t_inj)
         add("column", {"n_in": n, "part": f"column{n}"}, f"column_{n}", tb.text, [tran], ("time", "mem"))
+    # firing transients: known charges, then the full firing phase (see extract/firing.py)
+    from imcpnn.extract.firing import T_INJ, injection_currents
+
+    tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=T_INJ * T)
+    i_unit_est = c_est * (design.v0 - 0.44) / T
+    cmds = []
+    for cur in injection_currents(i_unit_est):
+        cmds += [f"alterparam iinj={_f(cur)}", "reset", tb.analysis]
+    add("fire", {"n_in": fan_in, "part": "firing"}, f"column_{fan_in}_firing", tb.text, cmds, ("time", "mem", "spk"))
     tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=p.t_inj)
     add("leak", {"n_in": fan_in, "part": f"leak{fan_in}"}, f"column_{fan_in}_leak", tb.text, [tran], ("time", "mem"))
     return p
@@ -141,6 +150,7 @@ class Raw:
     leak: tuple[np.ndarray, np.ndarray] | None = None
     used: dict[str, list[str]] = field(default_factory=dict)
     interp_error: dict[str, float] = field(default_factory=dict)
+    firing: object = None
 
 
 def assemble(design, p: Plan, results, *, corner: str, temp: float, fan_in: int, provenance: dict) -> tuple[CellParams, Raw]:
@@ -240,6 +250,17 @@ def assemble(design, p: Plan, results, *, corner: str, temp: float, fan_in: int,
     e_plus = 1.0 / (v_th * lam["n"])
     e_minus = -1.0 / (v_th * lam["p"])
     e_dis = 1.0 / (v_th * lam_dis)
+    from imcpnn.extract.firing import fit_firing
+
+    # The reset switch releases with a small charge-injection kick: the membrane starts accumulation at v_reset,
+    # not exactly V0. The model's v(0) = 0 is that level, so the firing law is fitted relative to it.
+    t_l, v_l = raw.leak
+    v_reset = float(np.interp(T + 0.02 * T, t_l, v_l))
+    (plots, _), = by("fire")
+    fire = fit_firing(plots, v0=v_reset, v_th=v_th, beta_dis=1.0 / e_dis, vdd=design.vdd, t_circ=T, t_edge=design.t_edge)
+    raw.firing = fire
+    fq["firing_transient"] = FitQuality(r2=1.0 - fire.rmse ** 2 / max(1e-12, float(np.var([p[1] for p in fire.points]))),
+                                        max_rel_residual=fire.rmse)
     cell = CellParams(
         schema_version=SCHEMA_VERSION, vdd=design.vdd, v0=v0, v_switch=v_switch, v_th=v_th, t_circ=T, c_m=c_m,
         c_m_per_fanin=[FanIn(n_in=n, c_m=c_tab[n]) for n in sorted(c_tab)], design_fan_in=fan_in, i_unit=i_unit,
@@ -249,6 +270,7 @@ def assemble(design, p: Plan, results, *, corner: str, temp: float, fan_in: int,
         w_max_plus=max(tables["n"].i_v0) / i_unit, w_max_minus=max(tables["p"].i_v0) / i_unit,
         bias_tables=tables, fit_quality=fq,
         bias_interp_rel_error={k: float(v) for k, v in raw.interp_error.items()},
+        fire_alpha=fire.alpha, fire_threshold=fire.threshold, fire_t_min=fire.t_min, v_reset=v_reset,
         provenance=Provenance(corner=corner, temperature=float(temp), netlist_hashes=dict(p.netlists),
                               timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), **provenance),
     )

@@ -20,7 +20,7 @@ Only torch / math are imported here (DESIGN.md: models must not import other sta
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence, Union
+from typing import Optional, Iterable, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -277,14 +277,42 @@ def rcspike_dstd(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Nu
 # --------------------------------------------------------------------------------------------------------------------
 # firing phase (PAPER.md 1.3)
 # --------------------------------------------------------------------------------------------------------------------
-def fire_time(v_end: Tensor, e_dis: Number = math.inf) -> Tensor:
+def fire_time(v_end: Tensor, e_dis: Number = math.inf, alpha_dis: Optional[float] = None, threshold: float = 1.0,
+              t_min: float = 0.0) -> Tensor:
     """Output spike time from the end-of-accumulation potential.
 
     Ideal ramp (``e_dis = inf``): ``clip(1 - v, 0, 1)``. Finite discharger reversal potential
     (``dv/dt = a (1 - b v)``, ``b = 1/e_dis``, ``a = -ln(1-b)/b``): ``t = 1 - ln(1 - b v)/ln(1 - b)`` clipped to
     [0, 1]; ``e_dis`` must satisfy ``1/e_dis < 1`` (i.e. e_dis > 1 or e_dis < 0). ``v >= 1`` fires at 0; v is clamped
     to <= 1 first, so ``1 - b v <= 0`` never reaches the log and gradients stay finite (0 where clipped).
+
+    Circuit-measured firing phase (bottom-up, beyond the paper): ``alpha_dis`` (the ramp rate a, measured instead of
+    the paper's ``-ln(1-b)/b``), ``threshold`` (the level theta the ramp must reach, 1 + the comparator's dynamic
+    offset) and ``t_min`` (the latency of an overdriven comparator: no spike earlier than this). Then
+    ``t = [ln(1 - b v) - ln(1 - b theta)] / (a b)`` (``(theta - v)/a`` for b = 0), clipped to [t_min, 1].
+    With the defaults this is exactly the paper's form above.
     """
+    if alpha_dis is None and threshold == 1.0 and t_min == 0.0:
+        return _paper_fire_time(v_end, e_dis)
+    b = 0.0 if math.isinf(float(e_dis)) else 1.0 / float(e_dis)
+    if b * threshold >= 1.0:
+        raise ValueError(f"e_dis={e_dis} with threshold {threshold}: the ramp would never reach threshold")
+    if alpha_dis is None:
+        alpha_dis = 1.0 if b == 0.0 else -math.log1p(-b) / b
+    if alpha_dis <= 0:
+        raise ValueError("alpha_dis must be positive")
+    v = v_end.clamp(max=threshold)
+    if b == 0.0:
+        t = (threshold - v) / alpha_dis
+    else:
+        x = -b * v
+        if b < 0:
+            x = x.clamp_min(-1.0 + torch.finfo(v.dtype).eps)
+        t = (torch.log1p(x) - math.log1p(-b * threshold)) / (alpha_dis * b)
+    return t.clamp(min=max(0.0, float(t_min)), max=1.0)
+
+
+def _paper_fire_time(v_end: Tensor, e_dis: Number) -> Tensor:
     if math.isinf(float(e_dis)):
         return (1.0 - v_end).clamp(0.0, 1.0)
     b = 1.0 / float(e_dis)

@@ -38,8 +38,12 @@ __all__ = ["RCSpikeLinear", "RCSpikeConv2d", "SpikeMinPool2d", "SpikeFlatten", "
 class _RCSpikeBase(nn.Module):
     def __init__(self, *, e_plus=math.inf, e_minus=-math.inf, e_dis=math.inf, leak=0.0, solver="dstd", steps=10,
                  offset: Union[str, float] = "random", sigma=0.0, w_min=None, w_max=None, eval_offset=0.0,
-                 eval_noise=False):
+                 eval_noise=False, alpha_dis=None, fire_threshold=1.0, t_min=0.0):
         super().__init__()
+        # circuit-measured firing phase (functional.fire_time); defaults = the paper's ideal comparator
+        self.alpha_dis = None if alpha_dis is None else float(alpha_dis)
+        self.fire_threshold = float(fire_threshold)
+        self.t_min = float(t_min)
         self.e_plus = float(e_plus)
         self.e_minus = float(e_minus)
         self.e_dis = float(e_dis)
@@ -72,7 +76,8 @@ class _RCSpikeBase(nn.Module):
             raise ValueError(f"solver must be 'dstd' or 'exact', got {self.solver!r}")
 
     def _fire(self, v: Tensor) -> Tensor:
-        t = Fn.fire_time(v, self.e_dis)
+        t = Fn.fire_time(v, self.e_dis, getattr(self, "alpha_dis", None), getattr(self, "fire_threshold", 1.0),
+                         getattr(self, "t_min", 0.0))
         if self.sigma > 0 and (self.training or self.eval_noise):
             t = (t + self.sigma * torch.randn_like(t)).clamp(0.0, 1.0)
         return t

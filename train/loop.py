@@ -230,6 +230,7 @@ def _summary(run_dir: Path, cfg: TrainConfig, net, history, train_seconds, statu
             "count": count_parameters(net),
             "seed": cfg.seed,
             "e_plus": vals["e_plus"], "e_minus": vals["e_minus"], "e_dis": vals["e_dis"],
+            "alpha_dis": vals["alpha_dis"], "fire_threshold": vals["fire_threshold"], "t_min": vals["t_min"],
             "w_min": vals["w_min"], "w_max": vals["w_max"],
             "solver": cfg.neuron.solver, "steps": cfg.neuron.steps,
             "steps_test": cfg.neuron.steps_test or cfg.neuron.steps, "sigma_test": cfg.neuron.sigma_test or 0.0,

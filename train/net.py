@@ -20,7 +20,8 @@ def layer_kwargs(cfg: TrainConfig, *, steps: int | None = None, sigma: float | N
     extra = {"init_scale": cfg.model.init_scale}
     if e_rev is not None:
         vals["e_plus"], vals["e_minus"] = float(e_rev), -float(e_rev)
-    return dict(e_plus=vals["e_plus"], e_minus=vals["e_minus"], e_dis=vals["e_dis"], leak=n.leak, solver=n.solver,
+    return dict(e_plus=vals["e_plus"], e_minus=vals["e_minus"], e_dis=vals["e_dis"], alpha_dis=vals["alpha_dis"],
+                fire_threshold=vals["fire_threshold"], t_min=vals["t_min"], leak=n.leak, solver=n.solver,
                 steps=n.steps if steps is None else steps, offset=n.offset,
                 sigma=n.sigma if sigma is None else sigma, w_min=vals["w_min"], w_max=vals["w_max"], **extra)
 

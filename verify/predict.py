@@ -19,9 +19,18 @@ class ModelParams:
     e_minus: float = -math.inf
     e_dis: float = math.inf
     leak: float = 0.0
+    alpha_dis: float | None = None  # measured firing phase (None / 1 / 0: the paper's ideal comparator)
+    fire_threshold: float = 1.0
+    t_min: float = 0.0
 
-    def as_dict(self) -> dict[str, float | str]:
-        return {k: (v if math.isfinite(v) else str(v)) for k, v in self.__dict__.items()}
+    @classmethod
+    def from_cell(cls, cell) -> "ModelParams":
+        """The bottom-up model of a cell: its reversal potentials, leak and measured firing phase."""
+        return cls(cell.e_rev_plus, cell.e_rev_minus, cell.e_dis, cell.leak, cell.fire_alpha, cell.fire_threshold,
+                   cell.fire_t_min)
+
+    def as_dict(self) -> dict[str, float | str | None]:
+        return {k: (v if v is None or math.isfinite(v) else str(v)) for k, v in self.__dict__.items()}
 
 
 def model_times(weights: list[np.ndarray], inputs: np.ndarray, p: ModelParams) -> list[np.ndarray]:
@@ -31,14 +40,14 @@ def model_times(weights: list[np.ndarray], inputs: np.ndarray, p: ModelParams) -
     with torch.no_grad():
         for w in weights:
             v = rcspike_exact(x, torch.as_tensor(np.asarray(w, float)), p.e_plus, p.e_minus, p.leak)
-            x = fire_time(v, p.e_dis)
+            x = fire_time(v, p.e_dis, p.alpha_dis, p.fire_threshold, p.t_min)
             out.append(x.numpy().copy())
     return out
 
 
 def membrane_trajectory(w: np.ndarray, t_in: np.ndarray, p: ModelParams, n_points: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """Model membrane potential (normalised v) of every neuron of a layer for one sample over accumulation [0, 1]
-    and firing [1, 2] (firing ramp dv/dt = alpha (1 - beta v) with alpha = -ln(1-beta)/beta, PAPER.md 1.3)."""
+    and firing [1, 2] (firing ramp dv/dt = alpha (1 - beta v); alpha = -ln(1-beta)/beta unless measured)."""
     tau = np.linspace(0.0, 1.0, n_points)
     with torch.no_grad():
         v_acc = rcspike_trajectory(torch.as_tensor(t_in[None, :], dtype=torch.float64),
@@ -46,9 +55,9 @@ def membrane_trajectory(w: np.ndarray, t_in: np.ndarray, p: ModelParams, n_point
                                    p.leak)[0].numpy()  # (n_out, n_points)
     v1 = v_acc[:, -1:]
     if math.isinf(p.e_dis):
-        v_fire = v1 + tau[None, :]
+        v_fire = v1 + (p.alpha_dis or 1.0) * tau[None, :]
     else:
         b = 1.0 / p.e_dis
-        a = -math.log1p(-b) / b
+        a = p.alpha_dis if p.alpha_dis is not None else -math.log1p(-b) / b
         v_fire = (1.0 - (1.0 - b * v1) * np.exp(-a * b * tau[None, :])) / b
     return np.concatenate([tau, 1.0 + tau]), np.concatenate([v_acc, v_fire], axis=1)

@@ -25,7 +25,8 @@ def from_run(run_dir: str | Path, n_samples: int = 50, n_calibration: int = 20, 
         raise ConfigError(f"{run_dir}: only MLP runs can be exported to netlists (this one is {cfg.model.arch})")
     weights = [w.numpy().astype(np.float64) for w in layer_weights(net)]
     nv = neuron_values(cfg.neuron)
-    model = ModelParams(nv["e_plus"], nv["e_minus"], nv["e_dis"], float(cfg.neuron.leak))
+    model = ModelParams(nv["e_plus"], nv["e_minus"], nv["e_dis"], float(cfg.neuron.leak), nv["alpha_dis"],
+                        nv["fire_threshold"], nv["t_min"])
     data = load_dataset(cfg.dataset, flatten=True)
     x_test = data.x_test.numpy().astype(np.float64)[:n_samples]
     y_test = data.y_test.numpy()[:n_samples]
@@ -64,7 +65,7 @@ def from_files(weights: str | Path, inputs: str | Path, cell: CellParams, labels
         x = np.loadtxt(p, delimiter=",", ndmin=2)
     except ValueError as exc:
         raise ConfigError(f"{p}: not a numeric CSV of spike times ({exc})") from None
-    model = ModelParams(cell.e_rev_plus, cell.e_rev_minus, cell.e_dis, cell.leak)
+    model = ModelParams.from_cell(cell)
     return Network(ws, x, model, None, None, None, "custom", f"{Path(weights).name} + {p.name}")
 
 

@@ -1,0 +1,85 @@
+"""The firing phase as the circuit does it, measured in transients (bottom-up, beyond PAPER.md).
+
+The DC picture (discharger current, V_switch of the sensing stage) misses two dynamic effects that shift every spike
+by nanoseconds: the comparator flips only once the ramp has overdriven it by some millivolts (a slow input makes a
+slow inverter), and an already-overdriven comparator still needs a few ns (sense stage, NAND latch, buffers). So we
+inject known charges into a neuron with the design fan-in, read the membrane at the end of accumulation and the
+latched spike time, and fit the model's firing law ``t = [ln(1 - b v) - ln(1 - b theta)] / (a b)`` (b from the DC
+discharger fit) for the ramp rate ``a`` and the effective threshold ``theta``; ``t_min`` is the latency of an
+overdriven comparator (membrane far below V_switch when the phase starts).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from imcpnn.extract.fit import ExtractionError
+
+# target end-of-accumulation potentials (model units): ramp-fired ones across the phase, and overdriven ones
+V_TARGETS = (0.0, 0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 0.95, 1.6, 2.0)
+T_INJ = 0.1  # injection starts 0.1 T after the accumulation start
+
+
+@dataclass
+class FiringFit:
+    alpha: float
+    threshold: float
+    t_min: float
+    rmse: float  # model units, ramp-fired points
+    points: list[tuple[float, float]]  # (v at end of accumulation, spike time), model units
+
+
+def injection_currents(i_unit_est: float) -> list[float]:
+    return [float(f"{v / (1 - T_INJ) * i_unit_est:.4g}") for v in V_TARGETS]
+
+
+def crossing_up(t: np.ndarray, v: np.ndarray, level: float, t0: float, t1: float) -> float | None:
+    m = (t >= t0) & (t <= t1)
+    tt, vv = t[m], v[m]
+    if len(tt) < 2:
+        return None
+    if vv[0] >= level:
+        return float(tt[0])
+    k = np.nonzero(vv >= level)[0]
+    if len(k) == 0:
+        return None
+    k = k[0]
+    return float(tt[k - 1] + (level - vv[k - 1]) * (tt[k] - tt[k - 1]) / (vv[k] - vv[k - 1]))
+
+
+def fit_firing(plots, *, v0: float, v_th: float, beta_dis: float, vdd: float, t_circ: float,
+               t_edge: float) -> FiringFit:
+    """plots: one per injected current, each with 'time', 'mem', 'spk' over reset/accumulation/firing."""
+    T = t_circ
+    pts = []
+    for pl in plots:
+        t, mem, spk = pl["time"], pl["mem"], pl["spk"]
+        v_end = float(np.interp(2 * T - t_edge, t, mem))  # just before the firing phase starts
+        tc = crossing_up(t, spk, vdd / 2, 2 * T, 3 * T)
+        if tc is None:
+            continue
+        pts.append(((v0 - v_end) / v_th, (tc - 2 * T) / T))
+    ramp = [(v, ts) for v, ts in pts if v < 1.0 and ts > 0.02]
+    over = [ts for v, ts in pts if v > 1.4]
+    if len(ramp) < 4 or not over:
+        raise ExtractionError(f"firing transient: only {len(ramp)} ramp-fired and {len(over)} overdriven spikes "
+                              "measured (need >= 4 and >= 1): check the discharger and sensing stage")
+    v = np.array([p[0] for p in ramp])
+    ts = np.array([p[1] for p in ramp])
+    b = beta_dis
+
+    def model(x):
+        a, th = x
+        if b == 0:
+            return (th - v) / a
+        return (np.log1p(-b * v) - math.log1p(-b * th)) / (a * b)
+
+    a0 = -math.log1p(-b) / b if b else 1.0
+    res = least_squares(lambda x: model(x) - ts, x0=[a0, 1.0], bounds=([0.2, 0.5], [5.0, 1.0 / b - 1e-6 if b else 3]))
+    a, th = (float(x) for x in res.x)
+    rmse = float(np.sqrt(np.mean(res.fun ** 2)))
+    return FiringFit(a, th, float(np.mean(over)), rmse, pts)
