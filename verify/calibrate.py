@@ -58,7 +58,7 @@ def fit(simulate: Callable[[Scales], list[np.ndarray]], target: list[np.ndarray]
     # do not. Started from the global optimum with a 6 % simplex.
     g = best.pos
     res = minimize(lambda x: objective(Scales(x[0], x[1])), x0=[g, g], method="Nelder-Mead",
-                   options={"xatol": 3e-3, "fatol": 1e-6, "maxfev": 22,
+                   options={"xatol": 3e-3, "fatol": 1e-6, "maxfev": 16,
                             "initial_simplex": [[g, g], [g * 1.06, g], [g, g * 0.94]]})
     if res.fun < e:
         return Calibration(Scales(float(np.clip(res.x[0], *BOUNDS)), float(np.clip(res.x[1], *BOUNDS))),
