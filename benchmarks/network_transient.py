@@ -28,7 +28,7 @@ def _run(text: str) -> tuple[float, str]:
         cir = os.path.join(d, "n.cir")
         body = text.rstrip()[: -len(".end")]
         with open(cir, "w") as f:
-            f.write(body + "\n.control\nrun\nrusage all\n.endc\n.end\n")
+            f.write(body + "\n.control\nset num_threads=1\nrun\nrusage all\n.endc\n.end\n")
         t0 = time.perf_counter()
         env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one OpenMP thread per ngspice (as imcpnn.spice does)
         r = subprocess.run(["ngspice", "-b", cir], capture_output=True, text=True, env=env)

@@ -18,7 +18,10 @@ def run_ngspice(text: str, control: list[str], vectors: list[str], timeout: floa
     with tempfile.TemporaryDirectory() as d:
         cir = os.path.join(d, "c.cir")
         out = os.path.join(d, "o.dat")
-        ctl = [*control, "set wr_singlescale", "set wr_vecnames", f"wrdata {out} " + " ".join(vectors)] if vectors else control
+        # ngspice sets its OpenMP thread count from its own `num_threads` variable (default 2), not OMP_NUM_THREADS
+        ctl = ["set num_threads=1", *control]
+        if vectors:
+            ctl += ["set wr_singlescale", "set wr_vecnames", f"wrdata {out} " + " ".join(vectors)]
         with open(cir, "w") as f:
             f.write(body + "\n.control\n" + "\n".join(ctl) + "\n.endc\n.end\n")
         env = {**os.environ, "OMP_NUM_THREADS": "1"}  # libgomp spin-waiting oversubscribes 2 cores (see imcpnn.spice)
