@@ -129,6 +129,21 @@ class CellParams(_Strict):
             raise ValueError("need e_rev_plus > 0 > e_rev_minus and e_dis > 0")
         return self
 
+    def lambda_tables(self) -> dict:
+        """CLM coefficient versus current per branch (sorted by current, duplicates dropped), with i_unit and v_th:
+        the arguments of imcpnn.models.functional.CurrentDependentBeta."""
+        out: dict = {"i_unit": self.i_unit, "v_th": self.v_th}
+        for br in ("n", "p"):
+            t = self.bias_tables[br]
+            pairs = sorted(zip(t.i_v0, t.lam))
+            cur, lam = [], []
+            for c, l in pairs:
+                if not cur or c > cur[-1]:
+                    cur.append(float(c))
+                    lam.append(float(l))
+            out[f"{br}_current"], out[f"{br}_lambda"] = cur, lam
+        return out
+
     @property
     def beta_dis(self) -> float:
         return 1.0 / self.e_dis

@@ -20,7 +20,7 @@ Only torch / math are imported here (DESIGN.md: models must not import other sta
 from __future__ import annotations
 
 import math
-from typing import Optional, Iterable, Sequence, Union
+from typing import Callable, Optional, Iterable, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -129,6 +129,43 @@ def beta_of(w: Tensor, e_plus: Number = math.inf, e_minus: Number = -math.inf) -
     return torch.where(w >= 0, torch.full_like(w, bp), torch.full_like(w, bm))
 
 
+def _beta(w: Tensor, e_plus: Number, e_minus: Number, beta) -> Tensor:
+    return beta_of(w, e_plus, e_minus) if beta is None else beta(w)
+
+
+class CurrentDependentBeta:
+    """Per-synapse beta from measured CLM coefficients that depend on the synapse current (bottom-up refinement).
+
+    A single E per sign (PAPER.md 1.1) averages lambda over currents; a real stack's lambda changes with the bias
+    (e.g. the PMOS stack's from 0.78 to 0.58 /V between 0.05 and 3 units, as the series selector takes voltage).
+    Here beta_ij = v_th * lambda_n(|w_ij| i_unit) for w >= 0 and -v_th * lambda_p(|w_ij| i_unit) for w < 0, with
+    lambda interpolated piecewise-linearly in log current (clamped at the table ends). Differentiable in w.
+    Tables: currents (A, increasing) and lambdas (1/V) per branch."""
+
+    def __init__(self, i_unit: float, v_th: float, n_current: Sequence[float], n_lambda: Sequence[float],
+                 p_current: Sequence[float], p_lambda: Sequence[float]):
+        self.i_unit, self.v_th = float(i_unit), float(v_th)
+        self.tables = {k: (torch.log(torch.as_tensor(c, dtype=torch.float64)), torch.as_tensor(l, dtype=torch.float64))
+                       for k, c, l in (("n", n_current, n_lambda), ("p", p_current, p_lambda))}
+        for k, (x, _) in self.tables.items():
+            if len(x) < 2 or not bool(torch.all(torch.diff(x) > 0)):
+                raise ValueError(f"lambda table '{k}' needs >= 2 strictly increasing currents")
+
+    @staticmethod
+    def _interp(x: Tensor, xs: Tensor, ys: Tensor) -> Tensor:
+        xs, ys = xs.to(x), ys.to(x)
+        xc = x.clamp(xs[0], xs[-1])
+        i = torch.searchsorted(xs, xc.detach().contiguous()).clamp(1, len(xs) - 1)
+        x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+        return y0 + (y1 - y0) * (xc - x0) / (x1 - x0)
+
+    def __call__(self, w: Tensor) -> Tensor:
+        logi = torch.log(w.abs().clamp_min(1e-6) * self.i_unit)
+        lam_n = self._interp(logi, *self.tables["n"])
+        lam_p = self._interp(logi, *self.tables["p"])
+        return torch.where(w >= 0, self.v_th * lam_n, -self.v_th * lam_p)
+
+
 def _scan_end(g: Tensor, f: Tensor, h: Tensor, dim: int) -> Tensor:
     """v at the end of a sequence of intervals with constant (f, g) and widths h along ``dim``, v(start) = 0:
     v = sum_k g_k phi(f_k, h_k) exp(-sum_{q>k} f_q h_q) (all exponents <= 0)."""
@@ -162,25 +199,27 @@ def _exact_end(t_in: Tensor, w: Tensor, bw: Tensor, leak: float, t_end: float) -
 
 
 def rcspike_exact(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Number = -math.inf,
-                  leak: float = 0.0) -> Tensor:
+                  leak: float = 0.0, beta: Optional[Callable[[Tensor], Tensor]] = None) -> Tensor:
     """Exact membrane potential at the end of the accumulation phase, ``(batch, n_out)``.
 
     Event-ordered solution of PAPER.md 1.2 (sort, cumulative f and g, per-interval exact update), evaluated as the
     log-space closed form described in the module docstring: O(batch * n_out * n_in) time and memory, no loop.
     ``leak`` (alpha >= 0) is added to f. Inputs ``> 1`` are treated as "no spike"; inputs < 0 start integrating at
     their own time (v is 0 before the first spike). Differentiable in ``t_in`` and ``w`` (away from ties / w = 0).
+    ``beta`` (optional) maps w to per-synapse beta (e.g. :class:`CurrentDependentBeta`), replacing 1/E+-.
     """
     _check_shapes(t_in, w)
-    bw = beta_of(w, e_plus, e_minus) * w
+    bw = _beta(w, e_plus, e_minus, beta) * w
     return _exact_end(t_in, w, bw, float(leak), 1.0)
 
 
 def rcspike_trajectory(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Number = -math.inf,
-                       times: Union[Sequence[float], Tensor] = (1.0,), leak: float = 0.0) -> Tensor:
+                       times: Union[Sequence[float], Tensor] = (1.0,), leak: float = 0.0,
+                       beta: Optional[Callable[[Tensor], Tensor]] = None) -> Tensor:
     """Exact membrane potential v(t) during accumulation at each of ``times``: ``(batch, n_out, len(times))``.
     v(tau) is the exact solution with every spike later than tau removed (clamped to tau, i.e. zero-length)."""
     _check_shapes(t_in, w)
-    bw = beta_of(w, e_plus, e_minus) * w
+    bw = _beta(w, e_plus, e_minus, beta) * w
     if isinstance(times, Tensor):
         times = times.detach().cpu().reshape(-1).tolist()
     outs = [_exact_end(t_in, w, bw, float(leak), float(tau)) for tau in times]
@@ -256,7 +295,8 @@ def _dstd_end(g: Tensor, f: Tensor, grid: Tensor, leak: float) -> Tensor:
 
 
 def rcspike_dstd(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Number = -math.inf,
-                 steps: int = 10, offset: Union[float, Tensor] = 0.0, leak: float = 0.0) -> Tensor:
+                 steps: int = 10, offset: Union[float, Tensor] = 0.0, leak: float = 0.0,
+                 beta: Optional[Callable[[Tensor], Tensor]] = None) -> Tensor:
     """Membrane potential at the end of accumulation by differentiable spike-time discretisation (Algorithm 3),
     ``(batch, n_out)``.
 
@@ -268,7 +308,7 @@ def rcspike_dstd(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Nu
     because the hat kernel interpolates linear functions exactly. The error is O(M^-2 |E|^-1) (PAPER.md 4.4).
     """
     _check_shapes(t_in, w)
-    bw = beta_of(w, e_plus, e_minus) * w
+    bw = _beta(w, e_plus, e_minus, beta) * w
     grid = _resolve_grid(t_in, steps, offset, 1.0)
     g, f = _dstd_fg(t_in, w, bw, grid)
     return _dstd_end(g, f, grid, float(leak))

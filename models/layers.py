@@ -38,8 +38,10 @@ __all__ = ["RCSpikeLinear", "RCSpikeConv2d", "SpikeMinPool2d", "SpikeFlatten", "
 class _RCSpikeBase(nn.Module):
     def __init__(self, *, e_plus=math.inf, e_minus=-math.inf, e_dis=math.inf, leak=0.0, solver="dstd", steps=10,
                  offset: Union[str, float] = "random", sigma=0.0, w_min=None, w_max=None, eval_offset=0.0,
-                 eval_noise=False, alpha_dis=None, fire_threshold=1.0, t_min=0.0):
+                 eval_noise=False, alpha_dis=None, fire_threshold=1.0, t_min=0.0, beta_fn=None):
         super().__init__()
+        # optional per-synapse beta(w) (functional.CurrentDependentBeta) replacing 1/E+-
+        self.beta_fn = beta_fn
         # circuit-measured firing phase (functional.fire_time); defaults = the paper's ideal comparator
         self.alpha_dis = None if alpha_dis is None else float(alpha_dis)
         self.fire_threshold = float(fire_threshold)
@@ -128,8 +130,9 @@ class RCSpikeLinear(_RCSpikeBase):
         self._check_solver()
         t, w = self._inputs(t_in)
         if self.solver == "exact":
-            return Fn.rcspike_exact(t, w, self.e_plus, self.e_minus, self.leak)
-        return Fn.rcspike_dstd(t, w, self.e_plus, self.e_minus, self.steps, self._offset_value(t), self.leak)
+            return Fn.rcspike_exact(t, w, self.e_plus, self.e_minus, self.leak, beta=getattr(self, "beta_fn", None))
+        return Fn.rcspike_dstd(t, w, self.e_plus, self.e_minus, self.steps, self._offset_value(t), self.leak,
+                               beta=getattr(self, "beta_fn", None))
 
     def forward(self, t_in: Tensor) -> Tensor:
         return self._fire(self.membrane(t_in))
@@ -161,7 +164,8 @@ class RCSpikeConv2d(_RCSpikeBase):
         return (pw, pw, ph, ph)
 
     def _beta_w(self, w):
-        return Fn.beta_of(w, self.e_plus, self.e_minus) * w
+        fn = getattr(self, "beta_fn", None)
+        return (Fn.beta_of(w, self.e_plus, self.e_minus) if fn is None else fn(w)) * w
 
     def membrane(self, t_in: Tensor) -> Tensor:
         self._check_solver()
@@ -179,7 +183,8 @@ class RCSpikeConv2d(_RCSpikeBase):
             if self.bias is not None:
                 pt = torch.cat((pt.new_zeros(pt.shape[0], 1), pt), 1)
                 wf = torch.cat((self.bias.unsqueeze(1), wf), 1)
-            v = Fn.rcspike_exact(pt, wf, self.e_plus, self.e_minus, self.leak)  # (B L, out)
+            v = Fn.rcspike_exact(pt, wf, self.e_plus, self.e_minus, self.leak,
+                                 beta=getattr(self, "beta_fn", None))  # (B L, out)
             return v.reshape(B, Ho * Wo, -1).transpose(1, 2).reshape(B, -1, Ho, Wo)
         off = self._offset_value(t_in)
         grid = Fn.dstd_grid(self.steps, off, 1.0, dtype=t_in.dtype, device=t_in.device)

@@ -76,6 +76,9 @@ class NeuronConfig(_Strict):
     alpha_dis: float | None = Field(None, gt=0, description="firing ramp rate (None: the paper's, from E_dis)")
     fire_threshold: float = Field(1.0, gt=0, description="level the firing ramp must reach (1 + comparator offset)")
     t_min: float = Field(0.0, ge=0, lt=1, description="comparator latency: earliest spike in the firing phase")
+    lambda_table: bool = Field(False, description="with 'from': per-synapse beta from the cell's lambda-vs-current "
+                                                  "tables instead of one E per sign (bottom-up refinement)")
+    beta_table: dict | None = Field(None, description="written by the resolver from the cell (lambda_table)")
     use_cell_firing: bool = Field(True, description="with 'from': take alpha_dis, fire_threshold, t_min measured "
                                                     "in the firing transient from the cell params (when present)")
     weight_range: Literal["cell", "none"] | list[float] = Field(
@@ -318,6 +321,8 @@ def resolve_reversal(cfg: TrainConfig, cell_path: str | Path | None, config_path
     }
     if n.weight_range == "cell":
         upd["weight_range"] = [-cell.w_max_minus, cell.w_max_plus]
+    if n.lambda_table:
+        upd["beta_table"] = cell.lambda_tables()
     if n.use_e_dis and n.use_cell_firing and n.e_dis is None and cell.fire_alpha is not None:
         upd.update(alpha_dis=cell.fire_alpha, fire_threshold=cell.fire_threshold, t_min=cell.fire_t_min)
     new_n = n.model_copy(update=upd)
@@ -337,4 +342,4 @@ def neuron_values(n: NeuronConfig) -> dict:
         wmin, wmax = float(n.weight_range[0]), float(n.weight_range[1])
     return {"e_plus": float(ep), "e_minus": float(em), "e_dis": math.inf if n.e_dis is None else float(n.e_dis),
             "w_min": wmin, "w_max": wmax, "alpha_dis": n.alpha_dis, "fire_threshold": n.fire_threshold,
-            "t_min": n.t_min}
+            "t_min": n.t_min, "beta_table": n.beta_table}

@@ -20,6 +20,10 @@ def layer_kwargs(cfg: TrainConfig, *, steps: int | None = None, sigma: float | N
     extra = {"init_scale": cfg.model.init_scale}
     if e_rev is not None:
         vals["e_plus"], vals["e_minus"] = float(e_rev), -float(e_rev)
+    from imcpnn.models.functional import CurrentDependentBeta
+
+    if vals["beta_table"] and e_rev is None:
+        extra["beta_fn"] = CurrentDependentBeta(**vals["beta_table"])
     return dict(e_plus=vals["e_plus"], e_minus=vals["e_minus"], e_dis=vals["e_dis"], alpha_dis=vals["alpha_dis"],
                 fire_threshold=vals["fire_threshold"], t_min=vals["t_min"], leak=n.leak, solver=n.solver,
                 steps=n.steps if steps is None else steps, offset=n.offset,

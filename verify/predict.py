@@ -22,15 +22,24 @@ class ModelParams:
     alpha_dis: float | None = None  # measured firing phase (None / 1 / 0: the paper's ideal comparator)
     fire_threshold: float = 1.0
     t_min: float = 0.0
+    beta_table: dict | None = None  # per-synapse beta(current) tables (models.functional.CurrentDependentBeta)
 
     @classmethod
-    def from_cell(cls, cell) -> "ModelParams":
-        """The bottom-up model of a cell: its reversal potentials, leak and measured firing phase."""
+    def from_cell(cls, cell, lambda_table: bool = True) -> "ModelParams":
+        """The bottom-up model of a cell: its reversal potentials (per-synapse from the lambda tables unless
+        lambda_table is False), leak and measured firing phase."""
         return cls(cell.e_rev_plus, cell.e_rev_minus, cell.e_dis, cell.leak, cell.fire_alpha, cell.fire_threshold,
-                   cell.fire_t_min)
+                   cell.fire_t_min, cell.lambda_tables() if lambda_table else None)
+
+    def beta(self):
+        from imcpnn.models.functional import CurrentDependentBeta
+
+        return None if not self.beta_table else CurrentDependentBeta(**self.beta_table)
 
     def as_dict(self) -> dict[str, float | str | None]:
-        return {k: (v if v is None or math.isfinite(v) else str(v)) for k, v in self.__dict__.items()}
+        out = {k: (v if v is None or math.isfinite(v) else str(v)) for k, v in self.__dict__.items() if k != "beta_table"}
+        out["per_synapse_lambda"] = bool(self.beta_table)
+        return out
 
 
 def model_times(weights: list[np.ndarray], inputs: np.ndarray, p: ModelParams) -> list[np.ndarray]:
@@ -39,7 +48,7 @@ def model_times(weights: list[np.ndarray], inputs: np.ndarray, p: ModelParams) -
     out = []
     with torch.no_grad():
         for w in weights:
-            v = rcspike_exact(x, torch.as_tensor(np.asarray(w, float)), p.e_plus, p.e_minus, p.leak)
+            v = rcspike_exact(x, torch.as_tensor(np.asarray(w, float)), p.e_plus, p.e_minus, p.leak, beta=p.beta())
             x = fire_time(v, p.e_dis, p.alpha_dis, p.fire_threshold, p.t_min)
             out.append(x.numpy().copy())
     return out
@@ -52,7 +61,7 @@ def membrane_trajectory(w: np.ndarray, t_in: np.ndarray, p: ModelParams, n_point
     with torch.no_grad():
         v_acc = rcspike_trajectory(torch.as_tensor(t_in[None, :], dtype=torch.float64),
                                    torch.as_tensor(np.asarray(w, float)), p.e_plus, p.e_minus, tau.tolist(),
-                                   p.leak)[0].numpy()  # (n_out, n_points)
+                                   p.leak, beta=p.beta())[0].numpy()  # (n_out, n_points)
     v1 = v_acc[:, -1:]
     if math.isinf(p.e_dis):
         v_fire = v1 + (p.alpha_dis or 1.0) * tau[None, :]

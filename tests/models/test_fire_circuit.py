@@ -37,3 +37,22 @@ def test_paper_limit_and_gradients():
     a = -math.log1p(-b) / b
     torch.testing.assert_close(fire_time(v, 6.44, a, 1.0, 0.0), fire_time(v, 6.44))
     assert torch.autograd.gradcheck(lambda x: fire_time(x, 6.44, 1.1, 1.03, 0.01), (v,))
+
+
+def test_current_dependent_beta_reduces_to_scalar_e_and_is_differentiable():
+    from imcpnn.models.functional import CurrentDependentBeta, rcspike_exact
+
+    i_unit, v_th = 1e-7, 0.86
+    cur = [1e-9, 1e-8, 1e-7, 1e-6]
+    flat = CurrentDependentBeta(i_unit, v_th, cur, [0.4] * 4, cur, [0.7] * 4)
+    rng = torch.Generator().manual_seed(0)
+    t = torch.rand(6, 5, generator=rng, dtype=torch.float64)
+    w = (torch.rand(3, 5, generator=rng, dtype=torch.float64) - 0.4) * 2
+    ref = rcspike_exact(t, w, 1 / (v_th * 0.4), -1 / (v_th * 0.7))
+    torch.testing.assert_close(rcspike_exact(t, w, beta=flat), ref)
+    # lambda rising with current: a larger weight sees a larger beta (interpolated in log current)
+    slope = CurrentDependentBeta(i_unit, v_th, cur, [0.3, 0.4, 0.5, 0.6], cur, [0.9, 0.8, 0.7, 0.6])
+    b = slope(torch.tensor([0.1, 1.0, 10.0, -0.1, -1.0], dtype=torch.float64))
+    torch.testing.assert_close(b, torch.tensor([0.4, 0.5, 0.6, -0.8, -0.7], dtype=torch.float64) * v_th)
+    w.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda ww: rcspike_exact(t, ww, beta=slope), (w,))
