@@ -15,11 +15,11 @@ from imcpnn.errors import ConfigError
 from imcpnn.extract.cellparams import CellParams
 from imcpnn.netlists import CellDesign
 from imcpnn.spice.cache import ResultCache
-from imcpnn.verify.calibrate import fit
+from imcpnn.verify.calibrate import fit_batched
 from imcpnn.verify.mapping import Scales
 from imcpnn.verify.predict import ModelParams, model_times
 from imcpnn.verify.report import write_outputs
-from imcpnn.verify.simulate import check_network, simulate
+from imcpnn.verify.simulate import check_network, simulate, simulate_scales
 
 
 @dataclass
@@ -57,9 +57,11 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
             scales = Scales()
         else:
             log(f"calibrating the {scale_mode} current scale on {len(net.cal_inputs)} training samples (SPICE in the loop)")
-            calibration = fit(lambda s: simulate(net.weights, net.cal_inputs, cell, design, lib_line, s, chunks=chunks,
-                                                 progress=False, **kw).times,
-                              cal_target, scale_mode, log)
+            calibration = fit_batched(
+                lambda cands: simulate_scales(net.weights, net.cal_inputs, cell, design, lib_line, cands,
+                                              chunks=chunks, workers=workers, cache=cache, wire_cap=wire_cap,
+                                              layer_netlist=layer_netlist),
+                cal_target, scale_mode, log)
             scales = calibration.scales
     t_cal = time.perf_counter() - t_start
     log(f"simulating {len(net.test_inputs)} test samples (scale +{scales.pos:.4f} / -{scales.neg:.4f})")
