@@ -20,7 +20,7 @@ def main() -> None:
 @click.option("--weights", type=click.Path(path_type=Path), help="Weights (.npz / .pt) instead of a run dir.")
 @click.option("--inputs", type=click.Path(path_type=Path), help="Input spike times CSV (with --weights).")
 @click.option("--samples", default=50, show_default=True, help="Test samples to simulate.")
-@click.option("--calibration", "n_cal", default=6, show_default=True, help="Training samples for scale fitting.")
+@click.option("--calibration", "n_cal", default=4, show_default=True, help="Training samples for scale fitting.")
 @click.option("--scale-mode", type=click.Choice(["auto", "global", "per-branch", "none"]), default="auto",
               show_default=True, help="auto: global (bottom-up), per-branch (top-down), none (--weights).")
 @click.option("--scale", type=float, help="Use this global current scale instead of fitting one.")

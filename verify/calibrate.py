@@ -47,7 +47,7 @@ def fit_batched(simulate_many: Callable[[list[Scales]], list[list[np.ndarray]]],
     if mode not in ("global", "per-branch"):
         raise ValueError(f"unknown calibration mode {mode!r}")
     g = 1.0
-    for step, n in ((0.04, 9), (0.008, 7)):  # coarse grid, then a fine one around the best (parabolic vertex)
+    for step, n in ((0.05, 7), (0.012, 5)):  # coarse grid, then a fine one around the best (parabolic vertex)
         xs = [g + step * (k - n // 2) for k in range(n)]
         errs = run([Scales.global_(x) for x in xs])
         k = int(np.argmin(errs))
@@ -64,9 +64,9 @@ def fit_batched(simulate_many: Callable[[list[Scales]], list[list[np.ndarray]]],
         return Calibration(Scales.global_(g), e, evals) if e <= best_e else Calibration(best, best_e, evals)
     center = (best.pos, best.neg)
     # 3x3 pattern search (the two branch scales compensate each other along a valley): move while it improves,
-    # then shrink the step; at most 9 batches
-    step, rounds, e_center = 0.08, 0, best_e
-    while step >= 0.005 and rounds < 9:
+    # then shrink the step; at most 4 batches
+    step, rounds, e_center = 0.06, 0, best_e
+    while step >= 0.007 and rounds < 4:
         cands = [Scales(center[0] + step * i, center[1] + step * j) for i in (-1, 0, 1) for j in (-1, 0, 1)
                  if (i, j) != (0, 0)]
         errs = run(cands)
