@@ -25,9 +25,10 @@ class ModelParams:
     beta_table: dict | None = None  # per-synapse beta(current) tables (models.functional.CurrentDependentBeta)
 
     @classmethod
-    def from_cell(cls, cell, lambda_table: bool = True) -> "ModelParams":
-        """The bottom-up model of a cell: its reversal potentials (per-synapse from the lambda tables unless
-        lambda_table is False), leak and measured firing phase."""
+    def from_cell(cls, cell, lambda_table: bool = False) -> "ModelParams":
+        """The bottom-up model of a cell: its reversal potentials (one per sign, or per synapse from the lambda
+        tables with lambda_table=True: better on Iris, worse on random networks - docs/verification.md), leak and
+        measured firing phase."""
         return cls(cell.e_rev_plus, cell.e_rev_minus, cell.e_dis, cell.leak, cell.fire_alpha, cell.fire_threshold,
                    cell.fire_t_min, cell.lambda_tables() if lambda_table else None)
 
