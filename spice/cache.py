@@ -10,23 +10,19 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
 from imcpnn.atomic import atomic_write_bytes
+from imcpnn.paths import user_cache_dir
 
 _LIBREF = re.compile(r"""^\s*\.(?:lib|include|inc)\s+["']?([^"'\s]+)""", re.IGNORECASE | re.MULTILINE)
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("IMC_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "imc-pnn" / "sim"
+    return user_cache_dir("sim", "IMC_CACHE_DIR")
 
 
 def models_hash(netlist: str) -> str:
