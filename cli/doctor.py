@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -88,6 +87,3 @@ def render(checks: list[Check]) -> str:
         lines.append(line)
     return "\n".join(lines)
 
-
-def have_cli() -> bool:
-    return shutil.which("ngspice") is not None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from imcpnn.cli.common import finish, user_errors
+from imcpnn.cli.common import user_errors
 
 
 @click.group()

@@ -22,7 +22,7 @@ Decisions the paper leaves open (PAPER.md 5.1, 1.7, 4.2) and that other stages r
 from __future__ import annotations
 
 import math
-from typing import Iterable, List, Optional, Sequence, Union
+from typing import Iterable, List, Sequence, Union
 
 import torch
 import torch.nn as nn

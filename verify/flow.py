@@ -3,7 +3,6 @@ model, write the verification directory (DESIGN.md)."""
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path

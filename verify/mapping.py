@@ -93,6 +93,3 @@ class BiasMapper:
         vp = np.where(on & (w < 0), self.gate_for_current("p", safe), self.cell.vdd)
         return vn, vp, n_clipped
 
-    def weights_from_currents(self, i_n: np.ndarray, i_p: np.ndarray, scales: Scales = Scales()) -> np.ndarray:
-        """Inverse of the mapping for measured branch currents (for round-trip checks)."""
-        return (np.asarray(i_n) / scales.pos - np.asarray(i_p) / scales.neg) / self.cell.i_unit

@@ -47,9 +47,10 @@ def model_times(weights: list[np.ndarray], inputs: np.ndarray, p: ModelParams) -
     """Per layer (n_samples, n_out) output spike times in model units (1 = no spike)."""
     x = torch.as_tensor(np.asarray(inputs, float), dtype=torch.float64)
     out = []
+    beta = p.beta()
     with torch.no_grad():
         for w in weights:
-            v = rcspike_exact(x, torch.as_tensor(np.asarray(w, float)), p.e_plus, p.e_minus, p.leak, beta=p.beta())
+            v = rcspike_exact(x, torch.as_tensor(np.asarray(w, float)), p.e_plus, p.e_minus, p.leak, beta=beta)
             x = fire_time(v, p.e_dis, p.alpha_dis, p.fire_threshold, p.t_min)
             out.append(x.numpy().copy())
     return out

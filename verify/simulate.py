@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -89,19 +88,20 @@ def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, de
     failed = [r for r in results if not r.ok]
     if failed:
         raise failed[0].error if isinstance(failed[0].error, SpiceError) else SpiceError(str(failed[0].error))
-    n_layers = len(weights)
-    times = [np.ones((len(inputs), w.shape[0])) for w in weights]
-    waves = []
-    for b, (a, e), r in zip(bundles, ranges, results):
-        plot = r.plots[0]
-        t = plot["time"]
-        waves_chunk = {k: v for k, v in plot.items()}
-        for l in range(n_layers):
+    plots = [r.plots[0] for r in results]
+    times = _read_times(weights, len(inputs), bundles, ranges, plots)
+    return CircuitResult(times, bundles, ranges, plots if keep_waves else [], n_clipped)
+
+
+def _read_times(weights: list[np.ndarray], n_samples: int, bundles: list[NetlistBundle],
+                ranges: list[tuple[int, int]], plots: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+    """Per-layer (n_samples, n_out) spike times from one plot per chunk."""
+    times = [np.ones((n_samples, w.shape[0])) for w in weights]
+    for b, (a, e), plot in zip(bundles, ranges, plots):
+        for l in range(len(weights)):
             windows = [b.fire_window(l, s) for s in range(e - a)]
-            times[l][a:e] = layer_spike_times(t, waves_chunk, b.spike_nodes[l], windows, b.vdd / 2, b.t_circ)
-        if keep_waves:
-            waves.append(waves_chunk)
-    return CircuitResult(times, bundles, ranges, waves, n_clipped)
+            times[l][a:e] = layer_spike_times(plot["time"], plot, b.spike_nodes[l], windows, b.vdd / 2, b.t_circ)
+    return times
 
 
 def simulate_scales(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, design: CellDesign,
@@ -135,13 +135,5 @@ def simulate_scales(weights: list[np.ndarray], inputs: np.ndarray, cell: CellPar
     failed = [r for r in results if not r.ok]
     if failed:
         raise failed[0].error
-    out = []
-    for c in range(len(candidates)):
-        times = [np.ones((len(inputs), w.shape[0])) for w in weights]
-        for b, (a, e), r in zip(bundles, ranges, results):
-            plot = r.plots[c]
-            for l in range(len(weights)):
-                windows = [b.fire_window(l, s) for s in range(e - a)]
-                times[l][a:e] = layer_spike_times(plot["time"], plot, b.spike_nodes[l], windows, b.vdd / 2, b.t_circ)
-        out.append(times)
-    return out
+    return [_read_times(weights, len(inputs), bundles, ranges, [r.plots[c] for r in results])
+            for c in range(len(candidates))]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +53,7 @@ def _load_weights(path: Path) -> list[np.ndarray]:
     raise ConfigError(f"weights file {path}: use .npz (arrays in layer order) or .pt (list or state dict)")
 
 
-def from_files(weights: str | Path, inputs: str | Path, cell: CellParams, labels_col: bool = False) -> Network:
+def from_files(weights: str | Path, inputs: str | Path, cell: CellParams) -> Network:
     """Any network: weights (.npz arrays in layer order, or .pt), input spike times (CSV, one sample per row).
     The model is the cell's (E+, E-, E_dis, leak)."""
     ws = _load_weights(Path(weights))
@@ -72,6 +71,3 @@ def from_files(weights: str | Path, inputs: str | Path, cell: CellParams, labels
 def default_scale_mode(flow: str) -> str:
     return {"bottom-up": "global", "top-down": "per-branch"}.get(flow, "none")
 
-
-def finite(x: float) -> float | str:
-    return x if math.isfinite(x) else str(x)
