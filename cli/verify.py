@@ -32,10 +32,12 @@ def main() -> None:
 @click.option("--chunks", default=2, show_default=True, help="Transients the samples are split into (parallel).")
 @click.option("--jobs", default=None, type=int, help="Worker processes (default: cores).")
 @click.option("--no-cache", is_flag=True)
+@click.option("--kicks/--no-kicks", default=True, show_default=True,
+              help="Bottom-up model with the cell's spike-line kicks (off: the ablation without them).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: RUN_DIR/verify).")
 @user_errors
 def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, clip, design, corner, wire_cap,
-        layer_netlist, chunks, jobs, no_cache, out) -> None:
+        layer_netlist, chunks, jobs, no_cache, kicks, out) -> None:
     """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice."""
     from imcpnn.errors import ConfigError
     from imcpnn.extract.cellparams import load_cell
@@ -44,7 +46,7 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
     from imcpnn.spice.cache import ResultCache
     from imcpnn.verify.flow import verify
     from imcpnn.verify.mapping import Scales
-    from imcpnn.verify.sources import default_scale_mode, from_files, from_run
+    from imcpnn.verify.sources import default_scale_mode, from_files, from_run, with_cell_kicks
 
     if (run_dir is None) == (weights is None):
         raise ConfigError("give either RUN_DIR or --weights FILE --inputs FILE")
@@ -54,7 +56,7 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
         if inputs is None or cell_path is None:
             raise ConfigError("--weights needs --inputs FILE and --cell cell.json")
         cell = load_cell(cell_path)
-        net = from_files(weights, inputs, cell)
+        net = from_files(weights, inputs, cell, kicks=kicks)
         net.test_inputs = net.test_inputs[:samples]
         out = out or Path(weights).with_suffix("").parent / "verify"
     else:
@@ -67,6 +69,7 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
             cell = run_cell
         else:
             raise ConfigError(f"{run_dir} has no cell params (a top-down run): pass --cell cell.json")
+        with_cell_kicks(net, cell, kicks)
         out = out or Path(run_dir) / "verify"
     from imcpnn.verify.simulate import check_network
 

@@ -27,6 +27,8 @@ UNITS = {
     "w_max_minus": "normalised weight (magnitude)", "fire_alpha": "normalised (dv/dt at v = 0, per t_circ)",
     "fire_threshold": "normalised (v from v_reset)", "fire_t_min": "normalised (t_circ)", "v_reset": "V", "bias_tables.v_gate": "V", "bias_tables.i_v0": "A",
     "bias_tables.lambda": "1/V", "c_m_per_fanin.c_m": "F",
+    "kicks.n_w": "normalised weight", "kicks.p_w": "normalised weight (magnitude)",
+    "kicks.n_kick": "normalised (v_th), added to v at the firing start", "kicks.p_kick": "normalised (v_th)",
     "bias_interp_rel_error": "relative (log-linear interpolation of i_v0 at twice the table step)",
 }
 
@@ -49,6 +51,27 @@ class BiasTable(_Strict):
         if not (len(self.v_gate) == len(self.i_v0) == len(self.lam)) or len(self.v_gate) < 2:
             raise ValueError("bias table columns must have the same length (>= 2)")
         return self
+
+
+class KickTable(_Strict):
+    """Effective kick of a synapse on its neuron's firing when its arrived input spike is switched off at the firing
+    start (extract/kicks.py), per branch against the weight magnitude; model units (signed: + NMOS, - PMOS)."""
+
+    n_w: list[float]
+    n_kick: list[float]
+    p_w: list[float]
+    p_kick: list[float]
+
+    @model_validator(mode="after")
+    def _shape(self) -> "KickTable":
+        for br in ("n", "p"):
+            w, k = getattr(self, f"{br}_w"), getattr(self, f"{br}_kick")
+            if len(w) != len(k) or len(w) < 2 or any(b <= a for a, b in zip(w, w[1:])) or w[0] <= 0:
+                raise ValueError(f"kick table '{br}' needs >= 2 increasing positive weights, one kick each")
+        return self
+
+    def tables(self) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+        return {"n": self.n_w, "p": self.p_w}, {"n": self.n_kick, "p": self.p_kick}
 
 
 class FanIn(_Strict):
@@ -113,6 +136,8 @@ class CellParams(_Strict):
     fire_t_min: float = 0.0
     #: optional: membrane level at the start of accumulation (V0 plus the reset switch's charge-injection kick)
     v_reset: float | None = None
+    #: optional: spike-line kicks (extract/kicks.py); None = not characterised (older cell.json)
+    kicks: KickTable | None = None
     units: dict[str, str] = Field(default_factory=lambda: dict(UNITS))
 
     @model_validator(mode="after")

@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from imcpnn.extract.cellparams import SCHEMA_VERSION, BiasTable, CellParams, FanIn, FitQuality, Provenance
+from imcpnn.extract.cellparams import (SCHEMA_VERSION, BiasTable, CellParams, FanIn, FitQuality, KickTable,
+                                      Provenance)
 from imcpnn.extract.fit import (ExtractionError, CurveFit, crossing, fit_clm, interp_lambda, log_interp_error,
                                 monotone_table, slope, weighted_lambda)
 
@@ -134,6 +135,15 @@ def plan(design, lib_line: str, temp: float = 27.0, fan_in: int = DEFAULT_FAN_IN
     for cur in injection_currents(i_unit_est):
         cmds += [f"alterparam iinj={_f(cur)}", "reset", tb.analysis]
     add("fire", {"n_in": fan_in, "part": "firing"}, f"column_{fan_in}_firing", tb.text, cmds, ("time", "mem", "spk"))
+    # spike-line kicks: one layer at the design fan-in, test synapses switched off at the firing start (kicks.py)
+    from imcpnn.extract.kicks import test_biases
+    from imcpnn.netlists import network_netlist
+
+    tests, vn, vp, x = test_biases(design, fan_in)
+    nb = network_netlist(design, lib_line, [(vn, vp)], x, title="spike-line kicks")
+    add("kicks", {"tests": tests, "mem": nb.mem_nodes[0], "spk": nb.spike_nodes[0],
+                  "windows": [nb.accum_window(0, s) for s in range(len(x))], "part": "kicks"}, "kicks", nb.text,
+        [nb.tran], ("time", *nb.mem_nodes[0], *nb.spike_nodes[0]))
     tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=p.t_inj)
     add("leak", {"n_in": fan_in, "part": f"leak{fan_in}"}, f"column_{fan_in}_leak", tb.text, [tran], ("time", "mem"))
     return p
@@ -151,6 +161,7 @@ class Raw:
     used: dict[str, list[str]] = field(default_factory=dict)
     interp_error: dict[str, float] = field(default_factory=dict)
     firing: object = None
+    kicks: object = None
 
 
 def assemble(design, p: Plan, results, *, corner: str, temp: float, fan_in: int, provenance: dict) -> tuple[CellParams, Raw]:
@@ -261,6 +272,17 @@ def assemble(design, p: Plan, results, *, corner: str, temp: float, fan_in: int,
     raw.firing = fire
     fq["firing_transient"] = FitQuality(r2=1.0 - fire.rmse ** 2 / max(1e-12, float(np.var([p[1] for p in fire.points]))),
                                         max_rel_residual=fire.rmse)
+    from imcpnn.extract.kicks import fit_kicks, law_from_cell
+
+    (plots, meta), = by("kicks")
+    vg_n, ii_n = raw.tables_dense["n"]
+    vg_p, ii_p = raw.tables_dense["p"]
+    dense = {"n": (vg_n, ii_n), "p": (vg_p, ii_p)}
+    kicks = fit_kicks(plots[0], meta["tests"], meta["mem"], meta["spk"], meta["windows"],
+                      weight_of=lambda br, g: float(np.interp(g, *dense[br])) / i_unit, v_reset=v_reset, v_th=v_th,
+                      vdd=design.vdd, t_circ=T, t_edge=design.t_edge,
+                      law=law_from_cell(fire.alpha, fire.threshold, fire.t_min, e_dis))
+    raw.kicks = kicks
     cell = CellParams(
         schema_version=SCHEMA_VERSION, vdd=design.vdd, v0=v0, v_switch=v_switch, v_th=v_th, t_circ=T, c_m=c_m,
         c_m_per_fanin=[FanIn(n_in=n, c_m=c_tab[n]) for n in sorted(c_tab)], design_fan_in=fan_in, i_unit=i_unit,
@@ -271,6 +293,7 @@ def assemble(design, p: Plan, results, *, corner: str, temp: float, fan_in: int,
         bias_tables=tables, fit_quality=fq,
         bias_interp_rel_error={k: float(v) for k, v in raw.interp_error.items()},
         fire_alpha=fire.alpha, fire_threshold=fire.threshold, fire_t_min=fire.t_min, v_reset=v_reset,
+        kicks=KickTable(n_w=kicks.w["n"], n_kick=kicks.kick["n"], p_w=kicks.w["p"], p_kick=kicks.kick["p"]),
         provenance=Provenance(corner=corner, temperature=float(temp), netlist_hashes=dict(p.netlists),
                               timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), **provenance),
     )

@@ -23,14 +23,16 @@ class ModelParams:
     fire_threshold: float = 1.0
     t_min: float = 0.0
     beta_table: dict | None = None  # per-synapse beta(current) tables (models.functional.CurrentDependentBeta)
+    kick_table: tuple | None = None  # spike-line kicks (w tables, kick tables) per branch (extract/kicks.py)
 
     @classmethod
-    def from_cell(cls, cell, lambda_table: bool = False) -> "ModelParams":
+    def from_cell(cls, cell, lambda_table: bool = False, kicks: bool = True) -> "ModelParams":
         """The bottom-up model of a cell: its reversal potentials (one per sign, or per synapse from the lambda
-        tables with lambda_table=True: better on Iris, worse on random networks - docs/verification.md), leak and
-        measured firing phase."""
+        tables with lambda_table=True), leak, measured firing phase and, when the cell has them, the spike-line
+        kicks at the firing start (docs/verification.md)."""
         return cls(cell.e_rev_plus, cell.e_rev_minus, cell.e_dis, cell.leak, cell.fire_alpha, cell.fire_threshold,
-                   cell.fire_t_min, cell.lambda_tables() if lambda_table else None)
+                   cell.fire_t_min, cell.lambda_tables() if lambda_table else None,
+                   cell.kicks.tables() if kicks and cell.kicks is not None else None)
 
     def beta(self):
         from imcpnn.models.functional import CurrentDependentBeta
@@ -38,9 +40,19 @@ class ModelParams:
         return None if not self.beta_table else CurrentDependentBeta(**self.beta_table)
 
     def as_dict(self) -> dict[str, float | str | None]:
-        out = {k: (v if v is None or math.isfinite(v) else str(v)) for k, v in self.__dict__.items() if k != "beta_table"}
+        out = {k: (v if v is None or math.isfinite(v) else str(v)) for k, v in self.__dict__.items()
+               if k not in ("beta_table", "kick_table")}
         out["per_synapse_lambda"] = bool(self.beta_table)
+        out["spike_line_kicks"] = bool(self.kick_table)
         return out
+
+    def kick(self, w: np.ndarray, t_in: np.ndarray) -> np.ndarray:
+        """(samples, n_out) potential added at the firing start by the synapses whose input arrived (t < 1)."""
+        if not self.kick_table:
+            return np.zeros((len(t_in), w.shape[0]))
+        from imcpnn.extract.kicks import kick_of
+
+        return (np.asarray(t_in) < 1.0).astype(float) @ kick_of(w, *self.kick_table).T
 
 
 def model_times(weights: list[np.ndarray], inputs: np.ndarray, p: ModelParams) -> list[np.ndarray]:
@@ -51,6 +63,7 @@ def model_times(weights: list[np.ndarray], inputs: np.ndarray, p: ModelParams) -
     with torch.no_grad():
         for w in weights:
             v = rcspike_exact(x, torch.as_tensor(np.asarray(w, float)), p.e_plus, p.e_minus, p.leak, beta=beta)
+            v = v + torch.as_tensor(p.kick(np.asarray(w, float), x.numpy()))
             x = fire_time(v, p.e_dis, p.alpha_dis, p.fire_threshold, p.t_min)
             out.append(x.numpy().copy())
     return out
@@ -64,7 +77,7 @@ def membrane_trajectory(w: np.ndarray, t_in: np.ndarray, p: ModelParams, n_point
         v_acc = rcspike_trajectory(torch.as_tensor(t_in[None, :], dtype=torch.float64),
                                    torch.as_tensor(np.asarray(w, float)), p.e_plus, p.e_minus, tau.tolist(),
                                    p.leak, beta=p.beta())[0].numpy()  # (n_out, n_points)
-    v1 = v_acc[:, -1:]
+    v1 = v_acc[:, -1:] + p.kick(np.asarray(w, float), t_in[None, :]).T
     if math.isinf(p.e_dis):
         v_fire = v1 + (p.alpha_dis or 1.0) * tau[None, :]
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +54,9 @@ def _load_weights(path: Path) -> list[np.ndarray]:
     raise ConfigError(f"weights file {path}: use .npz (arrays in layer order) or .pt (list or state dict)")
 
 
-def from_files(weights: str | Path, inputs: str | Path, cell: CellParams) -> Network:
+def from_files(weights: str | Path, inputs: str | Path, cell: CellParams, kicks: bool = True) -> Network:
     """Any network: weights (.npz arrays in layer order, or .pt), input spike times (CSV, one sample per row).
-    The model is the cell's (E+, E-, E_dis, leak)."""
+    The model is the cell's (E+, E-, E_dis, leak, firing law, spike-line kicks)."""
     ws = _load_weights(Path(weights))
     p = Path(inputs)
     if not p.is_file():
@@ -64,8 +65,16 @@ def from_files(weights: str | Path, inputs: str | Path, cell: CellParams) -> Net
         x = np.loadtxt(p, delimiter=",", ndmin=2)
     except ValueError as exc:
         raise ConfigError(f"{p}: not a numeric CSV of spike times ({exc})") from None
-    model = ModelParams.from_cell(cell)
+    model = ModelParams.from_cell(cell, kicks=kicks)
     return Network(ws, x, model, None, None, None, "custom", f"{Path(weights).name} + {p.name}")
+
+
+def with_cell_kicks(net: Network, cell: CellParams, enabled: bool = True) -> Network:
+    """A bottom-up network's model takes the spike-line kicks of the cell it is verified against (extract/kicks.py):
+    they are a property of the circuit, like E, not of training. Top-down and custom models stay as they are."""
+    if enabled and net.flow == "bottom-up" and cell.kicks is not None:
+        net.model = replace(net.model, kick_table=cell.kicks.tables())
+    return net
 
 
 def default_scale_mode(flow: str) -> str:

@@ -1,0 +1,132 @@
+"""Spike-line kicks: what a synapse does to the firing time when its input spike is switched off (beyond PAPER.md).
+
+In the pipelined network an input spike stays on until the firing phase of the layer it drives starts (the layer
+before is reset then). The falling spike edge turns the selector off while the memory transistor is biased: charge
+injection and a short tail of conduction move the membrane by a few 1e-3 of the threshold swing, in the branch's own
+direction and growing with its bias (about 3e-3 at 0.01 units up to 2e-2 at 9 units in sky130 tt). Every synapse
+whose input arrived does it at once, so a neuron with five active inputs fires up to ~10 ns away from where its
+end-of-accumulation potential says. The DC characterisation cannot see this and the firing fit (an ideal current
+source, no spike lines) excludes it on purpose.
+
+Measured here in one transient of a real layer at the design fan-in: every neuron has one test synapse (gate bias
+from a fixed list, both branches) and one background synapse that brings the membrane into the ramp-fired range.
+Sample A: the test input arrives late (small charge); sample B: it never arrives. The test synapse's kick is the
+difference of the two effective potentials ``law^-1(t_spike) - v_end`` (the firing law fitted in
+extract/firing.py), so the background's own kick and any offset of the law cancel. The kick is tabulated against
+the weight (|current at V0| / i_unit) per branch; the model adds ``sum_j kick(w_ij)`` over the arrived inputs to the
+end-of-accumulation potential before the firing law (verify/predict.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from imcpnn.extract.fit import ExtractionError
+from imcpnn.extract.firing import crossing_up
+
+#: test gate biases (V): NMOS gates, and PMOS gates as offsets below vdd; about 0.01 to 9 units in sky130 tt
+N_TEST_GATES = (0.38, 0.42, 0.46, 0.50, 0.54, 0.58, 0.62, 0.66)
+P_TEST_FROM_VDD = (0.48, 0.52, 0.56, 0.62, 0.68, 0.74, 0.80, 0.85)
+#: background synapse (NMOS gate, about 0.7 units) and its arrival, the test input's arrival (model units)
+BACKGROUND_GATE = 0.53
+T_BACKGROUND = 0.3
+T_TEST = 0.97
+#: weights kept in the table (units of i_unit)
+W_RANGE = (0.005, 12.0)
+
+
+@dataclass
+class KickFit:
+    w: dict[str, list[float]]        # per branch: weight magnitudes (ascending)
+    kick: dict[str, list[float]]     # per branch: effective kick (model units, signed: + for n, - for p)
+    points: list[tuple[str, float, float, float]]  # (branch, w, kick, v_end) of every usable test
+
+
+def test_biases(design, fan_in: int) -> tuple[list[tuple[str, float]], np.ndarray, np.ndarray, np.ndarray]:
+    """The test neurons ((branch, gate) each), their gate-bias matrices (vn, vp) and the two samples' inputs."""
+    tests = [("n", g) for g in N_TEST_GATES] + [("p", round(design.vdd - d, 6)) for d in P_TEST_FROM_VDD]
+    n = len(tests)
+    vn = np.zeros((n, fan_in))
+    vp = np.full((n, fan_in), design.vdd)
+    for i, (br, g) in enumerate(tests):
+        (vn if br == "n" else vp)[i, 0] = g
+        vn[i, 1] = BACKGROUND_GATE
+    x = np.ones((2, fan_in))
+    x[:, 1] = T_BACKGROUND
+    x[0, 0] = T_TEST
+    return tests, vn, vp, x
+
+
+def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_nodes: list[str],
+              spike_nodes: list[str], accum_windows: list[tuple[float, float]], *, weight_of, v_reset: float,
+              v_th: float, vdd: float, t_circ: float, t_edge: float, law) -> KickFit:
+    """``weight_of(branch, gate)``: weight magnitude of a gate bias (bias table at V0 / i_unit); ``law(v)``: the
+    fitted firing law (spike time, model units) for an end-of-accumulation potential v (measured from v_reset)."""
+    vg = np.linspace(-0.5, 1.2, 17001)
+    tg = np.array([law(v) for v in vg])
+    ramp = (tg > tg.min() + 0.02) & (tg < 0.98)
+    if ramp.sum() < 10:
+        raise ExtractionError("kick fit: the firing law has no ramp-fired range")
+    inv_t, inv_v = tg[ramp][::-1], vg[ramp][::-1]
+    t = plot["time"]
+    points = []
+    for i, (br, g) in enumerate(tests):
+        eff = []
+        for s, (a0, a1) in enumerate(accum_windows):
+            v_end = (v_reset - float(np.interp(a1 - t_edge, t, plot[mem_nodes[i]]))) / v_th
+            tc = crossing_up(t, plot[spike_nodes[i]], vdd / 2, a1, a1 + t_circ)
+            ts = None if tc is None else (tc - a1) / t_circ
+            if ts is None or not (inv_t[0] < ts < inv_t[-1]):
+                eff = None
+                break
+            eff.append((float(np.interp(ts, inv_t, inv_v)) - v_end, v_end))
+        w = float(weight_of(br, g))
+        if eff is None or not (W_RANGE[0] <= w <= W_RANGE[1]):
+            continue  # not ramp-fired in one of the samples, or outside the table: no information
+        points.append((br, w, eff[0][0] - eff[1][0], eff[0][1]))
+    out_w: dict[str, list[float]] = {}
+    out_k: dict[str, list[float]] = {}
+    for br in ("n", "p"):
+        pts = sorted((w, k) for b, w, k, _ in points if b == br)
+        if len(pts) < 4:
+            raise ExtractionError(f"kick fit: only {len(pts)} usable {br.upper()}-branch tests (need >= 4); "
+                                  "check the test gate biases against the bias table")
+        sign = 1.0 if br == "n" else -1.0
+        if any(sign * k <= 0 for _, k in pts):
+            raise ExtractionError(f"kick fit: a {br.upper()}-branch kick has the wrong sign: {pts}")
+        out_w[br] = [float(w) for w, _ in pts]
+        out_k[br] = [float(k) for _, k in pts]
+    return KickFit(out_w, out_k, points)
+
+
+def kick_of(w: np.ndarray, table_w: dict[str, list[float]], table_k: dict[str, list[float]],
+            off: float = 1e-3) -> np.ndarray:
+    """Kick of each weight: interpolated in log|w| per branch, held at the table's ends; 0 for |w| < off (the
+    synapse is biased off, exactly as imc-verify exports it)."""
+    w = np.asarray(w, float)
+    a = np.abs(w)
+    out = np.zeros_like(w)
+    for br, mask in (("n", w > 0), ("p", w < 0)):
+        xs = np.log(np.asarray(table_w[br]))
+        ys = np.asarray(table_k[br])
+        sel = mask & (a >= off)
+        out[sel] = np.interp(np.log(a[sel]), xs, ys)
+    return out
+
+
+def law_from_cell(alpha: float | None, threshold: float, t_min: float, e_dis: float):
+    """The firing law of extract/firing.py as a scalar function (what models.functional.fire_time computes)."""
+    b = 1.0 / e_dis if math.isfinite(e_dis) else 0.0
+    a = alpha if alpha else 1.0
+
+    def law(v: float) -> float:
+        if b == 0:
+            t = (threshold - v) / a
+        else:
+            t = (math.log1p(-b * min(v, threshold)) - math.log1p(-b * threshold)) / (a * b)
+        return float(min(1.0, max(t_min, t)))
+
+    return law
