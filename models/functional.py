@@ -24,6 +24,7 @@ from typing import Callable, Optional, Iterable, Sequence, Union
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 Tensor = torch.Tensor
 Number = Union[float, int]
@@ -53,35 +54,48 @@ _SERIES_X = 1e-2
 # --------------------------------------------------------------------------------------------------------------------
 # numerically safe building blocks
 # --------------------------------------------------------------------------------------------------------------------
+# _phi_value and _dphi_df run outside autograd (inside custom Functions) on the largest tensors of both solvers, so
+# they work in place: every avoided temporary is a full (n_out, batch, n_in) or (batch, K-1, n_out) copy. Where x is
+# small the closed form may be 0/0; torch.where discards it (non-small x implies f != 0).
+def _phi_value(f: Tensor, h: Tensor) -> Tensor:
+    x = f * h
+    small = x.abs() < _SERIES_X
+    ser = x.div(5).neg_().add_(1).mul_(x).div_(4).neg_().add_(1).mul_(x).div_(3).neg_().add_(1)
+    ser = ser.mul_(x).div_(2).neg_().add_(1).mul_(h)  # h (1 - x/2 (1 - x/3 (1 - x/4 (1 - x/5))))
+    big = x.neg_().expm1_().neg_().div_(f)  # reuses x
+    return torch.where(small, ser, big)
+
+
+def _dphi_df(f: Tensor, h: Tensor, phi: Tensor, e: Optional[Tensor] = None) -> Tensor:
+    """d phi / df = (h e - phi) / f with e = exp(-f h) (computed here unless given); series
+    h^2 (-1/2 + x/3 - x^2/8 + x^3/30 - x^4/144) near x = f h = 0, where the closed form cancels catastrophically."""
+    x = f * h
+    small = x.abs() < _SERIES_X
+    ser = x.div(-144).add_(1.0 / 30).mul_(x).neg_().add_(1.0 / 8).mul_(x).neg_().add_(1.0 / 3)
+    ser = ser.mul_(x).sub_(0.5).mul_(h).mul_(h)
+    big = x.neg_().exp_() if e is None else x.copy_(e)  # reuses x
+    big.mul_(h).sub_(phi).div_(f)
+    return torch.where(small, ser, big)
+
+
 class _Phi(torch.autograd.Function):
     """phi(f, h) = (1 - exp(-f h)) / f with the f -> 0 limit h; custom backward so that only (f, h, phi) are saved
     (this matters for the memory of the exact solver, whose f is (batch, n_out, n_in))."""
 
     @staticmethod
     def forward(ctx, f: Tensor, h: Tensor) -> Tensor:
-        x = f * h
-        small = x.abs() < _SERIES_X
-        f_safe = torch.where(small, torch.ones_like(f), f)
-        big = -torch.expm1(-f_safe * h) / f_safe
-        ser = h * (1 - x / 2 * (1 - x / 3 * (1 - x / 4 * (1 - x / 5))))
-        out = torch.where(small, ser, big)
+        out = _phi_value(f, h)
         ctx.save_for_backward(f, h, out)
         return out
 
     @staticmethod
+    @once_differentiable  # _dphi_df works in place
     def backward(ctx, grad):
         f, h, out = ctx.saved_tensors
-        x = f * h
-        e = torch.exp(-x)
+        e = torch.exp(-f * h) if ctx.needs_input_grad[1] else None
         gf = gh = None
         if ctx.needs_input_grad[0]:
-            small = x.abs() < _SERIES_X
-            f_safe = torch.where(small, torch.ones_like(f), f)
-            # d phi / df = (h e^{-x} - phi) / f ;  series: h^2 (-1/2 + x/3 - x^2/8 + x^3/30 - x^4/144)
-            big = (h * e - out) / f_safe
-            ser = h * h * (-0.5 + x * (1.0 / 3 - x * (1.0 / 8 - x * (1.0 / 30 - x / 144))))
-            gf = grad * torch.where(small, ser, big)
-            gf = _sum_to(gf, f.shape)
+            gf = _sum_to(grad * _dphi_df(f, h, out, e), f.shape)
         if ctx.needs_input_grad[1]:
             gh = _sum_to(grad * e, h.shape)  # d phi / dh = exp(-f h)
         return gf, gh
@@ -119,18 +133,28 @@ def _inv(e: Number) -> float:
     return 0.0 if math.isinf(e) else 1.0 / e
 
 
-def beta_of(w: Tensor, e_plus: Number = math.inf, e_minus: Number = -math.inf) -> Tensor:
-    """beta_ij = 1/e_plus where w_ij >= 0 else 1/e_minus (0 for infinite E). ``beta * w >= 0`` when e_minus < 0."""
+def _beta_pm(e_plus: Number, e_minus: Number):
     if float(e_plus) <= 0:
         raise ValueError(f"e_plus must be > 0 (got {e_plus})")
     if float(e_minus) >= 0:
         raise ValueError(f"e_minus must be < 0 (got {e_minus})")
-    bp, bm = _inv(e_plus), _inv(e_minus)
-    return torch.where(w >= 0, torch.full_like(w, bp), torch.full_like(w, bm))
+    return _inv(e_plus), _inv(e_minus)
 
 
-def _beta(w: Tensor, e_plus: Number, e_minus: Number, beta) -> Tensor:
-    return beta_of(w, e_plus, e_minus) if beta is None else beta(w)
+def beta_of(w: Tensor, e_plus: Number = math.inf, e_minus: Number = -math.inf) -> Tensor:
+    """beta_ij = 1/e_plus where w_ij >= 0 else 1/e_minus (0 for infinite E). ``beta * w >= 0`` when e_minus < 0."""
+    bp, bm = _beta_pm(e_plus, e_minus)
+    return torch.full_like(w, bm).masked_fill_(w >= 0, bp)
+
+
+def _beta_w(w: Tensor, e_plus: Number, e_minus: Number, beta) -> Tensor:
+    """beta * w, with ``beta`` (a callable of w) replacing 1/E+- when given. Without it this is
+    ``beta_of(w) * w`` written as a select of two scaled copies, so autograd keeps a boolean mask instead of a full
+    beta tensor for backward."""
+    if beta is not None:
+        return beta(w) * w
+    bp, bm = _beta_pm(e_plus, e_minus)
+    return torch.where(w >= 0, w * bp, w * bm)
 
 
 class CurrentDependentBeta:
@@ -209,7 +233,7 @@ def rcspike_exact(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: N
     ``beta`` (optional) maps w to per-synapse beta (e.g. :class:`CurrentDependentBeta`), replacing 1/E+-.
     """
     _check_shapes(t_in, w)
-    bw = _beta(w, e_plus, e_minus, beta) * w
+    bw = _beta_w(w, e_plus, e_minus, beta)
     return _exact_end(t_in, w, bw, float(leak), 1.0)
 
 
@@ -219,7 +243,7 @@ def rcspike_trajectory(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_min
     """Exact membrane potential v(t) during accumulation at each of ``times``: ``(batch, n_out, len(times))``.
     v(tau) is the exact solution with every spike later than tau removed (clamped to tau, i.e. zero-length)."""
     _check_shapes(t_in, w)
-    bw = _beta(w, e_plus, e_minus, beta) * w
+    bw = _beta_w(w, e_plus, e_minus, beta)
     if isinstance(times, Tensor):
         times = times.detach().cpu().reshape(-1).tolist()
     outs = [_exact_end(t_in, w, bw, float(leak), float(tau)) for tau in times]
@@ -256,18 +280,22 @@ def dstd_grid(steps: int, offset: Union[float, Tensor] = 0.0, t_end: float = 1.0
     return torch.cat((m.unsqueeze(0) - off, m.new_full((off.shape[0], 1), t_end)), dim=1)
 
 
+def _hat_ramp(t_in: Tensor, grid: Tensor):
+    """Unclamped ramp ``(T_{m+1} - t)/h_m``, (batch, K-1, n_in), and the safe widths ``h_m``, (1|B, K-1, 1)."""
+    if grid.dim() == 1:
+        grid = grid.unsqueeze(0)
+    h = grid[:, 1:] - grid[:, :-1]  # (1|B, K-1)
+    h_safe = h.clamp_min(torch.finfo(h.dtype).tiny ** 0.5).unsqueeze(-1)
+    return (grid[:, 1:].unsqueeze(-1) - t_in.unsqueeze(1)).div_(h_safe), h_safe
+
+
 def soft_heaviside(t_in: Tensor, grid: Tensor) -> Tensor:
     """Cumulative hat-kernel masses S_jm = sum_{q<=m} s_jq for the intervals m = 0..K-2 of ``grid`` (K points):
     ``(batch, K-1, n_in)``. For a spike in [T_k, T_k+1] the hat kernel (Eq. 46, each hat using its own neighbour
     spacing so the masses sum to 1 on a non-uniform grid) puts (T_k+1 - t)/h_k on T_k and the rest on T_k+1, so
     ``S_m = clamp((T_{m+1} - t)/h_m, 0, 1)``: a linear ramp, derivative -1/h_m. Spikes before T_0 count fully from
     T_0; spikes at or after the last point contribute nothing."""
-    if grid.dim() == 1:
-        grid = grid.unsqueeze(0)
-    h = grid[:, 1:] - grid[:, :-1]  # (1|B, K-1)
-    h_safe = h.clamp_min(torch.finfo(h.dtype).tiny ** 0.5)
-    s = (grid[:, 1:].unsqueeze(-1) - t_in.unsqueeze(1)) / h_safe.unsqueeze(-1)
-    return s.clamp(0.0, 1.0)
+    return _hat_ramp(t_in, grid)[0].clamp(0.0, 1.0)
 
 
 def _resolve_grid(t_in: Tensor, steps: int, offset, t_end: float) -> Tensor:
@@ -285,13 +313,89 @@ def _dstd_fg(t_in: Tensor, w: Tensor, bw: Tensor, grid: Tensor):
     return gf[..., :n_out], gf[..., n_out:]
 
 
-def _dstd_end(g: Tensor, f: Tensor, grid: Tensor, leak: float) -> Tensor:
+def _widths(grid: Tensor) -> Tensor:
+    """Grid interval widths as (1|B, K-1, 1); a zero-width last interval (offset 0 as a tensor) contributes nothing."""
     if grid.dim() == 1:
         grid = grid.unsqueeze(0)
-    h = (grid[:, 1:] - grid[:, :-1]).clamp_min(0.0).unsqueeze(-1)  # (1|B, K-1, 1)
+    return (grid[:, 1:] - grid[:, :-1]).clamp_min(0.0).unsqueeze(-1)
+
+
+def _dstd_end(g: Tensor, f: Tensor, grid: Tensor, leak: float) -> Tensor:
     if leak:
         f = f + leak
-    return _scan_end(g, f, h, dim=1)
+    return _scan_end(g, f, _widths(grid), dim=1)
+
+
+def _grid_decay(f: Tensor, h: Tensor):
+    """exp(-r_k), r_k = sum_{q>k} f_q h_q along dim 1 (see :func:`_scan_end`), and the mask r_k >= 0 where the
+    round-off clamp of r is inactive (the clamp passes no gradient elsewhere, as in the composite)."""
+    r = torch.mul(f, h).cumsum_(dim=1)
+    total = r[:, -1:].clone()
+    r.neg_().add_(total)
+    live = r >= 0
+    return r.clamp_min_(0.0).neg_().exp_(), live
+
+
+class _DSTDEnd(torch.autograd.Function):
+    """Fused DSTD v(end) = scan(S @ w^T, S @ bw^T + leak) for one layer.
+
+    Autograd through the composite (soft Heaviside, matmul, scan) keeps S (batch, K-1, n_in) and about six
+    (batch, K-1, n_out) intermediates alive until backward. Here only the inputs and g~, f~ are saved; S, phi and the
+    decays are recomputed in backward (one extra elementwise pass, no extra matmul). ``w`` and ``bw`` are separate
+    inputs so that autograd carries the bw gradient into w through whatever produced bw (beta_of or a per-synapse
+    beta callable). The grid is a constant (offsets are sampled, never learned)."""
+
+    @staticmethod
+    def forward(ctx, t_in: Tensor, w: Tensor, bw: Tensor, grid: Tensor, leak: float) -> Tensor:
+        S = _hat_ramp(t_in, grid)[0].clamp_(0.0, 1.0)
+        g = torch.matmul(S, w.t())  # (B, K-1, n_out)
+        f = torch.matmul(S, bw.t())
+        del S
+        if leak:
+            f.add_(leak)
+        h = _widths(grid)
+        terms = _phi_value(f, h).mul_(g)
+        terms.mul_(_grid_decay(f, h)[0])
+        ctx.save_for_backward(t_in, w, bw, grid, g, f)
+        return terms.sum(1)
+
+    # The order below keeps at most ~6 tensors of size (B, K-1, n_out) or (B, K-1, n_in) alive at a time.
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dv: Tensor):
+        t_in, w, bw, grid, g, f = ctx.saved_tensors
+        h = _widths(grid)
+        dv = dv.unsqueeze(1)  # (B, 1, n_out)
+        # v = sum_k g_k phi_k decay_k; f_k enters phi_k and the decay of every earlier interval j < k
+        phi = _phi_value(f, h)
+        df = _dphi_df(f, h, phi)
+        decay, live = _grid_decay(f, h)
+        df.mul_(g).mul_(decay).mul_(dv)
+        dg = phi.mul_(decay).mul_(dv)
+        del phi, decay
+        term = torch.mul(g, dg).mul_(live).cumsum_(dim=1)
+        del live
+        df[:, 1:].sub_(term[:, :-1].mul_(h[:, 1:]))  # - h_k sum_{j<k} g_j phi_j decay_j dv
+        del term
+        need_t, need_w, need_bw = ctx.needs_input_grad[:3]
+        gt = gw = gbw = None
+        if need_t or need_w or need_bw:
+            n_out, n_in = w.shape
+            ramp, h_safe = _hat_ramp(t_in, grid)
+            if need_t:
+                # clamp passes the gradient where 0 <= ramp <= 1 (inclusive, as torch.clamp does)
+                inside = (ramp >= 0) & (ramp <= 1)
+                dS = torch.matmul(dg, w)
+                dS.view(-1, n_in).addmm_(df.view(-1, n_out), bw)  # += df @ bw without a temporary
+                gt = dS.mul_(inside).div_(h_safe).sum(1).neg_()
+                del dS, inside
+            S = ramp.clamp_(0.0, 1.0).view(-1, n_in)  # (B (K-1), n_in)
+            if need_bw:
+                gbw = df.view(-1, n_out).t().matmul(S)
+            del df
+            if need_w:
+                gw = dg.view(-1, n_out).t().matmul(S)
+        return gt, gw, gbw, None, None
 
 
 def rcspike_dstd(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Number = -math.inf,
@@ -302,16 +406,18 @@ def rcspike_dstd(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Nu
 
     Grid: see :func:`dstd_grid` (``T_m = m/M - offset``, m = 0..M, plus a final point at 1; integration starts at
     ``T_0 = -offset`` with v = 0). Spikes become cumulative hat masses (:func:`soft_heaviside`), f~ and g~ come from
-    one matmul ``S @ [w; beta w]^T`` with the M grid intervals folded into the batch, and v(1) is the exact solution of
-    the piecewise-constant ODE on the grid. Time O(B M n_in n_out), memory O(B M (n_in + n_out)); no sort.
+    the matmuls ``S @ w^T`` and ``S @ (beta w)^T`` with the M grid intervals folded into the batch, and v(1) is the
+    exact solution of the piecewise-constant ODE on the grid. Time O(B M n_in n_out), memory O(B M (n_in + n_out));
+    no sort. One fused autograd Function does all of this and keeps only the inputs and g~, f~ for backward
+    (everything else is recomputed). Differentiable in ``t_in`` and ``w`` (also through a ``beta`` callable); the
+    offset is a constant. Once differentiable (no double backward).
     In the ideal limit (E = inf, leak = 0) the result equals ``(1 - t) @ w.T`` exactly for every M and offset,
     because the hat kernel interpolates linear functions exactly. The error is O(M^-2 |E|^-1) (PAPER.md 4.4).
     """
     _check_shapes(t_in, w)
-    bw = _beta(w, e_plus, e_minus, beta) * w
+    bw = _beta_w(w, e_plus, e_minus, beta)
     grid = _resolve_grid(t_in, steps, offset, 1.0)
-    g, f = _dstd_fg(t_in, w, bw, grid)
-    return _dstd_end(g, f, grid, float(leak))
+    return _DSTDEnd.apply(t_in, w, bw, grid.detach(), float(leak))
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -387,7 +493,7 @@ def ttfs_exact(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Numb
     earliest valid candidate, or ``t_max`` (default inf) when the neuron never fires. Non-finite input times are
     "no spike". Sequential over the sorted input spikes (n_in steps of (n_out, batch) work)."""
     _check_shapes(t_in, w)
-    bw = beta_of(w, e_plus, e_minus) * w
+    bw = _beta_w(w, e_plus, e_minus, None)
     finite = torch.isfinite(t_in)
     cap = (t_in[finite].max().detach() + 1.0) if finite.any() else t_in.new_tensor(0.0)
     tc = torch.where(finite, t_in, cap.expand_as(t_in))
@@ -420,7 +526,7 @@ def ttfs_dstd(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Numbe
     is the closed form of PAPER.md 4.3. Neurons that do not fire by ``t_max`` return ``t_max`` (gradient 0);
     input spikes at or after ``t_max`` are ignored."""
     _check_shapes(t_in, w)
-    bw = beta_of(w, e_plus, e_minus) * w
+    bw = _beta_w(w, e_plus, e_minus, None)
     grid = _resolve_grid(t_in, steps, offset, float(t_max))
     g, f = _dstd_fg(t_in.clamp(max=float(t_max)), w, bw, grid)  # (B, K-1, O)
     gr = grid if grid.dim() == 2 else grid.unsqueeze(0)

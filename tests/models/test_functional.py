@@ -172,6 +172,72 @@ def test_gradcheck_dstd(gen):
     assert torch.autograd.gradcheck(lambda a, b: Fn.rcspike_dstd(a, b, 1e4, -1e4, 4, 0.1), (t, w))
 
 
+def _dstd_composite(t, w, e_plus, e_minus, M, off, leak=0.0, beta=None):
+    """rcspike_dstd as a plain autograd composition of the same steps (soft Heaviside, matmul, closed-form scan):
+    the reference for the fused autograd.Function, which saves less and recomputes in backward."""
+    bw = (Fn.beta_of(w, e_plus, e_minus) if beta is None else beta(w)) * w
+    grid = Fn._resolve_grid(t, M, off, 1.0)
+    g, f = Fn._dstd_fg(t, w, bw, grid)
+    return Fn._dstd_end(g, f, grid, leak)
+
+
+_SLOPED_BETA = Fn.CurrentDependentBeta(1e-7, 0.86, [1e-9, 1e-8, 1e-7, 1e-6], [0.3, 0.4, 0.5, 0.6],
+                                       [1e-9, 1e-8, 1e-7, 1e-6], [0.9, 0.8, 0.7, 0.6])
+
+
+@pytest.mark.parametrize("E,leak,beta", [((2.0, -1.5), 0.0, None), ((1.0, -1.0), 0.3, None),
+                                         ((math.inf, -math.inf), 0.0, None), ((1e4, -1e4), 0.0, None),
+                                         ((math.inf, -math.inf), 0.2, _SLOPED_BETA)])
+@pytest.mark.parametrize("off", ["zero", "float", "scalar_tensor", "per_sample"])
+def test_fused_dstd_matches_composition(gen, E, leak, beta, off):
+    B, n, O, M = 5, 9, 4, 4
+    t = torch.rand(B, n, generator=gen, dtype=D)
+    # on-grid spikes (clamp boundaries of the ramp), a tie, spikes before the grid start and after the end
+    t[0, :6] = torch.tensor([0.0, 0.25, 0.25, 1.0, -0.1, 1.3], dtype=D)
+    w = torch.randn(O, n, generator=gen, dtype=D) * 0.5
+    offset = {"zero": 0.0, "float": 0.137, "scalar_tensor": torch.tensor(0.09, dtype=D),
+              "per_sample": torch.rand(B, generator=gen, dtype=D) / M}[off]
+    t.requires_grad_(True)
+    w.requires_grad_(True)
+    R = torch.randn(B, O, generator=gen, dtype=D)  # a generic upstream gradient, not just ones
+    v = Fn.rcspike_dstd(t, w, *E, M, offset, leak, beta=beta)
+    vr = _dstd_composite(t, w, *E, M, offset, leak, beta)
+    # same arithmetic up to summation order (the fused backward sums the decay terms as a prefix sum)
+    torch.testing.assert_close(v, vr, rtol=1e-13, atol=1e-14)
+    gt, gw = torch.autograd.grad((v * R).sum(), (t, w))
+    gtr, gwr = torch.autograd.grad((vr * R).sum(), (t, w))
+    torch.testing.assert_close(gt, gtr, rtol=1e-12, atol=1e-13)
+    torch.testing.assert_close(gw, gwr, rtol=1e-12, atol=1e-13)
+
+
+def test_fused_dstd_gradcheck_beta_callable_and_per_sample_grid(gen):
+    t, w = _case(gen, B=3, n=6, O=3)
+    t.requires_grad_(True)
+    w.requires_grad_(True)
+    offs = torch.rand(3, generator=gen, dtype=D) / 5
+    assert torch.autograd.gradcheck(lambda a, b: Fn.rcspike_dstd(a, b, steps=5, offset=offs, leak=0.1,
+                                                                 beta=_SLOPED_BETA), (t, w))
+
+
+def test_fused_dstd_float32_and_cuda(gen):
+    t, w = _case(gen, B=4, n=30, O=5)
+    ref_t, ref_w = t.clone().requires_grad_(True), w.clone().requires_grad_(True)
+    v64 = Fn.rcspike_dstd(ref_t, ref_w, 2.0, -2.0, 10, 0.05, 0.1)
+    g64 = torch.autograd.grad(v64.sum(), (ref_t, ref_w))
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for dev in devices:
+        for dt, tol in ((torch.float32, 1e-5), (D, 1e-10)):  # float32: eps * O(n) accumulated in the matmuls
+            tt = t.to(dev, dt).requires_grad_(True)
+            ww = w.to(dev, dt).requires_grad_(True)
+            v = Fn.rcspike_dstd(tt, ww, 2.0, -2.0, 10, 0.05, 0.1)
+            g = torch.autograd.grad(v.sum(), (tt, ww))
+            assert v.dtype == dt and v.device.type == dev
+            assert all(x.dtype == dt and x.device.type == dev for x in g)
+            torch.testing.assert_close(v.double().cpu(), v64, rtol=0, atol=tol)
+            for a, b in zip(g, g64):
+                torch.testing.assert_close(a.double().cpu(), b, rtol=0, atol=tol * 10)
+
+
 def test_gradcheck_fire_and_ttfs(gen):
     v = (torch.rand(5, generator=gen, dtype=D) * 0.8 + 0.1).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda x: Fn.fire_time(x, 6.44), (v,))
