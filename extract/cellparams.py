@@ -29,6 +29,7 @@ UNITS = {
     "bias_tables.lambda": "1/V", "c_m_per_fanin.c_m": "F",
     "kicks.n_w": "normalised weight", "kicks.p_w": "normalised weight (magnitude)",
     "kicks.n_kick": "normalised (v_th), added to v at the firing start", "kicks.p_kick": "normalised (v_th)",
+    "kicks.n_delay": "normalised (t_circ)", "kicks.p_delay": "normalised (t_circ)",
     "bias_interp_rel_error": "relative (log-linear interpolation of i_v0 at twice the table step)",
 }
 
@@ -61,6 +62,9 @@ class KickTable(_Strict):
     n_kick: list[float]
     p_w: list[float]
     p_kick: list[float]
+    #: turn-on delay of the branch current after the input spike's 50 % point (model units, same transient)
+    n_delay: float = 0.0
+    p_delay: float = 0.0
 
     @model_validator(mode="after")
     def _shape(self) -> "KickTable":
@@ -70,8 +74,10 @@ class KickTable(_Strict):
                 raise ValueError(f"kick table '{br}' needs >= 2 increasing positive weights, one kick each")
         return self
 
-    def tables(self) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-        return {"n": self.n_w, "p": self.p_w}, {"n": self.n_kick, "p": self.p_kick}
+    def tables(self) -> dict[str, dict[str, list[float] | float]]:
+        """{'w': per-branch weights, 'kick': per-branch kicks, 'delay': per-branch turn-on delays}."""
+        return {"w": {"n": self.n_w, "p": self.p_w}, "kick": {"n": self.n_kick, "p": self.p_kick},
+                "delay": {"n": self.n_delay, "p": self.p_delay}}
 
 
 class FanIn(_Strict):

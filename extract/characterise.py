@@ -279,7 +279,8 @@ def assemble(design, p: Plan, results, *, corner: str, temp: float, fan_in: int,
     vg_p, ii_p = raw.tables_dense["p"]
     dense = {"n": (vg_n, ii_n), "p": (vg_p, ii_p)}
     kicks = fit_kicks(plots[0], meta["tests"], meta["mem"], meta["spk"], meta["windows"],
-                      weight_of=lambda br, g: float(np.interp(g, *dense[br])) / i_unit, v_reset=v_reset, v_th=v_th,
+                      weight_of=lambda br, g: float(np.interp(g, *dense[br])) / i_unit,
+                      beta_of=lambda br, w: _beta_at(tables[br], w * i_unit, v_th), v_reset=v_reset, v_th=v_th,
                       vdd=design.vdd, t_circ=T, t_edge=design.t_edge,
                       law=law_from_cell(fire.alpha, fire.threshold, fire.t_min, e_dis))
     raw.kicks = kicks
@@ -293,11 +294,19 @@ def assemble(design, p: Plan, results, *, corner: str, temp: float, fan_in: int,
         bias_tables=tables, fit_quality=fq,
         bias_interp_rel_error={k: float(v) for k, v in raw.interp_error.items()},
         fire_alpha=fire.alpha, fire_threshold=fire.threshold, fire_t_min=fire.t_min, v_reset=v_reset,
-        kicks=KickTable(n_w=kicks.w["n"], n_kick=kicks.kick["n"], p_w=kicks.w["p"], p_kick=kicks.kick["p"]),
+        kicks=KickTable(n_w=kicks.w["n"], n_kick=kicks.kick["n"], p_w=kicks.w["p"], p_kick=kicks.kick["p"],
+                        n_delay=kicks.delay["n"], p_delay=kicks.delay["p"]),
         provenance=Provenance(corner=corner, temperature=float(temp), netlist_hashes=dict(p.netlists),
                               timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), **provenance),
     )
     return cell, raw
+
+
+def _beta_at(table: BiasTable, current: float, v_th: float) -> float:
+    """CLM beta (model units, magnitude) of a branch at a current, from the table's per-bias lambda."""
+    order = np.argsort(table.i_v0)
+    return v_th * float(np.interp(np.log(current), np.log(np.asarray(table.i_v0)[order]),
+                                  np.asarray(table.lam)[order]))
 
 
 def _curve_of(curves, fit: CurveFit):

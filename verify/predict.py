@@ -23,7 +23,7 @@ class ModelParams:
     fire_threshold: float = 1.0
     t_min: float = 0.0
     beta_table: dict | None = None  # per-synapse beta(current) tables (models.functional.CurrentDependentBeta)
-    kick_table: tuple | None = None  # spike-line kicks (w tables, kick tables) per branch (extract/kicks.py)
+    kick_table: dict | None = None  # spike-line effects per branch: kicks vs w, turn-on delays (extract/kicks.py)
 
     @classmethod
     def from_cell(cls, cell, lambda_table: bool = False, kicks: bool = True) -> "ModelParams":
@@ -52,7 +52,21 @@ class ModelParams:
             return np.zeros((len(t_in), w.shape[0]))
         from imcpnn.extract.kicks import kick_of
 
-        return (np.asarray(t_in) < 1.0).astype(float) @ kick_of(w, *self.kick_table).T
+        return (np.asarray(t_in) < 1.0).astype(float) @ kick_of(w, self.kick_table["w"], self.kick_table["kick"]).T
+
+    def delayed(self, w: np.ndarray, t_in: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(w', t') for the accumulation with each branch's turn-on delay: every input is split into its NMOS and
+        PMOS synapses, (n_out, 2 n_in) weights [w+, w-] and (samples, 2 n_in) times [t + d_n, t + d_p] (a spike
+        delayed past the end of accumulation delivers nothing, as in the circuit)."""
+        w = np.asarray(w, float)
+        t_in = np.asarray(t_in, float)
+        if not self.kick_table:
+            return w, t_in
+        d = self.kick_table["delay"]
+        no = t_in >= 1.0
+        tn = np.where(no, 1.0, np.minimum(t_in + d["n"], 1.0))
+        tp = np.where(no, 1.0, np.minimum(t_in + d["p"], 1.0))
+        return np.concatenate([np.clip(w, 0, None), np.clip(w, None, 0)], 1), np.concatenate([tn, tp], 1)
 
 
 def model_times(weights: list[np.ndarray], inputs: np.ndarray, p: ModelParams) -> list[np.ndarray]:
@@ -62,7 +76,8 @@ def model_times(weights: list[np.ndarray], inputs: np.ndarray, p: ModelParams) -
     beta = p.beta()
     with torch.no_grad():
         for w in weights:
-            v = rcspike_exact(x, torch.as_tensor(np.asarray(w, float)), p.e_plus, p.e_minus, p.leak, beta=beta)
+            wd, xd = p.delayed(w, x.numpy())
+            v = rcspike_exact(torch.as_tensor(xd), torch.as_tensor(wd), p.e_plus, p.e_minus, p.leak, beta=beta)
             v = v + torch.as_tensor(p.kick(np.asarray(w, float), x.numpy()))
             x = fire_time(v, p.e_dis, p.alpha_dis, p.fire_threshold, p.t_min)
             out.append(x.numpy().copy())
@@ -73,9 +88,10 @@ def membrane_trajectory(w: np.ndarray, t_in: np.ndarray, p: ModelParams, n_point
     """Model membrane potential (normalised v) of every neuron of a layer for one sample over accumulation [0, 1]
     and firing [1, 2] (firing ramp dv/dt = alpha (1 - beta v); alpha = -ln(1-beta)/beta unless measured)."""
     tau = np.linspace(0.0, 1.0, n_points)
+    wd, xd = p.delayed(w, t_in[None, :])
     with torch.no_grad():
-        v_acc = rcspike_trajectory(torch.as_tensor(t_in[None, :], dtype=torch.float64),
-                                   torch.as_tensor(np.asarray(w, float)), p.e_plus, p.e_minus, tau.tolist(),
+        v_acc = rcspike_trajectory(torch.as_tensor(xd, dtype=torch.float64),
+                                   torch.as_tensor(wd), p.e_plus, p.e_minus, tau.tolist(),
                                    p.leak, beta=p.beta())[0].numpy()  # (n_out, n_points)
     v1 = v_acc[:, -1:] + p.kick(np.asarray(w, float), t_in[None, :]).T
     if math.isinf(p.e_dis):
