@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=50)
     ap.add_argument("--sizes", default="5,5,5")
     ap.add_argument("--json")
+    ap.add_argument("--dump", help="directory for per-seed weights, inputs, SPICE and model spike times (.npz)")
     args = ap.parse_args()
     cell = load_cell(args.cell)
     design = load_design(cell.provenance.design)
@@ -49,6 +50,12 @@ def main() -> None:
         wall = time.perf_counter() - t0
         m = model_times(ws, x, model)
         per_layer = [rmse([c], [mm]) * cell.t_circ * 1e9 for c, mm in zip(circ.times, m)]
+        if args.dump:
+            import os
+
+            os.makedirs(args.dump, exist_ok=True)
+            np.savez(os.path.join(args.dump, f"seed{seed}.npz"), x=x, **{f"w{l}": w for l, w in enumerate(ws)},
+                     **{f"spice{l}": t for l, t in enumerate(circ.times)}, **{f"model{l}": t for l, t in enumerate(m)})
         rows.append({"seed": seed, "rmse_ns_output": per_layer[-1], "rmse_ns_per_layer": per_layer, "sim_seconds": wall})
         print(f"seed {seed}: RMSE output {per_layer[-1]:.2f} ns, per layer {[round(v, 2) for v in per_layer]}, "
               f"{args.samples} samples simulated in {wall:.1f} s (scale 1, no calibration)")

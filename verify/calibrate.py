@@ -1,8 +1,8 @@
 """Fitting the current scale(s) that map model weights onto circuit currents, with the circuit in the loop.
 
-Bottom-up: one global factor. Top-down: one factor per branch, searched from the global optimum. The objective is the
-RMSE of every layer's spike times between SPICE and the model on the calibration samples, which come from the
-training split and are never the evaluated ones.
+Bottom-up: one global factor. Top-down: one factor per branch. The objective is the RMSE of every layer's spike times
+between SPICE and the model on the calibration samples, which come from the training split and are never the
+evaluated ones.
 """
 
 from __future__ import annotations
@@ -28,57 +28,57 @@ class Calibration:
 
 
 def fit_batched(simulate_many: Callable[[list[Scales]], list[list[np.ndarray]]], target: list[np.ndarray], mode: str,
-                log: Callable[[str], None] = lambda m: None) -> Calibration:
-    """Grid-then-refine search where each round is one batch of candidates simulated in one loaded netlist per chunk
-    (see simulate.simulate_scales): a few rounds of SPICE instead of one netlist expansion per evaluation."""
+                log: Callable[[str], None] = lambda m: None, *, max_iter: int = 5, h: float = 0.01,
+                tol: float = 2e-3) -> Calibration:
+    """Damped Gauss-Newton on the spike-time residuals (circuit minus model, every layer): spike times are smooth in
+    the current scale, so each iteration needs one batch of 1 + n_params candidates (the centre and a forward
+    difference per parameter), simulated in one loaded netlist per chunk (see simulate.simulate_scales). The step
+    is bounded (0.15 per parameter per iteration) and the result stays inside BOUNDS; the best evaluated point is
+    returned. Global: one factor for both branches; per-branch: (pos, neg)."""
     evals: list[tuple[float, float, float]] = []
+    tgt = _flat(target)
 
-    def run(cands: list[Scales]) -> list[float]:
-        cands = [Scales(float(np.clip(c.pos, *BOUNDS)), float(np.clip(c.neg, *BOUNDS))) for c in cands]
-        errs = [rmse(t, target) for t in simulate_many(cands)]
-        for c, e in zip(cands, errs):
+    def clip(c: Scales) -> Scales:
+        return Scales(float(np.clip(c.pos, *BOUNDS)), float(np.clip(c.neg, *BOUNDS)))
+
+    def run(cands: list[Scales]) -> list[np.ndarray]:
+        cands = [clip(c) for c in cands]
+        res = [_flat(t) - tgt for t in simulate_many(cands)]
+        for c, r in zip(cands, res):
+            e = float(np.sqrt(np.mean(r ** 2)))
             evals.append((c.pos, c.neg, e))
             log(f"  calibration: scale +{c.pos:.4f} / -{c.neg:.4f} -> RMSE {e:.5f} T_circ")
-        return errs
+        return res
 
     if mode == "none":
-        e, = run([Scales()])
-        return Calibration(Scales(), e, evals)
+        run([Scales()])
+        return Calibration(Scales(), evals[0][2], evals)
     if mode not in ("global", "per-branch"):
         raise ValueError(f"unknown calibration mode {mode!r}")
-    g = 1.0
-    for step, n in ((0.05, 7), (0.012, 5)):  # coarse grid, then a fine one around the best (parabolic vertex)
-        xs = [g + step * (k - n // 2) for k in range(n)]
-        errs = run([Scales.global_(x) for x in xs])
-        k = int(np.argmin(errs))
-        g = xs[k]
-        if 0 < k < n - 1:
-            a, b, c = errs[k - 1], errs[k], errs[k + 1]
-            den = a - 2 * b + c
-            if den > 0:
-                g = xs[k] + 0.5 * step * (a - c) / den
-    best_e = min(e for p_, n_, e in evals if p_ == n_)
-    best = Scales.global_(min(((e, p_) for p_, n_, e in evals if p_ == n_))[1])
-    if mode == "global":
-        e, = run([Scales.global_(g)])
-        return Calibration(Scales.global_(g), e, evals) if e <= best_e else Calibration(best, best_e, evals)
-    center = (best.pos, best.neg)
-    # 3x3 pattern search (the two branch scales compensate each other along a valley): move while it improves,
-    # then shrink the step; at most 4 batches
-    step, rounds, e_center = 0.06, 0, best_e
-    while step >= 0.007 and rounds < 4:
-        cands = [Scales(center[0] + step * i, center[1] + step * j) for i in (-1, 0, 1) for j in (-1, 0, 1)
-                 if (i, j) != (0, 0)]
-        errs = run(cands)
-        rounds += 1
-        k = int(np.argmin(errs))
-        if errs[k] < e_center:
-            center, e_center = (cands[k].pos, cands[k].neg), errs[k]
-        else:
-            step /= 2
-    e_min = min(e for _, _, e in evals)
-    p_, n_, _ = next(t for t in evals if t[2] == e_min)
+
+    def as_scales(x: np.ndarray) -> Scales:
+        return Scales.global_(float(x[0])) if mode == "global" else Scales(float(x[0]), float(x[1]))
+
+    x = np.ones(1 if mode == "global" else 2)
+    for _ in range(max_iter):
+        probes = [x] + [x + h * e for e in np.eye(len(x))]
+        res = run([as_scales(p) for p in probes])
+        r0 = res[0]
+        J = np.stack([(r - r0) / h for r in res[1:]], axis=1)  # d residual / d scale
+        JtJ = J.T @ J
+        damp = 1e-6 * max(float(np.trace(JtJ)), 1e-12)
+        step = -np.linalg.solve(JtJ + damp * np.eye(len(x)), J.T @ r0)
+        step = np.clip(step, -0.15, 0.15)
+        x = np.clip(x + step, *BOUNDS)
+        if np.max(np.abs(step)) < tol:
+            break
+    run([as_scales(x)])
+    p_, n_, e_min = min(evals, key=lambda t: t[2])
     return Calibration(Scales(p_, n_), e_min, evals)
+
+
+def _flat(times: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate([np.asarray(t, float).ravel() for t in times])
 
 
 def rmse(a: list[np.ndarray], b: list[np.ndarray]) -> float:
