@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=50)
     ap.add_argument("--sizes", default="5,5,5")
     ap.add_argument("--json")
+    ap.add_argument("--cache", help="reuse SPICE results from this cache dir (for re-analysis: timings then mean nothing)")
     ap.add_argument("--dump", help="directory for per-seed weights, inputs, SPICE and model spike times (.npz)")
     args = ap.parse_args()
     cell = load_cell(args.cell)
@@ -46,7 +47,12 @@ def main() -> None:
         ws = random_network(rng, sizes, min(cell.w_max_plus, cell.w_max_minus))
         x = rng.uniform(0, 1, (args.samples, sizes[0]))
         t0 = time.perf_counter()
-        circ = simulate(ws, x, cell, design, lib, Scales(), chunks=2, progress=False)
+        cache = None
+        if args.cache:
+            from imcpnn.spice.cache import ResultCache
+
+            cache = ResultCache(args.cache)
+        circ = simulate(ws, x, cell, design, lib, Scales(), chunks=2, progress=False, cache=cache)
         wall = time.perf_counter() - t0
         m = model_times(ws, x, model)
         per_layer = [rmse([c], [mm]) * cell.t_circ * 1e9 for c, mm in zip(circ.times, m)]

@@ -74,10 +74,10 @@ class KickTable(_Strict):
                 raise ValueError(f"kick table '{br}' needs >= 2 increasing positive weights, one kick each")
         return self
 
-    def tables(self) -> dict[str, dict[str, list[float] | float]]:
-        """{'w': per-branch weights, 'kick': per-branch kicks, 'delay': per-branch turn-on delays}."""
-        return {"w": {"n": self.n_w, "p": self.p_w}, "kick": {"n": self.n_kick, "p": self.p_kick},
-                "delay": {"n": self.n_delay, "p": self.p_delay}}
+    def tables(self) -> dict:
+        """The fields as a plain dict (the model's kick_table: models.functional.SpikeLineKick takes the tables,
+        verify.predict the delays too)."""
+        return self.model_dump()
 
 
 class FanIn(_Strict):

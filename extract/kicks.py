@@ -132,21 +132,6 @@ def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_n
     return KickFit(out_w, out_k, delay, charge, points)
 
 
-def kick_of(w: np.ndarray, table_w: dict[str, list[float]], table_k: dict[str, list[float]],
-            off: float = 1e-3) -> np.ndarray:
-    """Kick of each weight: interpolated in log|w| per branch, held at the table's ends; 0 for |w| < off (the
-    synapse is biased off, exactly as imc-verify exports it)."""
-    w = np.asarray(w, float)
-    a = np.abs(w)
-    out = np.zeros_like(w)
-    for br, mask in (("n", w > 0), ("p", w < 0)):
-        xs = np.log(np.asarray(table_w[br]))
-        ys = np.asarray(table_k[br])
-        sel = mask & (a >= off)
-        out[sel] = np.interp(np.log(a[sel]), xs, ys)
-    return out
-
-
 def law_from_cell(alpha: float | None, threshold: float, t_min: float, e_dis: float):
     """The firing law of extract/firing.py as a scalar function (what models.functional.fire_time computes)."""
     b = 1.0 / e_dis if math.isfinite(e_dis) else 0.0

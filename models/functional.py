@@ -31,6 +31,8 @@ Number = Union[float, int]
 
 __all__ = [
     "beta_of",
+    "CurrentDependentBeta",
+    "SpikeLineKick",
     "rcspike_exact",
     "rcspike_dstd",
     "rcspike_trajectory",
@@ -188,6 +190,35 @@ class CurrentDependentBeta:
         lam_n = self._interp(logi, *self.tables["n"])
         lam_p = self._interp(logi, *self.tables["p"])
         return torch.where(w >= 0, self.v_th * lam_n, -self.v_th * lam_p)
+
+
+class SpikeLineKick:
+    """Per-synapse potential added at the firing start by a synapse whose input spike arrived (bottom-up, beyond
+    PAPER.md; measured by imc-extract, extract/kicks.py): the falling spike edge switches the selector off while the
+    memory transistor is biased, which moves the membrane in the branch's direction by more as the bias grows.
+
+    ``kick(w)`` is interpolated piecewise-linearly in log|w| per branch (NMOS table for w > 0, PMOS for w < 0),
+    clamped at the table ends, and 0 for |w| < ``off`` (a synapse exported as biased off). Differentiable in w.
+    :meth:`arrived` gives the (batch, n_out) sum over the inputs with t < 1."""
+
+    def __init__(self, n_w: Sequence[float], n_kick: Sequence[float], p_w: Sequence[float],
+                 p_kick: Sequence[float], off: float = 1e-3):
+        self.off = float(off)
+        self.tables = {k: (torch.log(torch.as_tensor(w, dtype=torch.float64)), torch.as_tensor(y, dtype=torch.float64))
+                       for k, w, y in (("n", n_w, n_kick), ("p", p_w, p_kick))}
+        for k, (x, _) in self.tables.items():
+            if len(x) < 2 or not bool(torch.all(torch.diff(x) > 0)):
+                raise ValueError(f"kick table '{k}' needs >= 2 strictly increasing weights")
+
+    def __call__(self, w: Tensor) -> Tensor:
+        a = w.abs()
+        la = torch.log(a.clamp_min(self.off))
+        kn = CurrentDependentBeta._interp(la, *self.tables["n"])
+        kp = CurrentDependentBeta._interp(la, *self.tables["p"])
+        return torch.where(a < self.off, torch.zeros_like(w), torch.where(w > 0, kn, kp))
+
+    def arrived(self, t_in: Tensor, w: Tensor) -> Tensor:
+        return torch.matmul((t_in < 1.0).to(w.dtype), self(w).transpose(0, 1))
 
 
 def _scan_end(g: Tensor, f: Tensor, h: Tensor, dim: int) -> Tensor:

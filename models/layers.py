@@ -38,8 +38,10 @@ __all__ = ["RCSpikeLinear", "RCSpikeConv2d", "SpikeMinPool2d", "SpikeFlatten", "
 class _RCSpikeBase(nn.Module):
     def __init__(self, *, e_plus=math.inf, e_minus=-math.inf, e_dis=math.inf, leak=0.0, solver="dstd", steps=10,
                  offset: Union[str, float] = "random", sigma=0.0, w_min=None, w_max=None, eval_offset=0.0,
-                 eval_noise=False, alpha_dis=None, fire_threshold=1.0, t_min=0.0, beta_fn=None):
+                 eval_noise=False, alpha_dis=None, fire_threshold=1.0, t_min=0.0, beta_fn=None, kick_fn=None):
         super().__init__()
+        # optional spike-line kicks added to v at the firing start (functional.SpikeLineKick)
+        self.kick_fn = kick_fn
         # optional per-synapse beta(w) (functional.CurrentDependentBeta) replacing 1/E+-
         self.beta_fn = beta_fn
         # circuit-measured firing phase (functional.fire_time); defaults = the paper's ideal comparator
@@ -135,7 +137,11 @@ class RCSpikeLinear(_RCSpikeBase):
                                beta=getattr(self, "beta_fn", None))
 
     def forward(self, t_in: Tensor) -> Tensor:
-        return self._fire(self.membrane(t_in))
+        v = self.membrane(t_in)
+        kick = getattr(self, "kick_fn", None)
+        if kick is not None:
+            v = v + kick.arrived(*self._inputs(t_in))
+        return self._fire(v)
 
 
 class RCSpikeConv2d(_RCSpikeBase):
@@ -149,6 +155,8 @@ class RCSpikeConv2d(_RCSpikeBase):
     def __init__(self, in_ch: int, out_ch: int, kernel_size, stride=1, padding=0, *, bias: bool = False,
                  init_scale: float = 1.0, device=None, dtype=None, **kw):
         super().__init__(**kw)
+        if self.kick_fn is not None:
+            raise ValueError("spike-line kicks (kick_fn) are modelled for RCSpikeLinear only")
         k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
         self.in_ch, self.out_ch, self.kernel_size = int(in_ch), int(out_ch), k
         self.stride = stride

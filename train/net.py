@@ -20,10 +20,15 @@ def layer_kwargs(cfg: TrainConfig, *, steps: int | None = None, sigma: float | N
     extra = {"init_scale": cfg.model.init_scale}
     if e_rev is not None:
         vals["e_plus"], vals["e_minus"] = float(e_rev), -float(e_rev)
-    from imcpnn.models.functional import CurrentDependentBeta
+    from imcpnn.models.functional import CurrentDependentBeta, SpikeLineKick
 
     if vals["beta_table"] and e_rev is None:
         extra["beta_fn"] = CurrentDependentBeta(**vals["beta_table"])
+    if vals["kick_table"] and e_rev is None:
+        if cfg.model.arch != "mlp":
+            raise ConfigError("neuron.spike_kicks is modelled for MLPs only")
+        kt = vals["kick_table"]
+        extra["kick_fn"] = SpikeLineKick(kt["n_w"], kt["n_kick"], kt["p_w"], kt["p_kick"])
     return dict(e_plus=vals["e_plus"], e_minus=vals["e_minus"], e_dis=vals["e_dis"], alpha_dis=vals["alpha_dis"],
                 fire_threshold=vals["fire_threshold"], t_min=vals["t_min"], leak=n.leak, solver=n.solver,
                 steps=n.steps if steps is None else steps, offset=n.offset,

@@ -23,13 +23,13 @@ class ModelParams:
     fire_threshold: float = 1.0
     t_min: float = 0.0
     beta_table: dict | None = None  # per-synapse beta(current) tables (models.functional.CurrentDependentBeta)
-    kick_table: dict | None = None  # spike-line effects per branch: kicks vs w, turn-on delays (extract/kicks.py)
+    kick_table: dict | None = None  # spike-line kicks vs w and turn-on delays per branch (CellParams.kicks fields)
 
     @classmethod
-    def from_cell(cls, cell, lambda_table: bool = False, kicks: bool = True) -> "ModelParams":
-        """The bottom-up model of a cell: its reversal potentials (one per sign, or per synapse from the lambda
-        tables with lambda_table=True), leak, measured firing phase and, when the cell has them, the spike-line
-        kicks at the firing start (docs/verification.md)."""
+    def from_cell(cls, cell, lambda_table: bool = True, kicks: bool = True) -> "ModelParams":
+        """The bottom-up model of a cell: per-synapse reversal potentials from the lambda-vs-current tables (one E per
+        sign with lambda_table=False), leak, measured firing phase and, when the cell has them, the spike-line kicks
+        at the firing start and the branches' turn-on delays (docs/verification.md)."""
         return cls(cell.e_rev_plus, cell.e_rev_minus, cell.e_dis, cell.leak, cell.fire_alpha, cell.fire_threshold,
                    cell.fire_t_min, cell.lambda_tables() if lambda_table else None,
                    cell.kicks.tables() if kicks and cell.kicks is not None else None)
@@ -50,9 +50,12 @@ class ModelParams:
         """(samples, n_out) potential added at the firing start by the synapses whose input arrived (t < 1)."""
         if not self.kick_table:
             return np.zeros((len(t_in), w.shape[0]))
-        from imcpnn.extract.kicks import kick_of
+        from imcpnn.models.functional import SpikeLineKick
 
-        return (np.asarray(t_in) < 1.0).astype(float) @ kick_of(w, self.kick_table["w"], self.kick_table["kick"]).T
+        k = self.kick_table
+        fn = SpikeLineKick(k["n_w"], k["n_kick"], k["p_w"], k["p_kick"])
+        with torch.no_grad():
+            return fn.arrived(torch.as_tensor(np.asarray(t_in, float)), torch.as_tensor(np.asarray(w, float))).numpy()
 
     def delayed(self, w: np.ndarray, t_in: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(w', t') for the accumulation with each branch's turn-on delay: every input is split into its NMOS and
@@ -60,12 +63,12 @@ class ModelParams:
         delayed past the end of accumulation delivers nothing, as in the circuit)."""
         w = np.asarray(w, float)
         t_in = np.asarray(t_in, float)
-        if not self.kick_table:
+        if not self.kick_table or not (self.kick_table.get("n_delay") or self.kick_table.get("p_delay")):
             return w, t_in
-        d = self.kick_table["delay"]
+        d_n, d_p = self.kick_table.get("n_delay", 0.0), self.kick_table.get("p_delay", 0.0)
         no = t_in >= 1.0
-        tn = np.where(no, 1.0, np.minimum(t_in + d["n"], 1.0))
-        tp = np.where(no, 1.0, np.minimum(t_in + d["p"], 1.0))
+        tn = np.where(no, 1.0, np.minimum(t_in + d_n, 1.0))
+        tp = np.where(no, 1.0, np.minimum(t_in + d_p, 1.0))
         return np.concatenate([np.clip(w, 0, None), np.clip(w, None, 0)], 1), np.concatenate([tn, tp], 1)
 
 

@@ -10,6 +10,7 @@ from imcpnn.errors import ConfigError
 from imcpnn.train.config import (apply_overrides, load_config_dict, neuron_values, resolve_config_path,
                                  shipped_configs, validate_config)
 from imcpnn.train.loop import make_config
+from imcpnn.train.net import build_net
 
 CELL = Path(__file__).resolve().parents[1] / "fixtures" / "cell_paper.json"
 SHIPPED = ["cifar10-cnn", "digits-mlp", "fmnist-cnn", "fmnist-mlp", "iris-bottomup", "iris-topdown"]
@@ -109,6 +110,23 @@ def test_from_cell_json_takes_e_and_weight_range():
     # the resolved config re-validates (it is what a run directory stores)
     again = validate_config(yaml.safe_load(cfg.to_yaml()))
     assert neuron_values(again.neuron) == v
+
+
+def test_spike_kicks_come_from_the_cell_when_it_has_them(tmp_path):
+    import json
+
+    cfg, _, _ = make_config("iris-bottomup", cell=CELL)
+    assert cfg.neuron.spike_kicks and neuron_values(cfg.neuron)["kick_table"] is None  # the paper cell has none
+    d = json.loads(CELL.read_text())
+    d["kicks"] = {"n_w": [0.01, 1.0], "n_kick": [3e-3, 7e-3], "p_w": [0.01, 1.0], "p_kick": [-2e-3, -8e-3],
+                  "n_delay": 1e-4, "p_delay": 4e-4}
+    cell2 = tmp_path / "cell.json"
+    cell2.write_text(json.dumps(d))
+    cfg2, _, _ = make_config("iris-bottomup", cell=cell2)
+    kt = neuron_values(cfg2.neuron)["kick_table"]
+    assert kt["n_kick"] == [3e-3, 7e-3] and kt["p_delay"] == 4e-4
+    net = build_net(cfg2, (5,))
+    assert all(layer.kick_fn is not None for layer in net.layers)
 
 
 def test_from_cell_json_without_cell_is_clear():
