@@ -136,10 +136,10 @@ def plan(design, lib_line: str, temp: float = 27.0, fan_in: int = DEFAULT_FAN_IN
         cmds += [f"alterparam iinj={_f(cur)}", "reset", tb.analysis]
     add("fire", {"n_in": fan_in, "part": "firing"}, f"column_{fan_in}_firing", tb.text, cmds, ("time", "mem", "spk"))
     # spike-line kicks: one layer at the design fan-in, test synapses switched off at the firing start (kicks.py)
-    from imcpnn.extract.kicks import test_biases
+    from imcpnn.extract.kicks import kick_layer_biases
     from imcpnn.netlists import network_netlist
 
-    tests, vn, vp, x = test_biases(design, fan_in)
+    tests, vn, vp, x = kick_layer_biases(design, fan_in)
     nb = network_netlist(design, lib_line, [(vn, vp)], x, title="spike-line kicks")
     add("kicks", {"tests": tests, "mem": nb.mem_nodes[0], "spk": nb.spike_nodes[0],
                   "windows": [nb.accum_window(0, s) for s in range(len(x))], "part": "kicks"}, "kicks", nb.text,

@@ -47,7 +47,7 @@ class KickFit:
     points: list[tuple[str, float, float, float]]  # (branch, w, kick, v_end) of every usable test
 
 
-def test_biases(design, fan_in: int) -> tuple[list[tuple[str, float]], np.ndarray, np.ndarray, np.ndarray]:
+def kick_layer_biases(design, fan_in: int) -> tuple[list[tuple[str, float]], np.ndarray, np.ndarray, np.ndarray]:
     """The test neurons ((branch, gate) each), their gate-bias matrices (vn, vp) and the two samples' inputs."""
     tests = [("n", g) for g in N_TEST_GATES] + [("p", round(design.vdd - d, 6)) for d in P_TEST_FROM_VDD]
     n = len(tests)
@@ -88,9 +88,9 @@ def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_n
     for i, (br, g) in enumerate(tests):
         w = float(weight_of(br, g))
         mem = plot[mem_nodes[i]]
-        (a0, a1), (b0, b1) = accum_windows
-        dv = (float(np.interp(b1 - t_edge, t, mem)) - float(np.interp(a1 - t_edge, t, mem))) / v_th  # A - B
-        tt = np.linspace(a0 + T_TEST * t_circ, a1, 50)
+        (start_a, end_a), (_, end_b) = accum_windows
+        dv = (float(np.interp(end_b - t_edge, t, mem)) - float(np.interp(end_a - t_edge, t, mem))) / v_th  # A - B
+        tt = np.linspace(start_a + T_TEST * t_circ, end_a, 50)
         v_mean = float(np.mean((v_reset - np.interp(tt, t, mem)) / v_th))
         sign = 1.0 if br == "n" else -1.0
         if 0.03 <= w <= W_RANGE[1]:
@@ -98,10 +98,10 @@ def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_n
             window = (1.0 - T_TEST) - t_edge / t_circ  # v_end is read t_edge before the accumulation ends
             arrival[br].append((q, sign * dv - q * window))
         eff = []
-        for s, (a0, a1) in enumerate(accum_windows):
-            v_end = (v_reset - float(np.interp(a1 - t_edge, t, plot[mem_nodes[i]]))) / v_th
-            tc = crossing_up(t, plot[spike_nodes[i]], vdd / 2, a1, a1 + t_circ)
-            ts = None if tc is None else (tc - a1) / t_circ
+        for _, end in accum_windows:
+            v_end = (v_reset - float(np.interp(end - t_edge, t, mem))) / v_th
+            tc = crossing_up(t, plot[spike_nodes[i]], vdd / 2, end, end + t_circ)
+            ts = None if tc is None else (tc - end) / t_circ
             if ts is None or not (inv_t[0] < ts < inv_t[-1]):
                 eff = None
                 break

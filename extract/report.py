@@ -81,6 +81,15 @@ def write_plots(cell: CellParams, raw, out: Path) -> list[str]:
     ax.set(xlabel="t (us)", ylabel="V_mem (V)", title="column transients (known injected current)")
     ax.legend(fontsize=7)
     save(fig, "column_transients.png")
+    if cell.kicks is not None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        k = cell.kicks
+        ax.semilogx(k.n_w, np.asarray(k.n_kick) * 1e3, "o-", label="NMOS branch (w > 0)")
+        ax.semilogx(k.p_w, -np.asarray(k.p_kick) * 1e3, "s-", label="PMOS branch (w < 0), sign flipped")
+        ax.set(xlabel="|w| (units of i_unit)", ylabel="|kick| (1e-3 of v_th)",
+               title="spike-line kick at the firing start, per arrived synapse")
+        ax.legend(fontsize=7)
+        save(fig, "spike_line_kicks.png")
     return files
 
 
@@ -113,6 +122,13 @@ def summary_md(cell: CellParams, raw, plots: list[str], stats=None) -> str:
             used = "yes" if f.label in raw.used.get(br, []) else ""
             lines.append(f"| {br} | {vg:.4f} | {f.i0:.4g} | {f.i0 / cell.i_unit:.3g} | {f.lam:.4f} | {f.kappa:.4f} | "
                          f"{f.r2:.5f} | {f.max_rel_residual:.2e} | {used} |")
+    if cell.kicks is not None:
+        k = cell.kicks
+        lines += ["", "## Spike-line kicks (added to v at the firing start per arrived synapse; extract/kicks.py)", "",
+                  f"Turn-on delay: {k.n_delay * cell.t_circ * 1e9:+.2f} ns (N), {k.p_delay * cell.t_circ * 1e9:+.2f} ns (P)",
+                  "", "| branch | w (units) | kick (1e-3) |", "|---|---|---|"]
+        lines += [f"| n | {w:.4g} | {x * 1e3:+.3f} |" for w, x in zip(k.n_w, k.n_kick)]
+        lines += [f"| p | {w:.4g} | {x * 1e3:+.3f} |" for w, x in zip(k.p_w, k.p_kick)]
     if stats is not None:
         lines += ["", f"Simulation: {stats.jobs} jobs, {stats.cache_hits} from cache, {stats.library_loads} ngspice "
                   f"library loads, {stats.wall_seconds:.1f} s wall."]
