@@ -7,6 +7,7 @@ from pathlib import Path
 
 from imcpnn.atomic import atomic_write_json, atomic_write_text
 from imcpnn.errors import ConfigError
+from imcpnn.verify.report import model_line
 
 
 def _summary(d: Path) -> dict:
@@ -40,7 +41,7 @@ def compare(bottomup: Path, topdown: Path, out: Path | None = None) -> dict:
         row("test accuracy, model", "accuracy_model", acc),
         row("test accuracy, SPICE", "accuracy_spice", acc),
         row("current scale (+/-)", "scale", lambda v: f"{v['pos']:.3f} / {v['neg']:.3f}"),
-        row("model E+ / E- / E_dis", "model", lambda v: f"{v['e_plus']} / {v['e_minus']} / {v['e_dis']}"),
+        row("model", "model", model_line),
         "", f"Top-down error is **{ratio:.1f}x** the bottom-up error (paper: 39.04 ns vs 1.97 ns, about 20x).", "",
         f"Details: `{bottomup}/report.md`, `{topdown}/report.md`.", ""])
     atomic_write_text(out / "comparison.md", md)

@@ -74,6 +74,22 @@ def _plots(out: Path, net, cell, circuit, model, worst: int) -> list[str]:
     return names
 
 
+def _num(x) -> str:
+    return f"{x:.3f}" if isinstance(x, (int, float)) else str(x)
+
+
+def model_line(m: dict) -> str:
+    """The model a summary was computed with, in words (E values, and the bottom-up refinements that were on)."""
+    parts = [f"E+ {_num(m['e_plus'])}, E- {_num(m['e_minus'])}, E_dis {_num(m['e_dis'])}"]
+    if m.get("per_synapse_lambda"):
+        parts.append("per-synapse lambda")
+    if m.get("alpha_dis") is not None:
+        parts.append("measured firing law")
+    if m.get("spike_line_kicks"):
+        parts.append("spike-line kicks and turn-on delays")
+    return "; ".join(parts)
+
+
 def write_outputs(out: Path, net, cell, circuit, model, summary: dict, calibration) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "netlists").mkdir(exist_ok=True)
@@ -103,8 +119,8 @@ def write_outputs(out: Path, net, cell, circuit, model, summary: dict, calibrati
     md = f"""# Verification: {s['flow']} ({s['source']})
 
 Network {s['layer_sizes']} exported to sky130 netlists (design `{s['cell']['design']}`, corner {s['cell']['corner']}),
-{s['n_samples']} test samples simulated in ngspice and compared with the model (exact solver,
-E+ = {s['model']['e_plus']}, E- = {s['model']['e_minus']}, E_dis = {s['model']['e_dis']}, no noise).
+{s['n_samples']} test samples simulated in ngspice and compared with the model (exact solver, no noise):
+{model_line(s['model'])}.
 
 | metric | value |
 | --- | --- |
