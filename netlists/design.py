@@ -90,8 +90,11 @@ def _fmt(x: float) -> str:
 class CellDesign:
     """Everything needed to write the synapse, neuron, layer and network netlists.
 
-    Timing: each phase lasts ``t_circ``; every control edge (phase, reset, input spikes) is a linear ramp of total
-    duration ``t_edge`` centred on its nominal time (so the 50 % point is exactly at the phase boundary / spike time).
+    Timing: each phase lasts ``t_circ``; every clock edge (phase, reset) is a linear ramp of total duration
+    ``t_edge`` centred on its nominal time (so the 50 % point is exactly at the phase boundary), and the input spikes'
+    edges last ``t_spike_edge``, also centred. That is as fast as a neuron's own latched output (0.1 ns 10-90 % with
+    five synapses on it): the selectors switch on the edge, so the first layer's inputs must look like the spikes
+    that drive every later layer, or the spike-line effects measured with them (extract/kicks.py) would not transfer.
     """
 
     name: str = "sky130-rcspike"
@@ -100,6 +103,7 @@ class CellDesign:
     v0: float = 1.3
     t_circ: float = 1e-6
     t_edge: float = 2e-9
+    t_spike_edge: float = 1.2e-10
     v_b_dis: float = 0.5391
     v_b_sense: float = 1.16
     # membrane
@@ -142,6 +146,8 @@ class CellDesign:
             raise ConfigError(f"t_circ={self.t_circ} s outside [10 ns, 1 ms]")
         if not (0.0 < self.t_edge <= 0.05 * self.t_circ):
             raise ConfigError(f"t_edge={self.t_edge} s must be > 0 and <= 5 % of t_circ")
+        if not (0.0 < self.t_spike_edge <= self.t_edge):
+            raise ConfigError(f"t_spike_edge={self.t_spike_edge} s must be > 0 and <= t_edge")
         for b in ("v_b_dis", "v_b_sense"):
             v = getattr(self, b)
             if not (0.0 <= v <= self.vdd):

@@ -4,8 +4,8 @@ Timing convention (global phase index k, phase k spans [k T, (k+1) T), T = t_cir
 
 * layer l (1-based) of a network processes sample s (0-based) with reset in phase 3s+l-1, accumulation in phase 3s+l
   and firing in phase 3s+l+1.  Before its first reset (phases < l-1) and after its last sample a layer is held in reset.
-* every edge is a linear ramp of total duration ``t_edge`` CENTRED on its nominal time, so the 50 % point of a phase
-  edge is exactly the phase boundary and the 50 % point of an input spike's rising edge is exactly t_j.
+* every edge is a linear ramp CENTRED on its nominal time (``t_edge`` for clocks, ``t_spike_edge`` for input spikes),
+  so the 50 % point of a phase edge is exactly the phase boundary and that of an input spike's rising edge is t_j.
 * input spikes (layer 0 = the stimulus) rise at accum_start + t_j T and fall at the start of layer 1's firing phase
   (when a real previous layer would be reset); t_j >= 1 means no spike.
 """
@@ -93,8 +93,8 @@ def input_sources(design: CellDesign, input_times, accum_starts: Sequence[float]
     n_in = len(input_times[0])
     out = []
     for j in range(n_in):
-        tru, cmp_ = spike_pwl_points([row[j] for row in input_times], accum_starts, design.t_circ, design.t_edge,
-                                     design.vdd)
+        tru, cmp_ = spike_pwl_points([row[j] for row in input_times], accum_starts, design.t_circ,
+                                     design.t_spike_edge, design.vdd)
         out.append(f"Vin_{j} spk_0_{j} 0 " + _pwl(tru))
         out.append(f"Vinb_{j} spkb_0_{j} 0 " + _pwl(cmp_))
     return out
