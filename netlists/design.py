@@ -92,9 +92,9 @@ class CellDesign:
 
     Timing: each phase lasts ``t_circ``; every clock edge (phase, reset) is a linear ramp of total duration
     ``t_edge`` centred on its nominal time (so the 50 % point is exactly at the phase boundary), and the input spikes'
-    edges last ``t_spike_edge``, also centred. That is as fast as a neuron's own latched output (0.1 ns 10-90 % with
-    five synapses on it): the selectors switch on the edge, so the first layer's inputs must look like the spikes
-    that drive every later layer, or the spike-line effects measured with them (extract/kicks.py) would not transfer.
+    edges last ``t_spike_edge``, also centred (default 2 ns like the clocks). A neuron's own latched output switches
+    in 0.1 ns (10-90 %); stimulus edges that fast (0.12 ns) were measured too (docs/verification.md): they make the
+    first layer behave like the later ones but did not improve the model-to-circuit error overall.
     """
 
     name: str = "sky130-rcspike"
@@ -103,7 +103,7 @@ class CellDesign:
     v0: float = 1.3
     t_circ: float = 1e-6
     t_edge: float = 2e-9
-    t_spike_edge: float = 1.2e-10
+    t_spike_edge: float = 2e-9
     v_b_dis: float = 0.5391
     v_b_sense: float = 1.16
     # membrane
