@@ -115,14 +115,15 @@ def test_from_cell_json_takes_e_and_weight_range():
 def test_spike_kicks_come_from_the_cell_when_it_has_them(tmp_path):
     import json
 
-    cfg, _, _ = make_config("iris-bottomup", cell=CELL)
+    cfg, _, _ = make_config("iris-bottomup", cell=CELL, sets=["neuron.spike_kicks=true"])
     assert cfg.neuron.spike_kicks and neuron_values(cfg.neuron)["kick_table"] is None  # the paper cell has none
     d = json.loads(CELL.read_text())
     d["kicks"] = {"n_w": [0.01, 1.0], "n_kick": [3e-3, 7e-3], "p_w": [0.01, 1.0], "p_kick": [-2e-3, -8e-3],
                   "n_delay": 1e-4, "p_delay": 4e-4}
     cell2 = tmp_path / "cell.json"
     cell2.write_text(json.dumps(d))
-    cfg2, _, _ = make_config("iris-bottomup", cell=cell2)
+    cfg2, _, _ = make_config("iris-bottomup", cell=cell2, sets=["neuron.spike_kicks=true"])
+    assert neuron_values(make_config("iris-bottomup", cell=cell2)[0].neuron)["kick_table"] is None  # off by default
     kt = neuron_values(cfg2.neuron)["kick_table"]
     assert kt["n_kick"] == [3e-3, 7e-3] and kt["p_delay"] == 4e-4
     net = build_net(cfg2, (5,))
