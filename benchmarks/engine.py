@@ -7,13 +7,13 @@ one session with alterparam; pool speed-up with 2 workers. Ratios are measured s
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
 
 import numpy as np
 
+from imcpnn.atomic import atomic_write_json
 from imcpnn.pdk import lib_line
 from imcpnn.spice.jobs import SimJob
 from imcpnn.spice.pool import run_jobs
@@ -76,8 +76,7 @@ def main() -> None:
           f"{out['one_session_ms']:8.3f} ms   ratio {out['sweep_ratio']:6.1f}x")
     print(f"{'8 transients, pool':<34} 1 worker {w1:6.2f} s   2 workers {w2:6.2f} s   speed-up {out['pool_speedup']:4.2f}x")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=2)
+        atomic_write_json(args.json, out)
 
 
 if __name__ == "__main__":

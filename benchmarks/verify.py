@@ -7,11 +7,12 @@ exportable range, random input spike times, 3 seeds), and the wall time of simul
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import time
 
 import numpy as np
 
+from imcpnn.atomic import atomic_write_json
 from imcpnn.extract.cellparams import load_cell
 from imcpnn.netlists import load_design
 from imcpnn.pdk import lib_line
@@ -57,8 +58,6 @@ def main() -> None:
         m = model_times(ws, x, model)
         per_layer = [rmse([c], [mm]) * cell.t_circ * 1e9 for c, mm in zip(circ.times, m)]
         if args.dump:
-            import os
-
             os.makedirs(args.dump, exist_ok=True)
             np.savez(os.path.join(args.dump, f"seed{seed}.npz"), x=x, **{f"w{l}": w for l, w in enumerate(ws)},
                      **{f"spice{l}": t for l, t in enumerate(circ.times)}, **{f"model{l}": t for l, t in enumerate(m)})
@@ -67,8 +66,7 @@ def main() -> None:
               f"{args.samples} samples simulated in {wall:.1f} s (scale 1, no calibration)")
     print(f"mean output-layer RMSE {np.mean([r['rmse_ns_output'] for r in rows]):.2f} ns over {args.seeds} seeds")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
+        atomic_write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -275,11 +275,8 @@ def assemble(design, p: Plan, results, *, corner: str, temp: float, fan_in: int,
     from imcpnn.extract.kicks import fit_kicks, law_from_cell
 
     (plots, meta), = by("kicks")
-    vg_n, ii_n = raw.tables_dense["n"]
-    vg_p, ii_p = raw.tables_dense["p"]
-    dense = {"n": (vg_n, ii_n), "p": (vg_p, ii_p)}
     kicks = fit_kicks(plots[0], meta["tests"], meta["mem"], meta["spk"], meta["windows"],
-                      weight_of=lambda br, g: float(np.interp(g, *dense[br])) / i_unit,
+                      weight_of=lambda br, g: float(np.interp(g, *raw.tables_dense[br])) / i_unit,
                       beta_of=lambda br, w: _beta_at(tables[br], w * i_unit, v_th), v_reset=v_reset, v_th=v_th,
                       vdd=design.vdd, t_circ=T, t_edge=design.t_edge,
                       law=law_from_cell(fire.alpha, fire.threshold, fire.t_min, e_dis))

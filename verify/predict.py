@@ -46,14 +46,18 @@ class ModelParams:
         out["spike_line_kicks"] = bool(self.kick_table)
         return out
 
-    def kick(self, w: np.ndarray, t_in: np.ndarray) -> np.ndarray:
-        """(samples, n_out) potential added at the firing start by the synapses whose input arrived (t < 1)."""
-        if not self.kick_table:
-            return np.zeros((len(t_in), w.shape[0]))
+    def kick_fn(self):
         from imcpnn.models.functional import SpikeLineKick
 
         k = self.kick_table
-        fn = SpikeLineKick(k["n_w"], k["n_kick"], k["p_w"], k["p_kick"])
+        return None if not k else SpikeLineKick(k["n_w"], k["n_kick"], k["p_w"], k["p_kick"])
+
+    def kick(self, w: np.ndarray, t_in: np.ndarray, fn=None) -> np.ndarray:
+        """(samples, n_out) potential added at the firing start by the synapses whose input arrived (t < 1);
+        ``fn``: this model's kick_fn() when the caller already built it."""
+        fn = fn or self.kick_fn()
+        if fn is None:
+            return np.zeros((len(t_in), w.shape[0]))
         with torch.no_grad():
             return fn.arrived(torch.as_tensor(np.asarray(t_in, float)), torch.as_tensor(np.asarray(w, float))).numpy()
 
@@ -76,12 +80,12 @@ def model_times(weights: list[np.ndarray], inputs: np.ndarray, p: ModelParams) -
     """Per layer (n_samples, n_out) output spike times in model units (1 = no spike)."""
     x = torch.as_tensor(np.asarray(inputs, float), dtype=torch.float64)
     out = []
-    beta = p.beta()
+    beta, kick = p.beta(), p.kick_fn()
     with torch.no_grad():
         for w in weights:
             wd, xd = p.delayed(w, x.numpy())
             v = rcspike_exact(torch.as_tensor(xd), torch.as_tensor(wd), p.e_plus, p.e_minus, p.leak, beta=beta)
-            v = v + torch.as_tensor(p.kick(np.asarray(w, float), x.numpy()))
+            v = v + torch.as_tensor(p.kick(np.asarray(w, float), x.numpy(), kick))
             x = fire_time(v, p.e_dis, p.alpha_dis, p.fire_threshold, p.t_min)
             out.append(x.numpy().copy())
     return out
