@@ -134,6 +134,10 @@ class CellDesign:
     # transient accuracy (written into .options / .tran of the network netlist)
     max_step: float = 20e-9
     reltol: float = 1e-4
+    #: charge floor of the step-size control: ngspice's default (1e-14 C, 10 % of the membrane's threshold charge)
+    #: lets the small device charges around the synapse cost ~0.5 ns of spike time; 1e-16 keeps it to 0.03 ns RMS
+    #: at 2.1x the transient time (1e-15: 0.15 ns, 1.4x; docs/circuit.md, benchmarks/spice_convergence.py)
+    chgtol: float = 1e-16
 
     def __post_init__(self) -> None:
         if not self.name or any(c.isspace() for c in self.name):
@@ -171,6 +175,8 @@ class CellDesign:
             raise ConfigError("max_step must be > 0 and <= 5 % of t_circ")
         if not (1e-6 <= self.reltol <= 1e-2):
             raise ConfigError("reltol must lie within [1e-6, 1e-2]")
+        if not (1e-20 <= self.chgtol <= 1e-12):
+            raise ConfigError("chgtol must lie within [1e-20, 1e-12] C")
 
     # ------------------------------------------------------------------ records
     def to_dict(self) -> dict[str, Any]:

@@ -74,3 +74,39 @@ def test_network_parses(design, lib_line):
     a, log = run_ngspice(nb.text, ["run"], [nb.spike_nodes[0][0], nb.mem_nodes[0][0]])
     assert a.shape[0] > 10 and a[-1, 0] == pytest.approx(nb.t_stop, rel=1e-6)
     assert "error" not in log.lower().replace("errors", "")
+
+
+def _spike_times_ns(design, lib_line, biases, x) -> np.ndarray:
+    nb = network_netlist(design, lib_line, biases, x)
+    nodes = [n for layer in nb.spike_nodes for n in layer]
+    a, _ = run_ngspice(nb.text, ["run"], nodes, timeout=600)
+    t = a[:, 0]
+    out = np.full((nb.n_layers, nb.n_samples, len(nb.spike_nodes[0])), np.nan)
+    for L in range(nb.n_layers):
+        for i in range(len(nb.spike_nodes[L])):
+            ups = crossings(t, a[:, 1 + L * len(nb.spike_nodes[0]) + i], design.vdd / 2)
+            for s in range(nb.n_samples):
+                f0, f1 = nb.fire_window(L, s)
+                k = ups[(ups >= f0) & (ups < f1)]
+                out[L, s, i] = (k[0] - f0) * 1e9 if len(k) else np.nan
+    return out
+
+
+@pytest.mark.slow
+def test_transient_options_are_converged(design, lib_line):
+    """The design's transient options give the spike times of a much tighter simulation (reltol 1e-6, chgtol
+    1e-17) to 0.1 ns RMS (0.3 ns at most; measured 0.15): a tenth of what the model is asked to match (issue 7), so the reference is not the error.
+    ngspice's own chgtol (1e-14 C, 10 % of the membrane's threshold charge) missed by 0.26 / 0.45 ns RMS on Iris."""
+    import dataclasses
+
+    rng = np.random.default_rng(5)
+    biases = random_biases(rng, design, [(3, 4), (3, 3)])
+    x = rng.uniform(0.0, 0.9, (3, 4))
+    got = _spike_times_ns(design, lib_line, biases, x)
+    ref = _spike_times_ns(dataclasses.replace(design, reltol=1e-6, chgtol=1e-17), lib_line, biases, x)
+    assert np.array_equal(np.isnan(got), np.isnan(ref))
+    assert np.isfinite(got).sum() >= 6  # enough spikes to compare
+    diff = (got - ref)[np.isfinite(got)]
+    rms = float(np.sqrt(np.mean(diff ** 2)))
+    assert rms < 0.1 and np.abs(diff).max() < 0.3, f"spike times off the converged ones: RMS {rms:.3f} ns, max " \
+                                                    f"{np.abs(diff).max():.3f} ns"
