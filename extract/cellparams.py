@@ -30,6 +30,7 @@ UNITS = {
     "kicks.n_w": "normalised weight", "kicks.p_w": "normalised weight (magnitude)",
     "kicks.n_kick": "normalised (v_th), added to v at the firing start", "kicks.p_kick": "normalised (v_th)",
     "kicks.n_delay": "normalised (t_circ)", "kicks.p_delay": "normalised (t_circ)",
+    "kicks_neuron": "as kicks, for inputs driven by a neuron (layers after the first)",
     "bias_interp_rel_error": "relative (log-linear interpolation of i_v0 at twice the table step)",
 }
 
@@ -144,6 +145,8 @@ class CellParams(_Strict):
     v_reset: float | None = None
     #: optional: spike-line kicks (extract/kicks.py); None = not characterised (older cell.json)
     kicks: KickTable | None = None
+    #: optional: the same for synapses driven by a neuron's spike (every layer after the first; extract/kicks.py)
+    kicks_neuron: KickTable | None = None
     units: dict[str, str] = Field(default_factory=lambda: dict(UNITS))
 
     @model_validator(mode="after")

@@ -144,6 +144,15 @@ def plan(design, lib_line: str, temp: float = 27.0, fan_in: int = DEFAULT_FAN_IN
     add("kicks", {"tests": tests, "mem": nb.mem_nodes[0], "spk": nb.spike_nodes[0],
                   "windows": [nb.accum_window(0, s) for s in range(len(x))], "part": "kicks"}, "kicks", nb.text,
         [nb.tran], ("time", *nb.mem_nodes[0], *nb.spike_nodes[0]))
+    # the same with a real driver layer in front: kicks of neuron-driven synapses (layers after the first)
+    from imcpnn.extract.kicks import driven_kick_network
+
+    tests, biases, x = driven_kick_network(design, fan_in)
+    nb = network_netlist(design, lib_line, biases, x, title="neuron-driven spike-line kicks")
+    add("kicks_neuron", {"tests": tests, "mem": nb.mem_nodes[1], "spk": nb.spike_nodes[1],
+                         "driver": nb.spike_nodes[0][0], "driver_fire": [nb.fire_window(0, s) for s in range(len(x))],
+                         "windows": [nb.accum_window(1, s) for s in range(len(x))], "part": "kicks_neuron"},
+        "kicks_neuron", nb.text, [nb.tran], ("time", nb.spike_nodes[0][0], *nb.mem_nodes[1], *nb.spike_nodes[1]))
     tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=p.t_inj)
     add("leak", {"n_in": fan_in, "part": f"leak{fan_in}"}, f"column_{fan_in}_leak", tb.text, [tran], ("time", "mem"))
     return p
@@ -162,6 +171,7 @@ class Raw:
     interp_error: dict[str, float] = field(default_factory=dict)
     firing: object = None
     kicks: object = None
+    kicks_neuron: object = None
 
 
 def assemble(design, p: Plan, results, *, corner: str, temp: float, fan_in: int, provenance: dict) -> tuple[CellParams, Raw]:
@@ -272,15 +282,19 @@ def assemble(design, p: Plan, results, *, corner: str, temp: float, fan_in: int,
     raw.firing = fire
     fq["firing_transient"] = FitQuality(r2=1.0 - fire.rmse ** 2 / max(1e-12, float(np.var([p[1] for p in fire.points]))),
                                         max_rel_residual=fire.rmse)
-    from imcpnn.extract.kicks import fit_kicks, law_from_cell
+    from imcpnn.extract.kicks import driven_test_sample, fit_kicks, law_from_cell
 
+    kick_kw = dict(weight_of=lambda br, g: float(np.interp(g, *raw.tables_dense[br])) / i_unit,
+                   beta_of=lambda br, w: _beta_at(tables[br], w * i_unit, v_th), v_reset=v_reset, v_th=v_th,
+                   vdd=design.vdd, t_circ=T, t_edge=design.t_edge,
+                   law=law_from_cell(fire.alpha, fire.threshold, fire.t_min, e_dis))
     (plots, meta), = by("kicks")
-    kicks = fit_kicks(plots[0], meta["tests"], meta["mem"], meta["spk"], meta["windows"],
-                      weight_of=lambda br, g: float(np.interp(g, *raw.tables_dense[br])) / i_unit,
-                      beta_of=lambda br, w: _beta_at(tables[br], w * i_unit, v_th), v_reset=v_reset, v_th=v_th,
-                      vdd=design.vdd, t_circ=T, t_edge=design.t_edge,
-                      law=law_from_cell(fire.alpha, fire.threshold, fire.t_min, e_dis))
-    raw.kicks = kicks
+    kicks = fit_kicks(plots[0], meta["tests"], meta["mem"], meta["spk"], meta["windows"], **kick_kw)
+    (plots, meta), = by("kicks_neuron")
+    a, t_a = driven_test_sample(plots[0], meta["driver"], meta["driver_fire"], design.vdd, T)
+    kicks_neuron = fit_kicks(plots[0], meta["tests"], meta["mem"], meta["spk"],
+                             [meta["windows"][a], meta["windows"][-1]], t_test=t_a, **kick_kw)
+    raw.kicks, raw.kicks_neuron = kicks, kicks_neuron
     cell = CellParams(
         schema_version=SCHEMA_VERSION, vdd=design.vdd, v0=v0, v_switch=v_switch, v_th=v_th, t_circ=T, c_m=c_m,
         c_m_per_fanin=[FanIn(n_in=n, c_m=c_tab[n]) for n in sorted(c_tab)], design_fan_in=fan_in, i_unit=i_unit,
@@ -291,12 +305,16 @@ def assemble(design, p: Plan, results, *, corner: str, temp: float, fan_in: int,
         bias_tables=tables, fit_quality=fq,
         bias_interp_rel_error={k: float(v) for k, v in raw.interp_error.items()},
         fire_alpha=fire.alpha, fire_threshold=fire.threshold, fire_t_min=fire.t_min, v_reset=v_reset,
-        kicks=KickTable(n_w=kicks.w["n"], n_kick=kicks.kick["n"], p_w=kicks.w["p"], p_kick=kicks.kick["p"],
-                        n_delay=kicks.delay["n"], p_delay=kicks.delay["p"]),
+        kicks=_kick_table(kicks), kicks_neuron=_kick_table(kicks_neuron),
         provenance=Provenance(corner=corner, temperature=float(temp), netlist_hashes=dict(p.netlists),
                               timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), **provenance),
     )
     return cell, raw
+
+
+def _kick_table(k) -> KickTable:
+    return KickTable(n_w=k.w["n"], n_kick=k.kick["n"], p_w=k.w["p"], p_kick=k.kick["p"], n_delay=k.delay["n"],
+                     p_delay=k.delay["p"])
 
 
 def _beta_at(table: BiasTable, current: float, v_th: float) -> float:

@@ -3,8 +3,8 @@
 In the pipelined network an input spike stays on until the firing phase of the layer it drives starts (the layer
 before is reset then). The falling spike edge turns the selector off while the memory transistor is biased: charge
 injection and a short tail of conduction move the membrane by a few 1e-3 of the threshold swing, in the branch's own
-direction and growing with its bias (about 3e-3 at 0.01 units up to 2e-2 at 9 units in sky130 tt). Every synapse
-whose input arrived does it at once, so a neuron with five active inputs fires up to ~10 ns away from where its
+direction and growing with its bias (about 3e-3 at 0.01 units up to 8e-3 at 10 units in sky130 tt). Every synapse
+whose input arrived does it at once, so a neuron with five active inputs fires up to ~20 ns away from where its
 end-of-accumulation potential says. The DC characterisation cannot see this and the firing fit (an ideal current
 source, no spike lines) excludes it on purpose.
 
@@ -14,7 +14,14 @@ Sample A: the test input arrives late (small charge); sample B: it never arrives
 difference of the two effective potentials ``law^-1(t_spike) - v_end`` (the firing law fitted in
 extract/firing.py), so the background's own kick and any offset of the law cancel. The kick is tabulated against
 the weight (|current at V0| / i_unit) per branch; the model adds ``sum_j kick(w_ij)`` over the arrived inputs to the
-end-of-accumulation potential before the firing law (verify/predict.py).
+end-of-accumulation potential before the firing law (verify/predict.py). v_end is read t_edge before the phase ends
+(the edge itself moves the membrane), so the difference also holds the test synapse's current over that last t_edge;
+the model integrates that current itself (accumulation runs to 1), so it is taken out of the kick.
+
+A layer fed by neurons sees different edges: a neuron's latched output switches in ~0.1 ns (the stimulus in
+t_spike_edge, 2 ns) and is cleared by its layer's reset. Those kicks (about 1e-3 larger) and turn-on delays are
+measured the same way with a real driver layer in front of the kick layer (``driven_kick_network``); the model uses
+them for every layer after the first.
 """
 
 from __future__ import annotations
@@ -34,6 +41,10 @@ P_TEST_FROM_VDD = (0.48, 0.52, 0.56, 0.62, 0.68, 0.74, 0.80, 0.85)
 BACKGROUND_GATE = 0.53
 T_BACKGROUND = 0.3
 T_TEST = 0.97
+#: neuron-driven measurement: the driver of the test line gets the background gate and arrivals that make it fire
+#: late in its firing phase (= the kick layer's accumulation); the latest spike in DRIVEN_T_RANGE is used
+DRIVER_ARRIVALS = (0.93, 0.88, 0.82)
+DRIVEN_T_RANGE = (0.85, 0.99)
 #: weights kept in the table (units of i_unit)
 W_RANGE = (0.005, 12.0)
 
@@ -62,15 +73,30 @@ def kick_layer_biases(design, fan_in: int) -> tuple[list[tuple[str, float]], np.
     return tests, vn, vp, x
 
 
+def driven_kick_network(design, fan_in: int) -> tuple[list[tuple[str, float]], list[tuple[np.ndarray, np.ndarray]],
+                                                      np.ndarray]:
+    """The kick layer of ``kick_layer_biases`` behind a driver layer of fan_in neurons: driver 0 drives the test
+    line (its input arrives at each of DRIVER_ARRIVALS in samples 0.., never in the last sample), driver 1 the
+    background line (input at 0: it fires early in every sample). Returns (tests, [(vn, vp) per layer], inputs)."""
+    tests, vn2, vp2, _ = kick_layer_biases(design, fan_in)
+    vn1 = np.zeros((fan_in, fan_in))
+    vp1 = np.full((fan_in, fan_in), design.vdd)
+    vn1[0, 0] = vn1[1, 1] = BACKGROUND_GATE
+    x = np.ones((len(DRIVER_ARRIVALS) + 1, fan_in))
+    x[:-1, 0] = DRIVER_ARRIVALS
+    x[:, 1] = 0.0
+    return tests, [(vn1, vp1), (vn2, vp2)], x
+
+
 def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_nodes: list[str],
               spike_nodes: list[str], accum_windows: list[tuple[float, float]], *, weight_of, beta_of, v_reset: float,
-              v_th: float, vdd: float, t_circ: float, t_edge: float, law) -> KickFit:
+              v_th: float, vdd: float, t_circ: float, t_edge: float, law, t_test: float = T_TEST) -> KickFit:
     """``weight_of(branch, gate)``: weight magnitude of a gate bias (bias table at V0 / i_unit); ``beta_of(branch,
     w)``: its CLM beta (model units); ``law(v)``: the fitted firing law (spike time, model units) for an
-    end-of-accumulation potential v (measured from v_reset).
+    end-of-accumulation potential v (measured from v_reset); ``t_test``: the test input's arrival in sample A.
 
-    The same transient gives what the arrival itself does: the test synapse's charge over [T_TEST, 1] is
-    ``q (1 - T_TEST - delay) - c`` with ``q = w (1 - beta v_mean)``: the current starts ``delay`` after the spike's
+    The same transient gives what the arrival itself does: the test synapse's charge over [t_test, 1] is
+    ``q (1 - t_test - delay) - c`` with ``q = w (1 - beta v_mean)``: the current starts ``delay`` after the spike's
     50 % point, and the selector's turn-on injects a charge ``c`` against the branch. The charge is the difference
     of the two samples' end potentials, v_mean comes from the waveform; (delay, c) per branch by least squares over
     the tests. The delay goes into the model; ``c`` (a few 1e-4) is reported but not used: adding it to the kicks
@@ -90,12 +116,12 @@ def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_n
         mem = plot[mem_nodes[i]]
         (start_a, end_a), (_, end_b) = accum_windows
         dv = (float(np.interp(end_b - t_edge, t, mem)) - float(np.interp(end_a - t_edge, t, mem))) / v_th  # A - B
-        tt = np.linspace(start_a + T_TEST * t_circ, end_a, 50)
+        tt = np.linspace(start_a + t_test * t_circ, end_a, 50)
         v_mean = float(np.mean((v_reset - np.interp(tt, t, mem)) / v_th))
         sign = 1.0 if br == "n" else -1.0
+        q = w * (1.0 - beta_of(br, w) * sign * v_mean)
         if 0.03 <= w <= W_RANGE[1]:
-            q = w * (1.0 - beta_of(br, w) * sign * v_mean)
-            window = (1.0 - T_TEST) - t_edge / t_circ  # v_end is read t_edge before the accumulation ends
+            window = (1.0 - t_test) - t_edge / t_circ  # v_end is read t_edge before the accumulation ends
             arrival[br].append((q, sign * dv - q * window))
         eff = []
         for _, end in accum_windows:
@@ -108,7 +134,8 @@ def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_n
             eff.append((float(np.interp(ts, inv_t, inv_v)) - v_end, v_end))
         if eff is None or not (W_RANGE[0] <= w <= W_RANGE[1]):
             continue  # not ramp-fired in one of the samples, or outside the table: no information
-        points.append((br, w, eff[0][0] - eff[1][0], eff[0][1]))
+        # the test current over the last t_edge is in the difference; the model's accumulation has it already
+        points.append((br, w, eff[0][0] - eff[1][0] - sign * q * t_edge / t_circ, eff[0][1]))
     delay, charge = {}, {}
     for br, pts in arrival.items():
         if len(pts) < 3:
@@ -130,6 +157,24 @@ def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_n
         out_w[br] = [float(w) for w, _ in pts]
         out_k[br] = [float(k) for _, k in pts]
     return KickFit(out_w, out_k, delay, charge, points)
+
+
+def driven_test_sample(plot: dict[str, np.ndarray], driver_spk: str, fire_windows: list[tuple[float, float]],
+                       vdd: float, t_circ: float) -> tuple[int, float]:
+    """(sample, arrival) of the neuron-driven measurement: the sample whose test-line driver fired latest within
+    DRIVEN_T_RANGE (arrival in model units of the kick layer's accumulation); the last sample must have none."""
+    t = plot["time"]
+    spikes = [crossing_up(t, plot[driver_spk], vdd / 2, a, b) for a, b in fire_windows]
+    if spikes[-1] is not None:
+        raise ExtractionError("neuron-driven kicks: the test-line driver fired without its input")
+    ok = [(float((x - a) / t_circ), k) for k, (x, (a, _)) in enumerate(zip(spikes[:-1], fire_windows))
+          if x is not None and DRIVEN_T_RANGE[0] <= (x - a) / t_circ <= DRIVEN_T_RANGE[1]]
+    if not ok:
+        got = [None if x is None else round(float((x - a) / t_circ), 4) for x, (a, _) in zip(spikes, fire_windows)]
+        raise ExtractionError(f"neuron-driven kicks: no test-line spike within {DRIVEN_T_RANGE} (got {got}); adjust "
+                              "extract.kicks.DRIVER_ARRIVALS for this design")
+    t_test, k = max(ok)
+    return k, t_test
 
 
 def law_from_cell(alpha: float | None, threshold: float, t_min: float, e_dis: float):

@@ -83,9 +83,11 @@ def write_plots(cell: CellParams, raw, out: Path) -> list[str]:
     save(fig, "column_transients.png")
     if cell.kicks is not None:
         fig, ax = plt.subplots(figsize=(6, 4))
-        k = cell.kicks
-        ax.semilogx(k.n_w, np.asarray(k.n_kick) * 1e3, "o-", label="NMOS branch (w > 0)")
-        ax.semilogx(k.p_w, -np.asarray(k.p_kick) * 1e3, "s-", label="PMOS branch (w < 0), sign flipped")
+        for k, fed, ls in ((cell.kicks, "stimulus", "-"), (cell.kicks_neuron, "neuron", "--")):
+            if k is not None:
+                ax.semilogx(k.n_w, np.asarray(k.n_kick) * 1e3, "o" + ls, label=f"NMOS branch (w > 0), {fed}-fed")
+                ax.semilogx(k.p_w, -np.asarray(k.p_kick) * 1e3, "s" + ls,
+                            label=f"PMOS branch (w < 0, sign flipped), {fed}-fed")
         ax.set(xlabel="|w| (units of i_unit)", ylabel="|kick| (1e-3 of v_th)",
                title="spike-line kick at the firing start, per arrived synapse")
         ax.legend(fontsize=7)
@@ -122,9 +124,11 @@ def summary_md(cell: CellParams, raw, plots: list[str], stats=None) -> str:
             used = "yes" if f.label in raw.used.get(br, []) else ""
             lines.append(f"| {br} | {vg:.4f} | {f.i0:.4g} | {f.i0 / cell.i_unit:.3g} | {f.lam:.4f} | {f.kappa:.4f} | "
                          f"{f.r2:.5f} | {f.max_rel_residual:.2e} | {used} |")
-    if cell.kicks is not None:
-        k = cell.kicks
-        lines += ["", "## Spike-line kicks (added to v at the firing start per arrived synapse; extract/kicks.py)", "",
+    for k, fed in ((cell.kicks, "stimulus (first layer)"), (cell.kicks_neuron, "neuron (later layers)")):
+        if k is None:
+            continue
+        lines += ["", f"## Spike-line kicks, inputs fed by the {fed} (added to v at the firing start per arrived "
+                  "synapse; extract/kicks.py)", "",
                   f"Turn-on delay: {k.n_delay * cell.t_circ * 1e9:+.2f} ns (N), {k.p_delay * cell.t_circ * 1e9:+.2f} ns (P)",
                   "", "| branch | w (units) | kick (1e-3) |", "|---|---|---|"]
         lines += [f"| n | {w:.4g} | {x * 1e3:+.3f} |" for w, x in zip(k.n_w, k.n_kick)]

@@ -82,6 +82,8 @@ class NeuronConfig(_Strict):
     spike_kicks: bool = Field(False, description="with 'from': add the cell's spike-line kicks (extract/kicks.py) to "
                                                  "v at the firing start, when the cell has them (MLP only)")
     kick_table: dict | None = Field(None, description="written by the resolver from the cell (spike_kicks)")
+    kick_table_neuron: dict | None = Field(None, description="written by the resolver from the cell (spike_kicks): "
+                                                             "the kicks of layers fed by neurons")
     use_cell_firing: bool = Field(True, description="with 'from': take alpha_dis, fire_threshold, t_min measured "
                                                     "in the firing transient from the cell params (when present)")
     weight_range: Literal["cell", "none"] | list[float] = Field(
@@ -328,6 +330,7 @@ def resolve_reversal(cfg: TrainConfig, cell_path: str | Path | None, config_path
         upd["beta_table"] = cell.lambda_tables()
     if n.spike_kicks and cell.kicks is not None:  # like the firing law: used when the cell has it
         upd["kick_table"] = cell.kicks.tables()
+        upd["kick_table_neuron"] = cell.kicks_neuron.tables() if cell.kicks_neuron is not None else None
     if n.use_e_dis and n.use_cell_firing and n.e_dis is None and cell.fire_alpha is not None:
         upd.update(alpha_dis=cell.fire_alpha, fire_threshold=cell.fire_threshold, t_min=cell.fire_t_min)
     new_n = n.model_copy(update=upd)
@@ -347,4 +350,5 @@ def neuron_values(n: NeuronConfig) -> dict:
         wmin, wmax = float(n.weight_range[0]), float(n.weight_range[1])
     return {"e_plus": float(ep), "e_minus": float(em), "e_dis": math.inf if n.e_dis is None else float(n.e_dis),
             "w_min": wmin, "w_max": wmax, "alpha_dis": n.alpha_dis, "fire_threshold": n.fire_threshold,
-            "t_min": n.t_min, "beta_table": n.beta_table, "kick_table": n.kick_table}
+            "t_min": n.t_min, "beta_table": n.beta_table, "kick_table": n.kick_table,
+            "kick_table_neuron": n.kick_table_neuron}

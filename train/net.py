@@ -47,6 +47,12 @@ def build_net(cfg: TrainConfig, input_shape: tuple[int, ...], **overrides) -> to
         if sizes[0] != flat:
             raise ConfigError(f"model.sizes[0] = {sizes[0]} but the dataset '{cfg.dataset.name}' has {flat} inputs")
         net = M.make_mlp(sizes, **kw)
+        kt = neuron_values(cfg.neuron)["kick_table_neuron"]
+        if kw.get("kick_fn") is not None and kt:  # layers after the first are fed by neurons (extract/kicks.py)
+            from imcpnn.models.functional import SpikeLineKick
+
+            for layer in net.layers[1:]:
+                layer.kick_fn = SpikeLineKick(kt["n_w"], kt["n_kick"], kt["p_w"], kt["p_kick"])
     else:
         if len(input_shape) != 3:
             raise ConfigError(f"arch cnn needs image inputs (C, H, W); dataset '{cfg.dataset.name}' gives {input_shape}")

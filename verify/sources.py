@@ -73,7 +73,8 @@ def with_cell_kicks(net: Network, cell: CellParams, enabled: bool = True) -> Net
     """A bottom-up network's model takes the spike-line kicks of the cell it is verified against (extract/kicks.py):
     they are a property of the circuit, like E, not of training. Top-down and custom models stay as they are."""
     if enabled and net.flow == "bottom-up" and cell.kicks is not None:
-        net.model = replace(net.model, kick_table=cell.kicks.tables())
+        net.model = replace(net.model, kick_table=cell.kicks.tables(),
+                            kick_table_neuron=cell.kicks_neuron.tables() if cell.kicks_neuron is not None else None)
     return net
 
 

@@ -4,6 +4,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from imcpnn.errors import ConfigError
@@ -120,6 +121,7 @@ def test_spike_kicks_come_from_the_cell_when_it_has_them(tmp_path):
     d = json.loads(CELL.read_text())
     d["kicks"] = {"n_w": [0.01, 1.0], "n_kick": [3e-3, 7e-3], "p_w": [0.01, 1.0], "p_kick": [-2e-3, -8e-3],
                   "n_delay": 1e-4, "p_delay": 4e-4}
+    d["kicks_neuron"] = {**d["kicks"], "n_kick": [4e-3, 8e-3]}
     cell2 = tmp_path / "cell.json"
     cell2.write_text(json.dumps(d))
     cfg2, _, _ = make_config("iris-bottomup", cell=cell2, sets=["neuron.spike_kicks=true"])
@@ -128,6 +130,8 @@ def test_spike_kicks_come_from_the_cell_when_it_has_them(tmp_path):
     assert kt["n_kick"] == [3e-3, 7e-3] and kt["p_delay"] == 4e-4
     net = build_net(cfg2, (5,))
     assert all(layer.kick_fn is not None for layer in net.layers)
+    one = torch.ones(1, dtype=torch.float64)  # layers after the first take the neuron-driven table
+    assert [float(layer.kick_fn(one)[0]) for layer in net.layers] == pytest.approx([7e-3, 8e-3])
 
 
 def test_from_cell_json_without_cell_is_clear():

@@ -47,3 +47,20 @@ def test_delays_equal_shifted_spikes_per_branch():
     # an input delayed past the end of accumulation delivers nothing
     wd, xd = p.delayed(w, np.array([[0.99, 0.99]]))
     assert np.all(xd == 1.0)
+
+
+def test_layers_fed_by_neurons_take_their_own_kicks_and_delays():
+    """Layer 1 uses the stimulus table, layer 2 the neuron-driven one: the 2-layer prediction equals layer 2 run on
+    its own with the neuron table in the first slot (and differs from using the stimulus table there)."""
+    rng = np.random.default_rng(1)
+    w = [rng.uniform(-0.6, 1.2, (4, 5)), rng.uniform(-0.6, 1.2, (3, 4))]
+    x = rng.uniform(0, 0.8, (6, 5))
+    neuron = {**KICKS, "n_kick": [4e-3, 9e-3, 3e-2], "n_delay": 0.002, "p_delay": 0.004}
+    p = ModelParams(2.9, -1.8, 6.5, kick_table=KICKS, kick_table_neuron=neuron)
+    hidden, out = model_times(w, x, p)
+    assert np.array_equal(hidden, model_times(w[:1], x, ModelParams(2.9, -1.8, 6.5, kick_table=KICKS))[0])
+    alone = model_times(w[1:], hidden, ModelParams(2.9, -1.8, 6.5, kick_table=neuron))[0]
+    assert np.array_equal(out, alone)
+    same = model_times(w, x, ModelParams(2.9, -1.8, 6.5, kick_table=KICKS))[1]
+    assert np.abs(out - same).max() > 1e-3
+    assert p.kicks_of(0) is KICKS and p.kicks_of(3) is neuron
