@@ -34,7 +34,7 @@ def check_lib_line(lib_line: str) -> str:
 
 def options_lines(design: CellDesign) -> list[str]:
     """Simulator options used by every transient netlist (accuracy over speed where it matters for ns timing)."""
-    return [".temp 27", f".options reltol={_fmt(design.reltol)} chgtol={_fmt(design.chgtol)} method=gear"]
+    return [".temp 27", f".options reltol={_fmt(design.reltol)} chgtol={_fmt(design.chgtol)} method={design.method}"]
 
 
 @dataclass

@@ -94,17 +94,17 @@ def _spike_times_ns(design, lib_line, biases, x) -> np.ndarray:
 
 @pytest.mark.slow
 def test_transient_options_are_converged(design, lib_line):
-    """The design's transient options give the spike times of a much tighter simulation (reltol 1e-6, chgtol
-    1e-17) to 0.3 ns RMS (0.6 ns at most; measured 0.23 / 0.43): small against the 2 ns the model is asked to match
-    (issue 7; ~2 % in quadrature at 1 ns). ngspice's own chgtol (1e-14 C, 10 % of the membrane's threshold charge)
-    missed by 0.26 / 0.45 ns RMS on Iris, up to 1.3 ns (docs/circuit.md)."""
+    """The design's transient options give the spike times of a much tighter simulation (gear, reltol 1e-6, chgtol
+    1e-17) to 0.3 ns RMS (0.6 ns at most; measured 0.23 / 0.43 with gear at 1e-15): small against the 2 ns the
+    model is asked to match (issue 7; ~2 % in quadrature at 1 ns). ngspice's own chgtol (1e-14 C, 10 % of the
+    membrane's threshold charge) missed by 0.26 / 0.45 ns RMS on Iris, up to 1.3 ns (docs/circuit.md)."""
     import dataclasses
 
     rng = np.random.default_rng(5)
     biases = random_biases(rng, design, [(3, 4), (3, 3)])
     x = rng.uniform(0.0, 0.9, (3, 4))
     got = _spike_times_ns(design, lib_line, biases, x)
-    ref = _spike_times_ns(dataclasses.replace(design, reltol=1e-6, chgtol=1e-17), lib_line, biases, x)
+    ref = _spike_times_ns(dataclasses.replace(design, reltol=1e-6, chgtol=1e-17, method="gear"), lib_line, biases, x)
     assert np.array_equal(np.isnan(got), np.isnan(ref))
     assert np.isfinite(got).sum() >= 6  # enough spikes to compare
     diff = (got - ref)[np.isfinite(got)]
