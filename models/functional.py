@@ -210,6 +210,11 @@ class SpikeLineKick:
             if len(x) < 2 or not bool(torch.all(torch.diff(x) > 0)):
                 raise ValueError(f"kick table '{k}' needs >= 2 strictly increasing weights")
 
+    @classmethod
+    def from_table(cls, t: dict) -> "SpikeLineKick":
+        """From a cell's kick table (CellParams.kicks / kicks_neuron as a dict; the delays are not used here)."""
+        return cls(t["n_w"], t["n_kick"], t["p_w"], t["p_kick"])
+
     def __call__(self, w: Tensor) -> Tensor:
         a = w.abs()
         la = torch.log(a.clamp_min(self.off))

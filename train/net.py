@@ -27,8 +27,7 @@ def layer_kwargs(cfg: TrainConfig, *, steps: int | None = None, sigma: float | N
     if vals["kick_table"] and e_rev is None:
         if cfg.model.arch != "mlp":
             raise ConfigError("neuron.spike_kicks is modelled for MLPs only")
-        kt = vals["kick_table"]
-        extra["kick_fn"] = SpikeLineKick(kt["n_w"], kt["n_kick"], kt["p_w"], kt["p_kick"])
+        extra["kick_fn"] = SpikeLineKick.from_table(vals["kick_table"])
     return dict(e_plus=vals["e_plus"], e_minus=vals["e_minus"], e_dis=vals["e_dis"], alpha_dis=vals["alpha_dis"],
                 fire_threshold=vals["fire_threshold"], t_min=vals["t_min"], leak=n.leak, solver=n.solver,
                 steps=n.steps if steps is None else steps, offset=n.offset,
@@ -52,7 +51,7 @@ def build_net(cfg: TrainConfig, input_shape: tuple[int, ...], **overrides) -> to
             from imcpnn.models.functional import SpikeLineKick
 
             for layer in net.layers[1:]:
-                layer.kick_fn = SpikeLineKick(kt["n_w"], kt["n_kick"], kt["p_w"], kt["p_kick"])
+                layer.kick_fn = SpikeLineKick.from_table(kt)
     else:
         if len(input_shape) != 3:
             raise ConfigError(f"arch cnn needs image inputs (C, H, W); dataset '{cfg.dataset.name}' gives {input_shape}")

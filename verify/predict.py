@@ -58,12 +58,12 @@ class ModelParams:
         from imcpnn.models.functional import SpikeLineKick
 
         k = self.kicks_of(layer)
-        return None if not k else SpikeLineKick(k["n_w"], k["n_kick"], k["p_w"], k["p_kick"])
+        return None if not k else SpikeLineKick.from_table(k)
 
-    def kick(self, w: np.ndarray, t_in: np.ndarray, fn=None, layer: int = 0) -> np.ndarray:
-        """(samples, n_out) potential added at the firing start by the synapses whose input arrived (t < 1);
-        ``fn``: this layer's kick_fn() when the caller already built it."""
-        fn = fn or self.kick_fn(layer)
+    def kick(self, w: np.ndarray, t_in: np.ndarray, layer: int = 0) -> np.ndarray:
+        """(samples, n_out) potential added at the firing start of layer ``layer`` by the synapses whose input
+        arrived (t < 1)."""
+        fn = self.kick_fn(layer)
         if fn is None:
             return np.zeros((len(t_in), w.shape[0]))
         with torch.no_grad():

@@ -26,7 +26,8 @@ def from_run(run_dir: str | Path, n_samples: int = 50, n_calibration: int = 20, 
     weights = [w.numpy().astype(np.float64) for w in layer_weights(net)]
     nv = neuron_values(cfg.neuron)
     model = ModelParams(nv["e_plus"], nv["e_minus"], nv["e_dis"], float(cfg.neuron.leak), nv["alpha_dis"],
-                        nv["fire_threshold"], nv["t_min"], nv["beta_table"], nv["kick_table"])
+                        nv["fire_threshold"], nv["t_min"], nv["beta_table"], nv["kick_table"],
+                        nv["kick_table_neuron"])
     data = load_dataset(cfg.dataset, flatten=True)
     x_test = data.x_test.numpy().astype(np.float64)[:n_samples]
     y_test = data.y_test.numpy()[:n_samples]
