@@ -40,7 +40,7 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
         layer_netlist, chunks, jobs, no_cache, kicks, out) -> None:
     """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice."""
     from imcpnn.errors import ConfigError
-    from imcpnn.extract.cellparams import load_cell
+    from imcpnn.cell import load_cell
     from imcpnn.netlists import load_design
     from imcpnn.pdk import lib_line
     from imcpnn.spice.cache import ResultCache

@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from imcpnn.extract.cellparams import (SCHEMA_VERSION, BiasTable, CellParams, FanIn, FitQuality, KickTable,
-                                      Provenance)
+from imcpnn.cell import (SCHEMA_VERSION, BiasTable, CellParams, FanIn, FitQuality, KickTable, Provenance,
+                         design_sha256)
 from imcpnn.extract.fit import (ExtractionError, CurveFit, crossing, fit_clm, interp_lambda, log_interp_error,
                                 monotone_table, slope, weighted_lambda)
 
@@ -300,11 +300,12 @@ def assemble(design, p: Plan, results, *, corner: str, temp: float, fan_in: int,
         c_m_per_fanin=[FanIn(n_in=n, c_m=c_tab[n]) for n in sorted(c_tab)], design_fan_in=fan_in, i_unit=i_unit,
         lambda_n=lam["n"], lambda_p=lam["p"], lambda_dis=lam_dis, curvature_n=kap["n"], curvature_p=kap["p"],
         curvature_dis=kap_dis, e_rev_plus=e_plus, e_rev_minus=e_minus, e_dis=e_dis, i_dis=i_dis,
-        alpha_dis=i_dis / i_unit, leak=leak, leak_current=leak_current,
+        alpha_dis_dc=i_dis / i_unit, leak_drift=leak, leak_current=leak_current,
         w_max_plus=max(tables["n"].i_v0) / i_unit, w_max_minus=max(tables["p"].i_v0) / i_unit,
         bias_tables=tables, fit_quality=fq,
         bias_interp_rel_error={k: float(v) for k, v in raw.interp_error.items()},
-        fire_alpha=fire.alpha, fire_threshold=fire.threshold, fire_t_min=fire.t_min, v_reset=v_reset,
+        alpha_dis=fire.alpha, fire_threshold=fire.threshold, fire_t_min=fire.t_min, v_reset=v_reset,
+        design=design.to_dict(), design_sha256=design_sha256(design.to_dict()),
         kicks=_kick_table(kicks), kicks_neuron=_kick_table(kicks_neuron),
         provenance=Provenance(corner=corner, temperature=float(temp), netlist_hashes=dict(p.netlists),
                               timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), **provenance),

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from imcpnn.atomic import atomic_write_text
-from imcpnn.extract.cellparams import CellParams
+from imcpnn.cell import CellParams
 
 PAPER = {"lambda_n": 0.41, "lambda_p": 0.75, "lambda_dis": 0.177, "e_rev_plus": 2.80, "e_rev_minus": -1.53,
          "e_dis": 6.44, "v_switch": 0.428, "c_m": 1.4e-13}
 
 ROWS = ["v0", "v_switch", "v_th", "t_circ", "c_m", "i_unit", "lambda_n", "lambda_p", "lambda_dis", "e_rev_plus",
-        "e_rev_minus", "e_dis", "curvature_n", "curvature_p", "curvature_dis", "i_dis", "alpha_dis", "leak",
+        "e_rev_minus", "e_dis", "curvature_n", "curvature_p", "curvature_dis", "i_dis", "alpha_dis_dc", "leak_drift",
         "leak_current", "w_max_plus", "w_max_minus"]
 
 

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from imcpnn.extract.characterise import DEFAULT_FAN_IN, Plan, Raw, assemble, plan
-from imcpnn.extract.cellparams import CellParams
+from imcpnn.cell import CellParams
 
 
 @dataclass

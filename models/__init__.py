@@ -5,9 +5,9 @@ the nn.Module wrappers re-exported here. See docs/models.md for the conventions.
 """
 from . import functional
 from .functional import fire_time, predict, rcspike_dstd, rcspike_exact
-from .layers import RCSpikeConv2d, RCSpikeLinear, SpikeFlatten, SpikeMinPool2d, SpikeNet, make_mlp
+from .layers import RCSpikeConv2d, RCSpikeLinear, SpikeFlatten, SpikeMinPool2d, SpikeNet, make_mlp, mlp_from_weights
 
 __all__ = [
-    "functional", "RCSpikeLinear", "RCSpikeConv2d", "SpikeMinPool2d", "SpikeFlatten", "SpikeNet", "make_mlp",
+    "functional", "RCSpikeLinear", "RCSpikeConv2d", "SpikeMinPool2d", "SpikeFlatten", "SpikeNet", "make_mlp", "mlp_from_weights",
     "rcspike_exact", "rcspike_dstd", "fire_time", "predict",
 ]

@@ -36,6 +36,7 @@ __all__ = [
     "rcspike_exact",
     "rcspike_dstd",
     "rcspike_trajectory",
+    "fire_ramp",
     "dstd_grid",
     "soft_heaviside",
     "fire_time",
@@ -492,6 +493,17 @@ def fire_time(v_end: Tensor, e_dis: Number = math.inf, alpha_dis: Optional[float
             x = x.clamp_min(-1.0 + torch.finfo(v.dtype).eps)
         t = (torch.log1p(x) - math.log1p(-b * threshold)) / (alpha_dis * b)
     return t.clamp(min=max(0.0, float(t_min)), max=1.0)
+
+
+def fire_ramp(v_start: Tensor, tau: Tensor, e_dis: Number = math.inf, alpha_dis: Optional[float] = None) -> Tensor:
+    """The membrane during the firing phase, ``tau`` in [0, 1] after its start at ``v_start`` (broadcast): the ramp
+    ``dv/dt = a (1 - b v)``, ``b = 1/e_dis``, solved in closed form; ``a`` as in :func:`fire_time`."""
+    tau = torch.as_tensor(tau, dtype=v_start.dtype, device=v_start.device)
+    if math.isinf(float(e_dis)):
+        return v_start + (1.0 if alpha_dis is None else alpha_dis) * tau
+    b = 1.0 / float(e_dis)
+    a = -math.log1p(-b) / b if alpha_dis is None else alpha_dis
+    return (1.0 - (1.0 - b * v_start) * torch.exp(-a * b * tau)) / b
 
 
 def _paper_fire_time(v_end: Tensor, e_dis: Number) -> Tensor:

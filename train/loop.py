@@ -1,8 +1,9 @@
 """Run directories, the training loop, checkpoints with exact resume, evaluation.
 
-Run directory (DESIGN.md):
-    config.yaml          the resolved config (E+, E-, E_dis and the weight range as numbers; `source` names the cell)
-    cell.json            copy of the CellParams used (only when the config took E from a cell)
+Run directory (docs/architecture.md):
+    config.yaml          the validated config, overrides applied (as given: `from: cell.json` stays a reference)
+    model.json           the neuron-model record (imcpnn.neuron.NeuronModel) every forward pass of the run uses
+    cell.json            copy of the CellParams used (only when the config took its model from a cell)
     checkpoint.pt        the latest checkpoint (same content as the newest checkpoints/epoch_NNNN.pt)
     checkpoints/epoch_NNNN.pt
     metrics.csv          one row per finished epoch
@@ -22,6 +23,7 @@ import random
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +31,16 @@ import torch
 
 from imcpnn.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from imcpnn.errors import ConfigError, ImcError
-from imcpnn.train.config import (TrainConfig, apply_overrides, load_config_dict, neuron_values, resolve_reversal,
-                                 validate_config)
+from imcpnn.cell import CellParams, load_cell
+from imcpnn.neuron import NeuronModel
+from imcpnn.train.config import (TrainConfig, apply_overrides, file_sha256, load_config_cell, load_config_dict,
+                                 neuron_model, validate_config)
 from imcpnn.train.data import DataBundle, augment_images, load_dataset
 from imcpnn.train.net import build_net, clamp_weights, forward_all, paper_loss, predict, set_eval_params
 
 METRIC_FIELDS = ["epoch", "train_loss", "train_ce", "train_accuracy", "test_accuracy", "epoch_seconds"]
 EVAL_SEED_OFFSET = 1_000_003
+MODEL_FILE = "model.json"
 
 
 class TrainingDiverged(ImcError):
@@ -123,9 +128,10 @@ def log(msg: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------- config
-def make_config(config: str | Path | dict, sets: list[str] | dict | None = None, cell: str | Path | None = None):
-    """Load (name, path or dict), apply overrides, validate, resolve `from: cell.json`.
-    Returns (TrainConfig with numeric E, CellParams or None, cell path or None)."""
+def make_config(config: str | Path | dict, sets: list[str] | dict | None = None,
+                cell: str | Path | None = None) -> tuple[TrainConfig, NeuronModel, CellParams | None, Path | None]:
+    """Load (name, path or dict), apply overrides, validate, and build the neuron-model record (from the cell for
+    `from: cell.json`). Returns (TrainConfig, NeuronModel, CellParams or None, cell path or None)."""
     if isinstance(config, dict):
         data, path, where = config, None, "config"
     else:
@@ -134,7 +140,9 @@ def make_config(config: str | Path | dict, sets: list[str] | dict | None = None,
     if sets:
         data = apply_overrides(data, sets)
     cfg = validate_config(data, where)
-    return resolve_reversal(cfg, cell, path)
+    cell, cell_path = load_config_cell(cfg, cell, path)
+    source = "" if cell_path is None else f"{cell_path.name} sha256:{file_sha256(cell_path)[:16]}"
+    return cfg, neuron_model(cfg, cell, source), cell, cell_path
 
 
 def load_run_config(run_dir: Path) -> TrainConfig:
@@ -187,8 +195,8 @@ def eval_net(net, cfg: TrainConfig, data: DataBundle, steps: int | None = None, 
 
 # ------------------------------------------------------------------------------------------------------- run dir
 def create_run(config, out: str | Path | None = None, sets=None, cell=None) -> Path:
-    """Validate the config and write a new run directory (config.yaml, cell.json). Returns its path."""
-    cfg, cell_params, cell_path = make_config(config, sets, cell)
+    """Validate the config and write a new run directory (config.yaml, model.json, cell.json). Returns its path."""
+    cfg, model, _, cell_path = make_config(config, sets, cell)
     if out is None:
         out = Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = Path(out)
@@ -196,6 +204,7 @@ def create_run(config, out: str | Path | None = None, sets=None, cell=None) -> P
         raise RunExists(f"{out} already holds a run; continue it with `imc-train resume {out}` or pick another --out")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", cfg.to_yaml())
+    model.save(out / MODEL_FILE)
     if cell_path is not None:
         atomic_write_bytes(out / "cell.json", Path(cell_path).read_bytes())
     return out
@@ -216,7 +225,6 @@ def count_parameters(net) -> int:
 
 def _summary(run_dir: Path, cfg: TrainConfig, net, history, train_seconds, status: str, extra=None) -> dict:
     last = history[-1] if history else {}
-    vals = neuron_values(cfg.neuron)
     s = {
         "name": cfg.name,
         "status": status,
@@ -229,15 +237,12 @@ def _summary(run_dir: Path, cfg: TrainConfig, net, history, train_seconds, statu
         "parameters": {
             "count": count_parameters(net),
             "seed": cfg.seed,
-            "e_plus": vals["e_plus"], "e_minus": vals["e_minus"], "e_dis": vals["e_dis"],
-            "alpha_dis": vals["alpha_dis"], "fire_threshold": vals["fire_threshold"], "t_min": vals["t_min"],
-            "w_min": vals["w_min"], "w_max": vals["w_max"],
+            **NeuronModel.load(run_dir / MODEL_FILE).describe(),
             "solver": cfg.neuron.solver, "steps": cfg.neuron.steps,
             "steps_test": cfg.neuron.steps_test or cfg.neuron.steps, "sigma_test": cfg.neuron.sigma_test or 0.0,
             "eval_offset": cfg.neuron.eval_offset,
             "offset": cfg.neuron.offset, "sigma": cfg.neuron.sigma,
             "lr": cfg.optim.lr, "batch_size": cfg.optim.batch_size,
-            "source": cfg.neuron.source,
             "torch": torch.__version__, "threads": torch.get_num_threads(),
         },
     }
@@ -274,7 +279,7 @@ def train(run_dir: str | Path, progress: bool | None = None, stop_after: int | N
     if data.n_classes > cfg.n_classes:
         raise ConfigError(f"dataset {data.name} has {data.n_classes} classes but the model has {cfg.n_classes} "
                           f"class outputs; set model.n_classes / the last layer size")
-    net = build_net(cfg, data.input_shape).to(device)
+    net = build_net(cfg, data.input_shape, NeuronModel.load(run_dir / MODEL_FILE)).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.optim.epochs)
              if cfg.optim.lr_schedule == "cosine" else None)
@@ -386,25 +391,34 @@ def resume(run_dir, progress: bool | None = None) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------- loading
-def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, **overrides):
-    """Rebuild the trained SpikeNet of a run: returns (net (CPU, eval mode), TrainConfig, CellParams or None).
+@dataclass
+class Run:
+    """A trained run: its network (CPU, eval mode), config, neuron-model record and cell (None for top-down)."""
+
+    net: torch.nn.Module
+    config: TrainConfig
+    model: NeuronModel
+    cell: CellParams | None
+    path: Path
+
+
+def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, **overrides) -> Run:
+    """Rebuild the trained SpikeNet of a run from its model.json and checkpoint.
 
     `overrides` (steps=, sigma=, e_rev=) rebuild the layers with other settings and load the same weights.
-    Per-layer weights: `imcpnn.train.layer_weights(net)`, in forward order, each (n_out, n_in[, kh, kw])."""
-    from imcpnn.extract.cellparams import load_cell
-
+    Per-layer weights: `imcpnn.train.layer_weights(run.net)`, in forward order, each (n_out, n_in[, kh, kw])."""
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
+    model = NeuronModel.load(run_dir / MODEL_FILE)
     ck_path = Path(checkpoint) if checkpoint else run_dir / "checkpoint.pt"
     if not ck_path.is_file():
         raise ConfigError(f"{run_dir}: no checkpoint yet ({ck_path.name}); train it with `imc-train resume {run_dir}`")
     ck = _load_torch(ck_path)
-    shape = _input_shape(cfg)
-    net = build_net(cfg, shape, **{k: v for k, v in overrides.items() if v is not None})
+    net = build_net(cfg, _input_shape(cfg), model, **{k: v for k, v in overrides.items() if v is not None})
     net.load_state_dict(ck["model"])
     net.eval()
     cell = load_cell(run_dir / "cell.json") if (run_dir / "cell.json").is_file() else None
-    return net, cfg, cell
+    return Run(net, cfg, model, cell, run_dir)
 
 
 def _input_shape(cfg: TrainConfig) -> tuple[int, ...]:
@@ -423,14 +437,14 @@ def eval_run(run_dir: str | Path, steps: int | None = None, sigma: float | None 
              e_rev: float | None = None, seed: int | None = None) -> dict:
     """Re-evaluate a run's test accuracy, optionally with another DSTD M, spike noise or symmetric |E|."""
     run_dir = Path(run_dir)
-    net, cfg, _ = load_run(run_dir, e_rev=e_rev)
+    loaded = load_run(run_dir, e_rev=e_rev)
+    net, cfg = loaded.net, loaded.config
     data = load_dataset(cfg.dataset, flatten=cfg.model.arch == "mlp")
     st = eval_settings(cfg, steps, sigma)
     set_eval_params(net, **st)
     steps_used, sigma_used = st["steps"], st["sigma"]
     acc = evaluate(net, data.x_test, data.y_test, cfg, device=torch.device("cpu"), seed=seed)
-    vals = neuron_values(cfg.neuron)
     return {"run_dir": str(run_dir), "test_accuracy": acc, "steps": steps_used, "sigma": sigma_used,
-            "e_plus": float(e_rev) if e_rev is not None else vals["e_plus"],
-            "e_minus": -float(e_rev) if e_rev is not None else vals["e_minus"], "n_test": len(data.y_test)}
+            "e_plus": net.layers[0].e_plus if hasattr(net, "layers") else None,
+            "e_minus": net.layers[0].e_minus if hasattr(net, "layers") else None, "n_test": len(data.y_test)}
 

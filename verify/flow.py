@@ -10,13 +10,14 @@ from typing import Callable
 
 import numpy as np
 
+from imcpnn.cell import CellParams
 from imcpnn.errors import ConfigError
-from imcpnn.extract.cellparams import CellParams
 from imcpnn.netlists import CellDesign
+from imcpnn.neuron import NeuronModel
 from imcpnn.spice.cache import ResultCache
 from imcpnn.verify.calibrate import fit_batched
 from imcpnn.verify.mapping import Scales
-from imcpnn.verify.predict import ModelParams, model_times
+from imcpnn.verify.predict import model_times
 from imcpnn.verify.report import write_outputs
 from imcpnn.verify.simulate import check_network, simulate, simulate_scales
 
@@ -27,7 +28,7 @@ class Network:
 
     weights: list[np.ndarray]
     test_inputs: np.ndarray
-    model: ModelParams
+    model: NeuronModel
     cal_inputs: np.ndarray | None = None
     test_labels: np.ndarray | None = None
     n_classes: int | None = None
@@ -89,7 +90,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
         "scale_mode": scale_mode if calibration is not None or scale_mode == "none" else "given",
         "calibration_rmse_ns": None if calibration is None else calibration.rmse * T_ns,
         "calibration_evaluations": 0 if calibration is None else len(calibration.evaluations),
-        "model": net.model.as_dict(),
+        "model": net.model.describe(),
         "layer_sizes": [int(net.weights[0].shape[1])] + [int(w.shape[0]) for w in net.weights],
         "n_clipped_weights": circuit.n_clipped,
         "chunks": len(circuit.bundles),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imcpnn.errors import ConfigError
-from imcpnn.extract.cellparams import CellParams
+from imcpnn.cell import CellParams
 
 
 @dataclass(frozen=True)

@@ -56,9 +56,7 @@ def _plots(out: Path, net, cell, circuit, model, worst: int) -> list[str]:
         _, t1 = bundle.fire_window(L - 1, local)
         t = waves["time"]
         sel = (t >= t0) & (t <= t1)
-        t_in = model[-2][worst] if L > 1 else net.test_inputs[worst]
-        tau, v = membrane_trajectory(net.weights[-1], np.asarray(t_in, float), net.model,
-                                     layer=len(net.weights) - 1)
+        tau, v = membrane_trajectory(net.weights, net.test_inputs[worst], net.model, layer=-1)
         fig, ax = plt.subplots(figsize=(6.5, 3.6))
         for i, node in enumerate(bundle.mem_nodes[L - 1]):
             line, = ax.plot((t[sel] - t0) * 1e6, waves[node][sel], lw=1.0, label=f"neuron {i} SPICE")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from imcpnn.errors import ConfigError
-from imcpnn.extract.cellparams import CellParams
+from imcpnn.cell import CellParams
 from imcpnn.netlists import CellDesign
 from imcpnn.netlists.network import NetlistBundle, network_netlist
 from imcpnn.spice.cache import ResultCache

@@ -13,7 +13,8 @@ import pytest
 from imcpnn.netlists import default_design
 from imcpnn.pdk import lib_line
 from imcpnn.verify.mapping import Scales
-from imcpnn.verify.predict import ModelParams, model_times
+from imcpnn.neuron import NeuronModel
+from imcpnn.verify.predict import model_times
 from imcpnn.verify.simulate import simulate
 
 pytestmark = [pytest.mark.spice, pytest.mark.slow]
@@ -24,14 +25,14 @@ def test_one_layer_export_matches_bottom_up_model(tt_cell):
     w = [rng.uniform(-1.0, 1.0, (5, 5)) * 1.1]
     x = rng.uniform(0, 1, (8, 5))
     circ = simulate(w, x, tt_cell, default_design(), lib_line(), Scales(), chunks=2, progress=False)
-    model = model_times(w, x, ModelParams.from_cell(tt_cell))
+    model = model_times(w, x, NeuronModel.from_cell(tt_cell))
     err_ns = (circ.times[0] - model[0]) * tt_cell.t_circ * 1e9
     rmse = float(np.sqrt(np.mean(err_ns ** 2)))
     assert rmse < 3.0, f"1-layer RMSE {rmse:.2f} ns; errors (ns):\n{np.round(err_ns, 1)}"
     # silent neurons agree exactly (no spike = 1 on both sides)
     assert np.array_equal(circ.times[0] == 1.0, model[0] == 1.0)
-    no_kicks = model_times(w, x, ModelParams.from_cell(tt_cell, kicks=False))
+    no_kicks = model_times(w, x, NeuronModel.from_cell(tt_cell, kicks=False))
     assert np.sqrt(np.mean(((circ.times[0] - no_kicks[0]) * 1e9 * tt_cell.t_circ) ** 2)) > 1.5 * rmse
     # the ideal (top-down) model misses the circuit by much more
-    ideal = model_times(w, x, ModelParams())
+    ideal = model_times(w, x, NeuronModel())
     assert np.sqrt(np.mean(((circ.times[0] - ideal[0]) * 1e9 * tt_cell.t_circ) ** 2)) > 10 * rmse

@@ -53,7 +53,7 @@ def tt_cell_fixture_free():
     """The paper fixture: a hand-written but valid cell.json (no simulation needed)."""
     from pathlib import Path
 
-    from imcpnn.extract.cellparams import load_cell
+    from imcpnn.cell import load_cell
 
     return load_cell(Path(__file__).parents[1] / "fixtures" / "cell_paper.json")
 
