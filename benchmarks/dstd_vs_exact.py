@@ -1,4 +1,4 @@
-"""Exact event-ordered RC-Spike solver vs DSTD: training time per epoch and peak memory (PAPER.md 4.5, issue 5).
+"""Exact event-ordered RC-Spike solver vs DSTD: training time per epoch and peak memory (docs/paper.md §4.5, issue 5).
 
 One RC-Spike layer of 1000 neurons, 1000 samples of input spike times U[0,1], batch 100, M = 10 (fixed offset),
 |E| = 2, n_in in {100, 300, 1000}. One epoch = forward + backward (loss = sum of output spike times) over all batches,

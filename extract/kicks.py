@@ -1,4 +1,5 @@
-"""Spike-line kicks: what a synapse does to the firing time when its input spike is switched off (beyond PAPER.md).
+"""Spike-line kicks: what a synapse does to the firing time when its input spike is switched off (beyond the
+paper's model, docs/paper.md).
 
 In the pipelined network an input spike stays on until the firing phase of the layer it drives starts (the layer
 before is reset then). The falling spike edge turns the selector off while the memory transistor is biased: charge

@@ -1,6 +1,6 @@
 """Run directories, the training loop, checkpoints with exact resume, evaluation.
 
-Run directory (DESIGN.md):
+Run directory (docs/architecture.md):
     config.yaml          the resolved config (E+, E-, E_dis and the weight range as numbers; `source` names the cell)
     cell.json            copy of the CellParams used (only when the config took E from a cell)
     checkpoint.pt        the latest checkpoint (same content as the newest checkpoints/epoch_NNNN.pt)
