@@ -29,7 +29,7 @@ def _guard(fn, *args, run_dir_hint=None, **kwargs):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """Train RC-Spike networks (PAPER.md) with reversal potentials from a cell.json, resume exactly, sweep |E|."""
+    """Train RC-Spike networks (docs/paper.md) with reversal potentials from a cell.json, resume exactly, sweep |E|."""
 
 
 @main.command("run")

@@ -1,4 +1,5 @@
-"""The firing phase as the circuit does it, measured in transients (bottom-up, beyond PAPER.md).
+"""The firing phase as the circuit does it, measured in transients (bottom-up, beyond the paper's model,
+docs/paper.md).
 
 The DC picture (discharger current, V_switch of the sensing stage) misses two dynamic effects that shift every spike
 by nanoseconds: the comparator flips only once the ramp has overdriven it by some millivolts (a slow input makes a

@@ -1,11 +1,12 @@
-"""Spike-line kicks: what a synapse does to the firing time when its input spike is switched off (beyond PAPER.md).
+"""Spike-line kicks: what a synapse does to the firing time when its input spike is switched off (beyond the
+paper's model, docs/paper.md).
 
 In the pipelined network an input spike stays on until the firing phase of the layer it drives starts (the layer
 before is reset then). The falling spike edge turns the selector off while the memory transistor is biased: charge
 injection and a short tail of conduction move the membrane by a few 1e-3 of the threshold swing, in the branch's own
-direction and growing with its bias (about 3e-3 at 0.01 units up to 8e-3 at 10 units in sky130 tt). Every synapse
-whose input arrived does it at once, so a neuron with five active inputs fires up to ~20 ns away from where its
-end-of-accumulation potential says. The DC characterisation cannot see this and the firing fit (an ideal current
+direction and growing with its bias (the measured tables are in cell.json; sizes in docs/verification.md). Every
+synapse whose input arrived does it at once, so a neuron with several active inputs fires many ns away from where
+its end-of-accumulation potential says. The DC characterisation cannot see this and the firing fit (an ideal current
 source, no spike lines) excludes it on purpose.
 
 Measured here in one transient of a real layer at the design fan-in: every neuron has one test synapse (gate bias
@@ -18,8 +19,8 @@ end-of-accumulation potential before the firing law (verify/predict.py). v_end i
 (the edge itself moves the membrane), so the difference also holds the test synapse's current over that last t_edge;
 the model integrates that current itself (accumulation runs to 1), so it is taken out of the kick.
 
-A layer fed by neurons sees different edges: a neuron's latched output switches in ~0.1 ns (the stimulus in
-t_spike_edge, 2 ns) and is cleared by its layer's reset. Those kicks (about 1e-3 larger) and turn-on delays are
+A layer fed by neurons sees different edges: a neuron's latched output switches much faster than the stimulus
+(whose edges last t_spike_edge) and is cleared by its layer's reset. Those kicks (larger) and turn-on delays are
 measured the same way with a real driver layer in front of the kick layer (``driven_kick_network``); the model uses
 them for every layer after the first.
 """

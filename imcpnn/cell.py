@@ -1,8 +1,9 @@
 """`CellParams`: the record written as cell.json by imc-extract and read by imc-train and imc-verify (a neutral
 module: the producer and its consumers import it, none imports another stage for it).
 
-All physical quantities are SI (V, A, F, s, 1/V); the normalised model quantities (E_rev, weights) follow PAPER.md 2.5:
-v = (V0 - V) / v_th, time in units of t_circ, weight w means a current w * i_unit with i_unit = c_m * v_th / t_circ.
+All physical quantities are SI (V, A, F, s, 1/V); the normalised model quantities (E_rev, weights) follow
+docs/paper.md §2.5: v = (V0 - V) / v_th, time in units of t_circ, weight w means a current w * i_unit with
+i_unit = c_m * v_th / t_circ.
 Unknown or missing fields are an error (pydantic, extra="forbid"); `schema_version` guards format changes.
 """
 

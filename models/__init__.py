@@ -1,4 +1,4 @@
-"""imcpnn.models: pure-PyTorch RC-Spike / TTFS physical neural network (PAPER.md sections 1 and 4).
+"""imcpnn.models: pure-PyTorch RC-Spike / TTFS physical neural network (docs/paper.md §1 and §4).
 
 ``functional`` holds the solvers (exact event-ordered, DSTD), the firing phase, TTFS and the losses; ``layers`` holds
 the nn.Module wrappers re-exported here. See docs/models.md for the conventions.

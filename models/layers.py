@@ -1,21 +1,21 @@
 """nn.Module layers of the RC-Spike physical neural network (thin wrappers over :mod:`.functional`).
 
-Decisions the paper leaves open (PAPER.md 5.1, 1.7, 4.2) and that other stages rely on:
+Decisions the paper leaves open (docs/paper.md §5.1, §1.7, §4.2) and that other stages rely on:
 
 * **Weight init** (not in the paper): ``w ~ U(-a, a)`` with ``a = init_scale * sqrt(3 / fan_in)`` (var(w) =
   init_scale^2/fan_in). For inputs U[0,1] and E = inf, v = sum_j w_j (1 - t_j) then has mean 0 and std
   ``init_scale * sqrt(E[(1-t)^2]) = init_scale/sqrt(3) ~ 0.58``: an O(1) spread across the firing window.
   ``init_scale`` defaults to 1. The optional bias (a weight on an extra input spike at t = 0, like the Iris bias
-  spike of PAPER.md 1.5) starts at 0.
+  spike of docs/paper.md §1.5) starts at 0.
 * **Weight range** (``w_min`` / ``w_max``, the exportable current range): NOT clamped in ``forward`` (that would zero
   the gradient of out-of-range weights). Call ``layer.constrain_()`` (or ``SpikeNet.constrain_()``) after each
   optimiser step; it clamps the weights (and bias) in place.
 * **DSTD offset**: ``offset="random"`` draws one offset U(0, 1/M) per forward call and per layer in training mode.
   In eval mode the offset is ``eval_offset`` (default 0.0, i.e. the fixed grid T_m = m/M); set
-  ``layer.eval_offset = "random"`` to keep drawing at test time (PAPER.md 5.1 suggests the paper did). ``offset=
+  ``layer.eval_offset = "random"`` to keep drawing at test time (docs/paper.md §5.1 suggests the paper did). ``offset=
   "fixed"`` always uses 0. A float ``offset`` uses that value always.
 * **Spike-time noise**: N(0, sigma^2) is added to the output times in training mode only, then clipped to [0, 1];
-  set ``layer.eval_noise = True`` to also add it in eval (PAPER.md 1.7 adds it at inference too).
+  set ``layer.eval_noise = True`` to also add it in eval (docs/paper.md §1.7 adds it at inference too).
 * **Physics** comes from one record, ``neuron`` (:class:`imcpnn.neuron.LayerModel`: reversal potentials, firing law,
   leak, per-synapse lambda, spike-line kicks and turn-on delays). ``solver`` ("dstd" | "exact"), ``steps``,
   ``sigma`` and the offsets are plain attributes and may be changed at any time (e.g. ``layer.solver = "exact"``).

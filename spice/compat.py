@@ -1,4 +1,4 @@
-"""Fixes for PySpice 1.5 on ngspice >= 36 and numpy 2 (TOOLCHAIN.md). Applied once, before any simulation.
+"""Fixes for PySpice 1.5 on ngspice >= 36 and numpy 2 (docs/toolchain.md). Applied once, before any simulation.
 
 1. Shared mode: PySpice flags every stderr line not starting with "Warning:" as an error, but ngspice 39 prints
    informational lines ("Note: ...", "Trying gmin stepping", "Supplies reduced", "Using SPARSE ..."). We classify each

@@ -25,8 +25,9 @@ def library_name() -> str:
 
 def ngspice_threads() -> str:
     """OpenMP threads per ngspice instance. Debian's libngspice evaluates BSIM4 devices with OpenMP; with several
-    simulator processes on few cores, libgomp's spin-waiting threads oversubscribe the machine and one transient was
-    measured 18x slower (1.9 s -> 34 s). Parallelism comes from the process pool instead: one thread per instance."""
+    simulator processes on few cores, libgomp's spin-waiting threads oversubscribe the machine and transients become
+    many times slower (measurement: docs/toolchain.md). Parallelism comes from the process pool instead: one thread
+    per instance."""
     return os.environ.get("IMC_NGSPICE_THREADS", "1")
 
 

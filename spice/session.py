@@ -1,7 +1,7 @@
 """A netlist loaded once into libngspice, then driven with commands (`alter`, `alterparam`, analyses).
 
 Loading the model library is the expensive part; a session pays it once and every sweep point after that costs
-milliseconds (TOOLCHAIN.md). Results come back as plain numpy arrays keyed by ngspice's vector names.
+milliseconds (docs/toolchain.md). Results come back as plain numpy arrays keyed by ngspice's vector names.
 """
 
 from __future__ import annotations

@@ -136,8 +136,8 @@ def rc_times(net, times: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def paper_loss(net, times: list[torch.Tensor], labels: torch.Tensor, cfg: TrainConfig) -> LossParts:
-    """C = CE(softmax(-t/tau_soft)) + gamma_T * Temp + gamma_W * P + gamma_V * V (PAPER.md 1.6); CE and Temp use the
-    class neurons 0..n_classes-1 of the output layer, V every RC layer's spikes, P every weight."""
+    """C = CE(softmax(-t/tau_soft)) + gamma_T * Temp + gamma_W * P + gamma_V * V (docs/paper.md §1.6); CE and Temp
+    use the class neurons 0..n_classes-1 of the output layer, V every RC layer's spikes, P every weight."""
     lc = cfg.loss
     t_cls = times[-1][:, :cfg.n_classes]
     ce = F.spike_ce_loss(t_cls, labels, lc.tau_soft)

@@ -1,5 +1,5 @@
 """One verification: calibrate the current scale(s) on training samples, simulate the test samples, compare with the
-model, write the verification directory (DESIGN.md)."""
+model, write the verification directory (docs/architecture.md)."""
 
 from __future__ import annotations
 

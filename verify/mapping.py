@@ -1,9 +1,10 @@
 """Weight -> current -> gate bias, by inverting the measured bias-to-current tables of cell.json.
 
-A normalised weight w means a synaptic current |w| * i_unit * scale at the membrane held at V0 (PAPER.md 2.5):
+A normalised weight w means a synaptic current |w| * i_unit * scale at the membrane held at V0 (docs/paper.md §2.5):
 w > 0 uses the NMOS branch (sinks current), w < 0 the PMOS branch (sources it); the unused branch is biased off
 (NMOS gate 0 V, PMOS gate Vdd). The inversion interpolates the gate voltage piecewise-linearly in log current (exact
-for the exponential sub-threshold law, and the tables are dense: 5 mV steps, measured interpolation error < 0.1 %),
+for the exponential sub-threshold law, and the tables are dense: 5 mV steps; the interpolation error is measured at
+extraction and recorded in cell.json as `bias_interp_rel_error`),
 so the forward and inverse maps are exact inverses; below the table's smallest current the first segment is extended
 (still sub-threshold), and currents under `off_fraction` of a unit are off.
 """
