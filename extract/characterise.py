@@ -18,6 +18,7 @@ from imcpnn.extract.cellparams import (SCHEMA_VERSION, BiasTable, CellParams, Fa
                                       Provenance)
 from imcpnn.extract.fit import (ExtractionError, CurveFit, crossing, fit_clm, interp_lambda, log_interp_error,
                                 monotone_table, slope, weighted_lambda)
+from imcpnn.laws import FiringLaw, interp_in_log
 
 #: fan-ins at which C_eff is measured (the design fan-in is added if missing)
 FAN_INS = (0, 1, 2, 5, 10, 20)
@@ -282,12 +283,12 @@ def assemble(design, p: Plan, results, *, corner: str, temp: float, fan_in: int,
     raw.firing = fire
     fq["firing_transient"] = FitQuality(r2=1.0 - fire.rmse ** 2 / max(1e-12, float(np.var([p[1] for p in fire.points]))),
                                         max_rel_residual=fire.rmse)
-    from imcpnn.extract.kicks import driven_test_sample, fit_kicks, law_from_cell
+    from imcpnn.extract.kicks import driven_test_sample, fit_kicks
 
     kick_kw = dict(weight_of=lambda br, g: float(np.interp(g, *raw.tables_dense[br])) / i_unit,
                    beta_of=lambda br, w: _beta_at(tables[br], w * i_unit, v_th), v_reset=v_reset, v_th=v_th,
                    vdd=design.vdd, t_circ=T, t_edge=design.t_edge,
-                   law=law_from_cell(fire.alpha, fire.threshold, fire.t_min, e_dis))
+                   law=FiringLaw.from_cell(fire.alpha, fire.threshold, fire.t_min, e_dis))
     (plots, meta), = by("kicks")
     kicks = fit_kicks(plots[0], meta["tests"], meta["mem"], meta["spk"], meta["windows"], **kick_kw)
     (plots, meta), = by("kicks_neuron")
@@ -320,8 +321,7 @@ def _kick_table(k) -> KickTable:
 def _beta_at(table: BiasTable, current: float, v_th: float) -> float:
     """CLM beta (model units, magnitude) of a branch at a current, from the table's per-bias lambda."""
     order = np.argsort(table.i_v0)
-    return v_th * float(np.interp(np.log(current), np.log(np.asarray(table.i_v0)[order]),
-                                  np.asarray(table.lam)[order]))
+    return v_th * float(interp_in_log(current, np.asarray(table.i_v0)[order], np.asarray(table.lam)[order]))
 
 
 def _curve_of(curves, fit: CurveFit):
