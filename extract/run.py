@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from imcpnn.extract.characterise import DEFAULT_FAN_IN, Plan, Raw, assemble, plan
+from imcpnn.extract.characterise import Raw, assemble
+from imcpnn.extract.plan import DEFAULT_FAN_IN, Plan, plan
 from imcpnn.extract.cellparams import CellParams
 
 
