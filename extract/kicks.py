@@ -132,14 +132,26 @@ def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_n
             continue  # not ramp-fired in one of the samples, or outside the table: no information
         # the test current over the last t_edge is in the difference; the model's accumulation has it already
         points.append((br, w, eff[0][0] - eff[1][0] - sign * q * t_edge / t_circ, eff[0][1]))
+    delay, charge = _turn_on(arrival)
+    out_w, out_k = _tabulate(points)
+    return KickFit(out_w, out_k, delay, charge, points)
+
+
+def _turn_on(arrival: dict[str, list[tuple[float, float]]]) -> tuple[dict[str, float], dict[str, float]]:
+    """(delay, charge) per branch: the line ``residual charge = -delay * q - c`` through the tests' arrivals."""
     delay, charge = {}, {}
     for br, pts in arrival.items():
         if len(pts) < 3:
             raise ExtractionError(f"kick fit: {len(pts)} {br.upper()}-branch tests of >= 0.03 units for the turn-on "
                                   "delay (need >= 3)")
         q, r = np.array(pts).T
-        slope, icpt = np.polyfit(q, r, 1)  # r = -delay * q - c
+        slope, icpt = np.polyfit(q, r, 1)
         delay[br], charge[br] = float(-slope), float(-icpt)
+    return delay, charge
+
+
+def _tabulate(points: list[tuple[str, float, float, float]]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Per branch: the usable tests' weights (ascending) and kicks, checked for number and sign."""
     out_w: dict[str, list[float]] = {}
     out_k: dict[str, list[float]] = {}
     for br in ("n", "p"):
@@ -152,7 +164,7 @@ def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_n
             raise ExtractionError(f"kick fit: a {br.upper()}-branch kick has the wrong sign: {pts}")
         out_w[br] = [float(w) for w, _ in pts]
         out_k[br] = [float(k) for _, k in pts]
-    return KickFit(out_w, out_k, delay, charge, points)
+    return out_w, out_k
 
 
 def driven_test_sample(plot: dict[str, np.ndarray], driver_spk: str, fire_windows: list[tuple[float, float]],
