@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Callable
 
 import numpy as np
 
@@ -116,7 +117,8 @@ def reset_level(raw: Raw, t_circ: float) -> float:
     return float(np.interp(t_circ + 0.02 * t_circ, t, v))
 
 
-def _curve_fits(name: str, curves: Curves, plots: list[Plot], sc: Scale, raw: Raw, check) -> list[CurveFit]:
+def _curve_fits(name: str, curves: Curves, plots: list[Plot], sc: Scale, raw: Raw,
+                check: Callable[[float], bool]) -> list[CurveFit]:
     """Linear CLM fits of the I(V) curves of one job (``check(bias)``: whether the fit's quality floor applies)."""
     sign = +1.0 if name in ("n", "dis") else -1.0
     fits = []
