@@ -19,6 +19,7 @@ from scipy.optimize import least_squares
 
 from imcpnn.extract.fit import ExtractionError
 from imcpnn.laws import FiringLaw, rising_crossing
+from imcpnn.spice.session import Plot
 
 # target end-of-accumulation potentials (model units): ramp-fired ones across the phase, and overdriven ones
 V_TARGETS = (0.0, 0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 0.95, 1.6, 2.0)
@@ -38,13 +39,14 @@ def injection_currents(i_unit_est: float) -> list[float]:
     return [float(f"{v / (1 - T_INJ) * i_unit_est:.4g}") for v in V_TARGETS]
 
 
-def fit_firing(plots, *, v0: float, v_th: float, beta_dis: float, vdd: float, t_circ: float,
+def fit_firing(plots: list[Plot], *, v0: float, v_th: float, beta_dis: float, vdd: float, t_circ: float,
                t_edge: float) -> FiringFit:
-    """plots: one per injected current, each with 'time', 'mem', 'spk' over reset/accumulation/firing."""
+    """plots: one per injected current, each with the membrane 'mem' and the spike 'spk' over reset, accumulation
+    and firing."""
     T = t_circ
     pts = []
     for pl in plots:
-        t, mem, spk = pl["time"], pl["mem"], pl["spk"]
+        t, mem, spk = pl.time, pl.voltage("mem"), pl.voltage("spk")
         v_end = float(np.interp(2 * T - t_edge, t, mem))  # just before the firing phase starts
         tc = rising_crossing(t, spk, vdd / 2, 2 * T, 3 * T)
         if tc is None:

@@ -32,6 +32,7 @@ import numpy as np
 
 from imcpnn.extract.fit import ExtractionError
 from imcpnn.laws import FiringLaw, rising_crossing
+from imcpnn.spice.session import Plot
 
 #: test gate biases (V): NMOS gates, and PMOS gates as offsets below vdd; about 0.01 to 9 units in sky130 tt
 N_TEST_GATES = (0.38, 0.42, 0.46, 0.50, 0.54, 0.58, 0.62, 0.66)
@@ -87,7 +88,7 @@ def driven_kick_network(design, fan_in: int) -> tuple[list[tuple[str, float]], l
     return tests, [(vn1, vp1), (vn2, vp2)], x
 
 
-def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_nodes: list[str],
+def fit_kicks(plot: Plot, tests: list[tuple[str, float]], mem_nodes: list[str],
               spike_nodes: list[str], accum_windows: list[tuple[float, float]], *, weight_of, beta_of, v_reset: float,
               v_th: float, vdd: float, t_circ: float, t_edge: float, law: FiringLaw, t_test: float = T_TEST) -> KickFit:
     """``weight_of(branch, gate)``: weight magnitude of a gate bias (bias table at V0 / i_unit); ``beta_of(branch,
@@ -104,12 +105,12 @@ def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_n
     ramp = (max(0.0, law.t_min) + 0.02, 0.98)  # spike times (model units) that say which potential fired them
     if not ramp[0] < ramp[1]:
         raise ExtractionError("kick fit: the firing law has no ramp-fired range")
-    t = plot["time"]
+    t = plot.time
     points = []
     arrival: dict[str, list[tuple[float, float]]] = {"n": [], "p": []}  # (q, residual charge) per test
     for i, (br, g) in enumerate(tests):
         w = float(weight_of(br, g))
-        mem = plot[mem_nodes[i]]
+        mem = plot.voltage(mem_nodes[i])
         (start_a, end_a), (_, end_b) = accum_windows
         dv = (float(np.interp(end_b - t_edge, t, mem)) - float(np.interp(end_a - t_edge, t, mem))) / v_th  # A - B
         tt = np.linspace(start_a + t_test * t_circ, end_a, 50)
@@ -122,7 +123,7 @@ def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_n
         eff = []
         for _, end in accum_windows:
             v_end = (v_reset - float(np.interp(end - t_edge, t, mem))) / v_th
-            tc = rising_crossing(t, plot[spike_nodes[i]], vdd / 2, end, end + t_circ)
+            tc = rising_crossing(t, plot.voltage(spike_nodes[i]), vdd / 2, end, end + t_circ)
             ts = None if tc is None else (tc - end) / t_circ
             if ts is None or not (ramp[0] < ts < ramp[1]):
                 eff = None
@@ -167,12 +168,12 @@ def _tabulate(points: list[tuple[str, float, float, float]]) -> tuple[dict[str, 
     return out_w, out_k
 
 
-def driven_test_sample(plot: dict[str, np.ndarray], driver_spk: str, fire_windows: list[tuple[float, float]],
+def driven_test_sample(plot: Plot, driver_spk: str, fire_windows: list[tuple[float, float]],
                        vdd: float, t_circ: float) -> tuple[int, float]:
     """(sample, arrival) of the neuron-driven measurement: the sample whose test-line driver fired latest within
     DRIVEN_T_RANGE (arrival in model units of the kick layer's accumulation); the last sample must have none."""
-    t = plot["time"]
-    spikes = [rising_crossing(t, plot[driver_spk], vdd / 2, a, b) for a, b in fire_windows]
+    t = plot.time
+    spikes = [rising_crossing(t, plot.voltage(driver_spk), vdd / 2, a, b) for a, b in fire_windows]
     if spikes[-1] is not None:
         raise ExtractionError("neuron-driven kicks: the test-line driver fired without its input")
     ok = [(float((x - a) / t_circ), k) for k, (x, (a, _)) in enumerate(zip(spikes[:-1], fire_windows))
