@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+import yaml
+
 from imcpnn.errors import ConfigError
 
 #: device flavours this generator knows (sky130_fd_pr__<flavour>), with their polarity
@@ -252,8 +254,6 @@ def load_design(path_or_name: str | Path | CellDesign | Mapping[str, Any] | None
     text = p.read_text()
     try:
         if p.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
             d = yaml.safe_load(text)
         else:
             d = json.loads(text)

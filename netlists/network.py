@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from imcpnn.errors import ConfigError
+from imcpnn.spice.analyses import Tran
 
 from .cells import layer_name, layer_ports, subcircuits
 from .design import CellDesign, _fmt
@@ -92,6 +93,31 @@ def _check_biases(biases, design: CellDesign, n_in0: int) -> list[tuple[np.ndarr
     return out
 
 
+def _layer_lines(l: int, vn: np.ndarray, vp: np.ndarray, wire_cap: float) -> list[str]:
+    """Layer ``l`` (1-based): its gate-bias sources, the layer instance wired to the layers around it, wire caps."""
+    n_out, n_in = vn.shape
+    lines = [f"* layer {l}: {n_in} x {n_out}"]
+    for i in range(n_out):
+        for j in range(n_in):
+            lines.append(f"Vn_{l}_{i}_{j} vn_{l}_{i}_{j} 0 DC {_fmt(vn[i, j])}")
+            lines.append(f"Vp_{l}_{i}_{j} vp_{l}_{i}_{j} 0 DC {_fmt(vp[i, j])}")
+    conn = {**{f"in_{j}": f"spk_{l - 1}_{j}" for j in range(n_in)},
+            **{f"inb_{j}": f"spkb_{l - 1}_{j}" for j in range(n_in)},
+            **{f"mem_{i}": f"mem_{l}_{i}" for i in range(n_out)},
+            **{f"out_{i}": f"spk_{l}_{i}" for i in range(n_out)},
+            **{f"outb_{i}": f"spkb_{l}_{i}" for i in range(n_out)},
+            "ph": f"ph_{l}", "phb": f"phb_{l}", "rstb": f"rstb_{l}", "v0": "v0", "vbdis": "vbdis",
+            "vbsense": "vbsense", "vdd": "vdd"}
+    for i in range(n_out):
+        for j in range(n_in):
+            conn[f"vn_{i}_{j}"] = f"vn_{l}_{i}_{j}"
+            conn[f"vp_{i}_{j}"] = f"vp_{l}_{i}_{j}"
+    lines.append(f"XL{l} " + " ".join(conn[p] for p in layer_ports(n_in, n_out)) + f" {layer_name(n_in, n_out)}")
+    if wire_cap > 0:
+        lines += [f"Cw_{l}_{i} mem_{l}_{i} 0 {_fmt(wire_cap)}" for i in range(n_out)]
+    return lines
+
+
 def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, wire_cap: float = 0.0,
                     title: str | None = None) -> NetlistBundle:
     """A pipelined L-layer network streaming ``input_times.shape[0]`` samples in one transient.
@@ -130,32 +156,13 @@ def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, w
     spike_nodes, spikeb_nodes, mem_nodes, bias_src = [], [], [], []
     for l, (vn, vp) in enumerate(bl, start=1):
         n_out, n_in = vn.shape
-        lines.append(f"* layer {l}: {n_in} x {n_out}")
-        for i in range(n_out):
-            for j in range(n_in):
-                lines.append(f"Vn_{l}_{i}_{j} vn_{l}_{i}_{j} 0 DC {_fmt(vn[i, j])}")
-                lines.append(f"Vp_{l}_{i}_{j} vp_{l}_{i}_{j} 0 DC {_fmt(vp[i, j])}")
-        conn = {**{f"in_{j}": f"spk_{l - 1}_{j}" for j in range(n_in)},
-                **{f"inb_{j}": f"spkb_{l - 1}_{j}" for j in range(n_in)},
-                **{f"mem_{i}": f"mem_{l}_{i}" for i in range(n_out)},
-                **{f"out_{i}": f"spk_{l}_{i}" for i in range(n_out)},
-                **{f"outb_{i}": f"spkb_{l}_{i}" for i in range(n_out)},
-                "ph": f"ph_{l}", "phb": f"phb_{l}", "rstb": f"rstb_{l}", "v0": "v0", "vbdis": "vbdis",
-                "vbsense": "vbsense", "vdd": "vdd"}
-        for i in range(n_out):
-            for j in range(n_in):
-                conn[f"vn_{i}_{j}"] = f"vn_{l}_{i}_{j}"
-                conn[f"vp_{i}_{j}"] = f"vp_{l}_{i}_{j}"
-        lines.append(f"XL{l} " + " ".join(conn[p] for p in layer_ports(n_in, n_out)) + f" {layer_name(n_in, n_out)}")
-        if wire_cap > 0:
-            for i in range(n_out):
-                lines.append(f"Cw_{l}_{i} mem_{l}_{i} 0 {_fmt(wire_cap)}")
+        lines += _layer_lines(l, vn, vp, wire_cap)
         spike_nodes.append([f"spk_{l}_{i}" for i in range(n_out)])
         spikeb_nodes.append([f"spkb_{l}_{i}" for i in range(n_out)])
         mem_nodes.append([f"mem_{l}_{i}" for i in range(n_out)])
         bias_src.append({"vn": np.array([[f"vn_{l}_{i}_{j}" for j in range(n_in)] for i in range(n_out)]),
                          "vp": np.array([[f"vp_{l}_{i}_{j}" for j in range(n_in)] for i in range(n_out)])})
-    tran = f"tran {_fmt(design.t_edge / 2)} {_fmt(t_stop)} 0 {_fmt(design.max_step)}"
+    tran = Tran(design.t_edge / 2, t_stop, 0.0, design.max_step).command()
     lines += [f".{tran}", ".end"]
     return NetlistBundle(text="\n".join(lines) + "\n", tran=tran, n_layers=L, n_samples=S, t_circ=T, t_stop=t_stop,
                          spike_nodes=spike_nodes, spikeb_nodes=spikeb_nodes, mem_nodes=mem_nodes,

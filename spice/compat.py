@@ -43,6 +43,7 @@ def is_error_line(content: str) -> bool:
 
 
 def _send_char(message_c, ngspice_id, user_data):  # replaces NgSpiceShared._send_char
+    # lazy (here and in apply): PySpice is loaded with libngspice only; at the top it would slow every CLI start
     from PySpice.Spice.NgSpice.Shared import ffi, ffi_string_utf8
 
     self = ffi.from_handle(user_data)

@@ -43,6 +43,7 @@ def engine():
             # Only effective if libgomp is not loaded yet in this process (pool workers: always).
             os.environ["OMP_NUM_THREADS"] = ngspice_threads()
             compat.apply()
+            # lazy: libngspice and its OpenMP runtime come with PySpice, after OMP_NUM_THREADS is set above
             from PySpice.Spice.NgSpice.Shared import NgSpiceShared
 
             NgSpiceShared.LIBRARY_PATH = library_name()

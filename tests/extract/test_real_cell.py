@@ -50,8 +50,8 @@ def test_lambdas_plausible(extracted):
 def test_units_identities(extracted):
     c = extracted[0]
     assert math.isclose(c.i_unit, c.c_m * c.v_th / c.t_circ, rel_tol=1e-12)
-    assert math.isclose(c.alpha_dis, c.i_dis / c.i_unit, rel_tol=1e-12)
-    assert math.isclose(c.leak, c.leak_current / c.i_unit, rel_tol=1e-9)
+    assert math.isclose(c.alpha_dis_dc, c.i_dis / c.i_unit, rel_tol=1e-12)
+    assert math.isclose(c.leak_drift, c.leak_current / c.i_unit, rel_tol=1e-9)
     assert 0.2 < c.v_switch < c.v0
     # C_eff grows with fan-in, and the design fan-in's value is c_m
     cs = [f.c_m for f in c.c_m_per_fanin]
