@@ -33,9 +33,10 @@ def check_lib_line(lib_line: str) -> str:
     return s
 
 
-def options_lines(design: CellDesign) -> list[str]:
-    """Simulator options used by every transient netlist (accuracy over speed where it matters for ns timing)."""
-    return [".temp 27", f".options reltol={_fmt(design.reltol)} chgtol={_fmt(design.chgtol)} method={design.method}"]
+def options_lines(design: CellDesign, temp: float = 27.0) -> list[str]:
+    """Simulator options used by every transient netlist (accuracy over speed where it matters for ns timing) and the
+    temperature (C) the devices are simulated at."""
+    return [f".temp {float(temp):g}", f".options reltol={_fmt(design.reltol)} chgtol={_fmt(design.chgtol)} method={design.method}"]
 
 
 @dataclass
@@ -119,12 +120,13 @@ def _layer_lines(l: int, vn: np.ndarray, vp: np.ndarray, wire_cap: float) -> lis
 
 
 def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, wire_cap: float = 0.0,
-                    title: str | None = None) -> NetlistBundle:
+                    title: str | None = None, temp: float = 27.0) -> NetlistBundle:
     """A pipelined L-layer network streaming ``input_times.shape[0]`` samples in one transient.
 
     biases: per layer a pair (vn, vp) of (n_out, n_in) gate voltages (the unused branch already off: vn = 0, vp = vdd).
     input_times: (n_samples, n_in) spike times in model units; t >= 1 = no spike.
     wire_cap: extra capacitance (F) from every membrane node to ground (dendrite wiring), default 0.
+    temp: the simulation temperature (C); verification passes the cell's.
     """
     lib_line = check_lib_line(lib_line)
     x = np.asarray(input_times, dtype=float)
@@ -143,7 +145,7 @@ def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, w
 
     lines = [f"* imc-pnn network: design '{design.name}', {L} layers {[shapes[0][0]] + [s[1] for s in shapes]}, "
              f"{S} samples" + (f" ({title})" if title else ""),
-             lib_line, *options_lines(design), subcircuits(design, shapes).rstrip("\n"),
+             lib_line, *options_lines(design, temp), subcircuits(design, shapes).rstrip("\n"),
              "* rails and biases",
              f"Vdd vdd 0 DC {_fmt(design.vdd)}",
              f"Vv0 v0 0 DC {_fmt(design.v0)}",

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from imcpnn import __version__
 from imcpnn.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from imcpnn.errors import ConfigError, ImcError
 from imcpnn.cell import CellParams, load_cell
@@ -36,6 +37,7 @@ from imcpnn.neuron import NeuronModel
 from imcpnn.train.config import (TrainConfig, apply_overrides, file_sha256, load_config_cell, load_config_dict,
                                  neuron_model, validate_config)
 from imcpnn.train.data import DataBundle, augment_images, load_dataset
+from imcpnn.train.record import RUN_FILE, RUN_SCHEMA_VERSION, RunInputs
 from imcpnn.train.net import build_net, clamp_weights, forward_all, paper_loss, predict, set_eval_params
 
 METRIC_FIELDS = ["epoch", "train_loss", "train_ce", "train_accuracy", "test_accuracy", "epoch_seconds"]
@@ -195,7 +197,8 @@ def eval_net(net, cfg: TrainConfig, data: DataBundle, steps: int | None = None, 
 
 # ------------------------------------------------------------------------------------------------------- run dir
 def create_run(config, out: str | Path | None = None, sets=None, cell=None) -> Path:
-    """Validate the config and write a new run directory (config.yaml, model.json, cell.json). Returns its path."""
+    """Validate the config and write a new run directory (config.yaml, model.json, run.json, cell.json). Returns its
+    path."""
     cfg, model, _, cell_path = make_config(config, sets, cell)
     if out is None:
         out = Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -205,6 +208,11 @@ def create_run(config, out: str | Path | None = None, sets=None, cell=None) -> P
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", cfg.to_yaml())
     model.save(out / MODEL_FILE)
+    overrides = [f"{k}={v}" for k, v in sets.items()] if isinstance(sets, dict) else list(sets or [])
+    RunInputs(config="<dict>" if isinstance(config, dict) else str(config),
+              overrides=overrides, cell_path=None if cell_path is None else str(Path(cell_path).resolve()),
+              cell_sha256=None if cell_path is None else file_sha256(cell_path), tool_version=__version__,
+              created=time.strftime("%Y-%m-%dT%H:%M:%S%z")).save(out)
     if cell_path is not None:
         atomic_write_bytes(out / "cell.json", Path(cell_path).read_bytes())
     return out
@@ -226,6 +234,7 @@ def count_parameters(net) -> int:
 def _summary(run_dir: Path, cfg: TrainConfig, net, history, train_seconds, status: str, extra=None) -> dict:
     last = history[-1] if history else {}
     s = {
+        "schema_version": RUN_SCHEMA_VERSION,
         "name": cfg.name,
         "status": status,
         "epochs_done": len(history),
@@ -246,6 +255,8 @@ def _summary(run_dir: Path, cfg: TrainConfig, net, history, train_seconds, statu
             "torch": torch.__version__, "threads": torch.get_num_threads(),
         },
     }
+    if (run_dir / RUN_FILE).is_file():
+        s["inputs"] = RunInputs.load(run_dir).to_dict()
     if extra:
         s.update(extra)
     atomic_write_json(run_dir / "summary.json", _json_safe(s))

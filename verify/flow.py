@@ -3,13 +3,15 @@ model, write the verification directory (docs/architecture.md)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from imcpnn.atomic import atomic_write_text
 from imcpnn.cell import CellParams
 from imcpnn.errors import ConfigError
 from imcpnn.netlists import CellDesign
@@ -18,6 +20,7 @@ from imcpnn.spice.cache import ResultCache
 from imcpnn.verify.calibrate import fit_batched
 from imcpnn.verify.mapping import Scales
 from imcpnn.verify.predict import model_times
+from imcpnn.verify.record import TEST_INPUTS_FILE, VERIFY_SCHEMA_VERSION, VerifyInputs
 from imcpnn.verify.report import write_outputs
 from imcpnn.verify.simulate import check_network, simulate, simulate_scales
 
@@ -44,10 +47,14 @@ def predicted_class(t_out: np.ndarray, n_classes: int | None) -> np.ndarray:
 def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, out: Path, *, scale_mode: str,
            scales: Scales | None = None, clip: bool = False, chunks: int = 2, workers: int | None = None,
            cache: ResultCache | None = None, wire_cap: float = 0.0, layer_netlist: str | None = None,
+           temp: float | None = None, inputs: VerifyInputs | None = None,
            log: Callable[[str], None] = print) -> dict:
+    """Calibrate (unless `scales` are given), simulate the test samples at `temp` (C; default the cell's), compare
+    with the model and write `out`; `inputs` (what the verification was made from) goes into the summary."""
     check_network(net.weights, net.test_inputs)
     t_start = time.perf_counter()
-    kw = dict(clip=clip, workers=workers, cache=cache, wire_cap=wire_cap, layer_netlist=layer_netlist)
+    temp = cell.temperature if temp is None else float(temp)
+    kw = dict(clip=clip, workers=workers, cache=cache, wire_cap=wire_cap, layer_netlist=layer_netlist, temp=temp)
     calibration = None
     if scales is None:
         if scale_mode != "none" and (net.cal_inputs is None or len(net.cal_inputs) == 0):
@@ -60,7 +67,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
             calibration = fit_batched(
                 lambda cands: simulate_scales(net.weights, net.cal_inputs, cell, design, lib_line, cands,
                                               chunks=chunks, workers=workers, cache=cache, wire_cap=wire_cap,
-                                              layer_netlist=layer_netlist),
+                                              layer_netlist=layer_netlist, temp=temp),
                 cal_target, scale_mode, log)
             scales = calibration.scales
     t_cal = time.perf_counter() - t_start
@@ -76,6 +83,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
     pc_model = predicted_class(model[-1], net.n_classes)
     pc_spice = predicted_class(circuit.times[-1], net.n_classes)
     summary = {
+        "schema_version": VERIFY_SCHEMA_VERSION,
         "flow": net.flow,
         "source": net.source,
         "n_samples": int(len(net.test_inputs)),
@@ -96,11 +104,19 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
         "chunks": len(circuit.bundles),
         "seconds_calibration": t_cal,
         "seconds_test_simulation": t_sim,
+        "temperature": temp,
+        "inputs": None if inputs is None else inputs.to_dict(),
         "cell": {"design": cell.provenance.design, "corner": cell.provenance.corner,
+                 "temperature": cell.temperature,
                  "e_rev_plus": cell.e_rev_plus, "e_rev_minus": cell.e_rev_minus, "e_dis": cell.e_dis,
                  "i_unit": cell.i_unit, "c_m": cell.c_m, "v_th": cell.v_th},
     }
+    # the inputs actually simulated, at full precision: `imc-verify run --inputs` on this file repeats the run
+    inputs_csv = "".join(",".join(f"{v:.17g}" for v in row) + "\n" for row in np.asarray(net.test_inputs, float))
+    if inputs is not None:
+        summary["inputs"] = replace(inputs, test_inputs_sha256=hashlib.sha256(inputs_csv.encode()).hexdigest()).to_dict()
     write_outputs(out, net, cell, circuit, model, summary, calibration)
+    atomic_write_text(out / TEST_INPUTS_FILE, inputs_csv)
     log(f"output-layer RMSE {summary['rmse_ns']:.2f} ns (per layer: "
         + ", ".join(f"{x:.2f}" for x in per_layer) + f" ns); class agreement {summary['class_agreement']:.0%}")
     return summary
