@@ -35,10 +35,15 @@ def main() -> None:
 @click.option("--kicks/--no-kicks", default=True, show_default=True,
               help="Bottom-up model with the cell's spike-line kicks (off: the ablation without them).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: RUN_DIR/verify).")
+@click.option("--force", is_flag=True,
+              help="Replace a verification already in the output directory (removed once the new one is complete).")
 @user_errors
 def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, clip, design, corner, wire_cap,
-        layer_netlist, chunks, jobs, no_cache, kicks, out) -> None:
-    """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice."""
+        layer_netlist, chunks, jobs, no_cache, kicks, out, force) -> None:
+    """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice.
+
+    The output directory must not hold a verification already (--force replaces it); it is written complete or
+    not at all."""
     from imcpnn.errors import ConfigError
     from imcpnn.extract.cellparams import load_cell
     from imcpnn.netlists import load_design
@@ -71,18 +76,20 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
             raise ConfigError(f"{run_dir} has no cell params (a top-down run): pass --cell cell.json")
         with_cell_kicks(net, cell, kicks)
         out = out or Path(run_dir) / "verify"
+    from imcpnn.verify.report import check_out
     from imcpnn.verify.simulate import check_network
 
     check_network(net.weights, net.test_inputs)  # shape/range errors before anything slow
+    check_out(Path(out), force)
     mode = default_scale_mode(net.flow) if scale_mode == "auto" else scale_mode
     dsg = load_design(design or cell.provenance.design)
     summary = verify(net, cell, dsg, lib_line(corner or cell.provenance.corner), Path(out), scale_mode=mode,
                      scales=Scales.global_(scale) if scale is not None else None, clip=clip, chunks=chunks,
                      workers=jobs, cache=None if no_cache else ResultCache(), wire_cap=wire_cap,
                      layer_netlist=str(layer_netlist) if layer_netlist else None,
-                     log=lambda m: click.echo(m, err=True))
+                     log=lambda m: click.echo(m, err=True), force=force)
     click.echo(f"{summary['flow']}: output-layer RMSE {summary['rmse_ns']:.2f} ns over {summary['n_samples']} samples; "
-               f"report: {Path(out) / 'report.md'}")
+               f"report: {Path(summary['directory']) / 'report.md'}")
     finish(0)
 
 

@@ -17,8 +17,10 @@ for cfg in iris-bottomup iris-topdown; do
   $BIN/imc-train run "$cfg" --cell "$OUT/cell.json" --out "$OUT/$cfg"
 done
 echo "== 3/4 imc-verify: 50 Iris test samples through ngspice, per flow"
-$BIN/imc-verify run "$OUT/iris-bottomup" --cell "$OUT/cell.json" --samples 50 --clip
-$BIN/imc-verify run "$OUT/iris-topdown" --cell "$OUT/cell.json" --samples 50 --clip
+for cfg in iris-bottomup iris-topdown; do
+  if [ -f "$OUT/$cfg/verify/summary.json" ]; then echo "   $cfg already verified"; continue; fi
+  $BIN/imc-verify run "$OUT/$cfg" --cell "$OUT/cell.json" --samples 50 --clip
+done
 echo "== 4/4 comparison"
 $BIN/imc-verify compare "$OUT/iris-bottomup" "$OUT/iris-topdown" --out "$OUT/comparison"
 echo "done in $(( $(date +%s) - t0 )) s; report: $OUT/comparison/comparison.md"

@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -184,3 +185,53 @@ def test_failed_start_leaves_no_run_behind(tmp_path, sets):
             run("iris-bottomup", out=out, sets={**FAST, **sets}, cell=CELL, progress=False)
         assert "already holds a run" not in str(ei.value)
         assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------------ verifications
+def _tiny_network(tmp_path) -> list[str]:
+    """A 3-input, 2-neuron layer and two samples: a verification of it takes a few seconds."""
+    np.savez(tmp_path / "w.npz", l0=np.full((2, 3), 0.5))
+    np.savetxt(tmp_path / "x.csv", np.array([[0.1, 0.3, 0.0], [0.2, 0.5, 0.0]]), delimiter=",")
+    return ["run", "--weights", str(tmp_path / "w.npz"), "--inputs", str(tmp_path / "x.csv"), "--cell", str(CELL),
+            "--design", "sky130-rcspike", "--jobs", "1"]
+
+
+def _imc_verify(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "imcpnn.cli.verify", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.spice
+def test_verify_refuses_to_replace_a_verification_and_force_replaces_it_whole(tmp_path):
+    base, out = _tiny_network(tmp_path), tmp_path / "v"
+    p = _imc_verify(*base, "--samples", "2", "--chunks", "2", "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    assert len(list((out / "netlists").iterdir())) == 2
+    p = _imc_verify(*base, "--samples", "1", "--chunks", "1", "--out", str(out))
+    assert p.returncode == 2 and "already holds a verification" in p.stderr and "--force" in p.stderr
+    assert json.loads((out / "summary.json").read_text())["n_samples"] == 2
+    p = _imc_verify(*base, "--samples", "1", "--chunks", "1", "--out", str(out), "--force")
+    assert p.returncode == 0, p.stderr
+    assert "replaced the previous verification" in p.stderr
+    assert json.loads((out / "summary.json").read_text())["n_samples"] == 1
+    # nothing of the 2-sample verification is left beside the new one
+    assert [f.name for f in (out / "netlists").iterdir()] == ["test_samples_000-000.cir"]
+    assert sorted(f.name for f in tmp_path.iterdir() if f.name.startswith(".")) == []
+
+
+@pytest.mark.spice
+def test_two_verifies_with_the_same_out_never_lose_one(tmp_path):
+    base, out = _tiny_network(tmp_path), tmp_path / "v"
+    procs = [subprocess.Popen([sys.executable, "-m", "imcpnn.cli.verify", *base, "--samples", str(n), "--out",
+                               str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in (1, 2)]
+    outputs = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+    ok = [o for o in outputs if o[0] == 0]
+    refused = [o for o in outputs if o[0] != 0]
+    assert all("already holds a verification" in o[2] for o in refused)
+    written = sorted(d for d in tmp_path.iterdir() if (d / "summary.json").is_file())
+    assert len(written) == len(ok)  # every verification that reported success is on disk, each in its own directory
+    assert sorted(json.loads((d / "summary.json").read_text())["n_samples"] for d in written) == \
+        sorted(n for n, o in zip((1, 2), outputs) if o[0] == 0)
+    for code, stdout, _ in ok:
+        report = stdout.strip().rsplit("report: ", 1)[1]
+        assert Path(report).is_file()

@@ -17,7 +17,7 @@ from imcpnn.spice.cache import ResultCache
 from imcpnn.verify.calibrate import fit_batched
 from imcpnn.verify.mapping import Scales
 from imcpnn.verify.predict import ModelParams, model_times
-from imcpnn.verify.report import write_outputs
+from imcpnn.verify.report import check_out, write_verification
 from imcpnn.verify.simulate import check_network, simulate, simulate_scales
 
 
@@ -43,8 +43,11 @@ def predicted_class(t_out: np.ndarray, n_classes: int | None) -> np.ndarray:
 def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, out: Path, *, scale_mode: str,
            scales: Scales | None = None, clip: bool = False, chunks: int = 2, workers: int | None = None,
            cache: ResultCache | None = None, wire_cap: float = 0.0, layer_netlist: str | None = None,
-           log: Callable[[str], None] = print) -> dict:
+           log: Callable[[str], None] = print, force: bool = False) -> dict:
+    """Simulate and compare; the directory written is summary['directory'] (`out`, or `out-2`... when another
+    verification reached `out` meanwhile). An existing verification in `out` is refused unless `force`."""
     check_network(net.weights, net.test_inputs)
+    check_out(out, force)
     t_start = time.perf_counter()
     kw = dict(clip=clip, workers=workers, cache=cache, wire_cap=wire_cap, layer_netlist=layer_netlist)
     calibration = None
@@ -99,7 +102,10 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
                  "e_rev_plus": cell.e_rev_plus, "e_rev_minus": cell.e_rev_minus, "e_dis": cell.e_dis,
                  "i_unit": cell.i_unit, "c_m": cell.c_m, "v_th": cell.v_th},
     }
-    write_outputs(out, net, cell, circuit, model, summary, calibration)
+    directory, note = write_verification(out, net, cell, circuit, model, summary, calibration, force)
+    if note:
+        log(note)
+    summary["directory"] = str(directory)
     log(f"output-layer RMSE {summary['rmse_ns']:.2f} ns (per layer: "
         + ", ".join(f"{x:.2f}" for x in per_layer) + f" ns); class agreement {summary['class_agreement']:.0%}")
     return summary
