@@ -69,6 +69,27 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def atomic_create_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Create `path` holding `data`, complete, or raise FileExistsError if it exists: the file is written under a
+    temporary name and hard-linked to its final name (a link never replaces), so of several writers exactly one
+    succeeds and no reader ever sees a partial file."""
+    path = Path(path)
+    tmp = atomic_write_bytes(path.with_name(f".{path.name}.{os.getpid()}.new"), data)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: exclusive create
+        with open(path, "xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+    return path
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 

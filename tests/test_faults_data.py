@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from imcpnn.atomic import atomic_write_text
 from imcpnn.cli.train import main as cli
 from imcpnn.errors import ImcError
+from imcpnn.extract.cellparams import load_cell
 from imcpnn.train import loop as L
 from imcpnn.train import resume, run, train
 
@@ -235,3 +236,32 @@ def test_two_verifies_with_the_same_out_never_lose_one(tmp_path):
     for code, stdout, _ in ok:
         report = stdout.strip().rsplit("report: ", 1)[1]
         assert Path(report).is_file()
+
+
+# ------------------------------------------------------------------------------------------------ cell.json
+def _imc_extract(*args, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "imcpnn.cli.extract", "run", *args, "-q", "-j", "2"], cwd=cwd,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.spice
+def test_extract_keeps_an_existing_cell_unless_forced(tmp_path):
+    out = tmp_path / "cell.json"
+    out.write_bytes(CELL.read_bytes())
+    p = _imc_extract("--out", str(out), cwd=tmp_path)
+    assert p.returncode == 2 and "already exists" in p.stderr and "--force" in p.stderr
+    assert out.read_bytes() == CELL.read_bytes()
+    p = _imc_extract("--out", str(out), "--force", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert load_cell(out).provenance.corner == "tt" and out.read_bytes() != CELL.read_bytes()
+
+
+def test_cell_written_meanwhile_is_kept_and_the_new_one_goes_beside_it(tmp_path):
+    from imcpnn.cli.extract_run import _save
+
+    cell, out = load_cell(CELL), tmp_path / "cell.json"
+    out.write_text("someone else's\n")
+    assert _save(cell, out, force=False) == tmp_path / "cell.new.json"
+    assert out.read_text() == "someone else's\n"
+    assert load_cell(tmp_path / "cell.new.json").to_json() == cell.to_json()
+    assert _save(cell, out, force=True) == out and load_cell(out).to_json() == cell.to_json()

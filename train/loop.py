@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from imcpnn.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, fsync_dir
+from imcpnn.atomic import atomic_create_bytes, atomic_write_bytes, atomic_write_json, atomic_write_text
 from imcpnn.errors import ConfigError, ImcError
 from imcpnn.train.config import (TrainConfig, apply_overrides, load_config_dict, neuron_values, resolve_reversal,
                                  validate_config)
@@ -192,25 +192,6 @@ def run_lock(run_dir: Path):
         fh.close()
 
 
-def _claim(path: Path, text: str) -> None:
-    """Create `path` holding `text`, complete, or fail with FileExistsError if it exists: the file is written under a
-    temporary name and hard-linked to its final name (link never replaces), so two runs cannot both claim it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    atomic_write_text(tmp, text)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise
-    except OSError:  # no hard links on this file system: exclusive create
-        with open(path, "x", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(path.parent)
-
-
 def _new_run(config, out, sets, cell) -> tuple[Path, bool]:
     """Validate, then claim a new run directory. Returns (path, whether this call created the directory)."""
     cfg, _, cell_path = make_config(config, sets, cell)
@@ -230,7 +211,7 @@ def _new_run(config, out, sets, cell) -> tuple[Path, bool]:
             raise ConfigError(f"--out {out} exists and is not a directory") from None
         made = False
     try:
-        _claim(out / "config.yaml", cfg.to_yaml())
+        atomic_create_bytes(out / "config.yaml", cfg.to_yaml().encode("utf-8"))
     except FileExistsError:
         raise exists from None
     if cell_path is not None:
