@@ -265,3 +265,16 @@ def test_cell_written_meanwhile_is_kept_and_the_new_one_goes_beside_it(tmp_path)
     assert out.read_text() == "someone else's\n"
     assert load_cell(tmp_path / "cell.new.json").to_json() == cell.to_json()
     assert _save(cell, out, force=True) == out and load_cell(out).to_json() == cell.to_json()
+
+
+# ------------------------------------------------------------------------------------------------ simulation cache
+@pytest.mark.spice
+def test_cache_key_version_comes_from_the_library_not_the_cli_on_path(tmp_path):
+    code = "from imcpnn.spice.engine import shared_version_cached; print(shared_version_cached())"
+    env = {k: v for k, v in os.environ.items() if k != "IMC_NGSPICE_VERSION"}
+    with_cli = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    without = subprocess.run([sys.executable, "-c", code], env={**env, "PATH": str(tmp_path)}, capture_output=True,
+                             text=True, timeout=120)
+    assert with_cli.returncode == without.returncode == 0, without.stderr
+    assert without.stdout == with_cli.stdout and "unknown" not in without.stdout
+    assert without.stdout.strip().startswith("ngspice-")
