@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from imcpnn.atomic import atomic_write_text
 from imcpnn.cli.train import main as cli
 from imcpnn.errors import ImcError
 from imcpnn.extract.cellparams import load_cell
+from imcpnn.pdk import find_pdk, lib_line
 from imcpnn.train import loop as L
 from imcpnn.train import resume, run, train
 
@@ -207,7 +209,7 @@ def test_verify_refuses_to_replace_a_verification_and_force_replaces_it_whole(tm
     base, out = _tiny_network(tmp_path), tmp_path / "v"
     p = _imc_verify(*base, "--samples", "2", "--chunks", "2", "--out", str(out))
     assert p.returncode == 0, p.stderr
-    assert len(list((out / "netlists").iterdir())) == 2
+    assert len(list((out / "netlists").glob("*.cir"))) == 2
     p = _imc_verify(*base, "--samples", "1", "--chunks", "1", "--out", str(out))
     assert p.returncode == 2 and "already holds a verification" in p.stderr and "--force" in p.stderr
     assert json.loads((out / "summary.json").read_text())["n_samples"] == 2
@@ -216,7 +218,7 @@ def test_verify_refuses_to_replace_a_verification_and_force_replaces_it_whole(tm
     assert "replaced the previous verification" in p.stderr
     assert json.loads((out / "summary.json").read_text())["n_samples"] == 1
     # nothing of the 2-sample verification is left beside the new one
-    assert [f.name for f in (out / "netlists").iterdir()] == ["test_samples_000-000.cir"]
+    assert [f.name for f in (out / "netlists").glob("*.cir")] == ["test_samples_000-000.cir"]
     assert sorted(f.name for f in tmp_path.iterdir() if f.name.startswith(".")) == []
 
 
@@ -278,3 +280,29 @@ def test_cache_key_version_comes_from_the_library_not_the_cli_on_path(tmp_path):
     assert with_cli.returncode == without.returncode == 0, without.stderr
     assert without.stdout == with_cli.stdout and "unknown" not in without.stdout
     assert without.stdout.strip().startswith("ngspice-")
+
+
+# ------------------------------------------------------------------------------------------------ exported netlists
+@pytest.mark.spice
+def test_exported_netlists_are_portable_and_the_printed_command_runs_one(tmp_path):
+    if shutil.which("ngspice") is None:
+        pytest.skip("the ngspice CLI is not on PATH")
+    p = _imc_verify(*_tiny_network(tmp_path), "--samples", "1", "--chunks", "1", "--out", str(tmp_path / "v"))
+    assert p.returncode == 0, p.stderr
+    moved = tmp_path / "elsewhere" / "copy"  # as if copied to another machine
+    shutil.copytree(tmp_path / "v", moved)
+    shutil.rmtree(tmp_path / "v")
+    cir = moved / "netlists" / "test_samples_000-000.cir"
+    text = cir.read_text()
+    assert str(find_pdk().root) not in text and '.include "pdk.spice"' in text
+    assert (moved / "netlists" / "pdk.spice").read_text().strip().splitlines()[-1] == lib_line("tt")
+    command = p.stderr.split("run a netlist by hand: ", 1)[1].splitlines()[0]
+    assert command == f"ngspice -b -r test_samples_000-000.raw {tmp_path / 'v'}/netlists/test_samples_000-000.cir"
+    assert "ngspice -b -r test_samples_000-000.raw netlists/test_samples_000-000.cir" in \
+        (moved / "report.md").read_text()
+    command = command.replace(str(tmp_path / "v"), str(moved))
+    run_dir = tmp_path / "cwd"
+    run_dir.mkdir()
+    r = subprocess.run(command.split(), cwd=run_dir, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "rror" not in r.stdout + r.stderr, r.stdout + r.stderr
+    assert (run_dir / "test_samples_000-000.raw").stat().st_size > 10_000

@@ -17,7 +17,7 @@ from imcpnn.spice.cache import ResultCache
 from imcpnn.verify.calibrate import fit_batched
 from imcpnn.verify.mapping import Scales
 from imcpnn.verify.predict import ModelParams, model_times
-from imcpnn.verify.report import check_out, write_verification
+from imcpnn.verify.report import check_out, hand_command, write_verification
 from imcpnn.verify.simulate import check_network, simulate, simulate_scales
 
 
@@ -106,6 +106,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
     if note:
         log(note)
     summary["directory"] = str(directory)
+    log(f"run a netlist by hand: {hand_command(directory, circuit)}")
     log(f"output-layer RMSE {summary['rmse_ns']:.2f} ns (per layer: "
         + ", ".join(f"{x:.2f}" for x in per_layer) + f" ns); class agreement {summary['class_agreement']:.0%}")
     return summary

@@ -17,6 +17,7 @@ import numpy as np
 
 from imcpnn.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, fsync_dir
 from imcpnn.errors import ConfigError
+from imcpnn.netlists.network import PDK_INCLUDE, portable_netlist
 
 _TAKEN = (errno.EEXIST, errno.ENOTEMPTY)
 
@@ -158,12 +159,21 @@ def write_verification(out: Path, net, cell, circuit, model, summary: dict, cali
         raise
 
 
+def hand_command(directory: str | Path, circuit) -> str:
+    """The one line that simulates the first exported netlist of a verification in `directory` with ngspice."""
+    a, e = circuit.chunks[0]
+    name = f"test_samples_{a:03d}-{e - 1:03d}"
+    return f"ngspice -b -r {name}.raw {Path(directory) / 'netlists' / name}.cir"
+
+
 def write_outputs(out: Path, net, cell, circuit, model, summary: dict, calibration) -> None:
     """The files of one verification, into the (new) directory `out`."""
     (out / "netlists").mkdir(parents=True, exist_ok=True)
     for k, b in enumerate(circuit.bundles):
         a, e = circuit.chunks[k]
-        atomic_write_text(out / "netlists" / f"test_samples_{a:03d}-{e - 1:03d}.cir", b.text)
+        text, pdk = portable_netlist(b.text, b.lib_line)
+        atomic_write_text(out / "netlists" / f"test_samples_{a:03d}-{e - 1:03d}.cir", text)
+        atomic_write_text(out / "netlists" / PDK_INCLUDE, pdk)
     T_ns = cell.t_circ * 1e9
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -201,8 +211,11 @@ Network {s['layer_sizes']} exported to sky130 netlists (design `{s['cell']['desi
 | clipped weights | {s['n_clipped_weights']} |
 | SPICE time: calibration / test | {s['seconds_calibration']:.1f} s / {s['seconds_test_simulation']:.1f} s |
 
-Files: `spike_times.csv` (per sample, layer, neuron), `summary.json`, `netlists/` (run by hand with
-`ngspice netlists/<file>.cir`), {', '.join(f'`{p}`' for p in plots)}.
+Files: `spike_times.csv` (per sample, layer, neuron), `summary.json`, `netlists/`, {', '.join(f'`{p}`' for p in plots)}.
+Run a netlist by hand (all node voltages into a raw file; the models are named in `netlists/{PDK_INCLUDE}`, the one
+line to change on another machine):
+
+    {hand_command('.', circuit)}
 
 ![membrane](worst_sample_membrane.png)
 ![errors](error_hist.png)
