@@ -85,8 +85,18 @@ def test_damaged_checkpoint_pt_leaves_epoch_file_intact_and_resume_uses_it(tmp_p
     assert (rd / "checkpoints" / "epoch_0003.pt").stat().st_size > 100  # an independent copy, not a hard link
     assert resume(rd, progress=False)["epochs_done"] == 4
     err = capsys.readouterr().err
-    assert "checkpoint.pt is damaged; using checkpoints/epoch_0003.pt" in err
+    assert "checkpoint.pt was damaged; restored it from checkpoints/epoch_0003.pt" in err
     assert _same_model(torch.load(rd / "checkpoint.pt", weights_only=False), _reference(tmp_path))
+
+
+def test_finished_run_with_damaged_checkpoint_pt_gets_a_hint_and_resume_restores_it(tmp_path, capsys):
+    rd = _trained(tmp_path, 4)
+    (rd / "checkpoint.pt").write_bytes(b"damaged")
+    with pytest.raises(ImcError, match="checkpoint.pt is damaged; `imc-train resume .*` restores it from"):
+        L.load_run(rd)
+    assert resume(rd, progress=False)["epochs_done"] == 4
+    assert "restored it from checkpoints/epoch_0004.pt" in capsys.readouterr().err
+    assert L.load_run(rd)[1].optim.epochs == 4
 
 
 def test_no_readable_checkpoint_is_refused_not_restarted(tmp_path):

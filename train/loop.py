@@ -388,7 +388,8 @@ def _restore(tr: _Trainer) -> None:
         latest = _read_checkpoint(tr.run_dir / "checkpoint.pt")
         why = ("missing" if not (tr.run_dir / "checkpoint.pt").exists() else
                "damaged" if latest is None else f"older (epoch {latest['epoch']})")
-        log(f"{tr.run_dir}: checkpoint.pt is {why}; using {path.relative_to(tr.run_dir)}")
+        atomic_write_bytes(tr.run_dir / "checkpoint.pt", path.read_bytes())
+        log(f"{tr.run_dir}: checkpoint.pt was {why}; restored it from {path.relative_to(tr.run_dir)}")
     if tr.done < tr.cfg.optim.epochs:
         log(f"{tr.run_dir}: resuming after epoch {tr.done} from {path.relative_to(tr.run_dir)}")
 
@@ -542,6 +543,10 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, **overri
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     ck_path = Path(checkpoint) if checkpoint else run_dir / "checkpoint.pt"
+    if checkpoint is None and _read_checkpoint(ck_path) is None and _epoch_files(run_dir):
+        state = "damaged" if ck_path.exists() else "missing"
+        raise ConfigError(f"{ck_path} is {state}; `imc-train resume {run_dir}` restores it from the newest intact "
+                          f"checkpoints/epoch_NNNN.pt")
     if not ck_path.is_file():
         raise ConfigError(f"{run_dir}: no checkpoint yet ({ck_path.name}); train it with `imc-train resume {run_dir}`")
     ck = _load_torch(ck_path)
