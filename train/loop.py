@@ -21,7 +21,6 @@ import errno
 import fcntl
 import io
 import math
-import os
 import random
 import shutil
 import sys
