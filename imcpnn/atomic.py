@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import stat
 import tempfile
 from pathlib import Path
@@ -74,7 +75,7 @@ def atomic_create_bytes(path: str | os.PathLike, data: bytes) -> Path:
     temporary name and hard-linked to its final name (a link never replaces), so of several writers exactly one
     succeeds and no reader ever sees a partial file."""
     path = Path(path)
-    tmp = atomic_write_bytes(path.with_name(f".{path.name}.{os.getpid()}.new"), data)
+    tmp = atomic_write_bytes(path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.new"), data)
     try:
         os.link(tmp, path)
     except FileExistsError:
