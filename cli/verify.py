@@ -76,11 +76,9 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
             raise ConfigError(f"{run_dir} has no cell params (a top-down run): pass --cell cell.json")
         with_cell_kicks(net, cell, kicks)
         out = out or Path(run_dir) / "verify"
-    from imcpnn.verify.report import check_out
     from imcpnn.verify.simulate import check_network
 
     check_network(net.weights, net.test_inputs)  # shape/range errors before anything slow
-    check_out(Path(out), force)
     mode = default_scale_mode(net.flow) if scale_mode == "auto" else scale_mode
     dsg = load_design(design or cell.provenance.design)
     summary = verify(net, cell, dsg, lib_line(corner or cell.provenance.corner), Path(out), scale_mode=mode,

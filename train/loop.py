@@ -245,6 +245,7 @@ def _discard_untrained(run_dir: Path, made: bool) -> None:
             pass
     log(f"removed the run in {run_dir}: it never finished an epoch")
 
+
 def _write_metrics(run_dir: Path, history: list[dict]) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, extrasaction="ignore")
