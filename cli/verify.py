@@ -39,10 +39,15 @@ def main() -> None:
               help="Allow a --cell other than the run's own (another corner or temperature); recorded.")
 @click.option("--temp", type=float, default=None, help="Simulation temperature in C (default: the cell's).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: RUN_DIR/verify).")
+@click.option("--force", is_flag=True,
+              help="Replace a verification already in the output directory (removed once the new one is complete).")
 @user_errors
 def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, clip, design, corner, wire_cap,
-        layer_netlist, chunks, jobs, no_cache, kicks, other_cell, temp, out) -> None:
-    """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice."""
+        layer_netlist, chunks, jobs, no_cache, kicks, other_cell, temp, out, force) -> None:
+    """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice.
+
+    The output directory must not hold a verification already (--force replaces it); it is written complete or
+    not at all."""
     # imported here, not at the top: `imc-verify -h` should not wait for torch and PySpice to load
     from imcpnn.netlists import load_design
     from imcpnn.pdk import lib_line
@@ -64,9 +69,9 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
                      scales=Scales.global_(scale) if scale is not None else None, clip=clip, chunks=chunks,
                      workers=jobs, cache=None if no_cache else ResultCache(), wire_cap=wire_cap,
                      layer_netlist=str(layer_netlist) if layer_netlist else None, temp=temp, inputs=record,
-                     log=lambda m: click.echo(m, err=True))
+                     log=lambda m: click.echo(m, err=True), force=force)
     click.echo(f"{summary['flow']}: output-layer RMSE {summary['rmse_ns']:.2f} ns over {summary['n_samples']} samples; "
-               f"report: {Path(out) / 'report.md'}")
+               f"report: {Path(summary['directory']) / 'report.md'}")
     finish(0)
 
 

@@ -33,6 +33,26 @@ def check_lib_line(lib_line: str) -> str:
     return s
 
 
+PDK_INCLUDE = "pdk.spice"
+
+
+def portable_netlist(text: str, lib_line: str) -> tuple[str, str]:
+    """A netlist as exported for people, and the `pdk.spice` to write beside it.
+
+    The simulated text names the models by an absolute path on this machine (and the result cache keys on it). The
+    exported copy includes `pdk.spice` instead, which ngspice finds next to the netlist; that one-line file holds
+    the model line, the only thing to change on another machine."""
+    line = check_lib_line(lib_line)
+    lines = text.split("\n")
+    if line not in lines:
+        raise ConfigError(f"the netlist does not contain its model line {line!r}")
+    lines[lines.index(line)] = f'.include "{PDK_INCLUDE}"'
+    pdk = ("* sky130 models for the netlists in this directory. On another machine replace the line below with\n"
+           "* the output of `imc-extract pdk path --corner <corner>` as: .lib \"<that path>\" <corner>\n"
+           f"{line}\n")
+    return "\n".join(lines), pdk
+
+
 def options_lines(design: CellDesign, temp: float = 27.0) -> list[str]:
     """Simulator options used by every transient netlist (accuracy over speed where it matters for ns timing) and the
     temperature (C) the devices are simulated at."""
@@ -56,6 +76,7 @@ class NetlistBundle:
     inputb_nodes: list[str]
     bias_sources: list[dict[str, np.ndarray]] = field(default_factory=list)
     vdd: float = 1.8
+    lib_line: str = ""
 
     def fire_window(self, layer: int, sample: int) -> tuple[float, float]:
         """(start, end) in seconds of the firing phase of ``layer`` (0-based) for ``sample``."""
@@ -170,4 +191,4 @@ def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, w
                          spike_nodes=spike_nodes, spikeb_nodes=spikeb_nodes, mem_nodes=mem_nodes,
                          input_nodes=[f"spk_0_{j}" for j in range(x.shape[1])],
                          inputb_nodes=[f"spkb_0_{j}" for j in range(x.shape[1])], bias_sources=bias_src,
-                         vdd=design.vdd)
+                         vdd=design.vdd, lib_line=lib_line)

@@ -6,6 +6,7 @@ import ctypes.util
 import os
 import shutil
 import subprocess
+import sys
 import threading
 
 from imcpnn.spice import compat
@@ -85,12 +86,27 @@ def cli_version() -> str | None:
 
 
 def shared_version_cached() -> str:
-    """ngspice version for cache keys, without loading libngspice into this process (the CLI's `-v` line and the
-    shared library come from the same Debian source package; override with IMC_NGSPICE_VERSION)."""
+    """ngspice version for cache keys and provenance: the version the shared library itself reports, the library the
+    pool workers load (the CLI may be absent or another build). Asked once per process, in a child process, so that
+    libngspice and its OpenMP threads stay out of this one. IMC_NGSPICE_VERSION overrides."""
     global _version
     if _version is None:
-        _version = os.environ.get("IMC_NGSPICE_VERSION") or cli_version() or "unknown"
+        _version = os.environ.get("IMC_NGSPICE_VERSION") or _library_version()
     return _version
+
+
+def _library_version() -> str:
+    code = "from imcpnn.spice.engine import shared_version; print(shared_version())"
+    try:
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                           env=worker_env())
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NgspiceMissing(f"cannot ask libngspice for its version ({exc})") from None
+    lines = p.stdout.strip().splitlines()
+    if p.returncode != 0 or not lines:
+        why = (p.stderr.strip().splitlines() or ["no output"])[-1]
+        raise NgspiceMissing(f"cannot load libngspice to read its version: {why}")
+    return f"ngspice-{lines[-1].strip()}"
 
 
 _version: str | None = None

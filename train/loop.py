@@ -3,23 +3,28 @@
 Run directory (docs/architecture.md):
     config.yaml          the validated config, overrides applied (as given: `from: cell.json` stays a reference)
     model.json           the neuron-model record (imcpnn.neuron.NeuronModel) every forward pass of the run uses
+    run.json             what the run was made from (train/record.py): config, overrides, cell path and sha256
     cell.json            copy of the CellParams used (only when the config took its model from a cell)
-    checkpoint.pt        the latest checkpoint (same content as the newest checkpoints/epoch_NNNN.pt)
+    checkpoint.pt        the latest checkpoint (an independent copy of the newest checkpoints/epoch_NNNN.pt)
     checkpoints/epoch_NNNN.pt
+    .lock                flock held by the process that trains the run
     metrics.csv          one row per finished epoch
     summary.json         test_accuracy, train_seconds, parameters, status
 A checkpoint is a torch.save dict: epoch, model (state_dict of the SpikeNet; RC layer i's weight is
 `layers.<i>.weight`, shape (n_out, n_in)), optimizer, rng (torch, numpy, python, shuffle generator, cuda), history,
-train_seconds. Every write is atomic, so Ctrl-C or a crash leaves the last finished epoch resumable.
+train_seconds. Every write is atomic and an epoch counts as done only once it is checkpointed, so Ctrl-C or a crash
+leaves the last finished epoch resumable.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import fcntl
 import io
 import math
-import os
 import random
+import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -30,7 +35,7 @@ import numpy as np
 import torch
 
 from imcpnn import __version__
-from imcpnn.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from imcpnn.atomic import atomic_create_bytes, atomic_write_bytes, atomic_write_json, atomic_write_text
 from imcpnn.errors import ConfigError, ImcError
 from imcpnn.cell import CellParams, load_cell
 from imcpnn.neuron import NeuronModel
@@ -85,29 +90,11 @@ def set_rng_state(st: dict, shuffle_gen: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
-def _save_torch(path: Path, obj) -> None:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def _load_torch(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001
         raise ConfigError(f"{path}: cannot read checkpoint ({type(exc).__name__}); the file is damaged") from None
-
-
-def _link_latest(src: Path, latest: Path) -> None:
-    """Point `latest` at the (already durable) epoch checkpoint: a hard link swapped in atomically, else a copy."""
-    tmp = latest.with_name(f".{latest.name}.{os.getpid()}.tmp")
-    try:
-        tmp.unlink(missing_ok=True)
-        os.link(src, tmp)
-        os.replace(tmp, latest)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        atomic_write_bytes(latest, src.read_bytes())
 
 
 @contextmanager
@@ -196,26 +183,84 @@ def eval_net(net, cfg: TrainConfig, data: DataBundle, steps: int | None = None, 
 
 
 # ------------------------------------------------------------------------------------------------------- run dir
-def create_run(config, out: str | Path | None = None, sets=None, cell=None) -> Path:
-    """Validate the config and write a new run directory (config.yaml, model.json, run.json, cell.json). Returns its
-    path."""
+@contextmanager
+def run_lock(run_dir: Path):
+    """Hold the run directory's lock (`.lock`, flock): one process trains a run at a time. Released on exit, also
+    when the process dies."""
+    fh = open(run_dir / ".lock", "a+")
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise RunExists(f"{run_dir} is being trained by another process; wait for it or pick another --out") \
+                from None
+        yield
+    finally:
+        fh.close()
+
+
+def _new_run(config, out, sets, cell) -> tuple[Path, bool]:
+    """Validate, then claim a new run directory. Returns (path, whether this call created the directory)."""
     cfg, model, _, cell_path = make_config(config, sets, cell)
+    pick_device(cfg.device)  # a bad device fails here, before anything is written
     if out is None:
         out = Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = Path(out)
-    if (out / "checkpoint.pt").exists() or (out / "config.yaml").exists():
-        raise RunExists(f"{out} already holds a run; continue it with `imc-train resume {out}` or pick another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.yaml", cfg.to_yaml())
+    exists = RunExists(f"{out} already holds a run; continue it with `imc-train resume {out}` or pick another --out")
+    if _has_checkpoint(out):
+        raise exists
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir()
+        made = True
+    except FileExistsError:
+        if not out.is_dir():
+            raise ConfigError(f"--out {out} exists and is not a directory") from None
+        made = False
+    try:
+        atomic_create_bytes(out / "config.yaml", cfg.to_yaml().encode("utf-8"))
+    except FileExistsError:
+        raise exists from None
     model.save(out / MODEL_FILE)
     overrides = [f"{k}={v}" for k, v in sets.items()] if isinstance(sets, dict) else list(sets or [])
-    RunInputs(config="<dict>" if isinstance(config, dict) else str(config),
-              overrides=overrides, cell_path=None if cell_path is None else str(Path(cell_path).resolve()),
+    RunInputs(config="<dict>" if isinstance(config, dict) else str(config), overrides=overrides,
+              cell_path=None if cell_path is None else str(Path(cell_path).resolve()),
               cell_sha256=None if cell_path is None else file_sha256(cell_path), tool_version=__version__,
               created=time.strftime("%Y-%m-%dT%H:%M:%S%z")).save(out)
     if cell_path is not None:
         atomic_write_bytes(out / "cell.json", Path(cell_path).read_bytes())
-    return out
+    return out, made
+
+
+def create_run(config, out: str | Path | None = None, sets=None, cell=None) -> Path:
+    """Validate the config and write a new run directory (config.yaml, model.json, run.json, cell.json). Returns its
+    path.
+    Exactly one of several concurrent calls with the same `out` succeeds."""
+    return _new_run(config, out, sets, cell)[0]
+
+
+def _epoch_files(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / "checkpoints").glob("epoch_[0-9][0-9][0-9][0-9].pt"), reverse=True)
+
+
+def _has_checkpoint(run_dir: Path) -> bool:
+    return (run_dir / "checkpoint.pt").exists() or bool(_epoch_files(run_dir))
+
+
+def _discard_untrained(run_dir: Path, made: bool) -> None:
+    """Remove what a run that never finished an epoch wrote, so that the same command can simply be run again."""
+    if made:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    else:
+        for name in ("config.yaml", MODEL_FILE, RUN_FILE, "cell.json", "metrics.csv", "summary.json", ".lock"):
+            (run_dir / name).unlink(missing_ok=True)
+        try:
+            (run_dir / "checkpoints").rmdir()
+        except OSError:
+            pass
+    log(f"removed the run in {run_dir}: it never finished an epoch")
 
 
 def _write_metrics(run_dir: Path, history: list[dict]) -> None:
@@ -274,14 +319,24 @@ def _json_safe(obj):
 
 
 # ------------------------------------------------------------------------------------------------------- training
-def train(run_dir: str | Path, progress: bool | None = None, stop_after: int | None = None) -> dict:
-    """Train (or continue) the run in `run_dir` to its configured epochs; returns the summary dict.
+@dataclass
+class _Trainer:
+    """Everything one training session carries; `history`, `train_seconds` and `done` describe the last checkpoint."""
 
-    Continues from checkpoint.pt when present, restoring model, optimizer, all RNG states and the history, so the
-    result is bit-identical to an uninterrupted run on CPU. `stop_after` stops after that many epochs in total
-    (used to test resume)."""
-    run_dir = Path(run_dir)
-    cfg = load_run_config(run_dir)
+    run_dir: Path
+    cfg: TrainConfig
+    device: torch.device
+    data: DataBundle
+    net: torch.nn.Module
+    opt: torch.optim.Optimizer
+    sched: object
+    shuffle_gen: torch.Generator
+    history: list
+    train_seconds: float = 0.0
+    done: int = 0
+
+
+def _setup(run_dir: Path, cfg: TrainConfig) -> _Trainer:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
@@ -295,103 +350,196 @@ def train(run_dir: str | Path, progress: bool | None = None, stop_after: int | N
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.optim.epochs)
              if cfg.optim.lr_schedule == "cosine" else None)
     shuffle_gen = torch.Generator().manual_seed(cfg.seed + 1)
-    history: list[dict] = []
-    train_seconds = 0.0
-    start = 0
-    ck_path = run_dir / "checkpoint.pt"
-    if ck_path.exists():
-        ck = _load_torch(ck_path)
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        if sched is not None and ck.get("scheduler"):
-            sched.load_state_dict(ck["scheduler"])
-        set_rng_state(ck["rng"], shuffle_gen)
-        history, train_seconds, start = list(ck["history"]), float(ck["train_seconds"]), int(ck["epoch"])
-        _write_metrics(run_dir, history)
-        if start >= cfg.optim.epochs:
-            log(f"{run_dir}: already finished ({start} epochs)")
-            return _summary(run_dir, cfg, net, history, train_seconds, "finished")
-        log(f"{run_dir}: resuming after epoch {start}")
+    return _Trainer(run_dir, cfg, device, data, net, opt, sched, shuffle_gen, [])
 
-    x_tr, y_tr = data.x_train.to(device), data.y_train.to(device)
-    n = len(x_tr)
-    bs = cfg.optim.batch_size
-    n_batches = math.ceil(n / bs)
-    end = cfg.optim.epochs if stop_after is None else min(cfg.optim.epochs, stop_after)
-    epoch = start
+
+def _read_checkpoint(path: Path) -> dict | None:
+    """The checkpoint in `path`, or None when it is missing or damaged."""
+    if not path.is_file():
+        return None
     try:
-        for epoch in range(start + 1, end + 1):
-            t0 = time.perf_counter()
-            net.train()
-            perm = torch.randperm(n, generator=shuffle_gen).to(device)
-            tot_loss = tot_ce = 0.0
-            correct = 0
-            with _progress(n_batches, f"epoch {epoch}/{cfg.optim.epochs}", progress) as bar:
-                for b in range(n_batches):
-                    idx = perm[b * bs:(b + 1) * bs]
-                    xb, yb = x_tr[idx], y_tr[idx]
-                    if cfg.dataset.augment and xb.ndim == 4:
-                        xb = augment_images(xb.cpu()).to(device)
-                    times = forward_all(net, xb)
-                    parts = paper_loss(net, times, yb, cfg)
-                    if not torch.isfinite(parts.total):
-                        raise TrainingDiverged(
-                            f"loss became {parts.total.item()} at epoch {epoch}, batch {b + 1}; training stopped, "
-                            f"last good checkpoint (epoch {epoch - 1}) kept in {run_dir}; lower optim.lr or the "
-                            f"loss weights and start a new run")
-                    opt.zero_grad(set_to_none=True)
-                    parts.total.backward()
-                    opt.step()
-                    clamp_weights(net)
-                    k = len(idx)
-                    tot_loss += parts.total.item() * k
-                    tot_ce += parts.ce.item() * k
-                    correct += int((predict(times[-1].detach(), cfg.n_classes) == yb).sum())
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(loss=f"{float(parts.total):.4f}", acc=f"{correct / min(n, (b + 1) * bs):.3f}")
-            if sched is not None:
-                sched.step()
-            dt = time.perf_counter() - t0
-            train_seconds += dt
-            if epoch % cfg.eval_every == 0 or epoch == cfg.optim.epochs:
-                test_acc = eval_net(net, cfg, data)
-            else:
-                test_acc = float("nan")
-            row = {"epoch": epoch, "train_loss": tot_loss / n, "train_ce": tot_ce / n, "train_accuracy": correct / n,
-                   "test_accuracy": test_acc, "epoch_seconds": round(dt, 4)}
-            history.append(row)
-            ck = {"epoch": epoch, "model": net.state_dict(), "optimizer": opt.state_dict(),
-                  "scheduler": sched.state_dict() if sched is not None else None,
-                  "rng": rng_state(shuffle_gen), "history": history, "train_seconds": train_seconds,
-                  "config_name": cfg.name}
-            ep_path = run_dir / "checkpoints" / f"epoch_{epoch:04d}.pt"
-            _save_torch(ep_path, ck)
-            _link_latest(ep_path, ck_path)
-            if cfg.keep_checkpoints and epoch > cfg.keep_checkpoints:
-                (run_dir / "checkpoints" / f"epoch_{epoch - cfg.keep_checkpoints:04d}.pt").unlink(missing_ok=True)
-            every = max(1, cfg.optim.epochs // 20)
-            if epoch % every == 0 or epoch in (1, end):
-                _write_metrics(run_dir, history)  # also written on stop / interrupt / divergence / resume
-                log(f"{cfg.name} epoch {epoch}/{cfg.optim.epochs} loss {row['train_loss']:.4f} "
-                    f"train_acc {row['train_accuracy']:.4f} test_acc {test_acc:.4f} ({dt:.2f}s)")
+        ck = _load_torch(path)
+    except ImcError:
+        return None
+    return ck if isinstance(ck, dict) and isinstance(ck.get("epoch"), int) else None
+
+
+def _newest_checkpoint(run_dir: Path) -> tuple[dict, Path] | None:
+    """The readable checkpoint with the most epochs: checkpoint.pt, or a newer or intact checkpoints/epoch_NNNN.pt
+    (newest first, so usually one or two files are read). None when there is no checkpoint file at all."""
+    latest = run_dir / "checkpoint.pt"
+    best = _read_checkpoint(latest)
+    found = None if best is None else (best, latest)
+    for path in _epoch_files(run_dir):
+        if found is not None and int(path.stem[6:]) <= found[0]["epoch"]:
+            break
+        ck = _read_checkpoint(path)
+        if ck is not None:
+            found = (ck, path)
+            break
+    if found is None and _has_checkpoint(run_dir):
+        raise ConfigError(f"{run_dir}: no readable checkpoint (checkpoint.pt and every checkpoints/epoch_NNNN.pt are "
+                          f"missing or damaged); move them aside to train this run from epoch 1")
+    return found
+
+
+def _restore(tr: _Trainer) -> None:
+    """Continue from the newest readable checkpoint, saying which one; a run with recorded epochs but no checkpoint
+    left is refused rather than silently trained again from epoch 1."""
+    found = _newest_checkpoint(tr.run_dir)
+    if found is None:
+        if (tr.run_dir / "metrics.csv").is_file() and len((tr.run_dir / "metrics.csv").read_text().splitlines()) > 1:
+            raise ConfigError(f"{tr.run_dir}: metrics.csv records finished epochs but no checkpoint is left; "
+                              f"start a new run (or remove metrics.csv to train this one again from epoch 1)")
+        return
+    ck, path = found
+    tr.net.load_state_dict(ck["model"])
+    tr.opt.load_state_dict(ck["optimizer"])
+    if tr.sched is not None and ck.get("scheduler"):
+        tr.sched.load_state_dict(ck["scheduler"])
+    set_rng_state(ck["rng"], tr.shuffle_gen)
+    tr.history, tr.train_seconds, tr.done = list(ck["history"]), float(ck["train_seconds"]), int(ck["epoch"])
+    _write_metrics(tr.run_dir, tr.history)
+    if path.name != "checkpoint.pt":
+        latest = _read_checkpoint(tr.run_dir / "checkpoint.pt")
+        why = ("missing" if not (tr.run_dir / "checkpoint.pt").exists() else
+               "damaged" if latest is None else f"older (epoch {latest['epoch']})")
+        atomic_write_bytes(tr.run_dir / "checkpoint.pt", path.read_bytes())
+        log(f"{tr.run_dir}: checkpoint.pt was {why}; restored it from {path.relative_to(tr.run_dir)}")
+    if tr.done < tr.cfg.optim.epochs:
+        log(f"{tr.run_dir}: resuming after epoch {tr.done} from {path.relative_to(tr.run_dir)}")
+
+
+def _batches(tr: _Trainer, x_tr: torch.Tensor, y_tr: torch.Tensor, epoch: int, progress) -> tuple[float, float, int]:
+    """One pass over the shuffled training set; returns (summed loss, summed cross-entropy, correct)."""
+    cfg, net, n, bs = tr.cfg, tr.net, len(x_tr), tr.cfg.optim.batch_size
+    n_batches = math.ceil(n / bs)
+    perm = torch.randperm(n, generator=tr.shuffle_gen).to(tr.device)
+    tot_loss = tot_ce = 0.0
+    correct = 0
+    with _progress(n_batches, f"epoch {epoch}/{cfg.optim.epochs}", progress) as bar:
+        for b in range(n_batches):
+            idx = perm[b * bs:(b + 1) * bs]
+            xb, yb = x_tr[idx], y_tr[idx]
+            if cfg.dataset.augment and xb.ndim == 4:
+                xb = augment_images(xb.cpu()).to(tr.device)
+            times = forward_all(net, xb)
+            parts = paper_loss(net, times, yb, cfg)
+            if not torch.isfinite(parts.total):
+                kept = f"last good checkpoint (epoch {tr.done}) kept" if tr.done else "no epoch was checkpointed"
+                raise TrainingDiverged(f"loss became {parts.total.item()} at epoch {epoch}, batch {b + 1}; training "
+                                       f"stopped, {kept} in {tr.run_dir}; lower optim.lr or the loss weights and "
+                                       f"start a new run")
+            tr.opt.zero_grad(set_to_none=True)
+            parts.total.backward()
+            tr.opt.step()
+            clamp_weights(net)
+            k = len(idx)
+            tot_loss += parts.total.item() * k
+            tot_ce += parts.ce.item() * k
+            correct += int((predict(times[-1].detach(), cfg.n_classes) == yb).sum())
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(parts.total):.4f}", acc=f"{correct / min(n, (b + 1) * bs):.3f}")
+    return tot_loss, tot_ce, correct
+
+
+def _run_epoch(tr: _Trainer, x_tr: torch.Tensor, y_tr: torch.Tensor, epoch: int, progress) -> dict:
+    """Train one epoch and evaluate; returns its metrics row (not yet in the history: that follows the checkpoint)."""
+    t0 = time.perf_counter()
+    tr.net.train()
+    tot_loss, tot_ce, correct = _batches(tr, x_tr, y_tr, epoch, progress)
+    if tr.sched is not None:
+        tr.sched.step()
+    dt = time.perf_counter() - t0
+    cfg, n = tr.cfg, len(x_tr)
+    test_acc = (eval_net(tr.net, cfg, tr.data) if epoch % cfg.eval_every == 0 or epoch == cfg.optim.epochs
+                else float("nan"))
+    return {"epoch": epoch, "train_loss": tot_loss / n, "train_ce": tot_ce / n, "train_accuracy": correct / n,
+            "test_accuracy": test_acc, "epoch_seconds": round(dt, 4)}
+
+
+def _save_checkpoint(tr: _Trainer, row: dict) -> None:
+    """Write the epoch checkpoint and checkpoint.pt as two independent files (damage to one leaves the other), and
+    only then count the epoch as done: history, metrics and summary never run ahead of the checkpoint."""
+    epoch, history, seconds = row["epoch"], tr.history + [row], tr.train_seconds + row["epoch_seconds"]
+    ck = {"epoch": epoch, "model": tr.net.state_dict(), "optimizer": tr.opt.state_dict(),
+          "scheduler": tr.sched.state_dict() if tr.sched is not None else None,
+          "rng": rng_state(tr.shuffle_gen), "history": history, "train_seconds": seconds,
+          "config_name": tr.cfg.name}
+    buf = io.BytesIO()
+    torch.save(ck, buf)
+    ck_dir = tr.run_dir / "checkpoints"
+    atomic_write_bytes(ck_dir / f"epoch_{epoch:04d}.pt", buf.getvalue())
+    atomic_write_bytes(tr.run_dir / "checkpoint.pt", buf.getvalue())
+    tr.history, tr.train_seconds, tr.done = history, seconds, epoch
+    keep = tr.cfg.keep_checkpoints
+    if keep and epoch > keep:
+        (ck_dir / f"epoch_{epoch - keep:04d}.pt").unlink(missing_ok=True)
+
+
+def _report(tr: _Trainer, row: dict, end: int) -> None:
+    cfg, epoch = tr.cfg, row["epoch"]
+    if epoch % max(1, cfg.optim.epochs // 20) == 0 or epoch in (1, end):
+        _write_metrics(tr.run_dir, tr.history)  # also written on stop / interrupt / divergence / resume
+        log(f"{cfg.name} epoch {epoch}/{cfg.optim.epochs} loss {row['train_loss']:.4f} "
+            f"train_acc {row['train_accuracy']:.4f} test_acc {row['test_accuracy']:.4f} ({row['epoch_seconds']:.2f}s)")
+
+
+def _fit(run_dir: Path, cfg: TrainConfig, progress: bool | None, stop_after: int | None) -> dict:
+    """Train the (locked) run to its configured epochs or `stop_after`; returns the summary dict."""
+    tr = _setup(run_dir, cfg)
+    _restore(tr)
+
+    def summary(status: str) -> dict:
+        _write_metrics(run_dir, tr.history)
+        return _summary(run_dir, cfg, tr.net, tr.history, tr.train_seconds, status)
+
+    if tr.done >= cfg.optim.epochs:
+        log(f"{run_dir}: already finished ({tr.done} epochs)")
+        return summary("finished")
+    x_tr, y_tr = tr.data.x_train.to(tr.device), tr.data.y_train.to(tr.device)
+    end = cfg.optim.epochs if stop_after is None else min(cfg.optim.epochs, stop_after)
+    try:
+        for epoch in range(tr.done + 1, end + 1):
+            row = _run_epoch(tr, x_tr, y_tr, epoch, progress)
+            _save_checkpoint(tr, row)
+            _report(tr, row, end)
     except KeyboardInterrupt:
-        _write_metrics(run_dir, history)
-        _summary(run_dir, cfg, net, history, train_seconds, "interrupted")
+        summary("interrupted")
+        log(f"interrupted: epoch {tr.done} is the last checkpointed one; continue with `imc-train resume {run_dir}`"
+            if tr.done else "interrupted before the first epoch finished: nothing was checkpointed")
         raise
     except TrainingDiverged:
-        _write_metrics(run_dir, history)
-        _summary(run_dir, cfg, net, history, train_seconds, "diverged")
+        summary("diverged")
         raise
-    _write_metrics(run_dir, history)
-    status = "finished" if epoch >= cfg.optim.epochs else "stopped"
-    return _summary(run_dir, cfg, net, history, train_seconds, status)
+    return summary("finished" if tr.done >= cfg.optim.epochs else "stopped")
+
+
+def train(run_dir: str | Path, progress: bool | None = None, stop_after: int | None = None) -> dict:
+    """Train (or continue) the run in `run_dir` to its configured epochs; returns the summary dict.
+
+    Continues from the newest readable checkpoint (checkpoint.pt, else checkpoints/epoch_NNNN.pt), restoring model,
+    optimizer, all RNG states and the history, so the result is bit-identical to an uninterrupted run on CPU.
+    `stop_after` stops after that many epochs in total (used to test resume). Holds the run's lock throughout."""
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    with run_lock(run_dir):
+        return _fit(run_dir, cfg, progress, stop_after)
 
 
 def run(config, out=None, sets=None, cell=None, progress: bool | None = None) -> tuple[Path, dict]:
-    """Create a run directory and train it. Returns (run_dir, summary)."""
-    run_dir = create_run(config, out, sets, cell)
-    return run_dir, train(run_dir, progress=progress)
+    """Create a run directory and train it. Returns (run_dir, summary). A run that fails or is interrupted before
+    its first checkpoint is removed again, so the same command can be repeated."""
+    run_dir, made = _new_run(config, out, sets, cell)
+    log(f"run directory: {run_dir}")
+    with run_lock(run_dir):
+        try:
+            return run_dir, _fit(run_dir, load_run_config(run_dir), progress, None)
+        except BaseException:
+            if not _has_checkpoint(run_dir):
+                _discard_untrained(run_dir, made)
+            raise
 
 
 def resume(run_dir, progress: bool | None = None) -> dict:
@@ -422,6 +570,10 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, **overri
     cfg = load_run_config(run_dir)
     model = NeuronModel.load(run_dir / MODEL_FILE)
     ck_path = Path(checkpoint) if checkpoint else run_dir / "checkpoint.pt"
+    if checkpoint is None and _read_checkpoint(ck_path) is None and _epoch_files(run_dir):
+        state = "damaged" if ck_path.exists() else "missing"
+        raise ConfigError(f"{ck_path} is {state}; `imc-train resume {run_dir}` restores it from the newest intact "
+                          f"checkpoints/epoch_NNNN.pt")
     if not ck_path.is_file():
         raise ConfigError(f"{run_dir}: no checkpoint yet ({ck_path.name}); train it with `imc-train resume {run_dir}`")
     ck = _load_torch(ck_path)

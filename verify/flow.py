@@ -11,7 +11,6 @@ from typing import Callable
 
 import numpy as np
 
-from imcpnn.atomic import atomic_write_text
 from imcpnn.cell import CellParams
 from imcpnn.errors import ConfigError
 from imcpnn.netlists import CellDesign
@@ -21,7 +20,7 @@ from imcpnn.verify.calibrate import fit_batched
 from imcpnn.verify.mapping import Scales
 from imcpnn.verify.predict import model_times
 from imcpnn.verify.record import TEST_INPUTS_FILE, VERIFY_SCHEMA_VERSION, VerifyInputs
-from imcpnn.verify.report import write_outputs
+from imcpnn.verify.report import check_out, hand_command, write_verification
 from imcpnn.verify.simulate import check_network, simulate, simulate_scales
 
 
@@ -48,10 +47,13 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
            scales: Scales | None = None, clip: bool = False, chunks: int = 2, workers: int | None = None,
            cache: ResultCache | None = None, wire_cap: float = 0.0, layer_netlist: str | None = None,
            temp: float | None = None, inputs: VerifyInputs | None = None,
-           log: Callable[[str], None] = print) -> dict:
+           log: Callable[[str], None] = print, force: bool = False) -> dict:
     """Calibrate (unless `scales` are given), simulate the test samples at `temp` (C; default the cell's), compare
-    with the model and write `out`; `inputs` (what the verification was made from) goes into the summary."""
+    with the model and write the verification directory: summary['directory'] (`out`, or `out-2`... when another
+    verification reached `out` meanwhile); an existing verification in `out` is refused unless `force`. `inputs`
+    (what the verification was made from) goes into the summary."""
     check_network(net.weights, net.test_inputs)
+    check_out(out, force)
     t_start = time.perf_counter()
     temp = cell.temperature if temp is None else float(temp)
     kw = dict(clip=clip, workers=workers, cache=cache, wire_cap=wire_cap, layer_netlist=layer_netlist, temp=temp)
@@ -115,8 +117,12 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
     inputs_csv = "".join(",".join(f"{v:.17g}" for v in row) + "\n" for row in np.asarray(net.test_inputs, float))
     if inputs is not None:
         summary["inputs"] = replace(inputs, test_inputs_sha256=hashlib.sha256(inputs_csv.encode()).hexdigest()).to_dict()
-    write_outputs(out, net, cell, circuit, model, summary, calibration)
-    atomic_write_text(out / TEST_INPUTS_FILE, inputs_csv)
+    directory, note = write_verification(out, net, cell, circuit, model, summary, calibration, force,
+                                         extra={TEST_INPUTS_FILE: inputs_csv})
+    if note:
+        log(note)
+    summary["directory"] = str(directory)
+    log(f"run a netlist by hand: {hand_command(directory, circuit)}")
     log(f"output-layer RMSE {summary['rmse_ns']:.2f} ns (per layer: "
         + ", ".join(f"{x:.2f}" for x in per_layer) + f" ns); class agreement {summary['class_agreement']:.0%}")
     return summary

@@ -1,14 +1,25 @@
-"""The verification directory: netlists, spike_times.csv, summary.json, plots and report.md."""
+"""The verification directory: netlists, spike_times.csv, summary.json, plots and report.md.
+
+A verification is written into a fresh hidden directory beside its destination and renamed into place when
+complete, so a directory never mixes two verifications and an interrupted one leaves the previous intact."""
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
+import os
+import secrets
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-from imcpnn.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from imcpnn.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, fsync_dir
+from imcpnn.errors import ConfigError
+from imcpnn.netlists.network import PDK_INCLUDE, portable_netlist
+
+_TAKEN = (errno.EEXIST, errno.ENOTEMPTY)
 
 
 def _savefig(fig, path: Path) -> None:
@@ -89,12 +100,80 @@ def model_line(m: dict) -> str:
     return "; ".join(parts)
 
 
+def _is_verification(d: Path) -> bool:
+    return (d / "summary.json").is_file() or (d / "spike_times.csv").is_file() or (d / "netlists").is_dir()
+
+
+def check_out(out: Path, force: bool) -> None:
+    """Before any simulation: refuse an `out` that holds a verification (unless `force`) or anything else."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory")
+    if not any(out.iterdir()):
+        return
+    if not _is_verification(out):
+        raise ConfigError(f"--out {out} is not empty and holds no verification; pick another --out")
+    if not force:
+        raise ConfigError(f"{out} already holds a verification; pass --force to replace it (the old one is removed "
+                          f"only once the new one is complete) or pick another --out")
+
+
+def _publish(staged: Path, out: Path, force: bool) -> tuple[Path, str]:
+    """Rename the complete verification `staged` to `out`; returns (where it went, a note for the user or '')."""
+    if force and out.is_dir() and _is_verification(out):
+        aside = out.with_name(f".{out.name}.old-{os.getpid()}-{secrets.token_hex(3)}")
+        os.rename(out, aside)
+        os.rename(staged, out)
+        fsync_dir(out.parent)
+        shutil.rmtree(aside)
+        return out, f"replaced the previous verification in {out}"
+    for k in range(1, 1000):
+        dest = out if k == 1 else out.with_name(f"{out.name}-{k}")
+        try:
+            os.rename(staged, dest)  # never replaces a non-empty directory
+        except OSError as exc:
+            if exc.errno in _TAKEN:
+                continue
+            raise
+        fsync_dir(out.parent)
+        return dest, "" if k == 1 else (f"{out} meanwhile received another verification; this one is kept in {dest}")
+    raise ConfigError(f"no free name next to {out}; remove old verifications")
+
+
+def write_verification(out: Path, net, cell, circuit, model, summary: dict, calibration,
+                       force: bool = False, extra: dict[str, str] | None = None) -> tuple[Path, str]:
+    """Write the verification directory atomically (see the module docstring), with `extra` files (name -> text).
+    Without `force` an existing verification is never replaced: if one appeared at `out` during the simulation, this
+    one is kept under `out-2` (`-3`, ...). Returns (the directory written, a note for the user or '')."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staged = out.with_name(f".{out.name}.new-{os.getpid()}-{secrets.token_hex(3)}")
+    staged.mkdir()
+    try:
+        write_outputs(staged, net, cell, circuit, model, summary, calibration)
+        for name, text in (extra or {}).items():
+            atomic_write_text(staged / name, text)
+        return _publish(staged, out, force)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+
+
+def hand_command(directory: str | Path, circuit) -> str:
+    """The one line that simulates the first exported netlist of a verification in `directory` with ngspice."""
+    a, e = circuit.chunks[0]
+    name = f"test_samples_{a:03d}-{e - 1:03d}"
+    return f"ngspice -b -r {name}.raw {Path(directory) / 'netlists' / name}.cir"
+
+
 def write_outputs(out: Path, net, cell, circuit, model, summary: dict, calibration) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "netlists").mkdir(exist_ok=True)
+    """The files of one verification, into the (new) directory `out`."""
+    (out / "netlists").mkdir(parents=True, exist_ok=True)
     for k, b in enumerate(circuit.bundles):
         a, e = circuit.chunks[k]
-        atomic_write_text(out / "netlists" / f"test_samples_{a:03d}-{e - 1:03d}.cir", b.text)
+        text, pdk = portable_netlist(b.text, b.lib_line)
+        atomic_write_text(out / "netlists" / f"test_samples_{a:03d}-{e - 1:03d}.cir", text)
+        atomic_write_text(out / "netlists" / PDK_INCLUDE, pdk)
     T_ns = cell.t_circ * 1e9
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -132,8 +211,11 @@ Network {s['layer_sizes']} exported to sky130 netlists (design `{s['cell']['desi
 | clipped weights | {s['n_clipped_weights']} |
 | SPICE time: calibration / test | {s['seconds_calibration']:.1f} s / {s['seconds_test_simulation']:.1f} s |
 
-Files: `spike_times.csv` (per sample, layer, neuron), `summary.json`, `netlists/` (run by hand with
-`ngspice netlists/<file>.cir`), {', '.join(f'`{p}`' for p in plots)}.
+Files: `spike_times.csv` (per sample, layer, neuron), `summary.json`, `netlists/`, {', '.join(f'`{p}`' for p in plots)}.
+Run a netlist by hand (all node voltages into a raw file; the models are named in `netlists/{PDK_INCLUDE}`, the one
+line to change on another machine):
+
+    {hand_command('.', circuit)}
 
 ![membrane](worst_sample_membrane.png)
 ![errors](error_hist.png)
