@@ -18,6 +18,7 @@ import numpy as np
 from imcpnn.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, fsync_dir
 from imcpnn.errors import ConfigError
 from imcpnn.netlists.network import PDK_INCLUDE, portable_netlist
+from imcpnn.verify.predict import membrane_trajectory
 
 _TAKEN = (errno.EEXIST, errno.ENOTEMPTY)
 
@@ -34,8 +35,6 @@ def _plots(out: Path, net, cell, circuit, model, worst: int) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from imcpnn.verify.predict import membrane_trajectory
-
     T_ns = cell.t_circ * 1e9
     names = []
     d = np.concatenate([(c - m).ravel() for c, m in zip(circuit.times, model)]) * T_ns
@@ -47,16 +46,18 @@ def _plots(out: Path, net, cell, circuit, model, worst: int) -> list[str]:
     plt.close(fig)
     names.append("error_hist.png")
 
-    fig, ax = plt.subplots(figsize=(4, 4))
+    # residuals in ns against the model's time: on a 0-1000 ns time-vs-time scatter a 1 ns error is invisible
+    fig, ax = plt.subplots(figsize=(5, 3.4))
     for l, (c, m) in enumerate(zip(circuit.times, model)):
-        ax.scatter(m.ravel() * T_ns, c.ravel() * T_ns, s=8, label=f"layer {l + 1}")
-    ax.plot([0, T_ns], [0, T_ns], "k--", lw=0.8)
-    ax.set_xlabel("model spike time (ns)")
-    ax.set_ylabel("SPICE spike time (ns)")
+        fired = (c < 1.0) | (m < 1.0)
+        ax.scatter(m[fired] * T_ns, (c - m)[fired] * T_ns, s=8, label=f"layer {l + 1}")
+    ax.axhline(0.0, color="k", lw=0.8, ls="--")
+    ax.set_xlabel("model spike time (ns); pairs where model or SPICE fires")
+    ax.set_ylabel("SPICE - model (ns)")
     ax.legend(fontsize=7)
-    _savefig(fig, out / "scatter.png")
+    _savefig(fig, out / "residuals.png")
     plt.close(fig)
-    names.append("scatter.png")
+    names.append("residuals.png")
 
     # membrane of the output layer for the worst sample: SPICE waveform vs the model trajectory
     k = next(i for i, (a, b) in enumerate(circuit.chunks) if a <= worst < b)
@@ -202,8 +203,10 @@ Network {s['layer_sizes']} exported to sky130 netlists (design `{s['cell']['desi
 
 | metric | value |
 | --- | --- |
-| output-layer RMSE | **{s['rmse_ns']:.2f} ns** |
-| RMSE per layer | {', '.join(f'{x:.2f}' for x in s['rmse_ns_per_layer'])} ns |
+| output-layer RMSE, all pairs | **{s['rmse_ns']:.2f} ns** |
+| output-layer RMSE, pairs where model or SPICE fires | **{s['rmse_ns_fired']:.2f} ns** |
+| RMSE per layer, all pairs / fired pairs | {', '.join(f'{x:.2f}' for x in s['rmse_ns_per_layer'])} ns / {', '.join(f'{x:.2f}' for x in s['rmse_ns_fired_per_layer'])} ns |
+| pairs per layer: both fired / both silent / only SPICE / only model | {'; '.join(f"{e['both_fired']} / {e['both_silent']} / {e['only_circuit_fired']} / {e['only_model_fired']}" for e in s['errors_per_layer'])} |
 | max abs error (any layer) | {s['max_abs_error_ns']:.2f} ns |
 | class agreement model/SPICE | {s['class_agreement']:.1%} |
 {acc}| current scale (+ / -) | {s['scale']['pos']:.4f} / {s['scale']['neg']:.4f} ({s['scale_mode']}) |
@@ -219,6 +222,6 @@ line to change on another machine):
 
 ![membrane](worst_sample_membrane.png)
 ![errors](error_hist.png)
-![scatter](scatter.png)
+![residuals](residuals.png)
 """
     atomic_write_text(out / "report.md", md)

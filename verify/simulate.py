@@ -15,6 +15,7 @@ from imcpnn.spice.errors import SpiceError
 from imcpnn.spice.jobs import SimJob
 from imcpnn.spice.pool import run_jobs
 from imcpnn.verify.mapping import BiasMapper, Scales
+from imcpnn.verify.postlayout import substitute_layer
 from imcpnn.verify.readout import layer_spike_times
 
 
@@ -63,8 +64,6 @@ def build_bundles(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParam
         bundle = network_netlist(design, lib_line, biases, inputs[a:b], wire_cap=wire_cap,
                                  title=f"samples {a}..{b - 1}", temp=cell.temperature if temp is None else temp)
         if layer_netlist is not None:
-            from imcpnn.verify.postlayout import substitute_layer
-
             bundle.text = substitute_layer(bundle.text, layer_netlist)
         bundles.append(bundle)
     return bundles, ranges, n_clipped
