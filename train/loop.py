@@ -18,6 +18,7 @@ import csv
 import io
 import math
 import os
+import pickle
 import random
 import sys
 import time
@@ -62,8 +63,12 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state(shuffle_gen: torch.Generator) -> dict:
-    st = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-          "shuffle": shuffle_gen.get_state()}
+    """Every RNG state as tensors, numbers, strings and tuples: what `torch.load(weights_only=True)` reads back."""
+    np_name, np_key, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    st = {"torch": torch.get_rng_state(),
+          "numpy": (np_name, torch.from_numpy(np_key.astype(np.int64)), int(np_pos), int(np_has_gauss),
+                    float(np_gauss)),
+          "python": random.getstate(), "shuffle": shuffle_gen.get_state()}
     if torch.cuda.is_available():
         st["cuda"] = torch.cuda.get_rng_state_all()
     return st
@@ -71,7 +76,8 @@ def rng_state(shuffle_gen: torch.Generator) -> dict:
 
 def set_rng_state(st: dict, shuffle_gen: torch.Generator) -> None:
     torch.set_rng_state(st["torch"])
-    np.random.set_state(st["numpy"])
+    np_name, np_key, *rest = st["numpy"]
+    np.random.set_state((np_name, np.asarray(np_key, dtype=np.int64).astype(np.uint32), *rest))
     random.setstate(st["python"])
     shuffle_gen.set_state(st["shuffle"])
     if "cuda" in st and torch.cuda.is_available():
@@ -84,9 +90,21 @@ def _save_torch(path: Path, obj) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+# Checkpoints written before the RNG state was stored as tensors hold numpy's uint32 key array; rebuilding a plain
+# numeric array runs no code, so these stay loadable.
+_LEGACY_NUMPY_GLOBALS = [np.ndarray.__reduce__(np.zeros(1))[0], np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
 def _load_torch(path: Path):
+    """Read a checkpoint without running code from it: torch's weights-only unpickler builds only tensors and plain
+    containers and refuses every other global, so a crafted file is an error, never a payload that runs."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(_LEGACY_NUMPY_GLOBALS):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        what = str(exc).split("GLOBAL ", 1)[-1].split(" ", 1)[0] if "GLOBAL " in str(exc) else "code"
+        raise ConfigError(f"{path}: refused: the checkpoint asks to run {what} when loaded, which a checkpoint never "
+                          f"needs; do not use it") from None
     except Exception as exc:  # noqa: BLE001
         raise ConfigError(f"{path}: cannot read checkpoint ({type(exc).__name__}); the file is damaged") from None
 
