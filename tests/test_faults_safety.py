@@ -105,3 +105,77 @@ def test_crafted_wheel_cannot_write_outside_the_staging_root(tmp_path):
     assert "\n" not in str(exc.value)
     assert not list(tmp_path.rglob("escaped.spice"))
     assert not (tmp_path / "a" / "escaped.spice").exists()
+
+
+# ----------------------------------------------------------------------------------------------- items 9-11: the pool
+HANG = "hang\nr1 a 0 1k\nc1 a 0 1u\ni1 0 a 1m\n"  # a 100 s transient at a 1 ps step never finishes
+
+
+@pytest.mark.parametrize("workers", [0, -1, -2])
+def test_pool_refuses_an_empty_pool(workers):
+    from imcpnn.spice.jobs import SimJob
+    from imcpnn.spice.pool import run_jobs
+
+    t0 = time.monotonic()
+    with pytest.raises(ConfigError, match="workers must be >= 1"):
+        run_jobs([SimJob(HANG, ("op",), None, "a"), SimJob(HANG, ("op",), None, "b")], workers=workers,
+                 progress=False)
+    assert time.monotonic() - t0 < 30
+
+
+def test_worker_that_dies_before_ready_is_not_restarted_forever(tmp_path, monkeypatch):
+    from imcpnn.spice.errors import SpiceWorkerDied
+    from imcpnn.spice.jobs import SimJob
+    from imcpnn.spice.pool import run_local
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "sitecustomize.py").write_text("raise SystemExit('broken environment: no ngspice here')\n")
+    monkeypatch.setenv("PYTHONPATH", str(broken))
+    t0 = time.monotonic()
+    with pytest.raises(SpiceWorkerDied, match="before it was ready.*broken environment: no ngspice here") as exc:
+        run_local([SimJob(HANG, ("op",), None, "a")] * 2, 2, 10, lambda i, r: None)
+    assert time.monotonic() - t0 < 15
+    assert "\n" not in str(exc.value)
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}/stat").exists() else ""
+    return " Z " not in stat  # a zombie has finished
+
+
+@pytest.mark.spice
+def test_sigterm_kills_the_simulating_workers():
+    script = ("from imcpnn.spice.jobs import SimJob\nfrom imcpnn.spice.pool import run_jobs\n"
+              f"run_jobs([SimJob({HANG!r}, ('tran 1e-12 100',), None, str(i)) for i in range(2)], workers=2, "
+              "timeout=600, progress=False)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(_children(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+        time.sleep(3)  # the workers are inside their transients now
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        deadline = time.monotonic() + 5
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in workers), "workers still running after SIGTERM"
+        assert proc.returncode != 0
+    finally:
+        for p in set(workers + _children(proc.pid)):
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+        proc.kill()
