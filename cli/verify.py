@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
 
 from imcpnn.cli.common import finish, user_errors
+
+
+def _positive_finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"{value} is not a finite number > 0 (a current scale; 1 = the cell's own)")
+    return value
 
 
 @click.group()
@@ -19,18 +26,21 @@ def main() -> None:
 @click.option("--cell", "cell_path", type=click.Path(path_type=Path), help="cell.json (default: the run's own)")
 @click.option("--weights", type=click.Path(path_type=Path), help="Weights (.npz / .pt) instead of a run dir.")
 @click.option("--inputs", type=click.Path(path_type=Path), help="Input spike times CSV (with --weights).")
-@click.option("--samples", default=50, show_default=True, help="Test samples to simulate.")
-@click.option("--calibration", "n_cal", default=4, show_default=True, help="Training samples for scale fitting.")
+@click.option("--samples", type=click.IntRange(min=1), default=50, show_default=True, help="Test samples to simulate.")
+@click.option("--calibration", "n_cal", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Training samples for scale fitting.")
 @click.option("--scale-mode", type=click.Choice(["auto", "global", "per-branch", "none"]), default="auto",
               show_default=True, help="auto: global (bottom-up), per-branch (top-down), none (--weights).")
-@click.option("--scale", type=float, help="Use this global current scale instead of fitting one.")
+@click.option("--scale", type=float, callback=_positive_finite,
+              help="Use this global current scale (> 0) instead of fitting one.")
 @click.option("--clip", is_flag=True, help="Clip weights beyond the exportable range (count reported).")
 @click.option("--design", default=None, help="Cell design name or file (default: the cell's design).")
 @click.option("--corner", default=None, help="PDK corner (default: the cell's).")
 @click.option("--wire-cap", default=0.0, show_default=True, help="Extra dendrite capacitance per membrane (F).")
 @click.option("--layer-netlist", type=click.Path(path_type=Path), help="Extracted layer subckt to substitute.")
-@click.option("--chunks", default=2, show_default=True, help="Transients the samples are split into (parallel).")
-@click.option("--jobs", default=None, type=int, help="Worker processes (default: cores).")
+@click.option("--chunks", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Transients the samples are split into (parallel).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: cores).")
 @click.option("--no-cache", is_flag=True)
 @click.option("--kicks/--no-kicks", default=True, show_default=True,
               help="Bottom-up model with the cell's spike-line kicks (off: the ablation without them).")
@@ -50,8 +60,6 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
 
     if (run_dir is None) == (weights is None):
         raise ConfigError("give either RUN_DIR or --weights FILE --inputs FILE")
-    if samples < 1:
-        raise ConfigError("--samples must be >= 1")
     if weights is not None:
         if inputs is None or cell_path is None:
             raise ConfigError("--weights needs --inputs FILE and --cell cell.json")
@@ -71,6 +79,10 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
             raise ConfigError(f"{run_dir} has no cell params (a top-down run): pass --cell cell.json")
         with_cell_kicks(net, cell, kicks)
         out = out or Path(run_dir) / "verify"
+    explicit = click.get_current_context().get_parameter_source("samples") != click.core.ParameterSource.DEFAULT
+    if explicit and samples > len(net.test_inputs):
+        raise ConfigError(f"--samples {samples}: {net.source or 'the inputs'} has only {len(net.test_inputs)} test "
+                          f"samples; pass --samples {len(net.test_inputs)} or fewer")
     from imcpnn.verify.simulate import check_network
 
     check_network(net.weights, net.test_inputs)  # shape/range errors before anything slow

@@ -183,7 +183,7 @@ class CellParams(_Strict):
         return 1.0 / self.e_dis
 
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(by_alias=True), indent=2) + "\n"
+        return json.dumps(self.model_dump(by_alias=True), indent=2, allow_nan=False) + "\n"
 
     def save(self, path: str | Path) -> Path:
         return atomic_write_text(path, self.to_json())

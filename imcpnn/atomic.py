@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from imcpnn.errors import ImcError
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
@@ -33,4 +35,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+    """Write strict JSON: NaN or infinity (which json would write as the invalid tokens NaN / Infinity) is refused
+    and the earlier file stays."""
+    try:
+        text = json.dumps(obj, indent=indent, sort_keys=False, allow_nan=False)
+    except ValueError:
+        raise ImcError(f"{path}: refusing to write a result that holds NaN or infinity (not valid JSON); "
+                       f"the earlier file is kept") from None
+    return atomic_write_text(path, text + "\n")

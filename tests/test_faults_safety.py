@@ -37,6 +37,17 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run_dir, _ = L.run("iris-bottomup", out=tmp_path_factory.mktemp("runs") / "run", sets=FAST, cell=CELL,
+                       progress=False)
+    return run_dir
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120)
+
+
 # ----------------------------------------------------------------------------------------------- item 6: checkpoints
 def test_crafted_checkpoint_is_refused_and_its_payload_does_not_run(tmp_path):
     run_dir, _ = L.run("iris-bottomup", out=tmp_path / "run", sets=FAST, cell=CELL, progress=False)
@@ -179,3 +190,32 @@ def test_sigterm_kills_the_simulating_workers():
             if _alive(p):
                 os.kill(p, signal.SIGKILL)
         proc.kill()
+
+
+# ----------------------------------------------------------------------------------------------- items 9, 12: CLI
+@pytest.mark.parametrize("args, what", [
+    (["--jobs", "-1"], "--jobs"), (["--jobs", "0"], "--jobs"), (["--chunks", "0"], "--chunks"),
+    (["--samples", "0"], "--samples"), (["--calibration", "0"], "--calibration"),
+    (["--scale", "nan"], "--scale"), (["--scale", "-1"], "--scale"), (["--scale", "inf"], "--scale"),
+    (["--scale", "0"], "--scale")])
+def test_verify_refuses_bad_numbers_before_any_work(trained_run, args, what):
+    proc = _cli("imcpnn.cli.verify", "run", str(trained_run), *args)
+    assert proc.returncode == 2, proc.stderr
+    assert f"Invalid value for '{what}'" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (trained_run / "verify").exists()
+
+
+def test_verify_says_how_many_samples_the_data_has(trained_run):
+    proc = _cli("imcpnn.cli.verify", "run", str(trained_run), "--samples", "1000000")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: --samples 1000000: run {trained_run.name} has only 50 test samples; pass --samples 50 or fewer"]
+
+
+def test_json_results_refuse_nan_and_keep_the_earlier_file(tmp_path):
+    from imcpnn.atomic import atomic_write_json
+
+    p = atomic_write_json(tmp_path / "summary.json", {"rmse_ns": 1.5})
+    with pytest.raises(ImcError, match="NaN or infinity"):
+        atomic_write_json(p, {"rmse_ns": float("nan")})
+    assert json.loads(p.read_text()) == {"rmse_ns": 1.5}
