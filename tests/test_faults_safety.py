@@ -219,3 +219,24 @@ def test_json_results_refuse_nan_and_keep_the_earlier_file(tmp_path):
     with pytest.raises(ImcError, match="NaN or infinity"):
         atomic_write_json(p, {"rmse_ns": float("nan")})
     assert json.loads(p.read_text()) == {"rmse_ns": 1.5}
+
+
+# ----------------------------------------------------------------------------------------------- item 13: divergence
+def test_huge_lr_ends_diverged_not_finished(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = _cli("imcpnn.cli.train", "run", "iris-topdown", "--out", str(run_dir), "--no-progress",
+                "--set", "lr=1e6", "--set", "epochs=6", "--set", "keep_checkpoints=0")
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("imc-train: error: training diverged: mean train loss") and "lower optim.lr" in last
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["epochs_done"] == 3
+
+
+def test_divergence_rule_tolerates_one_spike_and_a_healthy_run():
+    healthy = [{"epoch": i + 1, "train_loss": v} for i, v in enumerate([3.4, 2.9, 2.6, 2.4])]
+    assert L.divergence(healthy, 3, final=True) is None
+    spike = [{"epoch": i + 1, "train_loss": v} for i, v in enumerate([3.4, 5e3, 2.6])]
+    assert L.divergence(spike[:2], 3, final=False) is None and L.divergence(spike, 3, final=True) is None
+    blown = [{"epoch": i + 1, "train_loss": v} for i, v in enumerate([3.4, 5e3, 6e3, 7e3])]
+    assert "epoch 4" in L.divergence(blown, 3, final=False)

@@ -40,7 +40,30 @@ EVAL_SEED_OFFSET = 1_000_003
 
 
 class TrainingDiverged(ImcError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite, or stayed far above any loss a learning run has (see `divergence`)."""
+
+
+#: Divergence rule. Cross-entropy at chance is ln(n_classes); a healthy run starts within a small factor of it (iris
+#: 3x, digits 5x at init) and its regularisers are bounded, so a mean epoch loss LOSS_VS_CHANCE times above chance
+#: means blown-up weights (lr=1e6 on iris-topdown: 2.5e11 ~ 2e11 x chance), and a loss LOSS_VS_FIRST times its
+#: first-epoch value means a run that started sane and then blew up. One bad epoch can recover (Adam after a
+#: spike), so the rule needs DIVERGED_EPOCHS such epochs in a row, or a bad final epoch (a run never ends
+#: "finished" in that state).
+LOSS_VS_CHANCE = 1000.0
+LOSS_VS_FIRST = 100.0
+DIVERGED_EPOCHS = 3
+
+
+def divergence(history: list[dict], n_classes: int, final: bool) -> str | None:
+    """Why the run counts as diverged (one line), or None."""
+    bound = min(LOSS_VS_CHANCE * math.log(max(2, n_classes)), LOSS_VS_FIRST * history[0]["train_loss"])
+    need = 1 if final else DIVERGED_EPOCHS
+    recent = history[-need:]
+    if len(recent) < need or not all(h["train_loss"] > bound for h in recent):
+        return None
+    return (f"training diverged: mean train loss {recent[-1]['train_loss']:.3g} at epoch {recent[-1]['epoch']} "
+            f"stayed above {bound:.3g} (min of {LOSS_VS_CHANCE:g} x ln({n_classes}) and {LOSS_VS_FIRST:g} x the "
+            f"first epoch's) for {len(recent)} epoch(s)")
 
 
 class RunExists(ConfigError):
@@ -363,6 +386,10 @@ def train(run_dir: str | Path, progress: bool | None = None, stop_after: int | N
             row = {"epoch": epoch, "train_loss": tot_loss / n, "train_ce": tot_ce / n, "train_accuracy": correct / n,
                    "test_accuracy": test_acc, "epoch_seconds": round(dt, 4)}
             history.append(row)
+            why = divergence(history, cfg.n_classes, final=epoch == end)
+            if why:
+                raise TrainingDiverged(f"{why}; training stopped, last checkpoint (epoch {epoch - 1}) kept in "
+                                       f"{run_dir}; lower optim.lr and start a new run")
             ck = {"epoch": epoch, "model": net.state_dict(), "optimizer": opt.state_dict(),
                   "scheduler": sched.state_dict() if sched is not None else None,
                   "rng": rng_state(shuffle_gen), "history": history, "train_seconds": train_seconds,
