@@ -240,3 +240,36 @@ def test_divergence_rule_tolerates_one_spike_and_a_healthy_run():
     assert L.divergence(spike[:2], 3, final=False) is None and L.divergence(spike, 3, final=True) is None
     blown = [{"epoch": i + 1, "train_loss": v} for i, v in enumerate([3.4, 5e3, 6e3, 7e3])]
     assert "epoch 4" in L.divergence(blown, 3, final=False)
+
+
+# ----------------------------------------------------------------------------------------------- item 14: cell.json
+def _set(d: dict, path: str, value) -> None:
+    *head, last = path.split(".")
+    for k in head:
+        d = d[int(k)] if isinstance(d, list) else d[k]
+    if isinstance(d, list):
+        d[int(last)] = value
+    else:
+        d[last] = value
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("w_max_plus", float("nan"), "w_max_plus"), ("w_max_minus", -1.0, "w_max_plus and w_max_minus must be > 0"),
+    ("e_dis", 0.5, "e_dis must be > 1"), ("vdd", -1.8, "vdd > 0"), ("v0", 50.0, "0 < v0 < vdd"),
+    ("bias_tables.n.i_v0.0", 0.0, "bias_tables.n"), ("bias_tables.p.i_v0.1", float("nan"), "bias_tables.p"),
+    ("bias_tables.n.v_gate.2", 0.0, "sorted"), ("leak", float("inf"), "leak"),
+    ("c_m_per_fanin.0.c_m", float("nan"), "c_m_per_fanin")])
+def test_cell_physics_is_validated_naming_the_file(tmp_path, field, value, says):
+    data = json.loads(CELL.read_text())
+    _set(data, field, value)
+    bad = tmp_path / "bad_cell.json"
+    bad.write_text(json.dumps(data))  # json writes NaN / Infinity tokens, which json.loads reads back
+    from imcpnn.extract.cellparams import load_cell
+
+    with pytest.raises(ConfigError) as exc:
+        load_cell(bad)
+    msg = str(exc.value)
+    assert msg.startswith(f"{bad}: invalid cell params") and says in msg and "\n" not in msg
+    with pytest.raises(ConfigError, match="bad_cell.json"):
+        L.create_run("iris-bottomup", tmp_path / "run", sets=FAST, cell=bad)
+    assert not (tmp_path / "run").exists()
