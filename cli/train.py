@@ -27,6 +27,22 @@ def _guard(fn, *args, run_dir_hint=None, **kwargs):
         sys.exit(130)
 
 
+def _range_warnings(run_dir) -> list[str]:
+    """Where the run's network leaves what its cell was characterised for (none for a run without a cell)."""
+    from pathlib import Path
+
+    from imcpnn.extract.cellparams import load_cell
+    from imcpnn.train.loop import _input_shape, load_run_config
+    from imcpnn.train.net import build_net, layer_weights
+    from imcpnn.verify.characterised import characterisation_warnings
+
+    cell_path = Path(run_dir) / "cell.json"
+    if not cell_path.is_file():
+        return []
+    cfg = load_run_config(Path(run_dir))
+    return characterisation_warnings(layer_weights(build_net(cfg, _input_shape(cfg))), load_cell(cell_path))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Train RC-Spike networks (PAPER.md) with reversal potentials from a cell.json, resume exactly, sweep |E|."""
@@ -44,6 +60,8 @@ def run_cmd(config, cell, out, sets, progress):
 
     run_dir = _guard(create_run, config, out, list(sets), cell)
     click.echo(f"run directory: {run_dir}", err=True)
+    for w in _guard(_range_warnings, run_dir):
+        click.echo(f"imc-train: warning: {w}", err=True)
     summary = _guard(train, run_dir, progress=progress, run_dir_hint=run_dir)
     click.echo(json.dumps({"run_dir": str(run_dir), "test_accuracy": summary["test_accuracy"],
                            "train_seconds": summary["train_seconds"]}))

@@ -54,6 +54,7 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
     from imcpnn.netlists import load_design
     from imcpnn.pdk import lib_line
     from imcpnn.spice.cache import ResultCache
+    from imcpnn.verify.characterised import characterisation_warnings
     from imcpnn.verify.flow import verify
     from imcpnn.verify.mapping import Scales
     from imcpnn.verify.sources import default_scale_mode, from_files, from_run, with_cell_kicks
@@ -86,12 +87,15 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
     from imcpnn.verify.simulate import check_network
 
     check_network(net.weights, net.test_inputs)  # shape/range errors before anything slow
+    warnings = characterisation_warnings(net.weights, cell, corner or cell.provenance.corner)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
     mode = default_scale_mode(net.flow) if scale_mode == "auto" else scale_mode
     dsg = load_design(design or cell.provenance.design)
     summary = verify(net, cell, dsg, lib_line(corner or cell.provenance.corner), Path(out), scale_mode=mode,
                      scales=Scales.global_(scale) if scale is not None else None, clip=clip, chunks=chunks,
                      workers=jobs, cache=None if no_cache else ResultCache(), wire_cap=wire_cap,
-                     layer_netlist=str(layer_netlist) if layer_netlist else None,
+                     layer_netlist=str(layer_netlist) if layer_netlist else None, warnings=warnings,
                      log=lambda m: click.echo(m, err=True))
     click.echo(f"{summary['flow']}: output-layer RMSE {summary['rmse_ns']:.2f} ns over {summary['n_samples']} samples; "
                f"report: {Path(out) / 'report.md'}")

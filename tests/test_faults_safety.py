@@ -273,3 +273,38 @@ def test_cell_physics_is_validated_naming_the_file(tmp_path, field, value, says)
     with pytest.raises(ConfigError, match="bad_cell.json"):
         L.create_run("iris-bottomup", tmp_path / "run", sets=FAST, cell=bad)
     assert not (tmp_path / "run").exists()
+
+
+# ----------------------------------------------------------------------------------------------- item 15: range
+@pytest.fixture(scope="module")
+def cell_fan_in_3(tmp_path_factory) -> Path:
+    data = json.loads(CELL.read_text())
+    data["design_fan_in"] = 3  # iris layers have fan-in 5
+    path = tmp_path_factory.mktemp("cell3") / "cell.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_train_warns_when_the_fan_in_leaves_the_characterised_one(tmp_path, cell_fan_in_3):
+    proc = _cli("imcpnn.cli.train", "run", "iris-bottomup", "--cell", str(cell_fan_in_3), "--out",
+                str(tmp_path / "run"), "--no-progress", "--set", "epochs=1")
+    assert proc.returncode == 0, proc.stderr
+    assert ("imc-train: warning: layer 1 has fan-in 5 but the cell was characterised at design_fan_in 3"
+            in proc.stderr)
+    ok = _cli("imcpnn.cli.train", "run", "iris-bottomup", "--cell", str(CELL), "--out", str(tmp_path / "ok"),
+              "--no-progress", "--set", "epochs=1")
+    assert ok.returncode == 0 and "warning" not in ok.stderr
+
+
+@pytest.mark.spice
+def test_verify_warns_and_records_fan_in_and_corner(tmp_path, cell_fan_in_3):
+    run_dir, _ = L.run("iris-bottomup", out=tmp_path / "run", sets=FAST, cell=cell_fan_in_3, progress=False)
+    proc = _cli("imcpnn.cli.verify", "run", str(run_dir), "--samples", "1", "--scale", "1", "--chunks", "1",
+                "--jobs", "1", "--corner", "ff", "--design", "sky130-rcspike", "--no-cache")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: corner ff differs from the cell's characterisation corner tt" in proc.stderr
+    warnings = json.loads((run_dir / "verify" / "summary.json").read_text())["warnings"]
+    assert [w.split(":")[0] for w in warnings] == [
+        "layer 1 has fan-in 5 but the cell was characterised at design_fan_in 3",
+        "layer 2 has fan-in 5 but the cell was characterised at design_fan_in 3",
+        "corner ff differs from the cell's characterisation corner tt"]

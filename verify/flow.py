@@ -43,7 +43,7 @@ def predicted_class(t_out: np.ndarray, n_classes: int | None) -> np.ndarray:
 def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, out: Path, *, scale_mode: str,
            scales: Scales | None = None, clip: bool = False, chunks: int = 2, workers: int | None = None,
            cache: ResultCache | None = None, wire_cap: float = 0.0, layer_netlist: str | None = None,
-           log: Callable[[str], None] = print) -> dict:
+           warnings: list[str] | None = None, log: Callable[[str], None] = print) -> dict:
     check_network(net.weights, net.test_inputs)
     t_start = time.perf_counter()
     kw = dict(clip=clip, workers=workers, cache=cache, wire_cap=wire_cap, layer_netlist=layer_netlist)
@@ -92,6 +92,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
         "model": net.model.as_dict(),
         "layer_sizes": [int(net.weights[0].shape[1])] + [int(w.shape[0]) for w in net.weights],
         "n_clipped_weights": circuit.n_clipped,
+        "warnings": list(warnings or []),
         "chunks": len(circuit.bundles),
         "seconds_calibration": t_cal,
         "seconds_test_simulation": t_sim,
