@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from imcpnn.cli.common import finish, user_errors
+from imcpnn.cli.outputs import check_output_dir, check_output_file
 
 
 @click.command("run")
@@ -37,6 +38,9 @@ def run(corner: str, temp: float, design: str, out: Path, report: Path | None, j
     if not (-55.0 <= temp <= 175.0):
         raise ConfigError(f"--temp {temp} C outside [-55, 175] C")
     corners = list(BASE_CORNERS) if corner == "all" else [check_corner(corner)]
+    check_output_file(out, "--out")
+    if report is not None:
+        check_output_dir(report, "--report")
     des = load_design(design)
     find_pdk()
     cache = None

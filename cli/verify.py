@@ -6,14 +6,44 @@ import math
 from pathlib import Path
 
 import click
+import numpy as np
 
 from imcpnn.cli.common import finish, user_errors
+from imcpnn.cli.outputs import check_output_dir
 
 
 def _positive_finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     if value is not None and not (math.isfinite(value) and value > 0):
         raise click.BadParameter(f"{value} is not a finite number > 0 (a current scale; 1 = the cell's own)")
     return value
+
+
+def _preflight(net, cell, out: Path, samples: int, scale: float | None, mode: str, clip: bool,
+               corner: str | None) -> list[str]:
+    """Every check that can fail before a SPICE run, run before it; returns the characterisation warnings (printed)."""
+    from imcpnn.errors import ConfigError
+    from imcpnn.verify.calibrate import BOUNDS
+    from imcpnn.verify.characterised import characterisation_warnings
+    from imcpnn.verify.mapping import BiasMapper, Scales
+    from imcpnn.verify.simulate import check_network
+
+    explicit = click.get_current_context().get_parameter_source("samples") != click.core.ParameterSource.DEFAULT
+    if explicit and samples > len(net.test_inputs):
+        raise ConfigError(f"--samples {samples}: {net.source or 'the inputs'} has only {len(net.test_inputs)} test "
+                          f"samples; pass --samples {len(net.test_inputs)} or fewer")
+    check_network(net.weights, net.test_inputs)  # shape/range errors before anything slow
+    if not clip:
+        # at the given scale, or at the smallest one calibration may pick: a weight beyond the cell's current range
+        # there is beyond it at every scale calibration can reach, so calibrating first would only waste its time
+        at = Scales.global_(scale if scale is not None else 1.0 if mode == "none" else BOUNDS[0])
+        mapper = BiasMapper(cell)
+        for w in net.weights:
+            mapper.biases(np.asarray(w, float), at)
+    check_output_dir(out, "--out")
+    warnings = characterisation_warnings(net.weights, cell, corner or cell.provenance.corner)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+    return warnings
 
 
 @click.group()
@@ -54,7 +84,6 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
     from imcpnn.netlists import load_design
     from imcpnn.pdk import lib_line
     from imcpnn.spice.cache import ResultCache
-    from imcpnn.verify.characterised import characterisation_warnings
     from imcpnn.verify.flow import verify
     from imcpnn.verify.mapping import Scales
     from imcpnn.verify.sources import default_scale_mode, from_files, from_run, with_cell_kicks
@@ -80,17 +109,8 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
             raise ConfigError(f"{run_dir} has no cell params (a top-down run): pass --cell cell.json")
         with_cell_kicks(net, cell, kicks)
         out = out or Path(run_dir) / "verify"
-    explicit = click.get_current_context().get_parameter_source("samples") != click.core.ParameterSource.DEFAULT
-    if explicit and samples > len(net.test_inputs):
-        raise ConfigError(f"--samples {samples}: {net.source or 'the inputs'} has only {len(net.test_inputs)} test "
-                          f"samples; pass --samples {len(net.test_inputs)} or fewer")
-    from imcpnn.verify.simulate import check_network
-
-    check_network(net.weights, net.test_inputs)  # shape/range errors before anything slow
-    warnings = characterisation_warnings(net.weights, cell, corner or cell.provenance.corner)
-    for w in warnings:
-        click.echo(f"warning: {w}", err=True)
     mode = default_scale_mode(net.flow) if scale_mode == "auto" else scale_mode
+    warnings = _preflight(net, cell, Path(out), samples, scale, mode, clip, corner)
     dsg = load_design(design or cell.provenance.design)
     summary = verify(net, cell, dsg, lib_line(corner or cell.provenance.corner), Path(out), scale_mode=mode,
                      scales=Scales.global_(scale) if scale is not None else None, clip=clip, chunks=chunks,

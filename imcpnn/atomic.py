@@ -43,3 +43,17 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Pat
         raise ImcError(f"{path}: refusing to write a result that holds NaN or infinity (not valid JSON); "
                        f"the earlier file is kept") from None
     return atomic_write_text(path, text + "\n")
+
+
+def unwritable_reason(directory: str | os.PathLike) -> str | None:
+    """Why no file can be written in `directory` (created if missing), or None when one can. A real probe (a
+    temporary file), because permission bits say nothing for root, a read-only mount or a path through a file."""
+    if Path(directory).exists() and not Path(directory).is_dir():
+        return "Not a directory"
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None

@@ -308,3 +308,56 @@ def test_verify_warns_and_records_fan_in_and_corner(tmp_path, cell_fan_in_3):
         "layer 1 has fan-in 5 but the cell was characterised at design_fan_in 3",
         "layer 2 has fan-in 5 but the cell was characterised at design_fan_in 3",
         "corner ff differs from the cell's characterisation corner tt"]
+
+
+# ----------------------------------------------------------------------------------------------- item 16: outputs
+def test_verify_checks_out_and_weight_range_before_any_simulation(tmp_path, trained_run):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    proc = _cli("imcpnn.cli.verify", "run", str(trained_run), "--out", str(blocker / "verify"), "--samples", "1",
+                "--calibration", "1", "--chunks", "1", "--jobs", "1", "--no-cache", "--design", "sky130-rcspike")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (f"error: --out {blocker / 'verify'}: cannot write there "
+                                                     f"(Not a directory); pick another --out")
+    data = json.loads(CELL.read_text())
+    for br in ("n", "p"):  # a cell whose synapses carry 1/100 of the current: every trained weight is beyond it
+        data["bias_tables"][br]["i_v0"] = [i / 100 for i in data["bias_tables"][br]["i_v0"]]
+    weak = tmp_path / "weak_cell.json"
+    weak.write_text(json.dumps(data))
+    proc = _cli("imcpnn.cli.verify", "run", str(trained_run), "--cell", str(weak), "--out", str(tmp_path / "v"),
+                "--samples", "1", "--calibration", "1", "--chunks", "1", "--jobs", "1", "--no-cache", "--design", "sky130-rcspike")
+    assert proc.returncode == 2
+    assert "exceed the exportable current range" in proc.stderr and "calibrating" not in proc.stderr
+    assert not (tmp_path / "v").exists()
+
+
+@pytest.mark.parametrize("option", ["--out", "--report"])
+def test_extract_checks_its_outputs_before_simulating(tmp_path, option):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    target = blocker / ("cell.json" if option == "--out" else "report")
+    extra = [] if option == "--out" else ["--out", str(tmp_path / "cell.json")]
+    t0 = time.monotonic()
+    proc = _cli("imcpnn.cli.extract", "run", option, str(target), *extra, "--no-cache", "-q")
+    assert proc.returncode == 2 and time.monotonic() - t0 < 60
+    assert proc.stderr.strip().splitlines() == [f"error: {option} {target}: cannot write "
+                                                + ("in " + str(blocker) if option == "--out" else "there")
+                                                + f" (Not a directory); pick another {option}"]
+    assert not (tmp_path / "cell.json").exists()
+
+
+@pytest.mark.spice
+def test_unwritable_cache_runs_without_it(tmp_path, capsys):
+    from imcpnn.spice.cache import ResultCache
+    from imcpnn.spice.jobs import SimJob
+    from imcpnn.spice.pool import run_jobs
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    cache = ResultCache(blocker / "cache")
+    jobs = [SimJob(f"rc\nr1 a 0 1k\ni1 0 a {i}m\n", ("op",), ("a",), f"op{i}") for i in (1, 2)]
+    res = run_jobs(jobs, workers=1, cache=cache, progress=False)
+    assert [r.ok for r in res] == [True, True]
+    assert [float(r.plots[0]["a"][0]) for r in res] == pytest.approx([1.0, 2.0])
+    err = capsys.readouterr().err
+    assert err.count("warning: simulation cache") == 1 and "running without it" in err
