@@ -3,8 +3,8 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PIP := .venv/bin/pip
 STAMP := .venv/.imcpnn-setup-stamp
-# The CPU build of torch that TOOLCHAIN.md measured; installed before the project so that `torch>=2.2` is already met
-# and pip does not pull a multi-GB CUDA build.
+# The CPU build of torch (docs/toolchain.md); installed before the project so that `torch>=2.2` is already met and pip
+# does not pull a multi-GB CUDA build.
 TORCH_PIN := torch==2.13.0
 PYTEST_ARGS ?=
 

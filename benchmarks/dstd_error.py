@@ -1,5 +1,5 @@
-"""DSTD accuracy table (issue 5, PAPER.md 4.4): mean |v_DSTD - v_exact| at the end of accumulation, for grid sizes M
-against reversal potentials |E| (symmetric), float64, offset 0, one layer of 10 neurons, 1000 inputs U[0,1],
+"""DSTD accuracy table (issue 5, docs/paper.md §4.4): mean |v_DSTD - v_exact| at the end of accumulation, for grid
+sizes M against reversal potentials |E| (symmetric), float64, offset 0, one layer of 10 neurons, 1000 inputs U[0,1],
 100 samples, weights N(0, (2/sqrt(n_in))^2).
 
     .venv/bin/python benchmarks/dstd_error.py

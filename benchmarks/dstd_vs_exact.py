@@ -1,4 +1,4 @@
-"""Exact event-ordered RC-Spike solver vs DSTD: training time per epoch and peak memory (PAPER.md 4.5, issue 5).
+"""Exact event-ordered RC-Spike solver vs DSTD: training time per epoch and peak memory (docs/paper.md §4.5, issue 5).
 
 One RC-Spike layer of 1000 neurons, 1000 samples of input spike times U[0,1], batch 100, M = 10 (fixed offset),
 |E| = 2, n_in in {100, 300, 1000}. One epoch = forward + backward (loss = sum of output spike times) over all batches,
@@ -7,8 +7,8 @@ seconds have been spent, and the fastest is reported (as timeit does: on a share
 estimate least disturbed by other load). One exact epoch alone exceeds the default 3 s, so in practice this only
 repeats the short DSTD epochs. Both solvers run single-threaded by default (``--threads``): when other jobs keep
 the cores busy, a multi-threaded torch pool stalls at every parallel op, which hits DSTD's many short ops far harder
-than the exact solver's few huge ones (measured on 2 shared cores: DSTD 11.1 s vs 2.0 s per epoch at n_in = 1000
-with 2 vs 1 threads), so the ratio would measure the neighbours. The footer prints the load average at start and end.
+than the exact solver's few huge ones (docs/models.md, "Threads", has a measured case), so the ratio would measure
+the neighbours. The footer prints the load average at start and end.
 
 Peak memory is MEASURED, each (solver, n_in) in a fresh subprocess:
   * CPU: the kernel's peak resident set (VmHWM) is reset with ``echo 5 > /proc/self/clear_refs`` after the data,
@@ -16,7 +16,7 @@ Peak memory is MEASURED, each (solver, n_in) in a fresh subprocess:
     writable, it falls back to ru_maxrss after the epochs minus ru_maxrss before it (the reported method says which).
     RSS only follows live memory if freed tensors leave the process: with glibc's default dynamic mmap threshold,
     freed blocks of up to 32 MiB stay in the heap and are reused or counted at the reset, so the DSTD peak (before
-    the fused DSTD Function) read anywhere from 45 to 95 MiB across runs of the same code. The parent therefore starts
+    the fused DSTD Function) varied by a factor of two across runs of the same code (docs/models.md). The parent therefore starts
     every worker, of BOTH solvers, with ``MALLOC_MMAP_THRESHOLD_=65536`` (every block >= 64 KiB is its own mapping,
     returned to the kernel when freed) and ``MALLOC_TRIM_THRESHOLD_=0`` (the heap top is trimmed on every free).
     The cost is a page fault per fresh page, which slows both solvers (the short-lived DSTD tensors relatively more;

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from imcpnn.atomic import atomic_write_json
-from imcpnn.extract.cellparams import load_cell
+from imcpnn.cell import load_cell
 from imcpnn.netlists import load_design
 from imcpnn.pdk import lib_line
 from imcpnn.verify.mapping import Scales

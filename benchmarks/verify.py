@@ -13,12 +13,13 @@ import time
 import numpy as np
 
 from imcpnn.atomic import atomic_write_json
-from imcpnn.extract.cellparams import load_cell
+from imcpnn.cell import load_cell
 from imcpnn.netlists import load_design
 from imcpnn.pdk import lib_line
 from imcpnn.verify.calibrate import rmse
 from imcpnn.verify.mapping import Scales
-from imcpnn.verify.predict import ModelParams, model_times
+from imcpnn.neuron import NeuronModel
+from imcpnn.verify.predict import model_times
 from imcpnn.verify.simulate import simulate
 
 
@@ -41,7 +42,7 @@ def main() -> None:
     design = load_design(cell.provenance.design)
     lib = lib_line(cell.provenance.corner)
     sizes = [int(s) for s in args.sizes.split(",")]
-    model = ModelParams.from_cell(cell)
+    model = NeuronModel.from_cell(cell)
     rows = []
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)

@@ -7,8 +7,26 @@ from pathlib import Path
 
 import click
 
+from imcpnn.atomic import atomic_create_bytes
 from imcpnn.cli.common import finish, user_errors
 from imcpnn.cli.outputs import check_output_dir, check_output_file
+from imcpnn.errors import ConfigError
+
+
+def _save(cell, path: Path, force: bool) -> Path:
+    """Write cell.json; without `force` a file that appeared during the extraction is kept and the new cell goes
+    beside it (`cell.new.json`), so that no cell a run was trained on is replaced without a word."""
+    if force:
+        return cell.save(path)
+    for k, p in enumerate([path, *(path.with_name(f"{path.stem}.new{i or ''}{path.suffix}") for i in range(99))]):
+        try:
+            atomic_create_bytes(p, cell.to_json().encode("utf-8"))
+        except FileExistsError:
+            continue
+        if k:
+            click.echo(f"{path} was written meanwhile by someone else; kept it, the new cell is in {p}", err=True)
+        return p
+    raise ConfigError(f"{path} and 99 alternatives next to it exist; pick another --out")
 
 
 @click.command("run")
@@ -17,7 +35,9 @@ from imcpnn.cli.outputs import check_output_dir, check_output_file
 @click.option("--temp", type=float, default=27.0, show_default=True, help="Temperature in degrees C.")
 @click.option("--design", default="sky130-rcspike", show_default=True, help="Built-in design name or a JSON/YAML file.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("cell.json"), show_default=True,
-              help="Output cell.json (with --corner all: cell_<corner>.json next to it).")
+              help="Output cell.json (with --corner all: cell_<corner>.json next to it). An existing one is not "
+                   "replaced unless --force: runs and verifications record the sha256 of the cell they used.")
+@click.option("--force", is_flag=True, help="Replace existing cell files (atomically, once the new ones are fitted).")
 @click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write PNG plots and report.md into this directory (per corner subdirectory with 'all').")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Parallel ngspice workers [cores].")
@@ -26,10 +46,9 @@ from imcpnn.cli.outputs import check_output_dir, check_output_file
               help="Design fan-in (synapses per column incl. bias) at which c_m and i_unit are taken.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @user_errors
-def run(corner: str, temp: float, design: str, out: Path, report: Path | None, jobs: int | None, no_cache: bool,
-        fan_in: int, quiet: bool) -> None:
+def run(corner: str, temp: float, design: str, out: Path, force: bool, report: Path | None, jobs: int | None,
+        no_cache: bool, fan_in: int, quiet: bool) -> None:
     """Characterise synapses, discharger, sensing stage, C_eff(N_in) and leak; fit and write cell.json."""
-    from imcpnn.errors import ConfigError
     from imcpnn.extract.report import comparison_md, write_report
     from imcpnn.extract.run import extract_corners
     from imcpnn.netlists import load_design
@@ -43,6 +62,11 @@ def run(corner: str, temp: float, design: str, out: Path, report: Path | None, j
         check_output_dir(report, "--report")
     des = load_design(design)
     find_pdk()
+    paths = {c: out if len(corners) == 1 else out.with_name(f"{out.stem}_{c}{out.suffix or '.json'}") for c in corners}
+    taken = [str(p) for p in paths.values() if p.exists()]
+    if taken and not force:
+        raise ConfigError(f"{', '.join(taken)} already exist{'s' if len(taken) == 1 else ''}; pass --force to replace "
+                          f"(runs trained on the old cell name it by its sha256) or pick another --out")
     cache = None
     if not no_cache:
         from imcpnn.spice.cache import ResultCache
@@ -53,9 +77,7 @@ def run(corner: str, temp: float, design: str, out: Path, report: Path | None, j
                                    progress=not quiet)
     written = []
     for c, (cell, raw) in cells.items():
-        path = out if len(corners) == 1 else out.with_name(f"{out.stem}_{c}{out.suffix or '.json'}")
-        cell.save(path)
-        written.append(path)
+        written.append(_save(cell, paths[c], force))
         if report is not None:
             write_report(cell, raw, report if len(corners) == 1 else report / c, stats)
     if len(corners) > 1:

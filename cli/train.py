@@ -15,37 +15,31 @@ def _fail(exc: ImcError) -> None:
     sys.exit(getattr(exc, "exit_code", 2))
 
 
-def _guard(fn, *args, run_dir_hint=None, **kwargs):
+def _guard(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except ImcError as exc:
         _fail(exc)
-    except KeyboardInterrupt:
-        where = f" {run_dir_hint}" if run_dir_hint else " RUN_DIR"
-        click.echo(f"imc-train: interrupted; the last finished epoch is checkpointed, continue with "
-                   f"`imc-train resume{where}`", err=True)
+    except KeyboardInterrupt:  # the training loop has said what is checkpointed and how to continue
+        click.echo("imc-train: interrupted", err=True)
         sys.exit(130)
 
 
-def _range_warnings(run_dir) -> list[str]:
-    """Where the run's network leaves what its cell was characterised for (none for a run without a cell)."""
-    from pathlib import Path
-
-    from imcpnn.extract.cellparams import load_cell
-    from imcpnn.train.loop import _input_shape, load_run_config
+def _range_warnings(config, sets, cell) -> list[str]:
+    """Where CONFIG's network leaves what its cell was characterised for (none for a config without a cell)."""
+    from imcpnn.train.loop import _input_shape, make_config
     from imcpnn.train.net import build_net, layer_weights
     from imcpnn.verify.characterised import characterisation_warnings
 
-    cell_path = Path(run_dir) / "cell.json"
-    if not cell_path.is_file():
+    cfg, model, cell_params, _ = make_config(config, sets, cell)
+    if cell_params is None:
         return []
-    cfg = load_run_config(Path(run_dir))
-    return characterisation_warnings(layer_weights(build_net(cfg, _input_shape(cfg))), load_cell(cell_path))
+    return characterisation_warnings(layer_weights(build_net(cfg, _input_shape(cfg), model)), cell_params)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """Train RC-Spike networks (PAPER.md) with reversal potentials from a cell.json, resume exactly, sweep |E|."""
+    """Train RC-Spike networks (docs/paper.md) with reversal potentials from a cell.json, resume exactly, sweep |E|."""
 
 
 @main.command("run")
@@ -55,14 +49,15 @@ def main() -> None:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a config key (repeatable).")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: on a terminal).")
 def run_cmd(config, cell, out, sets, progress):
-    """Train CONFIG (a shipped name such as iris-bottomup, or a YAML path)."""
-    from imcpnn.train.loop import create_run, train
+    """Train CONFIG (a shipped name such as iris-bottomup, or a YAML path).
 
-    run_dir = _guard(create_run, config, out, list(sets), cell)
-    click.echo(f"run directory: {run_dir}", err=True)
-    for w in _guard(_range_warnings, run_dir):
+    --out must not hold a run already (of two runs started with the same --out, one is refused); a run that fails
+    or is interrupted before its first epoch is checkpointed is removed again."""
+    from imcpnn.train.loop import run
+
+    for w in _guard(_range_warnings, config, list(sets), cell):
         click.echo(f"imc-train: warning: {w}", err=True)
-    summary = _guard(train, run_dir, progress=progress, run_dir_hint=run_dir)
+    run_dir, summary = _guard(run, config, out, list(sets), cell, progress=progress)
     click.echo(json.dumps({"run_dir": str(run_dir), "test_accuracy": summary["test_accuracy"],
                            "train_seconds": summary["train_seconds"]}))
 
@@ -71,10 +66,11 @@ def run_cmd(config, cell, out, sets, progress):
 @click.argument("run_dir", type=click.Path())
 @click.option("--progress/--no-progress", default=None)
 def resume_cmd(run_dir, progress):
-    """Continue RUN_DIR from its last checkpoint (bit-identical to an uninterrupted run on CPU)."""
+    """Continue RUN_DIR from its newest readable checkpoint (checkpoint.pt, else the newest intact
+    checkpoints/epoch_NNNN.pt; it says which), bit-identical to an uninterrupted run on CPU."""
     from imcpnn.train.loop import resume
 
-    summary = _guard(resume, run_dir, progress=progress, run_dir_hint=run_dir)
+    summary = _guard(resume, run_dir, progress=progress)
     click.echo(json.dumps({"run_dir": str(run_dir), "test_accuracy": summary["test_accuracy"],
                            "train_seconds": summary["train_seconds"]}))
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from imcpnn.cli.common import finish, user_errors
 from imcpnn.cli.outputs import check_output_dir
+from imcpnn.errors import ConfigError
 
 
 def _positive_finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
@@ -21,7 +22,6 @@ def _positive_finite(ctx: click.Context, param: click.Parameter, value: float | 
 def _preflight(net, cell, out: Path, samples: int, scale: float | None, mode: str, clip: bool,
                corner: str | None) -> list[str]:
     """Every check that can fail before a SPICE run, run before it; returns the characterisation warnings (printed)."""
-    from imcpnn.errors import ConfigError
     from imcpnn.verify.calibrate import BOUNDS
     from imcpnn.verify.characterised import characterisation_warnings
     from imcpnn.verify.mapping import BiasMapper, Scales
@@ -74,52 +74,86 @@ def main() -> None:
 @click.option("--no-cache", is_flag=True)
 @click.option("--kicks/--no-kicks", default=True, show_default=True,
               help="Bottom-up model with the cell's spike-line kicks (off: the ablation without them).")
+@click.option("--other-cell", is_flag=True,
+              help="Allow a --cell other than the run's own (another corner or temperature); recorded.")
+@click.option("--temp", type=float, default=None, help="Simulation temperature in C (default: the cell's).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: RUN_DIR/verify).")
+@click.option("--force", is_flag=True,
+              help="Replace a verification already in the output directory (removed once the new one is complete).")
 @user_errors
 def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, clip, design, corner, wire_cap,
-        layer_netlist, chunks, jobs, no_cache, kicks, out) -> None:
-    """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice."""
-    from imcpnn.errors import ConfigError
-    from imcpnn.extract.cellparams import load_cell
+        layer_netlist, chunks, jobs, no_cache, kicks, other_cell, temp, out, force) -> None:
+    """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice.
+
+    The output directory must not hold a verification already (--force replaces it); it is written complete or
+    not at all."""
+    # imported here, not at the top: `imc-verify -h` should not wait for torch and PySpice to load
     from imcpnn.netlists import load_design
     from imcpnn.pdk import lib_line
     from imcpnn.spice.cache import ResultCache
     from imcpnn.verify.flow import verify
     from imcpnn.verify.mapping import Scales
-    from imcpnn.verify.sources import default_scale_mode, from_files, from_run, with_cell_kicks
+    from imcpnn.verify.sources import default_scale_mode
+
+    net, cell, cell_file, run_cell_sha, out = _network(run_dir, cell_path, weights, inputs, samples, n_cal, kicks,
+                                                       other_cell, out)
+    mode = default_scale_mode(net.flow) if scale_mode == "auto" else scale_mode
+    corner = corner or cell.provenance.corner
+    warnings = _preflight(net, cell, Path(out), samples, scale, mode, clip, corner)
+    dsg = load_design(design or cell.design)
+    temp = cell.temperature if temp is None else temp
+    record = _inputs_record(net, cell, cell_file, run_cell_sha, dsg, corner, temp, click.get_current_context().params)
+    summary = verify(net, cell, dsg, lib_line(corner), Path(out), scale_mode=mode,
+                     scales=Scales.global_(scale) if scale is not None else None, clip=clip, chunks=chunks,
+                     workers=jobs, cache=None if no_cache else ResultCache(), wire_cap=wire_cap,
+                     layer_netlist=str(layer_netlist) if layer_netlist else None, temp=temp, inputs=record,
+                     warnings=warnings, log=lambda m: click.echo(m, err=True), force=force)
+    click.echo(f"{summary['flow']}: output-layer RMSE {summary['rmse_ns']:.2f} ns over {summary['n_samples']} samples; "
+               f"report: {Path(summary['directory']) / 'report.md'}")
+    finish(0)
+
+
+def _network(run_dir, cell_path, weights, inputs, samples, n_cal, kicks, other_cell, out):
+    """(network, cell, cell file, sha256 of the run's own cell or None, output directory) from the arguments."""
+    from imcpnn.cell import load_cell
+    from imcpnn.verify.record import sha256_file
+    from imcpnn.verify.sources import from_files, from_run, with_cell_kicks
 
     if (run_dir is None) == (weights is None):
         raise ConfigError("give either RUN_DIR or --weights FILE --inputs FILE")
     if weights is not None:
         if inputs is None or cell_path is None:
             raise ConfigError("--weights needs --inputs FILE and --cell cell.json")
-        cell = load_cell(cell_path)
-        net = from_files(weights, inputs, cell, kicks=kicks)
+        net = from_files(weights, inputs, load_cell(cell_path), kicks=kicks)
         net.test_inputs = net.test_inputs[:samples]
-        out = out or Path(weights).with_suffix("").parent / "verify"
-    else:
-        if not Path(run_dir).is_dir():
-            raise ConfigError(f"run directory {run_dir} not found")
-        net, run_cell = from_run(run_dir, samples, n_cal)
-        if cell_path is not None:
-            cell = load_cell(cell_path)
-        elif run_cell is not None:
-            cell = run_cell
-        else:
+        return net, load_cell(cell_path), Path(cell_path), None, out or Path(weights).with_suffix("").parent / "verify"
+    if not Path(run_dir).is_dir():
+        raise ConfigError(f"run directory {run_dir} not found")
+    net, run_cell = from_run(run_dir, samples, n_cal)
+    own = Path(run_dir) / "cell.json"
+    run_sha = sha256_file(own) if run_cell is not None else None
+    if cell_path is None:
+        if run_cell is None:
             raise ConfigError(f"{run_dir} has no cell params (a top-down run): pass --cell cell.json")
-        with_cell_kicks(net, cell, kicks)
-        out = out or Path(run_dir) / "verify"
-    mode = default_scale_mode(net.flow) if scale_mode == "auto" else scale_mode
-    warnings = _preflight(net, cell, Path(out), samples, scale, mode, clip, corner)
-    dsg = load_design(design or cell.provenance.design)
-    summary = verify(net, cell, dsg, lib_line(corner or cell.provenance.corner), Path(out), scale_mode=mode,
-                     scales=Scales.global_(scale) if scale is not None else None, clip=clip, chunks=chunks,
-                     workers=jobs, cache=None if no_cache else ResultCache(), wire_cap=wire_cap,
-                     layer_netlist=str(layer_netlist) if layer_netlist else None, warnings=warnings,
-                     log=lambda m: click.echo(m, err=True))
-    click.echo(f"{summary['flow']}: output-layer RMSE {summary['rmse_ns']:.2f} ns over {summary['n_samples']} samples; "
-               f"report: {Path(out) / 'report.md'}")
-    finish(0)
+        cell_path = own
+    elif run_sha is not None and sha256_file(cell_path) != run_sha and not other_cell:
+        raise ConfigError(f"{cell_path} is not the cell {run_dir} was trained with ({own}); pass --other-cell to "
+                          f"verify against another cell (e.g. another corner or temperature)")
+    cell = load_cell(cell_path)
+    with_cell_kicks(net, cell, kicks)
+    return net, cell, Path(cell_path), run_sha, out or Path(run_dir) / "verify"
+
+
+def _inputs_record(net, cell, cell_file: Path, run_sha, design, corner: str, temp: float, options: dict):
+    from imcpnn.cell import design_sha256
+    from imcpnn.verify.record import VerifyInputs, sha256_file
+
+    opts = {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()}
+    sha = sha256_file(cell_file)
+    return VerifyInputs(source=net.source, cell_path=str(cell_file.resolve()), cell_sha256=sha,
+                        temperature=float(temp), corner=corner, design=design.name,
+                        design_sha256=design_sha256(design.to_dict()), run_cell_sha256=run_sha,
+                        other_cell=run_sha is not None and sha != run_sha, options=opts)
 
 
 @main.command()

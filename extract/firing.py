@@ -1,4 +1,5 @@
-"""The firing phase as the circuit does it, measured in transients (bottom-up, beyond PAPER.md).
+"""The firing phase as the circuit does it, measured in transients (bottom-up, beyond the paper's model,
+docs/paper.md).
 
 The DC picture (discharger current, V_switch of the sensing stage) misses two dynamic effects that shift every spike
 by nanoseconds: the comparator flips only once the ramp has overdriven it by some millivolts (a slow input makes a
@@ -18,6 +19,8 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from imcpnn.extract.fit import ExtractionError
+from imcpnn.laws import FiringLaw, rising_crossing
+from imcpnn.spice.session import Plot
 
 # target end-of-accumulation potentials (model units): ramp-fired ones across the phase, and overdriven ones
 V_TARGETS = (0.0, 0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 0.95, 1.6, 2.0)
@@ -37,29 +40,16 @@ def injection_currents(i_unit_est: float) -> list[float]:
     return [float(f"{v / (1 - T_INJ) * i_unit_est:.4g}") for v in V_TARGETS]
 
 
-def crossing_up(t: np.ndarray, v: np.ndarray, level: float, t0: float, t1: float) -> float | None:
-    m = (t >= t0) & (t <= t1)
-    tt, vv = t[m], v[m]
-    if len(tt) < 2:
-        return None
-    if vv[0] >= level:
-        return float(tt[0])
-    k = np.nonzero(vv >= level)[0]
-    if len(k) == 0:
-        return None
-    k = k[0]
-    return float(tt[k - 1] + (level - vv[k - 1]) * (tt[k] - tt[k - 1]) / (vv[k] - vv[k - 1]))
-
-
-def fit_firing(plots, *, v0: float, v_th: float, beta_dis: float, vdd: float, t_circ: float,
+def fit_firing(plots: list[Plot], *, v0: float, v_th: float, beta_dis: float, vdd: float, t_circ: float,
                t_edge: float) -> FiringFit:
-    """plots: one per injected current, each with 'time', 'mem', 'spk' over reset/accumulation/firing."""
+    """plots: one per injected current, each with the membrane 'mem' and the spike 'spk' over reset, accumulation
+    and firing."""
     T = t_circ
     pts = []
     for pl in plots:
-        t, mem, spk = pl["time"], pl["mem"], pl["spk"]
+        t, mem, spk = pl.time, pl.voltage("mem"), pl.voltage("spk")
         v_end = float(np.interp(2 * T - t_edge, t, mem))  # just before the firing phase starts
-        tc = crossing_up(t, spk, vdd / 2, 2 * T, 3 * T)
+        tc = rising_crossing(t, spk, vdd / 2, 2 * T, 3 * T)
         if tc is None:
             continue
         pts.append(((v0 - v_end) / v_th, (tc - 2 * T) / T))
@@ -71,15 +61,9 @@ def fit_firing(plots, *, v0: float, v_th: float, beta_dis: float, vdd: float, t_
     v = np.array([p[0] for p in ramp])
     ts = np.array([p[1] for p in ramp])
     b = beta_dis
-
-    def model(x):
-        a, th = x
-        if b == 0:
-            return (th - v) / a
-        return (np.log1p(-b * v) - math.log1p(-b * th)) / (a * b)
-
     a0 = -math.log1p(-b) / b if b else 1.0
-    res = least_squares(lambda x: model(x) - ts, x0=[a0, 1.0], bounds=([0.2, 0.5], [5.0, 1.0 / b - 1e-6 if b else 3]))
+    res = least_squares(lambda x: FiringLaw(x[0], b, x[1]).ramp_time(v) - ts, x0=[a0, 1.0],
+                        bounds=([0.2, 0.5], [5.0, 1.0 / b - 1e-6 if b else 3]))
     a, th = (float(x) for x in res.x)
     rmse = float(np.sqrt(np.mean(res.fun ** 2)))
     return FiringFit(a, th, float(np.mean(over)), rmse, pts)

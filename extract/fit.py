@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from imcpnn.errors import ImcError
+from imcpnn.laws import first_crossing, interp_in_log, interp_of_log
 
 #: a linear CLM fit below this R^2 over the window is an error (names the curve)
 R2_FLOOR = 0.98
@@ -89,14 +90,10 @@ def weighted_lambda(fits: list[CurveFit], i_lo: float, i_hi: float, what: str) -
 
 def crossing(x: np.ndarray, y: np.ndarray, level: float, what: str) -> float:
     """First x where y crosses ``level`` (linear interpolation between samples)."""
-    x = np.asarray(x, dtype=float)
-    d = np.asarray(y, dtype=float) - level
-    k = np.where(np.sign(d[:-1]) * np.sign(d[1:]) <= 0)[0]
-    k = [j for j in k if d[j] != d[j + 1]]
-    if not k:
+    at = first_crossing(x, y, level)
+    if at is None:
         raise ExtractionError(f"{what}: never crosses {level:.3f} V over [{x[0]:.3f}, {x[-1]:.3f}] V")
-    j = k[0]
-    return float(x[j] + (x[j + 1] - x[j]) * (-d[j]) / (d[j + 1] - d[j]))
+    return at
 
 
 def monotone_table(v_gate: np.ndarray, i: np.ndarray, i_lo: float, i_hi: float) -> tuple[np.ndarray, np.ndarray]:
@@ -133,22 +130,19 @@ def log_interp_error(v_gate: np.ndarray, i: np.ndarray) -> float:
     """Leave-one-out check of monotone log-current interpolation: drop every odd point, predict it from its even
     neighbours (linear in log I), return the max relative error. Bounds the error of the full table (half the step)."""
     v_gate = np.asarray(v_gate, dtype=float)
-    li = np.log(np.asarray(i, dtype=float))
+    i = np.asarray(i, dtype=float)
     if len(v_gate) < 3:
         return float("nan")
-    ve, le = v_gate[0::2], li[0::2]
-    vo, lo = v_gate[1::2], li[1::2]
-    keep = vo < ve[-1]
-    pred = np.interp(vo[keep], ve, le)
-    return float(np.max(np.abs(np.exp(pred - lo[keep]) - 1.0))) if keep.any() else float("nan")
+    vo, io = v_gate[1::2], i[1::2]
+    keep = vo < v_gate[0::2][-1]
+    pred = interp_of_log(vo[keep], v_gate[0::2], i[0::2])
+    return float(np.max(np.abs(pred / io[keep] - 1.0))) if keep.any() else float("nan")
 
 
 def interp_lambda(i_table: np.ndarray, fits: list[CurveFit]) -> np.ndarray:
     """lambda at each table current: linear interpolation of the per-curve lambda in log I0 (clamped at the ends)."""
-    pts = sorted((np.log(f.i0), f.lam) for f in fits)
-    xs = np.array([p[0] for p in pts])
-    ys = np.array([p[1] for p in pts])
-    return np.interp(np.log(np.asarray(i_table, dtype=float)), xs, ys)
+    pts = sorted((f.i0, f.lam) for f in fits)
+    return interp_in_log(i_table, [p[0] for p in pts], [p[1] for p in pts])
 
 
 def slope(t: np.ndarray, v: np.ndarray, mask: np.ndarray, what: str) -> float:

@@ -1,11 +1,12 @@
-"""Spike-line kicks: what a synapse does to the firing time when its input spike is switched off (beyond PAPER.md).
+"""Spike-line kicks: what a synapse does to the firing time when its input spike is switched off (beyond the
+paper's model, docs/paper.md).
 
 In the pipelined network an input spike stays on until the firing phase of the layer it drives starts (the layer
 before is reset then). The falling spike edge turns the selector off while the memory transistor is biased: charge
 injection and a short tail of conduction move the membrane by a few 1e-3 of the threshold swing, in the branch's own
-direction and growing with its bias (about 3e-3 at 0.01 units up to 8e-3 at 10 units in sky130 tt). Every synapse
-whose input arrived does it at once, so a neuron with five active inputs fires up to ~20 ns away from where its
-end-of-accumulation potential says. The DC characterisation cannot see this and the firing fit (an ideal current
+direction and growing with its bias (the measured tables are in cell.json; sizes in docs/verification.md). Every
+synapse whose input arrived does it at once, so a neuron with several active inputs fires many ns away from where
+its end-of-accumulation potential says. The DC characterisation cannot see this and the firing fit (an ideal current
 source, no spike lines) excludes it on purpose.
 
 Measured here in one transient of a real layer at the design fan-in: every neuron has one test synapse (gate bias
@@ -18,21 +19,21 @@ end-of-accumulation potential before the firing law (verify/predict.py). v_end i
 (the edge itself moves the membrane), so the difference also holds the test synapse's current over that last t_edge;
 the model integrates that current itself (accumulation runs to 1), so it is taken out of the kick.
 
-A layer fed by neurons sees different edges: a neuron's latched output switches in ~0.1 ns (the stimulus in
-t_spike_edge, 2 ns) and is cleared by its layer's reset. Those kicks (about 1e-3 larger) and turn-on delays are
+A layer fed by neurons sees different edges: a neuron's latched output switches much faster than the stimulus
+(whose edges last t_spike_edge) and is cleared by its layer's reset. Those kicks (larger) and turn-on delays are
 measured the same way with a real driver layer in front of the kick layer (``driven_kick_network``); the model uses
 them for every layer after the first.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from imcpnn.extract.fit import ExtractionError
-from imcpnn.extract.firing import crossing_up
+from imcpnn.laws import FiringLaw, rising_crossing
+from imcpnn.spice.session import Plot
 
 #: test gate biases (V): NMOS gates, and PMOS gates as offsets below vdd; about 0.01 to 9 units in sky130 tt
 N_TEST_GATES = (0.38, 0.42, 0.46, 0.50, 0.54, 0.58, 0.62, 0.66)
@@ -88,12 +89,12 @@ def driven_kick_network(design, fan_in: int) -> tuple[list[tuple[str, float]], l
     return tests, [(vn1, vp1), (vn2, vp2)], x
 
 
-def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_nodes: list[str],
+def fit_kicks(plot: Plot, tests: list[tuple[str, float]], mem_nodes: list[str],
               spike_nodes: list[str], accum_windows: list[tuple[float, float]], *, weight_of, beta_of, v_reset: float,
-              v_th: float, vdd: float, t_circ: float, t_edge: float, law, t_test: float = T_TEST) -> KickFit:
+              v_th: float, vdd: float, t_circ: float, t_edge: float, law: FiringLaw, t_test: float = T_TEST) -> KickFit:
     """``weight_of(branch, gate)``: weight magnitude of a gate bias (bias table at V0 / i_unit); ``beta_of(branch,
-    w)``: its CLM beta (model units); ``law(v)``: the fitted firing law (spike time, model units) for an
-    end-of-accumulation potential v (measured from v_reset); ``t_test``: the test input's arrival in sample A.
+    w)``: its CLM beta (model units); ``law``: the fitted firing law (end-of-accumulation potentials
+    measured from v_reset); ``t_test``: the test input's arrival in sample A.
 
     The same transient gives what the arrival itself does: the test synapse's charge over [t_test, 1] is
     ``q (1 - t_test - delay) - c`` with ``q = w (1 - beta v_mean)``: the current starts ``delay`` after the spike's
@@ -102,18 +103,15 @@ def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_n
     the tests. The delay goes into the model; ``c`` (a few 1e-4) is reported but not used: adding it to the kicks
     made the Iris prediction worse (docs/verification.md), so it is not a transferable effect at this accuracy.
     """
-    vg = np.linspace(-0.5, 1.2, 17001)
-    tg = np.array([law(v) for v in vg])
-    ramp = (tg > tg.min() + 0.02) & (tg < 0.98)
-    if ramp.sum() < 10:
+    ramp = (max(0.0, law.t_min) + 0.02, 0.98)  # spike times (model units) that say which potential fired them
+    if not ramp[0] < ramp[1]:
         raise ExtractionError("kick fit: the firing law has no ramp-fired range")
-    inv_t, inv_v = tg[ramp][::-1], vg[ramp][::-1]
-    t = plot["time"]
+    t = plot.time
     points = []
     arrival: dict[str, list[tuple[float, float]]] = {"n": [], "p": []}  # (q, residual charge) per test
     for i, (br, g) in enumerate(tests):
         w = float(weight_of(br, g))
-        mem = plot[mem_nodes[i]]
+        mem = plot.voltage(mem_nodes[i])
         (start_a, end_a), (_, end_b) = accum_windows
         dv = (float(np.interp(end_b - t_edge, t, mem)) - float(np.interp(end_a - t_edge, t, mem))) / v_th  # A - B
         tt = np.linspace(start_a + t_test * t_circ, end_a, 50)
@@ -126,24 +124,36 @@ def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_n
         eff = []
         for _, end in accum_windows:
             v_end = (v_reset - float(np.interp(end - t_edge, t, mem))) / v_th
-            tc = crossing_up(t, plot[spike_nodes[i]], vdd / 2, end, end + t_circ)
+            tc = rising_crossing(t, plot.voltage(spike_nodes[i]), vdd / 2, end, end + t_circ)
             ts = None if tc is None else (tc - end) / t_circ
-            if ts is None or not (inv_t[0] < ts < inv_t[-1]):
+            if ts is None or not (ramp[0] < ts < ramp[1]):
                 eff = None
                 break
-            eff.append((float(np.interp(ts, inv_t, inv_v)) - v_end, v_end))
+            eff.append((float(law.fire_potential(ts)) - v_end, v_end))
         if eff is None or not (W_RANGE[0] <= w <= W_RANGE[1]):
             continue  # not ramp-fired in one of the samples, or outside the table: no information
         # the test current over the last t_edge is in the difference; the model's accumulation has it already
         points.append((br, w, eff[0][0] - eff[1][0] - sign * q * t_edge / t_circ, eff[0][1]))
+    delay, charge = _turn_on(arrival)
+    out_w, out_k = _tabulate(points)
+    return KickFit(out_w, out_k, delay, charge, points)
+
+
+def _turn_on(arrival: dict[str, list[tuple[float, float]]]) -> tuple[dict[str, float], dict[str, float]]:
+    """(delay, charge) per branch: the line ``residual charge = -delay * q - c`` through the tests' arrivals."""
     delay, charge = {}, {}
     for br, pts in arrival.items():
         if len(pts) < 3:
             raise ExtractionError(f"kick fit: {len(pts)} {br.upper()}-branch tests of >= 0.03 units for the turn-on "
                                   "delay (need >= 3)")
         q, r = np.array(pts).T
-        slope, icpt = np.polyfit(q, r, 1)  # r = -delay * q - c
+        slope, icpt = np.polyfit(q, r, 1)
         delay[br], charge[br] = float(-slope), float(-icpt)
+    return delay, charge
+
+
+def _tabulate(points: list[tuple[str, float, float, float]]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Per branch: the usable tests' weights (ascending) and kicks, checked for number and sign."""
     out_w: dict[str, list[float]] = {}
     out_k: dict[str, list[float]] = {}
     for br in ("n", "p"):
@@ -156,15 +166,15 @@ def fit_kicks(plot: dict[str, np.ndarray], tests: list[tuple[str, float]], mem_n
             raise ExtractionError(f"kick fit: a {br.upper()}-branch kick has the wrong sign: {pts}")
         out_w[br] = [float(w) for w, _ in pts]
         out_k[br] = [float(k) for _, k in pts]
-    return KickFit(out_w, out_k, delay, charge, points)
+    return out_w, out_k
 
 
-def driven_test_sample(plot: dict[str, np.ndarray], driver_spk: str, fire_windows: list[tuple[float, float]],
+def driven_test_sample(plot: Plot, driver_spk: str, fire_windows: list[tuple[float, float]],
                        vdd: float, t_circ: float) -> tuple[int, float]:
     """(sample, arrival) of the neuron-driven measurement: the sample whose test-line driver fired latest within
     DRIVEN_T_RANGE (arrival in model units of the kick layer's accumulation); the last sample must have none."""
-    t = plot["time"]
-    spikes = [crossing_up(t, plot[driver_spk], vdd / 2, a, b) for a, b in fire_windows]
+    t = plot.time
+    spikes = [rising_crossing(t, plot.voltage(driver_spk), vdd / 2, a, b) for a, b in fire_windows]
     if spikes[-1] is not None:
         raise ExtractionError("neuron-driven kicks: the test-line driver fired without its input")
     ok = [(float((x - a) / t_circ), k) for k, (x, (a, _)) in enumerate(zip(spikes[:-1], fire_windows))
@@ -176,17 +186,3 @@ def driven_test_sample(plot: dict[str, np.ndarray], driver_spk: str, fire_window
     t_test, k = max(ok)
     return k, t_test
 
-
-def law_from_cell(alpha: float | None, threshold: float, t_min: float, e_dis: float):
-    """The firing law of extract/firing.py as a scalar function (what models.functional.fire_time computes)."""
-    b = 1.0 / e_dis if math.isfinite(e_dis) else 0.0
-    a = alpha if alpha else 1.0
-
-    def law(v: float) -> float:
-        if b == 0:
-            t = (threshold - v) / a
-        else:
-            t = (math.log1p(-b * min(v, threshold)) - math.log1p(-b * threshold)) / (a * b)
-        return float(min(1.0, max(t_min, t)))
-
-    return law

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from imcpnn.atomic import atomic_write_text
-from imcpnn.extract.cellparams import CellParams
+from imcpnn.cell import CellParams
 
 PAPER = {"lambda_n": 0.41, "lambda_p": 0.75, "lambda_dis": 0.177, "e_rev_plus": 2.80, "e_rev_minus": -1.53,
          "e_dis": 6.44, "v_switch": 0.428, "c_m": 1.4e-13}
 
 ROWS = ["v0", "v_switch", "v_th", "t_circ", "c_m", "i_unit", "lambda_n", "lambda_p", "lambda_dis", "e_rev_plus",
-        "e_rev_minus", "e_dis", "curvature_n", "curvature_p", "curvature_dis", "i_dis", "alpha_dis", "leak",
+        "e_rev_minus", "e_dis", "curvature_n", "curvature_p", "curvature_dis", "i_dis", "alpha_dis_dc", "leak_drift",
         "leak_current", "w_max_plus", "w_max_minus"]
 
 
@@ -22,6 +22,7 @@ def _g(x) -> str:
 
 
 def write_plots(cell: CellParams, raw, out: Path) -> list[str]:
+    # lazy: matplotlib takes about a second to import and only the report needs it
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,6 +36,13 @@ def write_plots(cell: CellParams, raw, out: Path) -> list[str]:
         plt.close(fig)
         files.append(name)
 
+    _device_plots(plt, cell, raw, save)
+    _transient_plots(plt, cell, raw, save)
+    return files
+
+
+def _device_plots(plt, cell: CellParams, raw, save) -> None:
+    """The DC characterisation: I(V) curves and their fits, lambda against current, bias tables, sensing stage."""
     v0, vs = cell.v0, cell.v_switch
     for br, title in (("n", "NMOS branch"), ("p", "PMOS branch"), ("dis", "discharger")):
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -70,6 +78,10 @@ def write_plots(cell: CellParams, raw, out: Path) -> list[str]:
     ax.set(xlabel="V_mem (V)", ylabel="v(sense) (V)", title="sensing stage transfer")
     ax.legend()
     save(fig, "sense_transfer.png")
+
+
+def _transient_plots(plt, cell: CellParams, raw, save) -> None:
+    """The transients: C_eff against fan-in, the column transients, the spike-line kicks."""
     fig, ax = plt.subplots(figsize=(6, 4))
     n = [f.n_in for f in cell.c_m_per_fanin]
     ax.plot(n, [f.c_m * 1e15 for f in cell.c_m_per_fanin], "o-")
@@ -92,7 +104,6 @@ def write_plots(cell: CellParams, raw, out: Path) -> list[str]:
                title="spike-line kick at the firing start, per arrived synapse")
         ax.legend(fontsize=7)
         save(fig, "spike_line_kicks.png")
-    return files
 
 
 def summary_md(cell: CellParams, raw, plots: list[str], stats=None) -> str:

@@ -5,8 +5,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from imcpnn.extract.characterise import DEFAULT_FAN_IN, Plan, Raw, assemble, plan
-from imcpnn.extract.cellparams import CellParams
+from imcpnn import __version__
+from imcpnn.cell import CellParams
+from imcpnn.extract.characterise import Raw, assemble
+from imcpnn.extract.plan import DEFAULT_FAN_IN, Plan, plan
+from imcpnn.netlists import CellDesign
+from imcpnn.pdk import check_corner, find_pdk, lib_line, library_hash
+from imcpnn.spice.engine import shared_version_cached
+from imcpnn.spice.pool import run_jobs
 
 
 @dataclass
@@ -19,23 +25,16 @@ class RunStats:
 
 
 def provenance_base(corner: str) -> dict:
-    from imcpnn import __version__
-    from imcpnn.pdk import find_pdk, library_hash
-    from imcpnn.spice.engine import shared_version_cached
-
     pdk = find_pdk()
     return {"pdk_source": str(pdk.source), "pdk_version": str(pdk.version),
             "pdk_hash": library_hash(False, corner), "ngspice_version": shared_version_cached(),
             "tool_version": __version__}
 
 
-def extract_corners(design, corners: list[str], *, temp: float = 27.0, fan_in: int = DEFAULT_FAN_IN,
+def extract_corners(design: CellDesign, corners: list[str], *, temp: float = 27.0, fan_in: int = DEFAULT_FAN_IN,
                     workers: int | None = None, cache=None, progress: bool = True, timeout: float = 600.0,
                     ) -> tuple[dict[str, tuple[CellParams, Raw]], RunStats]:
     """All corners' jobs go into one pool run (so corners proceed in parallel)."""
-    from imcpnn.pdk import check_corner, lib_line
-    from imcpnn.spice.pool import run_jobs
-
     t0 = time.perf_counter()
     plans: dict[str, Plan] = {}
     jobs = []

@@ -1,4 +1,4 @@
-"""Pure functional core of the RC-Spike / TTFS physical neural network (PAPER.md sections 1 and 4).
+"""Pure functional core of the RC-Spike / TTFS physical neural network (docs/paper.md §1 and §4).
 
 Conventions (shared by every function here)
 ------------------------------------------
@@ -15,7 +15,7 @@ Conventions (shared by every function here)
   there is no sequential loop over the events.
 * Device and dtype follow ``t_in`` / ``w``.
 
-Only torch / math are imported here (DESIGN.md: models must not import other stages).
+Only torch / math are imported here (docs/architecture.md: models must not import other stages).
 """
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ __all__ = [
     "rcspike_exact",
     "rcspike_dstd",
     "rcspike_trajectory",
+    "fire_ramp",
     "dstd_grid",
     "soft_heaviside",
     "fire_time",
@@ -162,7 +163,7 @@ def _beta_w(w: Tensor, e_plus: Number, e_minus: Number, beta) -> Tensor:
 class CurrentDependentBeta:
     """Per-synapse beta from measured CLM coefficients that depend on the synapse current (bottom-up refinement).
 
-    A single E per sign (PAPER.md 1.1) averages lambda over currents; a real stack's lambda changes with the bias
+    A single E per sign (docs/paper.md §1.1) averages lambda over currents; a real stack's lambda changes with the bias
     (e.g. the PMOS stack's from 0.78 to 0.58 /V between 0.05 and 3 units, as the series selector takes voltage).
     Here beta_ij = v_th * lambda_n(|w_ij| i_unit) for w >= 0 and -v_th * lambda_p(|w_ij| i_unit) for w < 0, with
     lambda interpolated piecewise-linearly in log current (clamped at the table ends). Differentiable in w.
@@ -194,8 +195,9 @@ class CurrentDependentBeta:
 
 class SpikeLineKick:
     """Per-synapse potential added at the firing start by a synapse whose input spike arrived (bottom-up, beyond
-    PAPER.md; measured by imc-extract, extract/kicks.py): the falling spike edge switches the selector off while the
-    memory transistor is biased, which moves the membrane in the branch's direction by more as the bias grows.
+    the paper's model, docs/paper.md; measured by imc-extract, extract/kicks.py): the falling spike edge switches the
+    selector off while the memory transistor is biased, which moves the membrane in the branch's direction by more as
+    the bias grows.
 
     ``kick(w)`` is interpolated piecewise-linearly in log|w| per branch (NMOS table for w > 0, PMOS for w < 0),
     clamped at the table ends, and 0 for |w| < ``off`` (a synapse exported as biased off). Differentiable in w.
@@ -237,7 +239,7 @@ def _scan_end(g: Tensor, f: Tensor, h: Tensor, dim: int) -> Tensor:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# exact event-ordered solver (PAPER.md 1.2)
+# exact event-ordered solver (docs/paper.md §1.2)
 # --------------------------------------------------------------------------------------------------------------------
 def _check_shapes(t_in: Tensor, w: Tensor) -> None:
     if t_in.dim() != 2 or w.dim() != 2 or t_in.shape[1] != w.shape[1]:
@@ -262,8 +264,8 @@ def rcspike_exact(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: N
                   leak: float = 0.0, beta: Optional[Callable[[Tensor], Tensor]] = None) -> Tensor:
     """Exact membrane potential at the end of the accumulation phase, ``(batch, n_out)``.
 
-    Event-ordered solution of PAPER.md 1.2 (sort, cumulative f and g, per-interval exact update), evaluated as the
-    log-space closed form described in the module docstring: O(batch * n_out * n_in) time and memory, no loop.
+    Event-ordered solution of docs/paper.md §1.2 (sort, cumulative f and g, per-interval exact update), evaluated as
+    the log-space closed form described in the module docstring: O(batch * n_out * n_in) time and memory, no loop.
     ``leak`` (alpha >= 0) is added to f. Inputs ``> 1`` are treated as "no spike"; inputs < 0 start integrating at
     their own time (v is 0 before the first spike). Differentiable in ``t_in`` and ``w`` (away from ties / w = 0).
     ``beta`` (optional) maps w to per-synapse beta (e.g. :class:`CurrentDependentBeta`), replacing 1/E+-.
@@ -287,11 +289,11 @@ def rcspike_trajectory(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_min
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# DSTD (PAPER.md 4.2)
+# DSTD (docs/paper.md §4.2)
 # --------------------------------------------------------------------------------------------------------------------
 def dstd_grid(steps: int, offset: Union[float, Tensor] = 0.0, t_end: float = 1.0, *, dtype=None,
               device=None) -> Tensor:
-    """The DSTD grid. GRID CONVENTION (PAPER.md 4.2 "Grid ambiguity", resolved as follows):
+    """The DSTD grid. GRID CONVENTION (docs/paper.md §4.2, "Grid ambiguity", resolved as follows):
 
     ``dt = t_end/M``; regular points ``T_m = m*dt - offset`` for ``m = 0..M`` (spanning ``[-offset, t_end-offset]``),
     then one more point at ``t_end`` so the grid always ends at the end of accumulation; the last interval has width
@@ -448,7 +450,7 @@ def rcspike_dstd(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Nu
     (everything else is recomputed). Differentiable in ``t_in`` and ``w`` (also through a ``beta`` callable); the
     offset is a constant. Once differentiable (no double backward).
     In the ideal limit (E = inf, leak = 0) the result equals ``(1 - t) @ w.T`` exactly for every M and offset,
-    because the hat kernel interpolates linear functions exactly. The error is O(M^-2 |E|^-1) (PAPER.md 4.4).
+    because the hat kernel interpolates linear functions exactly. The error is O(M^-2 |E|^-1) (docs/paper.md §4.4).
     """
     _check_shapes(t_in, w)
     bw = _beta_w(w, e_plus, e_minus, beta)
@@ -457,7 +459,7 @@ def rcspike_dstd(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Nu
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# firing phase (PAPER.md 1.3)
+# firing phase (docs/paper.md §1.3)
 # --------------------------------------------------------------------------------------------------------------------
 def fire_time(v_end: Tensor, e_dis: Number = math.inf, alpha_dis: Optional[float] = None, threshold: float = 1.0,
               t_min: float = 0.0) -> Tensor:
@@ -494,6 +496,17 @@ def fire_time(v_end: Tensor, e_dis: Number = math.inf, alpha_dis: Optional[float
     return t.clamp(min=max(0.0, float(t_min)), max=1.0)
 
 
+def fire_ramp(v_start: Tensor, tau: Tensor, e_dis: Number = math.inf, alpha_dis: Optional[float] = None) -> Tensor:
+    """The membrane during the firing phase, ``tau`` in [0, 1] after its start at ``v_start`` (broadcast): the ramp
+    ``dv/dt = a (1 - b v)``, ``b = 1/e_dis``, solved in closed form; ``a`` as in :func:`fire_time`."""
+    tau = torch.as_tensor(tau, dtype=v_start.dtype, device=v_start.device)
+    if math.isinf(float(e_dis)):
+        return v_start + (1.0 if alpha_dis is None else alpha_dis) * tau
+    b = 1.0 / float(e_dis)
+    a = -math.log1p(-b) / b if alpha_dis is None else alpha_dis
+    return (1.0 - (1.0 - b * v_start) * torch.exp(-a * b * tau)) / b
+
+
 def _paper_fire_time(v_end: Tensor, e_dis: Number) -> Tensor:
     if math.isinf(float(e_dis)):
         return (1.0 - v_end).clamp(0.0, 1.0)
@@ -509,7 +522,7 @@ def _paper_fire_time(v_end: Tensor, e_dis: Number) -> Tensor:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# TTFS variant (PAPER.md 1.4, 4.3)
+# TTFS variant (docs/paper.md §1.4, §4.3)
 # --------------------------------------------------------------------------------------------------------------------
 def _cross_time(v: Tensor, g: Tensor, f: Tensor, t0: Tensor, v_th: float = 1.0):
     """Time at which v(t) (starting at v at t0, constant f, g) reaches v_th, and whether it ever does.
@@ -524,8 +537,8 @@ def _cross_time(v: Tensor, g: Tensor, f: Tensor, t0: Tensor, v_th: float = 1.0):
 
 def ttfs_exact(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Number = -math.inf,
                t_max: float = math.inf) -> Tensor:
-    """Exact TTFS first-spike times (PAPER.md 1.4), ``(batch, n_out)``: no phases, threshold 1, at most one spike.
-    Candidate crossing time per inter-spike interval (the last interval extends to infinity); the output is the
+    """Exact TTFS first-spike times (docs/paper.md §1.4), ``(batch, n_out)``: no phases, threshold 1, at most one
+    spike. Candidate crossing time per inter-spike interval (the last interval extends to infinity); the output is the
     earliest valid candidate, or ``t_max`` (default inf) when the neuron never fires. Non-finite input times are
     "no spike". Sequential over the sorted input spikes (n_in steps of (n_out, batch) work)."""
     _check_shapes(t_in, w)
@@ -559,7 +572,7 @@ def ttfs_dstd(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Numbe
     """TTFS first-spike times with DSTD (Algorithm 4, Eq. 41 with the corrected Eq. 44), ``(batch, n_out)``.
     The grid is :func:`dstd_grid` over ``[-offset, t_max]`` (``dt = t_max/M``, offset in ``[0, dt)``). The
     potential is advanced exactly over each grid interval; in the first interval where it reaches 1 the crossing time
-    is the closed form of PAPER.md 4.3. Neurons that do not fire by ``t_max`` return ``t_max`` (gradient 0);
+    is the closed form of docs/paper.md §4.3. Neurons that do not fire by ``t_max`` return ``t_max`` (gradient 0);
     input spikes at or after ``t_max`` are ignored."""
     _check_shapes(t_in, w)
     bw = _beta_w(w, e_plus, e_minus, None)
@@ -581,7 +594,7 @@ def ttfs_dstd(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Numbe
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# losses (PAPER.md 1.6, sign-repaired TTFS convention: earliest output spike = predicted class)
+# losses (docs/paper.md §1.6, sign-repaired TTFS convention: earliest output spike = predicted class)
 # --------------------------------------------------------------------------------------------------------------------
 def spike_ce_loss(t_out: Tensor, labels: Tensor, tau_soft: float = 0.07, reduction: str = "mean") -> Tensor:
     """Cross-entropy on softmax(-t/tau_soft): ``-sum_i kappa_i ln S_i``; mean over the batch by default."""

@@ -1,23 +1,24 @@
 """nn.Module layers of the RC-Spike physical neural network (thin wrappers over :mod:`.functional`).
 
-Decisions the paper leaves open (PAPER.md 5.1, 1.7, 4.2) and that other stages rely on:
+Decisions the paper leaves open (docs/paper.md §5.1, §1.7, §4.2) and that other stages rely on:
 
 * **Weight init** (not in the paper): ``w ~ U(-a, a)`` with ``a = init_scale * sqrt(3 / fan_in)`` (var(w) =
   init_scale^2/fan_in). For inputs U[0,1] and E = inf, v = sum_j w_j (1 - t_j) then has mean 0 and std
   ``init_scale * sqrt(E[(1-t)^2]) = init_scale/sqrt(3) ~ 0.58``: an O(1) spread across the firing window.
   ``init_scale`` defaults to 1. The optional bias (a weight on an extra input spike at t = 0, like the Iris bias
-  spike of PAPER.md 1.5) starts at 0.
+  spike of docs/paper.md §1.5) starts at 0.
 * **Weight range** (``w_min`` / ``w_max``, the exportable current range): NOT clamped in ``forward`` (that would zero
   the gradient of out-of-range weights). Call ``layer.constrain_()`` (or ``SpikeNet.constrain_()``) after each
   optimiser step; it clamps the weights (and bias) in place.
 * **DSTD offset**: ``offset="random"`` draws one offset U(0, 1/M) per forward call and per layer in training mode.
   In eval mode the offset is ``eval_offset`` (default 0.0, i.e. the fixed grid T_m = m/M); set
-  ``layer.eval_offset = "random"`` to keep drawing at test time (PAPER.md 5.1 suggests the paper did). ``offset=
+  ``layer.eval_offset = "random"`` to keep drawing at test time (docs/paper.md §5.1 suggests the paper did). ``offset=
   "fixed"`` always uses 0. A float ``offset`` uses that value always.
 * **Spike-time noise**: N(0, sigma^2) is added to the output times in training mode only, then clipped to [0, 1];
-  set ``layer.eval_noise = True`` to also add it in eval (PAPER.md 1.7 adds it at inference too).
-* ``solver`` ("dstd" | "exact"), ``steps``, ``e_plus``, ``e_minus``, ``e_dis``, ``leak``, ``sigma`` are plain
-  attributes and may be changed at any time (e.g. ``layer.solver = "exact"`` for a robustness study).
+  set ``layer.eval_noise = True`` to also add it in eval (docs/paper.md §1.7 adds it at inference too).
+* **Physics** comes from one record, ``neuron`` (:class:`imcpnn.neuron.LayerModel`: reversal potentials, firing law,
+  leak, per-synapse lambda, spike-line kicks and turn-on delays). ``solver`` ("dstd" | "exact"), ``steps``,
+  ``sigma`` and the offsets are plain attributes and may be changed at any time (e.g. ``layer.solver = "exact"``).
 """
 from __future__ import annotations
 
@@ -28,30 +29,25 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from imcpnn.neuron import LayerModel, NeuronModel
+
 from . import functional as Fn
 
 Tensor = torch.Tensor
 
-__all__ = ["RCSpikeLinear", "RCSpikeConv2d", "SpikeMinPool2d", "SpikeFlatten", "SpikeNet", "make_mlp"]
+__all__ = ["RCSpikeLinear", "RCSpikeConv2d", "SpikeMinPool2d", "SpikeFlatten", "SpikeNet", "make_mlp", "mlp_from_weights"]
 
 
 class _RCSpikeBase(nn.Module):
-    def __init__(self, *, e_plus=math.inf, e_minus=-math.inf, e_dis=math.inf, leak=0.0, solver="dstd", steps=10,
-                 offset: Union[str, float] = "random", sigma=0.0, w_min=None, w_max=None, eval_offset=0.0,
-                 eval_noise=False, alpha_dis=None, fire_threshold=1.0, t_min=0.0, beta_fn=None, kick_fn=None):
+    """Physics from one record (``neuron``, an :class:`imcpnn.neuron.LayerModel`); the other arguments are how the
+    layer is trained and evaluated. Replace ``layer.neuron`` to change the physics (e.g. a symmetric |E| in a
+    robustness study); ``e_plus``, ``e_minus``, ``e_dis`` and ``leak`` read through to it."""
+
+    def __init__(self, neuron: LayerModel | None = None, *, solver: str = "dstd", steps: int = 10,
+                 offset: Union[str, float] = "random", sigma: float = 0.0, w_min: float | None = None,
+                 w_max: float | None = None, eval_offset: Union[str, float] = 0.0, eval_noise: bool = False):
         super().__init__()
-        # optional spike-line kicks added to v at the firing start (functional.SpikeLineKick)
-        self.kick_fn = kick_fn
-        # optional per-synapse beta(w) (functional.CurrentDependentBeta) replacing 1/E+-
-        self.beta_fn = beta_fn
-        # circuit-measured firing phase (functional.fire_time); defaults = the paper's ideal comparator
-        self.alpha_dis = None if alpha_dis is None else float(alpha_dis)
-        self.fire_threshold = float(fire_threshold)
-        self.t_min = float(t_min)
-        self.e_plus = float(e_plus)
-        self.e_minus = float(e_minus)
-        self.e_dis = float(e_dis)
-        self.leak = float(leak)
+        self.neuron = neuron if neuron is not None else LayerModel()
         self.solver = solver
         self.steps = int(steps)
         self.offset = offset
@@ -60,9 +56,25 @@ class _RCSpikeBase(nn.Module):
         self.eval_noise = bool(eval_noise)
         self.w_min = None if w_min is None else float(w_min)
         self.w_max = None if w_max is None else float(w_max)
-        Fn.beta_of(torch.zeros(1), self.e_plus, self.e_minus)  # validate signs early
         if offset not in ("random", "fixed") and not isinstance(offset, (int, float)):
             raise ValueError(f"offset must be 'random', 'fixed' or a number, got {offset!r}")
+
+    @property
+    def neuron(self) -> LayerModel:
+        return self._neuron
+
+    @neuron.setter
+    def neuron(self, model: LayerModel) -> None:
+        # the callables are built once per record, not per forward call
+        self._neuron = model
+        lt, k = model.lambda_table, model.kicks
+        self.beta_fn = None if lt is None else Fn.CurrentDependentBeta(**lt.table())
+        self.kick_fn = None if k is None else Fn.SpikeLineKick(**k.table())
+
+    e_plus = property(lambda self: self._neuron.e_plus)
+    e_minus = property(lambda self: self._neuron.e_minus)
+    e_dis = property(lambda self: self._neuron.e_dis)
+    leak = property(lambda self: self._neuron.leak)
 
     # -- helpers ---------------------------------------------------------------------------------------------------
     def _offset_value(self, ref: Tensor):
@@ -80,8 +92,8 @@ class _RCSpikeBase(nn.Module):
             raise ValueError(f"solver must be 'dstd' or 'exact', got {self.solver!r}")
 
     def _fire(self, v: Tensor) -> Tensor:
-        t = Fn.fire_time(v, self.e_dis, getattr(self, "alpha_dis", None), getattr(self, "fire_threshold", 1.0),
-                         getattr(self, "t_min", 0.0))
+        n = self._neuron
+        t = Fn.fire_time(v, n.e_dis, n.alpha_dis, n.fire_threshold, n.t_min)
         if self.sigma > 0 and (self.training or self.eval_noise):
             t = (t + self.sigma * torch.randn_like(t)).clamp(0.0, 1.0)
         return t
@@ -103,7 +115,7 @@ class _RCSpikeBase(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"e_plus={self.e_plus}, e_minus={self.e_minus}, e_dis={self.e_dis}, leak={self.leak}, "
-                f"solver={self.solver}, steps={self.steps}, offset={self.offset}, sigma={self.sigma}")
+                f"lambda_table={self.beta_fn is not None}, kicks={self.kick_fn is not None}, solver={self.solver}, steps={self.steps}, offset={self.offset}, sigma={self.sigma}")
 
 
 class RCSpikeLinear(_RCSpikeBase):
@@ -111,9 +123,9 @@ class RCSpikeLinear(_RCSpikeBase):
     ``weight`` is (n_out, n_in). With ``bias=True`` a learnable weight on an extra input spike at t = 0 is added.
     See the module docstring for init, weight range, offset and noise conventions."""
 
-    def __init__(self, n_in: int, n_out: int, *, bias: bool = False, init_scale: float = 1.0, device=None,
-                 dtype=None, **kw):
-        super().__init__(**kw)
+    def __init__(self, n_in: int, n_out: int, neuron: LayerModel | None = None, *, bias: bool = False,
+                 init_scale: float = 1.0, device=None, dtype=None, **kw):
+        super().__init__(neuron, **kw)
         self.n_in, self.n_out = int(n_in), int(n_out)
         fk = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(n_out, n_in, **fk))
@@ -127,21 +139,53 @@ class RCSpikeLinear(_RCSpikeBase):
             w = torch.cat((self.bias.unsqueeze(1), w), 1)
         return t_in, w
 
-    def membrane(self, t_in: Tensor) -> Tensor:
-        """End-of-accumulation potential v(1), (batch, n_out), with the current solver settings."""
-        self._check_solver()
+    def _synapses(self, t_in: Tensor) -> tuple[Tensor, Tensor]:
+        """(times, weights) of the synapses as the circuit sees them: with turn-on delays every input is split into
+        its NMOS and PMOS synapse, (batch, 2 n_in) times [t + d_n, t + d_p] and (n_out, 2 n_in) weights [w+, w-]; a
+        spike delayed past the end of accumulation delivers nothing, as in the circuit."""
         t, w = self._inputs(t_in)
+        k = self._neuron.kicks
+        if k is None or not k.has_delays:
+            return t, w
+        arrived = t < 1.0
+        one = torch.ones_like(t)
+        tn = torch.where(arrived, (t + k.n_delay).clamp(max=1.0), one)
+        tp = torch.where(arrived, (t + k.p_delay).clamp(max=1.0), one)
+        return torch.cat((tn, tp), 1), torch.cat((w.clamp(min=0.0), w.clamp(max=0.0)), 1)
+
+    def membrane(self, t_in: Tensor) -> Tensor:
+        """End-of-accumulation potential v(1), (batch, n_out), with the current solver settings (no kicks)."""
+        self._check_solver()
+        t, w = self._synapses(t_in)
         if self.solver == "exact":
-            return Fn.rcspike_exact(t, w, self.e_plus, self.e_minus, self.leak, beta=getattr(self, "beta_fn", None))
+            return Fn.rcspike_exact(t, w, self.e_plus, self.e_minus, self.leak, beta=self.beta_fn)
         return Fn.rcspike_dstd(t, w, self.e_plus, self.e_minus, self.steps, self._offset_value(t), self.leak,
-                               beta=getattr(self, "beta_fn", None))
+                               beta=self.beta_fn)
+
+    def kick(self, t_in: Tensor) -> Tensor:
+        """(batch, n_out) potential the arrived inputs' spike lines add at the firing start (0 without kicks)."""
+        if self.kick_fn is None:
+            return torch.zeros(t_in.shape[0], self.n_out, dtype=self.weight.dtype, device=self.weight.device)
+        return self.kick_fn.arrived(*self._inputs(t_in))
 
     def forward(self, t_in: Tensor) -> Tensor:
         v = self.membrane(t_in)
-        kick = getattr(self, "kick_fn", None)
-        if kick is not None:
-            v = v + kick.arrived(*self._inputs(t_in))
+        if self.kick_fn is not None:
+            v = v + self.kick_fn.arrived(*self._inputs(t_in))
         return self._fire(v)
+
+    @torch.no_grad()
+    def trajectory(self, t_in: Tensor, n_points: int = 200) -> tuple[Tensor, Tensor]:
+        """Membrane potential of every neuron over accumulation [0, 1] and firing [1, 2] (exact solver, no noise):
+        (times (2 n_points,), v (batch, n_out, 2 n_points)). The firing phase is the record's ramp from v(1) plus
+        the kicks."""
+        tau = torch.linspace(0.0, 1.0, n_points, dtype=t_in.dtype)
+        t, w = self._synapses(t_in)
+        v_acc = Fn.rcspike_trajectory(t, w, self.e_plus, self.e_minus, tau.tolist(), self.leak, beta=self.beta_fn)
+        v1 = v_acc[..., -1] + self.kick(t_in)
+        n = self._neuron
+        v_fire = Fn.fire_ramp(v1.unsqueeze(-1), tau, n.e_dis, n.alpha_dis)
+        return torch.cat((tau, 1.0 + tau)), torch.cat((v_acc, v_fire), -1)
 
 
 class RCSpikeConv2d(_RCSpikeBase):
@@ -152,11 +196,11 @@ class RCSpikeConv2d(_RCSpikeBase):
     "no spike" padding (a padded input behaves like a spike at t = 1). The exact solver unfolds patches (padding
     value t = 1) and calls :func:`rcspike_exact` (memory O(B L C k^2 out); for checks, not training)."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size, stride=1, padding=0, *, bias: bool = False,
-                 init_scale: float = 1.0, device=None, dtype=None, **kw):
-        super().__init__(**kw)
-        if self.kick_fn is not None:
-            raise ValueError("spike-line kicks (kick_fn) are modelled for RCSpikeLinear only")
+    def __init__(self, in_ch: int, out_ch: int, kernel_size, stride=1, padding=0, *, neuron: LayerModel | None = None,
+                 bias: bool = False, init_scale: float = 1.0, device=None, dtype=None, **kw):
+        super().__init__(neuron, **kw)
+        if self.neuron.kicks is not None:
+            raise ValueError("spike-line kicks are modelled for RCSpikeLinear only")
         k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
         self.in_ch, self.out_ch, self.kernel_size = int(in_ch), int(out_ch), k
         self.stride = stride
@@ -172,7 +216,7 @@ class RCSpikeConv2d(_RCSpikeBase):
         return (pw, pw, ph, ph)
 
     def _beta_w(self, w):
-        fn = getattr(self, "beta_fn", None)
+        fn = self.beta_fn
         return (Fn.beta_of(w, self.e_plus, self.e_minus) if fn is None else fn(w)) * w
 
     def membrane(self, t_in: Tensor) -> Tensor:
@@ -191,8 +235,7 @@ class RCSpikeConv2d(_RCSpikeBase):
             if self.bias is not None:
                 pt = torch.cat((pt.new_zeros(pt.shape[0], 1), pt), 1)
                 wf = torch.cat((self.bias.unsqueeze(1), wf), 1)
-            v = Fn.rcspike_exact(pt, wf, self.e_plus, self.e_minus, self.leak,
-                                 beta=getattr(self, "beta_fn", None))  # (B L, out)
+            v = Fn.rcspike_exact(pt, wf, self.e_plus, self.e_minus, self.leak, beta=self.beta_fn)  # (B L, out)
             return v.reshape(B, Ho * Wo, -1).transpose(1, 2).reshape(B, -1, Ho, Wo)
         off = self._offset_value(t_in)
         grid = Fn.dstd_grid(self.steps, off, 1.0, dtype=t_in.dtype, device=t_in.device)
@@ -277,8 +320,21 @@ class SpikeNet(nn.Module):
         return self
 
 
-def make_mlp(sizes: Sequence[int], **layer_kwargs) -> SpikeNet:
-    """``make_mlp([784, 400, 400, 10], e_plus=3, e_minus=-3, steps=10)`` -> SpikeNet of RCSpikeLinear layers."""
+def make_mlp(sizes: Sequence[int], neuron: NeuronModel | None = None, **knobs) -> SpikeNet:
+    """``make_mlp([784, 400, 10], NeuronModel(e_plus=3, e_minus=-3), steps=10)`` -> SpikeNet of RCSpikeLinear
+    layers, layer i with ``neuron.layer(i)`` (stimulus-fed first layer, neuron-fed later ones)."""
     if len(sizes) < 2:
         raise ValueError("make_mlp needs at least an input and an output size")
-    return SpikeNet(RCSpikeLinear(a, b, **layer_kwargs) for a, b in zip(sizes[:-1], sizes[1:]))
+    neuron = neuron if neuron is not None else NeuronModel()
+    return SpikeNet(RCSpikeLinear(a, b, neuron.layer(i), **knobs) for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])))
+
+
+def mlp_from_weights(weights: Sequence, neuron: NeuronModel) -> SpikeNet:
+    """The network given per-layer weights (n_out, n_in) describe, as a circuit is checked against it: float64, the
+    exact solver, no noise, eval mode."""
+    sizes = [int(weights[0].shape[1])] + [int(w.shape[0]) for w in weights]
+    net = make_mlp(sizes, neuron, solver="exact", offset="fixed", dtype=torch.float64)
+    with torch.no_grad():
+        for layer, w in zip(net.layers, weights):
+            layer.weight.copy_(torch.as_tensor(w, dtype=torch.float64))
+    return net.requires_grad_(False).eval()

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+import yaml
+
 from imcpnn.errors import ConfigError
 
 #: device flavours this generator knows (sky130_fd_pr__<flavour>), with their polarity
@@ -93,8 +95,8 @@ class CellDesign:
     Timing: each phase lasts ``t_circ``; every clock edge (phase, reset) is a linear ramp of total duration
     ``t_edge`` centred on its nominal time (so the 50 % point is exactly at the phase boundary), and the input spikes'
     edges last ``t_spike_edge``, also centred (default 2 ns like the clocks). A neuron's own latched output switches
-    in 0.1 ns (10-90 %); stimulus edges that fast (0.12 ns) were measured too (docs/verification.md): they make the
-    first layer behave like the later ones but did not improve the model-to-circuit error overall.
+    far faster; stimulus edges about as fast were tried too (docs/verification.md): they make the first layer behave
+    like the later ones but did not improve the model-to-circuit error overall.
     """
 
     name: str = "sky130-rcspike"
@@ -135,12 +137,13 @@ class CellDesign:
     max_step: float = 20e-9
     reltol: float = 1e-4
     #: charge floor of the step-size control: ngspice's default (1e-14 C, 10 % of the membrane's threshold charge)
-    #: lets the small device charges around the synapse cost ~0.5 ns of spike time; 1e-15 keeps it to 0.07-0.23 ns
-    #: RMS at 1.4x the transient time (1e-16: 0.03 ns but 2.1x, past the 2-minute verification budget;
-    #: docs/circuit.md, benchmarks/spice_convergence.py)
+    #: lets the small device charges around the synapse move the spike times by a sizeable part of the model error
+    #: being measured; 1e-15 brings that far below it for a modest increase in transient time, while 1e-16 would
+    #: push the verification past its time budget (figures: docs/circuit.md "Simulation options", re-measured by
+    #: benchmarks/spice_convergence.py)
     chgtol: float = 1e-15
-    #: integration method: trapezoidal is 16 % faster than gear-2 here and closer to the converged spike times at the
-    #: same chgtol (0.07 / 0.04 ns RMS instead of 0.15 / 0.07 on Iris; docs/circuit.md)
+    #: integration method: at the same chgtol trapezoidal integration is both faster than gear-2 here and closer to
+    #: the converged spike times (figures: docs/circuit.md "Simulation options")
     method: str = "trap"
 
     def __post_init__(self) -> None:
@@ -251,8 +254,6 @@ def load_design(path_or_name: str | Path | CellDesign | Mapping[str, Any] | None
     text = p.read_text()
     try:
         if p.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
             d = yaml.safe_load(text)
         else:
             d = json.loads(text)

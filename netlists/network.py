@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from imcpnn.errors import ConfigError
+from imcpnn.spice.analyses import Tran
 
 from .cells import layer_name, layer_ports, subcircuits
 from .design import CellDesign, _fmt
@@ -32,9 +33,30 @@ def check_lib_line(lib_line: str) -> str:
     return s
 
 
-def options_lines(design: CellDesign) -> list[str]:
-    """Simulator options used by every transient netlist (accuracy over speed where it matters for ns timing)."""
-    return [".temp 27", f".options reltol={_fmt(design.reltol)} chgtol={_fmt(design.chgtol)} method={design.method}"]
+PDK_INCLUDE = "pdk.spice"
+
+
+def portable_netlist(text: str, lib_line: str) -> tuple[str, str]:
+    """A netlist as exported for people, and the `pdk.spice` to write beside it.
+
+    The simulated text names the models by an absolute path on this machine (and the result cache keys on it). The
+    exported copy includes `pdk.spice` instead, which ngspice finds next to the netlist; that one-line file holds
+    the model line, the only thing to change on another machine."""
+    line = check_lib_line(lib_line)
+    lines = text.split("\n")
+    if line not in lines:
+        raise ConfigError(f"the netlist does not contain its model line {line!r}")
+    lines[lines.index(line)] = f'.include "{PDK_INCLUDE}"'
+    pdk = ("* sky130 models for the netlists in this directory. On another machine replace the line below with\n"
+           "* the output of `imc-extract pdk path --corner <corner>` as: .lib \"<that path>\" <corner>\n"
+           f"{line}\n")
+    return "\n".join(lines), pdk
+
+
+def options_lines(design: CellDesign, temp: float = 27.0) -> list[str]:
+    """Simulator options used by every transient netlist (accuracy over speed where it matters for ns timing) and the
+    temperature (C) the devices are simulated at."""
+    return [f".temp {float(temp):g}", f".options reltol={_fmt(design.reltol)} chgtol={_fmt(design.chgtol)} method={design.method}"]
 
 
 @dataclass
@@ -54,6 +76,7 @@ class NetlistBundle:
     inputb_nodes: list[str]
     bias_sources: list[dict[str, np.ndarray]] = field(default_factory=list)
     vdd: float = 1.8
+    lib_line: str = ""
 
     def fire_window(self, layer: int, sample: int) -> tuple[float, float]:
         """(start, end) in seconds of the firing phase of ``layer`` (0-based) for ``sample``."""
@@ -92,13 +115,39 @@ def _check_biases(biases, design: CellDesign, n_in0: int) -> list[tuple[np.ndarr
     return out
 
 
+def _layer_lines(l: int, vn: np.ndarray, vp: np.ndarray, wire_cap: float) -> list[str]:
+    """Layer ``l`` (1-based): its gate-bias sources, the layer instance wired to the layers around it, wire caps."""
+    n_out, n_in = vn.shape
+    lines = [f"* layer {l}: {n_in} x {n_out}"]
+    for i in range(n_out):
+        for j in range(n_in):
+            lines.append(f"Vn_{l}_{i}_{j} vn_{l}_{i}_{j} 0 DC {_fmt(vn[i, j])}")
+            lines.append(f"Vp_{l}_{i}_{j} vp_{l}_{i}_{j} 0 DC {_fmt(vp[i, j])}")
+    conn = {**{f"in_{j}": f"spk_{l - 1}_{j}" for j in range(n_in)},
+            **{f"inb_{j}": f"spkb_{l - 1}_{j}" for j in range(n_in)},
+            **{f"mem_{i}": f"mem_{l}_{i}" for i in range(n_out)},
+            **{f"out_{i}": f"spk_{l}_{i}" for i in range(n_out)},
+            **{f"outb_{i}": f"spkb_{l}_{i}" for i in range(n_out)},
+            "ph": f"ph_{l}", "phb": f"phb_{l}", "rstb": f"rstb_{l}", "v0": "v0", "vbdis": "vbdis",
+            "vbsense": "vbsense", "vdd": "vdd"}
+    for i in range(n_out):
+        for j in range(n_in):
+            conn[f"vn_{i}_{j}"] = f"vn_{l}_{i}_{j}"
+            conn[f"vp_{i}_{j}"] = f"vp_{l}_{i}_{j}"
+    lines.append(f"XL{l} " + " ".join(conn[p] for p in layer_ports(n_in, n_out)) + f" {layer_name(n_in, n_out)}")
+    if wire_cap > 0:
+        lines += [f"Cw_{l}_{i} mem_{l}_{i} 0 {_fmt(wire_cap)}" for i in range(n_out)]
+    return lines
+
+
 def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, wire_cap: float = 0.0,
-                    title: str | None = None) -> NetlistBundle:
+                    title: str | None = None, temp: float = 27.0) -> NetlistBundle:
     """A pipelined L-layer network streaming ``input_times.shape[0]`` samples in one transient.
 
     biases: per layer a pair (vn, vp) of (n_out, n_in) gate voltages (the unused branch already off: vn = 0, vp = vdd).
     input_times: (n_samples, n_in) spike times in model units; t >= 1 = no spike.
     wire_cap: extra capacitance (F) from every membrane node to ground (dendrite wiring), default 0.
+    temp: the simulation temperature (C); verification passes the cell's.
     """
     lib_line = check_lib_line(lib_line)
     x = np.asarray(input_times, dtype=float)
@@ -117,7 +166,7 @@ def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, w
 
     lines = [f"* imc-pnn network: design '{design.name}', {L} layers {[shapes[0][0]] + [s[1] for s in shapes]}, "
              f"{S} samples" + (f" ({title})" if title else ""),
-             lib_line, *options_lines(design), subcircuits(design, shapes).rstrip("\n"),
+             lib_line, *options_lines(design, temp), subcircuits(design, shapes).rstrip("\n"),
              "* rails and biases",
              f"Vdd vdd 0 DC {_fmt(design.vdd)}",
              f"Vv0 v0 0 DC {_fmt(design.v0)}",
@@ -130,35 +179,16 @@ def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, w
     spike_nodes, spikeb_nodes, mem_nodes, bias_src = [], [], [], []
     for l, (vn, vp) in enumerate(bl, start=1):
         n_out, n_in = vn.shape
-        lines.append(f"* layer {l}: {n_in} x {n_out}")
-        for i in range(n_out):
-            for j in range(n_in):
-                lines.append(f"Vn_{l}_{i}_{j} vn_{l}_{i}_{j} 0 DC {_fmt(vn[i, j])}")
-                lines.append(f"Vp_{l}_{i}_{j} vp_{l}_{i}_{j} 0 DC {_fmt(vp[i, j])}")
-        conn = {**{f"in_{j}": f"spk_{l - 1}_{j}" for j in range(n_in)},
-                **{f"inb_{j}": f"spkb_{l - 1}_{j}" for j in range(n_in)},
-                **{f"mem_{i}": f"mem_{l}_{i}" for i in range(n_out)},
-                **{f"out_{i}": f"spk_{l}_{i}" for i in range(n_out)},
-                **{f"outb_{i}": f"spkb_{l}_{i}" for i in range(n_out)},
-                "ph": f"ph_{l}", "phb": f"phb_{l}", "rstb": f"rstb_{l}", "v0": "v0", "vbdis": "vbdis",
-                "vbsense": "vbsense", "vdd": "vdd"}
-        for i in range(n_out):
-            for j in range(n_in):
-                conn[f"vn_{i}_{j}"] = f"vn_{l}_{i}_{j}"
-                conn[f"vp_{i}_{j}"] = f"vp_{l}_{i}_{j}"
-        lines.append(f"XL{l} " + " ".join(conn[p] for p in layer_ports(n_in, n_out)) + f" {layer_name(n_in, n_out)}")
-        if wire_cap > 0:
-            for i in range(n_out):
-                lines.append(f"Cw_{l}_{i} mem_{l}_{i} 0 {_fmt(wire_cap)}")
+        lines += _layer_lines(l, vn, vp, wire_cap)
         spike_nodes.append([f"spk_{l}_{i}" for i in range(n_out)])
         spikeb_nodes.append([f"spkb_{l}_{i}" for i in range(n_out)])
         mem_nodes.append([f"mem_{l}_{i}" for i in range(n_out)])
         bias_src.append({"vn": np.array([[f"vn_{l}_{i}_{j}" for j in range(n_in)] for i in range(n_out)]),
                          "vp": np.array([[f"vp_{l}_{i}_{j}" for j in range(n_in)] for i in range(n_out)])})
-    tran = f"tran {_fmt(design.t_edge / 2)} {_fmt(t_stop)} 0 {_fmt(design.max_step)}"
+    tran = Tran(design.t_edge / 2, t_stop, 0.0, design.max_step).command()
     lines += [f".{tran}", ".end"]
     return NetlistBundle(text="\n".join(lines) + "\n", tran=tran, n_layers=L, n_samples=S, t_circ=T, t_stop=t_stop,
                          spike_nodes=spike_nodes, spikeb_nodes=spikeb_nodes, mem_nodes=mem_nodes,
                          input_nodes=[f"spk_0_{j}" for j in range(x.shape[1])],
                          inputb_nodes=[f"spkb_0_{j}" for j in range(x.shape[1])], bias_sources=bias_src,
-                         vdd=design.vdd)
+                         vdd=design.vdd, lib_line=lib_line)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from imcpnn.spice.analyses import Analysis, Dc, Tran
+
 from .cells import DISCHARGER, NAND2, NEURON, SENSE, SYNAPSE, subcircuits
 from .design import CellDesign, _fmt
 from .network import check_lib_line, options_lines
@@ -21,7 +23,7 @@ from .stimulus import pwl_from_levels
 @dataclass
 class Testbench:
     text: str
-    analysis: str
+    analysis: Analysis
     sweep: str | None
     params: dict[str, float]
     measure: list[str]
@@ -61,7 +63,7 @@ def synapse_branch_tb(design: CellDesign, lib_line: str, branch: str = "n", vg: 
         f"XSYN mem spk spkb vgn vgp vdd {SYNAPSE}",
         ".end",
     ]
-    return Testbench("\n".join(lines) + "\n", "dc vmem 0.3 1.5 0.01", "vmem", params, ["i(vmem)"],
+    return Testbench("\n".join(lines) + "\n", Dc("vmem", 0.3, 1.5, 0.01), "vmem", params, ["i(vmem)"],
                      sign=-1.0 if branch == "n" else 1.0,
                      notes="branch current = sign * i(vmem); positive = the branch's natural direction")
 
@@ -73,7 +75,7 @@ def discharger_tb(design: CellDesign, lib_line: str, vb: float | None = None) ->
     lines = _head(design, lib_line, "discharger testbench", params)
     lines += ["Vmem mem 0 DC {vmem}", f"Vph ph 0 DC {_fmt(design.vdd)}", "Vb vbdis 0 DC {vb}",
               f"XDIS mem ph vbdis {DISCHARGER}", ".end"]
-    return Testbench("\n".join(lines) + "\n", "dc vmem 0.3 1.5 0.01", "vmem", params, ["i(vmem)"], sign=-1.0,
+    return Testbench("\n".join(lines) + "\n", Dc("vmem", 0.3, 1.5, 0.01), "vmem", params, ["i(vmem)"], sign=-1.0,
                      notes="discharge current = -i(vmem)")
 
 
@@ -85,7 +87,7 @@ def sensing_tb(design: CellDesign, lib_line: str, vb: float | None = None) -> Te
     lines = _head(design, lib_line, "sensing-stage testbench", params)
     lines += ["Vmem mem 0 DC {vmem}", f"Vph ph 0 DC {_fmt(design.vdd)}", "Vphb phb 0 DC 0", "Vbs vbsense 0 DC {vbs}",
               f"XSEN mem sense phb vbsense vdd {SENSE}", f"XSET sense ph setb vdd {NAND2}", ".end"]
-    return Testbench("\n".join(lines) + "\n", "dc vmem 0 1.5 1m", "vmem", params, ["v(sense)", "v(setb)", "i(vdd)"],
+    return Testbench("\n".join(lines) + "\n", Dc("vmem", 0, 1.5, 1e-3), "vmem", params, ["v(sense)", "v(setb)", "i(vdd)"],
                      sign=-1.0, notes="V_switch: v(sense) = vdd/2; supply current = -i(vdd)")
 
 
@@ -127,6 +129,6 @@ def column_tb(design: CellDesign, lib_line: str, n_in: int, *, n_cycles: int = 1
     lines.append(f"Iinj mem 0 PULSE(0 {{iinj}} {{{_fmt(T)}+tinj-{_fmt(te / 2)}}} {_fmt(te)} {_fmt(te)} "
                  f"{{{_fmt(T)}-tinj-{_fmt(te)}}} {_fmt(3 * T)})")
     lines.append(".end")
-    analysis = f"tran {_fmt(te / 2)} {_fmt(3 * n_cycles * T)} 0 {_fmt(design.max_step)}"
+    analysis = Tran(te / 2, 3 * n_cycles * T, 0.0, design.max_step)
     return Testbench("\n".join(lines) + "\n", analysis, None, params, ["v(mem)", "v(spk)", "v(spkb)"],
                      notes="cycle c: reset [3cT, (3c+1)T), accumulation [(3c+1)T, (3c+2)T), firing [(3c+2)T, (3c+3)T)")

@@ -1,8 +1,9 @@
 """Build the trimmed model library: only the devices the project uses, for every corner section of the full library.
 
-Loading the full combined library costs ~3.5 s and ~580 MB per ngspice instance; the trimmed one ~0.1 s and ~36 MB
-with results identical to 7 digits (TOOLCHAIN.md). Each trimmed section keeps the full section's `.param` switches and
-its parameter files, in the same order, and swaps the model files for one `devices.spice` holding `models_global.spice`
+Loading the full combined library costs seconds and hundreds of MB per ngspice instance; the trimmed one is a small
+fraction of both, with the same results (figures: docs/toolchain.md; `benchmarks/engine.py` re-measures the load times,
+`tests/pdk/test_pdk.py` checks the results). Each trimmed section keeps the full section's `.param` switches and its
+parameter files, in the same order, and swaps the model files for one `devices.spice` holding `models_global.spice`
 plus the wanted subcircuits cut out of `models_fet.spice` and `models_capacitors.spice`.
 """
 
@@ -19,7 +20,7 @@ TRIMMED_LIB = "sky130_trimmed.lib.spice"  # an index naming the per-corner files
 
 def corner_file(section: str) -> str:
     """One file per section: ngspice reads the includes of every section in a .lib file, so a single file holding
-    all 40 sections would parse devices.spice 40 times (~3 s) where one section takes ~0.08 s."""
+    all 40 sections would parse devices.spice 40 times instead of once (docs/toolchain.md)."""
     return f"sky130_trimmed_{section}.lib.spice"
 DEVICES = "devices.spice"
 _MODEL_FILES = ("models_global", "models_fet", "models_bjt", "models_diodes", "models_resistors", "models_capacitors")

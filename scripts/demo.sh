@@ -9,16 +9,25 @@ OUT=${DEMO_OUT:-demo-out}
 mkdir -p "$OUT"
 t0=$(date +%s)
 echo "== 1/4 imc-extract: characterising the cell (tt, 27 C)"
-$BIN/imc-extract run --corner tt --out "$OUT/cell.json" --report "$OUT/extract-report"
+if $BIN/python -c 'import sys; from imcpnn.cell import load_cell; load_cell(sys.argv[1])' \
+     "$OUT/cell.json" 2>/dev/null; then
+  echo "   $OUT/cell.json already extracted"
+else  # none yet, or a damaged one: replacing it is deliberate here
+  $BIN/imc-extract run --corner tt --out "$OUT/cell.json" --report "$OUT/extract-report" --force
+fi
 echo "== 2/4 imc-train: bottom-up (E from cell.json) and top-down (|E| = 100)"
 for cfg in iris-bottomup iris-topdown; do
-  if [ -f "$OUT/$cfg/summary.json" ]; then echo "   $cfg already trained"; continue; fi
-  rm -rf "$OUT/$cfg"
-  $BIN/imc-train run "$cfg" --cell "$OUT/cell.json" --out "$OUT/$cfg"
+  if [ -f "$OUT/$cfg/config.yaml" ]; then  # an interrupted run continues, a finished one returns at once
+    $BIN/imc-train resume "$OUT/$cfg" --no-progress
+  else
+    $BIN/imc-train run "$cfg" --cell "$OUT/cell.json" --out "$OUT/$cfg"
+  fi
 done
 echo "== 3/4 imc-verify: 50 Iris test samples through ngspice, per flow"
-$BIN/imc-verify run "$OUT/iris-bottomup" --cell "$OUT/cell.json" --samples 50 --clip
-$BIN/imc-verify run "$OUT/iris-topdown" --cell "$OUT/cell.json" --samples 50 --clip
+for cfg in iris-bottomup iris-topdown; do
+  if [ -f "$OUT/$cfg/verify/summary.json" ]; then echo "   $cfg already verified"; continue; fi
+  $BIN/imc-verify run "$OUT/$cfg" --cell "$OUT/cell.json" --samples 50 --clip
+done
 echo "== 4/4 comparison"
 $BIN/imc-verify compare "$OUT/iris-bottomup" "$OUT/iris-topdown" --out "$OUT/comparison"
 echo "done in $(( $(date +%s) - t0 )) s; report: $OUT/comparison/comparison.md"

@@ -1,6 +1,7 @@
 """Content-hashed on-disk cache of simulation results.
 
-Key = sha256 of (netlist text, content hash of every model file the netlist includes, ngspice version, the commands).
+Key = sha256 of (netlist text, content hash of every model file the netlist includes, the version libngspice itself
+reports (not the CLI's, which may be missing or another build), the commands).
 The section (corner) is in the netlist's `.lib` line, so a changed netlist, corner or PDK can never hit a stale entry.
 Each entry stores its own checksum; a corrupted entry is detected, discarded and recomputed.
 """

@@ -1,4 +1,4 @@
-"""Fixes for PySpice 1.5 on ngspice >= 36 and numpy 2 (TOOLCHAIN.md). Applied once, before any simulation.
+"""Fixes for PySpice 1.5 on ngspice >= 36 and numpy 2 (docs/toolchain.md). Applied once, before any simulation.
 
 1. Shared mode: PySpice flags every stderr line not starting with "Warning:" as an error, but ngspice 39 prints
    informational lines ("Note: ...", "Trying gmin stepping", "Supplies reduced", "Using SPARSE ..."). We classify each
@@ -43,6 +43,7 @@ def is_error_line(content: str) -> bool:
 
 
 def _send_char(message_c, ngspice_id, user_data):  # replaces NgSpiceShared._send_char
+    # lazy (here and in apply): PySpice is loaded with libngspice only; at the top it would slow every CLI start
     from PySpice.Spice.NgSpice.Shared import ffi, ffi_string_utf8
 
     self = ffi.from_handle(user_data)

@@ -6,6 +6,7 @@ import ctypes.util
 import os
 import shutil
 import subprocess
+import sys
 import threading
 
 from imcpnn.spice import compat
@@ -25,8 +26,9 @@ def library_name() -> str:
 
 def ngspice_threads() -> str:
     """OpenMP threads per ngspice instance. Debian's libngspice evaluates BSIM4 devices with OpenMP; with several
-    simulator processes on few cores, libgomp's spin-waiting threads oversubscribe the machine and one transient was
-    measured 18x slower (1.9 s -> 34 s). Parallelism comes from the process pool instead: one thread per instance."""
+    simulator processes on few cores, libgomp's spin-waiting threads oversubscribe the machine and transients become
+    many times slower (measurement: docs/toolchain.md). Parallelism comes from the process pool instead: one thread
+    per instance."""
     return os.environ.get("IMC_NGSPICE_THREADS", "1")
 
 
@@ -42,6 +44,7 @@ def engine():
             # Only effective if libgomp is not loaded yet in this process (pool workers: always).
             os.environ["OMP_NUM_THREADS"] = ngspice_threads()
             compat.apply()
+            # lazy: libngspice and its OpenMP runtime come with PySpice, after OMP_NUM_THREADS is set above
             from PySpice.Spice.NgSpice.Shared import NgSpiceShared
 
             NgSpiceShared.LIBRARY_PATH = library_name()
@@ -83,12 +86,27 @@ def cli_version() -> str | None:
 
 
 def shared_version_cached() -> str:
-    """ngspice version for cache keys, without loading libngspice into this process (the CLI's `-v` line and the
-    shared library come from the same Debian source package; override with IMC_NGSPICE_VERSION)."""
+    """ngspice version for cache keys and provenance: the version the shared library itself reports, the library the
+    pool workers load (the CLI may be absent or another build). Asked once per process, in a child process, so that
+    libngspice and its OpenMP threads stay out of this one. IMC_NGSPICE_VERSION overrides."""
     global _version
     if _version is None:
-        _version = os.environ.get("IMC_NGSPICE_VERSION") or cli_version() or "unknown"
+        _version = os.environ.get("IMC_NGSPICE_VERSION") or _library_version()
     return _version
+
+
+def _library_version() -> str:
+    code = "from imcpnn.spice.engine import shared_version; print(shared_version())"
+    try:
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                           env=worker_env())
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NgspiceMissing(f"cannot ask libngspice for its version ({exc})") from None
+    lines = p.stdout.strip().splitlines()
+    if p.returncode != 0 or not lines:
+        why = (p.stderr.strip().splitlines() or ["no output"])[-1]
+        raise NgspiceMissing(f"cannot load libngspice to read its version: {why}")
+    return f"ngspice-{lines[-1].strip()}"
 
 
 _version: str | None = None

@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from imcpnn.spice.analyses import Command, Vector, command_lines, vector_name
 from imcpnn.spice.errors import SpiceConvergenceError, SpiceError
-from imcpnn.spice.session import ANALYSES, Session
+from imcpnn.spice.session import ANALYSES, Plot, Session
 
 # Tried once when a job fails to converge and retry_with_aids is set: Gear integration, looser tolerances, more
 # iterations, a larger gmin. They change numerics slightly, so they are opt-in and reported.
@@ -20,47 +19,53 @@ CONVERGENCE_AIDS = ("option method=gear", "option reltol=0.003", "option gmin=1e
 class SimJob:
     """Load `netlist`, then run `commands` in order. Every analysis command yields one plot in the result.
 
-    `vectors` limits what comes back from each plot (None: everything)."""
+    `commands` are records (:mod:`imcpnn.spice.analyses`) or command text; `vectors` (records or names) limits what
+    comes back from each plot (None: everything). Both are kept as ngspice text: that is what the cache key hashes."""
 
     netlist: str
-    commands: tuple[str, ...]
-    vectors: tuple[str, ...] | None = None
+    commands: tuple[Command, ...]
+    vectors: tuple[Vector, ...] | None = None
     label: str = "job"
     retry_with_aids: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "commands", tuple(self.commands))
+        object.__setattr__(self, "commands", tuple(line for c in self.commands for line in command_lines(c)))
         if self.vectors is not None:
-            object.__setattr__(self, "vectors", tuple(v.lower() for v in self.vectors))
+            object.__setattr__(self, "vectors", tuple(vector_name(v) for v in self.vectors))
 
 
 @dataclass
 class JobResult:
+    """One plot per analysis of the job (read them with Plot.voltage / current / time / sweep), or the error."""
+
     label: str
-    plots: list[dict[str, np.ndarray]] = field(default_factory=list)
+    plots: list[Plot] = field(default_factory=list)
     error: SpiceError | None = None
     from_cache: bool = False
     seconds: float = 0.0
     used_aids: bool = False
 
+    def __post_init__(self):
+        self.plots = [p if isinstance(p, Plot) else Plot(f"{self.label}[{k}]", p) for k, p in enumerate(self.plots)]
+
     @property
     def ok(self) -> bool:
         return self.error is None
 
-    def unwrap(self) -> list[dict[str, np.ndarray]]:
+    def unwrap(self) -> list[Plot]:
         if self.error is not None:
             raise self.error
         return self.plots
 
 
-def _run(job: SimJob, extra: tuple[str, ...] = ()) -> list[dict[str, np.ndarray]]:
-    plots: list[dict[str, np.ndarray]] = []
+def _run(job: SimJob, extra: tuple[str, ...] = ()) -> list[Plot]:
+    plots: list[Plot] = []
     with Session(job.netlist, title=job.label) as s:
         for c in extra:
             s.cmd(c)
         for c in job.commands:
             if c.split()[0].lower() in ANALYSES:
-                plots.append(dict(s.run(c, job.vectors)))
+                plots.append(s.run(c, job.vectors))
             else:
                 s.cmd(c)
     return plots

@@ -1,7 +1,7 @@
 """A netlist loaded once into libngspice, then driven with commands (`alter`, `alterparam`, analyses).
 
 Loading the model library is the expensive part; a session pays it once and every sweep point after that costs
-milliseconds (TOOLCHAIN.md). Results come back as plain numpy arrays keyed by ngspice's vector names.
+milliseconds (docs/toolchain.md). Results come back as plain numpy arrays keyed by ngspice's vector names.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Iterable
 
 import numpy as np
 
+from imcpnn.spice.analyses import Analysis, Current, Tran, Vector, Voltage, vector_name
 from imcpnn.spice.engine import engine, engine_lock
 from imcpnn.spice.errors import SpiceConvergenceError, SpiceError, SpiceSyntaxError
 
@@ -22,24 +23,43 @@ _SYNTAX = re.compile(r"(error on line|unknown|could not find|no such|undefined|n
 
 
 class Plot(dict):
-    """Vectors of one analysis: name -> np.ndarray. `v('n')` and `i('vsrc')` accept node/source names."""
+    """Vectors of one analysis: name -> np.ndarray, read by what they are: ``voltage('n')``, ``current('vsrc')``,
+    ``time`` (transient), ``sweep`` (dc)."""
 
     def __init__(self, name: str, vectors: dict[str, np.ndarray]):
         super().__init__(vectors)
         self.name = name
 
-    def v(self, node: str) -> np.ndarray:
-        node = node.lower()
-        for key in (node, f"v({node})"):
-            if key in self:
-                return self[key]
-        raise KeyError(f"no voltage vector for node '{node}' in plot {self.name} (have: {', '.join(sorted(self))})")
+    def voltage(self, node: str) -> np.ndarray:
+        key = Voltage(node).vector
+        for k in (key, f"v({key})"):
+            if k in self:
+                return self[k]
+        raise KeyError(f"no voltage vector for node '{key}' in plot {self.name} (have: {', '.join(sorted(self))})")
 
-    def i(self, source: str) -> np.ndarray:
-        key = f"{source.lower()}#branch"
+    def current(self, source: str) -> np.ndarray:
+        key = Current(source).vector
         if key not in self:
             raise KeyError(f"no branch current for '{source}' in plot {self.name} (have: {', '.join(sorted(self))})")
         return self[key]
+
+    @property
+    def time(self) -> np.ndarray:
+        return self._scale(Tran.scale)
+
+    @property
+    def sweep(self) -> np.ndarray:
+        """The swept source's values of a dc analysis."""
+        return self._scale("v-sweep", "i-sweep")
+
+    def _scale(self, *names: str) -> np.ndarray:
+        for k in names:
+            if k in self:
+                return self[k]
+        raise KeyError(f"no {' or '.join(names)} vector in plot {self.name} (have: {', '.join(sorted(self))})")
+
+    v = voltage  # short names, as in ngspice's v(node) and i(source)
+    i = current
 
 
 def classify(lines: list[str], what: str) -> SpiceError:
@@ -105,14 +125,17 @@ class Session:
             self._raw(f"alterparam {k}={v!r}")
         self._raw("reset")
 
-    def run(self, analysis: str, vectors: Iterable[str] | None = None) -> Plot:
-        """Run one analysis command ('op', 'dc vmem 0 1.8 0.01', 'tran 1n 3u', ...) and return its vectors."""
-        if analysis.split()[0].lower() not in ANALYSES:
-            raise ValueError(f"not an analysis command: {analysis!r}")
-        self._raw(analysis)
+    def run(self, analysis: str | Analysis, vectors: Iterable[Vector] | None = None) -> Plot:
+        """Run one analysis (a record, or its text: 'op', 'dc vmem 0 1.8 0.01', 'tran 1n 3u', ...) and return its
+        vectors."""
+        text = analysis if isinstance(analysis, str) else analysis.command()
+        if text.split()[0].lower() not in ANALYSES:
+            raise ValueError(f"not an analysis command: {text!r}")
+        self._raw(text)
         return self.current_plot(vectors)
 
-    def current_plot(self, vectors: Iterable[str] | None = None) -> Plot:
+    def current_plot(self, vectors: Iterable[Vector] | None = None) -> Plot:
+        # lazy: PySpice comes with libngspice (engine()); at the top it would slow every CLI start
         from PySpice.Spice.NgSpice.Shared import FFI, ffi, ffi_string_utf8
 
         lib = self._ng._ngspice_shared
@@ -123,7 +146,7 @@ class Session:
         while arr[i] != FFI.NULL:
             names.append(ffi_string_utf8(arr[i]))
             i += 1
-        wanted = None if vectors is None else {w.lower() for w in vectors}
+        wanted = None if vectors is None else {vector_name(w) for w in vectors}
         out: dict[str, np.ndarray] = {}
         for name in names:
             if wanted is not None and name.lower() not in wanted:

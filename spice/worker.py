@@ -9,11 +9,11 @@ import logging
 import sys
 from multiprocessing.connection import Connection
 
+from imcpnn.spice.jobs import execute
+
 
 def main() -> None:
     logging.disable(logging.WARNING)
-    from imcpnn.spice.jobs import execute
-
     conn = Connection(int(sys.argv[1]))
     conn.send("ready")
     while True:

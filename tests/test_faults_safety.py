@@ -230,7 +230,7 @@ def test_huge_lr_ends_diverged_not_finished(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("imc-train: error: training diverged: mean train loss") and "lower optim.lr" in last
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "diverged" and summary["epochs_done"] == 3
+    assert summary["status"] == "diverged" and summary["epochs_done"] == 2  # epoch 3 diverged: not checkpointed
 
 
 def test_divergence_rule_tolerates_one_spike_and_a_healthy_run():
@@ -257,14 +257,14 @@ def _set(d: dict, path: str, value) -> None:
     ("w_max_plus", float("nan"), "w_max_plus"), ("w_max_minus", -1.0, "w_max_plus and w_max_minus must be > 0"),
     ("e_dis", 0.5, "e_dis must be > 1"), ("vdd", -1.8, "vdd > 0"), ("v0", 50.0, "0 < v0 < vdd"),
     ("bias_tables.n.i_v0.0", 0.0, "bias_tables.n"), ("bias_tables.p.i_v0.1", float("nan"), "bias_tables.p"),
-    ("bias_tables.n.v_gate.2", 0.0, "sorted"), ("leak", float("inf"), "leak"),
+    ("bias_tables.n.v_gate.2", 0.0, "sorted"), ("leak_drift", float("inf"), "leak_drift"),
     ("c_m_per_fanin.0.c_m", float("nan"), "c_m_per_fanin")])
 def test_cell_physics_is_validated_naming_the_file(tmp_path, field, value, says):
     data = json.loads(CELL.read_text())
     _set(data, field, value)
     bad = tmp_path / "bad_cell.json"
     bad.write_text(json.dumps(data))  # json writes NaN / Infinity tokens, which json.loads reads back
-    from imcpnn.extract.cellparams import load_cell
+    from imcpnn.cell import load_cell
 
     with pytest.raises(ConfigError) as exc:
         load_cell(bad)
@@ -315,17 +315,19 @@ def test_verify_checks_out_and_weight_range_before_any_simulation(tmp_path, trai
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     proc = _cli("imcpnn.cli.verify", "run", str(trained_run), "--out", str(blocker / "verify"), "--samples", "1",
-                "--calibration", "1", "--chunks", "1", "--jobs", "1", "--no-cache", "--design", "sky130-rcspike")
+                "--calibration", "1", "--chunks", "1", "--jobs", "1", "--no-cache", "--design",
+                "sky130-rcspike")
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == (f"error: --out {blocker / 'verify'}: cannot write there "
+    assert proc.stderr.strip().splitlines()[-1] == (f"error: --out {blocker / 'verify'}: cannot write in {blocker} "
                                                      f"(Not a directory); pick another --out")
     data = json.loads(CELL.read_text())
     for br in ("n", "p"):  # a cell whose synapses carry 1/100 of the current: every trained weight is beyond it
         data["bias_tables"][br]["i_v0"] = [i / 100 for i in data["bias_tables"][br]["i_v0"]]
     weak = tmp_path / "weak_cell.json"
     weak.write_text(json.dumps(data))
-    proc = _cli("imcpnn.cli.verify", "run", str(trained_run), "--cell", str(weak), "--out", str(tmp_path / "v"),
-                "--samples", "1", "--calibration", "1", "--chunks", "1", "--jobs", "1", "--no-cache", "--design", "sky130-rcspike")
+    proc = _cli("imcpnn.cli.verify", "run", str(trained_run), "--cell", str(weak), "--other-cell", "--out",
+                str(tmp_path / "v"), "--samples", "1", "--calibration", "1", "--chunks", "1", "--jobs", "1",
+                "--no-cache", "--design", "sky130-rcspike")
     assert proc.returncode == 2
     assert "exceed the exportable current range" in proc.stderr and "calibrating" not in proc.stderr
     assert not (tmp_path / "v").exists()
@@ -341,7 +343,7 @@ def test_extract_checks_its_outputs_before_simulating(tmp_path, option):
     proc = _cli("imcpnn.cli.extract", "run", option, str(target), *extra, "--no-cache", "-q")
     assert proc.returncode == 2 and time.monotonic() - t0 < 60
     assert proc.stderr.strip().splitlines() == [f"error: {option} {target}: cannot write "
-                                                + ("in " + str(blocker) if option == "--out" else "there")
+                                                + "in " + str(blocker)
                                                 + f" (Not a directory); pick another {option}"]
     assert not (tmp_path / "cell.json").exists()
 

@@ -1,11 +1,13 @@
 """Training configuration: YAML, validated with pydantic (unknown keys, wrong types and impossible values are one-line
-ConfigErrors), shipped configs by name, `--set key=value` overrides and `from: cell.json` reversal potentials."""
+ConfigErrors), shipped configs by name, `--set key=value` overrides, and the neuron-model record a config describes
+(`neuron_model`: from its cell for `from: cell.json`, else from its numbers)."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
 import math
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -13,7 +15,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from imcpnn.cell import CellParams, load_cell
 from imcpnn.errors import ConfigError
+from imcpnn.neuron import NeuronModel
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -78,12 +82,8 @@ class NeuronConfig(_Strict):
     t_min: float = Field(0.0, ge=0, lt=1, description="comparator latency: earliest spike in the firing phase")
     lambda_table: bool = Field(False, description="with 'from': per-synapse beta from the cell's lambda-vs-current "
                                                   "tables instead of one E per sign (bottom-up refinement)")
-    beta_table: dict | None = Field(None, description="written by the resolver from the cell (lambda_table)")
     spike_kicks: bool = Field(False, description="with 'from': add the cell's spike-line kicks (extract/kicks.py) to "
                                                  "v at the firing start, when the cell has them (MLP only)")
-    kick_table: dict | None = Field(None, description="written by the resolver from the cell (spike_kicks)")
-    kick_table_neuron: dict | None = Field(None, description="written by the resolver from the cell (spike_kicks): "
-                                                             "the kicks of layers fed by neurons")
     use_cell_firing: bool = Field(True, description="with 'from': take alpha_dis, fire_threshold, t_min measured "
                                                     "in the firing transient from the cell params (when present)")
     weight_range: Literal["cell", "none"] | list[float] = Field(
@@ -96,7 +96,6 @@ class NeuronConfig(_Strict):
     sigma: float = Field(0.0, ge=0, description="spike-time noise std (train; eval uses sigma_test)")
     sigma_test: float | None = Field(None, ge=0, description="spike noise at evaluation (default 0: none)")
     eval_offset: Literal["fixed", "random"] = Field("fixed", description="DSTD offset at evaluation")
-    source: str | None = Field(None, description="written by the resolver: where E came from")
 
     @field_validator("weight_range")
     @classmethod
@@ -112,7 +111,7 @@ class NeuronConfig(_Strict):
             raise ValueError("give exactly one of neuron.from, neuron.e_rev, or neuron.e_plus + neuron.e_minus")
         if given[2] and (self.e_plus is None or self.e_minus is None):
             raise ValueError("neuron.e_plus and neuron.e_minus must be given together")
-        if self.weight_range == "cell" and self.from_ is None and self.source is None:
+        if self.weight_range == "cell" and self.from_ is None:
             raise ValueError("neuron.weight_range 'cell' needs neuron.from (a cell.json)")
         return self
 
@@ -302,13 +301,13 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def resolve_reversal(cfg: TrainConfig, cell_path: str | Path | None, config_path: Path | None = None):
-    """Turn `from: cell.json` into explicit numbers. Returns (resolved TrainConfig, CellParams or None, cell path)."""
-    from imcpnn.extract.cellparams import load_cell
-
+def load_config_cell(cfg: TrainConfig, cell_path: str | Path | None,
+                     config_path: Path | None = None) -> tuple[CellParams | None, Path | None]:
+    """The cell a bottom-up config takes its model from (`neuron.from`, or the --cell file); (None, None) for a
+    top-down config."""
     n = cfg.neuron
     if n.from_ is None:
-        return cfg, None, None
+        return None, None
     path = cell_path
     if path is None:
         cand = Path(n.from_)
@@ -318,37 +317,30 @@ def resolve_reversal(cfg: TrainConfig, cell_path: str | Path | None, config_path
             raise ConfigError(f"config '{cfg.name}' takes E from cell.json: pass --cell PATH "
                               f"(e.g. tests/fixtures/cell_paper.json, or the output of imc-extract)")
         path = cand
-    cell = load_cell(path)
-    upd: dict[str, Any] = {
-        "from_": None, "e_rev": None, "e_plus": cell.e_rev_plus, "e_minus": cell.e_rev_minus,
-        "e_dis": (cell.e_dis if n.use_e_dis else math.inf) if n.e_dis is None else n.e_dis,
-        "source": f"{Path(path).name} sha256:{file_sha256(path)[:16]}",
-    }
-    if n.weight_range == "cell":
-        upd["weight_range"] = [-cell.w_max_minus, cell.w_max_plus]
-    if n.lambda_table:
-        upd["beta_table"] = cell.lambda_tables()
-    if n.spike_kicks and cell.kicks is not None:  # like the firing law: used when the cell has it
-        upd["kick_table"] = cell.kicks.tables()
-        upd["kick_table_neuron"] = cell.kicks_neuron.tables() if cell.kicks_neuron is not None else None
-    if n.use_e_dis and n.use_cell_firing and n.e_dis is None and cell.fire_alpha is not None:
-        upd.update(alpha_dis=cell.fire_alpha, fire_threshold=cell.fire_threshold, t_min=cell.fire_t_min)
-    new_n = n.model_copy(update=upd)
-    return cfg.model_copy(update={"neuron": new_n}), cell, Path(path)
+    return load_cell(path), Path(path)
 
 
-def neuron_values(n: NeuronConfig) -> dict:
-    """E+, E-, E_dis, w_min, w_max for a *resolved* neuron config."""
-    if n.from_ is not None:
-        raise ConfigError("internal: neuron.from must be resolved (resolve_reversal) before building a model")
-    if n.e_rev is not None:
-        ep, em = n.e_rev, -n.e_rev
-    else:
-        ep, em = n.e_plus, n.e_minus
-    wmin = wmax = None
-    if isinstance(n.weight_range, list):
-        wmin, wmax = float(n.weight_range[0]), float(n.weight_range[1])
-    return {"e_plus": float(ep), "e_minus": float(em), "e_dis": math.inf if n.e_dis is None else float(n.e_dis),
-            "w_min": wmin, "w_max": wmax, "alpha_dis": n.alpha_dis, "fire_threshold": n.fire_threshold,
-            "t_min": n.t_min, "beta_table": n.beta_table, "kick_table": n.kick_table,
-            "kick_table_neuron": n.kick_table_neuron}
+def neuron_model(cfg: TrainConfig, cell: CellParams | None = None, source: str = "") -> NeuronModel:
+    """The neuron-model record a config describes: bottom-up from its cell (`neuron.from`; the config's switches
+    leave out refinements, its explicit e_dis / firing values take precedence), top-down from its numbers."""
+    n = cfg.neuron
+    wr = n.weight_range
+    w_min, w_max = (float(wr[0]), float(wr[1])) if isinstance(wr, list) else (None, None)
+    own_firing = {"alpha_dis": n.alpha_dis, "fire_threshold": n.fire_threshold, "t_min": n.t_min}
+    if n.from_ is None:
+        ep, em = (n.e_rev, -n.e_rev) if n.e_rev is not None else (n.e_plus, n.e_minus)
+        return NeuronModel(e_plus=float(ep), e_minus=float(em), e_dis=math.inf if n.e_dis is None else float(n.e_dis),
+                           leak=float(n.leak), w_min=w_min, w_max=w_max, source=source, **own_firing)
+    if cell is None:
+        raise ConfigError(f"config '{cfg.name}' takes its model from a cell (neuron.from): pass --cell PATH")
+    cell_firing = n.use_e_dis and n.use_cell_firing and n.e_dis is None and cell.alpha_dis is not None
+    model = NeuronModel.from_cell(cell, lambda_table=n.lambda_table, kicks=n.spike_kicks, firing=cell_firing,
+                                  e_dis=n.use_e_dis, weight_range=wr == "cell", source=source)
+    upd: dict[str, Any] = {"leak": float(n.leak)}
+    if n.e_dis is not None:
+        upd["e_dis"] = float(n.e_dis)
+    if not cell_firing:
+        upd.update(own_firing)
+    if wr != "cell":
+        upd.update(w_min=w_min, w_max=w_max)
+    return replace(model, **upd)

@@ -1,6 +1,6 @@
 """Datasets as input spike times.
 
-Encodings (PAPER.md 1.5):
+Encodings (docs/paper.md §1.5):
 - images and digits: t = 1 - x with x in [0, 1] (brighter pixels spike earlier);
 - Iris (the circuit experiment): t = x for the 4 features, plus a bias spike at t = 0 as the 5th input (index 4).
   Features are min-max scaled with the minimum and maximum of the *training* split only, then clipped to [0, 1].
@@ -74,8 +74,9 @@ def encode(x: np.ndarray, encoding: str) -> np.ndarray:
 def iris_split(seed: int = 0, encoding: str = "x", as_torch: bool = True):
     """Iris as spike times: (x_train (100, 5), y_train (100,), x_test (50, 5), y_test (50,)).
 
-    Columns 0..3 are the features (min-max scaled on the train split, clipped to [0, 1], then t = x by default, PAPER.md
-    1.5); column 4 is the bias spike at t = 0. Labels 0, 1, 2 = setosa, versicolor, virginica (output neurons 0, 1, 2).
+    Columns 0..3 are the features (min-max scaled on the train split, clipped to [0, 1], then t = x by default,
+    docs/paper.md §1.5); column 4 is the bias spike at t = 0. Labels 0, 1, 2 = setosa, versicolor, virginica (output
+    neurons 0, 1, 2).
     """
     from sklearn.datasets import load_iris
 

@@ -7,80 +7,40 @@ from dataclasses import dataclass
 
 import torch
 
+from imcpnn import models as M
 from imcpnn.errors import ConfigError
-from imcpnn.train.config import TrainConfig, neuron_values
+from imcpnn.models import functional as F
+from imcpnn.neuron import LayerModel, NeuronModel
+from imcpnn.train.config import TrainConfig
 
 
-def layer_kwargs(cfg: TrainConfig, *, steps: int | None = None, sigma: float | None = None,
-                 e_rev: float | None = None) -> dict:
-    """Keyword arguments for RCSpikeLinear / RCSpikeConv2d. `e_rev` (a symmetric |E|) overrides E+/E- for robustness
-    studies; steps / sigma override the training values (evaluation)."""
+def layer_knobs(cfg: TrainConfig, *, steps: int | None = None, sigma: float | None = None) -> dict:
+    """How RCSpikeLinear / RCSpikeConv2d layers are trained (the physics is the neuron-model record); steps / sigma
+    override the training values (evaluation)."""
     n = cfg.neuron
-    vals = neuron_values(n)
-    extra = {"init_scale": cfg.model.init_scale}
+    return dict(solver=n.solver, steps=n.steps if steps is None else steps, offset=n.offset,
+                sigma=n.sigma if sigma is None else sigma)
+
+
+def build_net(cfg: TrainConfig, input_shape: tuple[int, ...], model: NeuronModel, *, steps: int | None = None,
+              sigma: float | None = None, e_rev: float | None = None) -> torch.nn.Module:
+    """SpikeNet with layer order as in the config, each RC layer with its layer's record from `model`; every RC
+    layer's `weight` is (n_out, n_in[, kh, kw]). `e_rev` (a symmetric |E|) replaces the measured reversal
+    potentials for robustness studies."""
     if e_rev is not None:
-        vals["e_plus"], vals["e_minus"] = float(e_rev), -float(e_rev)
-    from imcpnn.models.functional import CurrentDependentBeta, SpikeLineKick
-
-    if vals["beta_table"] and e_rev is None:
-        extra["beta_fn"] = CurrentDependentBeta(**vals["beta_table"])
-    if vals["kick_table"] and e_rev is None:
-        if cfg.model.arch != "mlp":
-            raise ConfigError("neuron.spike_kicks is modelled for MLPs only")
-        extra["kick_fn"] = SpikeLineKick.from_table(vals["kick_table"])
-    return dict(e_plus=vals["e_plus"], e_minus=vals["e_minus"], e_dis=vals["e_dis"], alpha_dis=vals["alpha_dis"],
-                fire_threshold=vals["fire_threshold"], t_min=vals["t_min"], leak=n.leak, solver=n.solver,
-                steps=n.steps if steps is None else steps, offset=n.offset,
-                sigma=n.sigma if sigma is None else sigma, w_min=vals["w_min"], w_max=vals["w_max"], **extra)
-
-
-def build_net(cfg: TrainConfig, input_shape: tuple[int, ...], **overrides) -> torch.nn.Module:
-    """SpikeNet with layer order as in the config; every RC layer's `weight` is (n_out, n_in[, kh, kw])."""
-    from imcpnn import models as M
-
-    kw = layer_kwargs(cfg, **overrides)
+        model = model.with_reversal(e_rev)
+    knobs = {**layer_knobs(cfg, steps=steps, sigma=sigma), "w_min": model.w_min, "w_max": model.w_max,
+             "init_scale": cfg.model.init_scale}
     m = cfg.model
     if m.arch == "mlp":
-        sizes = list(m.sizes)
         flat = math.prod(input_shape)
-        if sizes[0] != flat:
-            raise ConfigError(f"model.sizes[0] = {sizes[0]} but the dataset '{cfg.dataset.name}' has {flat} inputs")
-        net = M.make_mlp(sizes, **kw)
-        kt = neuron_values(cfg.neuron)["kick_table_neuron"]
-        if kw.get("kick_fn") is not None and kt:  # layers after the first are fed by neurons (extract/kicks.py)
-            from imcpnn.models.functional import SpikeLineKick
-
-            for layer in net.layers[1:]:
-                layer.kick_fn = SpikeLineKick.from_table(kt)
+        if m.sizes[0] != flat:
+            raise ConfigError(f"model.sizes[0] = {m.sizes[0]} but the dataset '{cfg.dataset.name}' has {flat} inputs")
+        net = M.make_mlp(list(m.sizes), model, **knobs)
     else:
-        if len(input_shape) != 3:
-            raise ConfigError(f"arch cnn needs image inputs (C, H, W); dataset '{cfg.dataset.name}' gives {input_shape}")
-        c, h, w = input_shape
-        layers: list[torch.nn.Module] = []
-        flat = None
-        for spec in m.layers:
-            kind, _, arg = spec.partition(":")
-            if kind == "conv":
-                if flat is not None:
-                    raise ConfigError(f"model.layers: {spec} after flatten/fc is not possible")
-                layers.append(M.RCSpikeConv2d(c, int(arg), 3, stride=1, padding=m.padding, **kw))
-                c, h, w = int(arg), h + 2 * m.padding - 2, w + 2 * m.padding - 2
-            elif kind == "pool":
-                k = int(arg)
-                layers.append(M.SpikeMinPool2d(k))
-                h, w = h // k, w // k
-            elif kind == "flatten":
-                layers.append(M.SpikeFlatten())
-                flat = c * h * w
-            else:  # fc
-                if flat is None:
-                    layers.append(M.SpikeFlatten())
-                    flat = c * h * w
-                layers.append(M.RCSpikeLinear(flat, int(arg), **kw))
-                flat = int(arg)
-            if min(h, w) < 1:
-                raise ConfigError(f"model.layers: the feature map vanishes at {spec}; fewer pools or more padding")
-        net = M.SpikeNet(layers)
+        if model.kicks is not None:
+            raise ConfigError("neuron.spike_kicks is modelled for MLPs only")
+        net = _build_cnn(cfg, input_shape, model.layer(0), knobs)
     if m.init_shift:
         with torch.no_grad():
             for layer in rc_layers(net):
@@ -89,12 +49,41 @@ def build_net(cfg: TrainConfig, input_shape: tuple[int, ...], **overrides) -> to
     return net
 
 
+def _build_cnn(cfg: TrainConfig, input_shape: tuple[int, ...], neuron: LayerModel, knobs: dict) -> M.SpikeNet:
+    m = cfg.model
+    if len(input_shape) != 3:
+        raise ConfigError(f"arch cnn needs image inputs (C, H, W); dataset '{cfg.dataset.name}' gives {input_shape}")
+    c, h, w = input_shape
+    layers: list[torch.nn.Module] = []
+    flat = None
+    for spec in m.layers:
+        kind, _, arg = spec.partition(":")
+        if kind == "conv":
+            if flat is not None:
+                raise ConfigError(f"model.layers: {spec} after flatten/fc is not possible")
+            layers.append(M.RCSpikeConv2d(c, int(arg), 3, stride=1, padding=m.padding, neuron=neuron, **knobs))
+            c, h, w = int(arg), h + 2 * m.padding - 2, w + 2 * m.padding - 2
+        elif kind == "pool":
+            k = int(arg)
+            layers.append(M.SpikeMinPool2d(k))
+            h, w = h // k, w // k
+        elif kind == "flatten":
+            layers.append(M.SpikeFlatten())
+            flat = c * h * w
+        else:  # fc
+            if flat is None:
+                layers.append(M.SpikeFlatten())
+                flat = c * h * w
+            layers.append(M.RCSpikeLinear(flat, int(arg), neuron, **knobs))
+            flat = int(arg)
+        if min(h, w) < 1:
+            raise ConfigError(f"model.layers: the feature map vanishes at {spec}; fewer pools or more padding")
+    return M.SpikeNet(layers)
+
+
 def rc_layers(net: torch.nn.Module) -> list[torch.nn.Module]:
     """The weighted RC-Spike layers in forward order."""
-    from imcpnn import models as M
-
-    kinds = tuple(k for k in (getattr(M, "RCSpikeLinear", None), getattr(M, "RCSpikeConv2d", None)) if k is not None)
-    return [mod for mod in net.modules() if isinstance(mod, kinds)]
+    return [mod for mod in net.modules() if isinstance(mod, (M.RCSpikeLinear, M.RCSpikeConv2d))]
 
 
 def layer_weights(net: torch.nn.Module) -> list[torch.Tensor]:
@@ -147,10 +136,8 @@ def rc_times(net, times: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def paper_loss(net, times: list[torch.Tensor], labels: torch.Tensor, cfg: TrainConfig) -> LossParts:
-    """C = CE(softmax(-t/tau_soft)) + gamma_T * Temp + gamma_W * P + gamma_V * V (PAPER.md 1.6); CE and Temp use the
-    class neurons 0..n_classes-1 of the output layer, V every RC layer's spikes, P every weight."""
-    from imcpnn.models import functional as F
-
+    """C = CE(softmax(-t/tau_soft)) + gamma_T * Temp + gamma_W * P + gamma_V * V (docs/paper.md §1.6); CE and Temp
+    use the class neurons 0..n_classes-1 of the output layer, V every RC layer's spikes, P every weight."""
     lc = cfg.loss
     t_cls = times[-1][:, :cfg.n_classes]
     ce = F.spike_ce_loss(t_cls, labels, lc.tau_soft)

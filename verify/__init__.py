@@ -3,6 +3,6 @@ error with current-scale calibration, and the comparison of the bottom-up and to
 
 from imcpnn.verify.flow import Network, verify
 from imcpnn.verify.mapping import BiasMapper, Scales
-from imcpnn.verify.predict import ModelParams, model_times
+from imcpnn.verify.predict import model_times
 
-__all__ = ["BiasMapper", "ModelParams", "Network", "Scales", "model_times", "verify"]
+__all__ = ["BiasMapper", "Network", "Scales", "model_times", "verify"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from imcpnn.extract.cellparams import CellParams
+from imcpnn.cell import CellParams
 
 
 def characterisation_warnings(weights: Sequence, cell: CellParams, corner: str | None = None) -> list[str]:

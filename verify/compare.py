@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from imcpnn.atomic import atomic_write_json, atomic_write_text
-from imcpnn.errors import ConfigError
+from imcpnn.verify.record import load_summary
 from imcpnn.verify.report import model_line
 
 
-def _summary(d: Path) -> dict:
-    p = Path(d) / "summary.json"
-    if not p.is_file():
-        raise ConfigError(f"{d} is not a verification directory (no summary.json); run `imc-verify run` first")
-    return json.loads(p.read_text())
-
-
 def compare(bottomup: Path, topdown: Path, out: Path | None = None) -> dict:
-    a, b = _summary(bottomup), _summary(topdown)
+    a, b = load_summary(bottomup), load_summary(topdown)
     ratio = b["rmse_ns"] / a["rmse_ns"] if a["rmse_ns"] > 0 else float("inf")
     res = {"bottom_up": str(bottomup), "top_down": str(topdown), "rmse_ns_bottom_up": a["rmse_ns"],
            "rmse_ns_top_down": b["rmse_ns"], "ratio": ratio,

@@ -1,9 +1,10 @@
 """Weight -> current -> gate bias, by inverting the measured bias-to-current tables of cell.json.
 
-A normalised weight w means a synaptic current |w| * i_unit * scale at the membrane held at V0 (PAPER.md 2.5):
+A normalised weight w means a synaptic current |w| * i_unit * scale at the membrane held at V0 (docs/paper.md §2.5):
 w > 0 uses the NMOS branch (sinks current), w < 0 the PMOS branch (sources it); the unused branch is biased off
 (NMOS gate 0 V, PMOS gate Vdd). The inversion interpolates the gate voltage piecewise-linearly in log current (exact
-for the exponential sub-threshold law, and the tables are dense: 5 mV steps, measured interpolation error < 0.1 %),
+for the exponential sub-threshold law, and the tables are dense: 5 mV steps; the interpolation error is measured at
+extraction and recorded in cell.json as `bias_interp_rel_error`),
 so the forward and inverse maps are exact inverses; below the table's smallest current the first segment is extended
 (still sub-threshold), and currents under `off_fraction` of a unit are off.
 """
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from imcpnn.errors import ConfigError
-from imcpnn.extract.cellparams import CellParams
+from imcpnn.cell import CellParams
+from imcpnn.laws import interp_in_log, interp_of_log
 
 
 @dataclass(frozen=True)
@@ -47,24 +49,19 @@ class BiasMapper:
             v, i = v[keep], i[keep]
             if len(i) < 2 or np.any(i <= 0):
                 raise ConfigError(f"cell.json bias table '{br}' needs >= 2 positive, distinct currents")
-            self._inv[br] = (np.log(i), v)
+            self._inv[br] = (i, v)
         self.i_max = {br: float(max(cell.bias_tables[br].i_v0)) for br in ("n", "p")}
 
     def gate_for_current(self, branch: str, current: np.ndarray) -> np.ndarray:
         """Gate voltage giving `current` (A, magnitude) at V0 on `branch`."""
-        logi, v = self._inv[branch]
-        x = np.log(np.asarray(current, float))
-        out = np.interp(x, logi, v)
-        lo = x < logi[0]  # sub-threshold extension below the table, along its first segment's slope
-        if np.any(lo):
-            slope = (v[1] - v[0]) / (logi[1] - logi[0])
-            out = np.where(lo, v[0] + slope * (x - logi[0]), out)
-        return np.clip(out, 0.0, self.cell.vdd)
+        i, v = self._inv[branch]
+        # below the table: still sub-threshold, so its first segment extends
+        return np.clip(interp_in_log(current, i, v, extend_low=True), 0.0, self.cell.vdd)
 
     def current_for_gate(self, branch: str, v_gate: np.ndarray) -> np.ndarray:
-        logi, v = self._inv[branch]
+        i, v = self._inv[branch]
         o = np.argsort(v)
-        return np.exp(np.interp(np.asarray(v_gate, float), v[o], logi[o]))
+        return interp_of_log(v_gate, v[o], i[o])
 
     def out_of_range(self, w: np.ndarray, scales: Scales) -> np.ndarray:
         """Boolean mask of weights whose current exceeds the branch's table."""

@@ -4,22 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def crossing_time(t: np.ndarray, v: np.ndarray, level: float, t0: float, t1: float) -> float | None:
-    """First upward crossing of `level` in [t0, t1), linearly interpolated between samples; None if none."""
-    i0, i1 = np.searchsorted(t, t0), np.searchsorted(t, t1)
-    if i1 - i0 < 2:
-        return None
-    seg_v = v[i0:i1]
-    above = seg_v >= level
-    if above[0]:
-        # Already high at the window start: the latch fired at the very start (a membrane below threshold)
-        return float(t[i0])
-    k = np.argmax(above)
-    if not above[k]:
-        return None
-    a, b = i0 + k - 1, i0 + k
-    return float(t[a] + (level - v[a]) * (t[b] - t[a]) / (v[b] - v[a]))
+from imcpnn.laws import rising_crossing
 
 
 def layer_spike_times(t: np.ndarray, waves: dict[str, np.ndarray], nodes: list[str], windows: list[tuple[float, float]],
@@ -28,7 +13,7 @@ def layer_spike_times(t: np.ndarray, waves: dict[str, np.ndarray], nodes: list[s
     out = np.ones((len(windows), len(nodes)))
     for s, (t0, t1) in enumerate(windows):
         for i, node in enumerate(nodes):
-            tc = crossing_time(t, waves[node], level, t0, t1)
+            tc = rising_crossing(t, waves[node], level, t0, t1)
             if tc is not None:
                 out[s, i] = min(1.0, max(0.0, (tc - t0) / t_circ))
     return out

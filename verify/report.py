@@ -1,14 +1,26 @@
-"""The verification directory: netlists, spike_times.csv, summary.json, plots and report.md."""
+"""The verification directory: netlists, spike_times.csv, summary.json, plots and report.md.
+
+A verification is written into a fresh hidden directory beside its destination and renamed into place when
+complete, so a directory never mixes two verifications and an interrupted one leaves the previous intact."""
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
+import os
+import secrets
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-from imcpnn.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from imcpnn.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, fsync_dir
+from imcpnn.errors import ConfigError
+from imcpnn.netlists.network import PDK_INCLUDE, portable_netlist
+from imcpnn.verify.predict import membrane_trajectory
+
+_TAKEN = (errno.EEXIST, errno.ENOTEMPTY)
 
 
 def _savefig(fig, path: Path) -> None:
@@ -23,8 +35,6 @@ def _plots(out: Path, net, cell, circuit, model, worst: int) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from imcpnn.verify.predict import membrane_trajectory
-
     T_ns = cell.t_circ * 1e9
     names = []
     d = np.concatenate([(c - m).ravel() for c, m in zip(circuit.times, model)]) * T_ns
@@ -36,16 +46,18 @@ def _plots(out: Path, net, cell, circuit, model, worst: int) -> list[str]:
     plt.close(fig)
     names.append("error_hist.png")
 
-    fig, ax = plt.subplots(figsize=(4, 4))
+    # residuals in ns against the model's time: on a 0-1000 ns time-vs-time scatter a 1 ns error is invisible
+    fig, ax = plt.subplots(figsize=(5, 3.4))
     for l, (c, m) in enumerate(zip(circuit.times, model)):
-        ax.scatter(m.ravel() * T_ns, c.ravel() * T_ns, s=8, label=f"layer {l + 1}")
-    ax.plot([0, T_ns], [0, T_ns], "k--", lw=0.8)
-    ax.set_xlabel("model spike time (ns)")
-    ax.set_ylabel("SPICE spike time (ns)")
+        fired = (c < 1.0) | (m < 1.0)
+        ax.scatter(m[fired] * T_ns, (c - m)[fired] * T_ns, s=8, label=f"layer {l + 1}")
+    ax.axhline(0.0, color="k", lw=0.8, ls="--")
+    ax.set_xlabel("model spike time (ns); pairs where model or SPICE fires")
+    ax.set_ylabel("SPICE - model (ns)")
     ax.legend(fontsize=7)
-    _savefig(fig, out / "scatter.png")
+    _savefig(fig, out / "residuals.png")
     plt.close(fig)
-    names.append("scatter.png")
+    names.append("residuals.png")
 
     # membrane of the output layer for the worst sample: SPICE waveform vs the model trajectory
     k = next(i for i, (a, b) in enumerate(circuit.chunks) if a <= worst < b)
@@ -56,9 +68,7 @@ def _plots(out: Path, net, cell, circuit, model, worst: int) -> list[str]:
         _, t1 = bundle.fire_window(L - 1, local)
         t = waves["time"]
         sel = (t >= t0) & (t <= t1)
-        t_in = model[-2][worst] if L > 1 else net.test_inputs[worst]
-        tau, v = membrane_trajectory(net.weights[-1], np.asarray(t_in, float), net.model,
-                                     layer=len(net.weights) - 1)
+        tau, v = membrane_trajectory(net.weights, net.test_inputs[worst], net.model, layer=-1)
         fig, ax = plt.subplots(figsize=(6.5, 3.6))
         for i, node in enumerate(bundle.mem_nodes[L - 1]):
             line, = ax.plot((t[sel] - t0) * 1e6, waves[node][sel], lw=1.0, label=f"neuron {i} SPICE")
@@ -91,12 +101,80 @@ def model_line(m: dict) -> str:
     return "; ".join(parts)
 
 
+def _is_verification(d: Path) -> bool:
+    return (d / "summary.json").is_file() or (d / "spike_times.csv").is_file() or (d / "netlists").is_dir()
+
+
+def check_out(out: Path, force: bool) -> None:
+    """Before any simulation: refuse an `out` that holds a verification (unless `force`) or anything else."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory")
+    if not any(out.iterdir()):
+        return
+    if not _is_verification(out):
+        raise ConfigError(f"--out {out} is not empty and holds no verification; pick another --out")
+    if not force:
+        raise ConfigError(f"{out} already holds a verification; pass --force to replace it (the old one is removed "
+                          f"only once the new one is complete) or pick another --out")
+
+
+def _publish(staged: Path, out: Path, force: bool) -> tuple[Path, str]:
+    """Rename the complete verification `staged` to `out`; returns (where it went, a note for the user or '')."""
+    if force and out.is_dir() and _is_verification(out):
+        aside = out.with_name(f".{out.name}.old-{os.getpid()}-{secrets.token_hex(3)}")
+        os.rename(out, aside)
+        os.rename(staged, out)
+        fsync_dir(out.parent)
+        shutil.rmtree(aside)
+        return out, f"replaced the previous verification in {out}"
+    for k in range(1, 1000):
+        dest = out if k == 1 else out.with_name(f"{out.name}-{k}")
+        try:
+            os.rename(staged, dest)  # never replaces a non-empty directory
+        except OSError as exc:
+            if exc.errno in _TAKEN:
+                continue
+            raise
+        fsync_dir(out.parent)
+        return dest, "" if k == 1 else (f"{out} meanwhile received another verification; this one is kept in {dest}")
+    raise ConfigError(f"no free name next to {out}; remove old verifications")
+
+
+def write_verification(out: Path, net, cell, circuit, model, summary: dict, calibration,
+                       force: bool = False, extra: dict[str, str] | None = None) -> tuple[Path, str]:
+    """Write the verification directory atomically (see the module docstring), with `extra` files (name -> text).
+    Without `force` an existing verification is never replaced: if one appeared at `out` during the simulation, this
+    one is kept under `out-2` (`-3`, ...). Returns (the directory written, a note for the user or '')."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staged = out.with_name(f".{out.name}.new-{os.getpid()}-{secrets.token_hex(3)}")
+    staged.mkdir()
+    try:
+        write_outputs(staged, net, cell, circuit, model, summary, calibration)
+        for name, text in (extra or {}).items():
+            atomic_write_text(staged / name, text)
+        return _publish(staged, out, force)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+
+
+def hand_command(directory: str | Path, circuit) -> str:
+    """The one line that simulates the first exported netlist of a verification in `directory` with ngspice."""
+    a, e = circuit.chunks[0]
+    name = f"test_samples_{a:03d}-{e - 1:03d}"
+    return f"ngspice -b -r {name}.raw {Path(directory) / 'netlists' / name}.cir"
+
+
 def write_outputs(out: Path, net, cell, circuit, model, summary: dict, calibration) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "netlists").mkdir(exist_ok=True)
+    """The files of one verification, into the (new) directory `out`."""
+    (out / "netlists").mkdir(parents=True, exist_ok=True)
     for k, b in enumerate(circuit.bundles):
         a, e = circuit.chunks[k]
-        atomic_write_text(out / "netlists" / f"test_samples_{a:03d}-{e - 1:03d}.cir", b.text)
+        text, pdk = portable_netlist(b.text, b.lib_line)
+        atomic_write_text(out / "netlists" / f"test_samples_{a:03d}-{e - 1:03d}.cir", text)
+        atomic_write_text(out / "netlists" / PDK_INCLUDE, pdk)
     T_ns = cell.t_circ * 1e9
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -125,8 +203,10 @@ Network {s['layer_sizes']} exported to sky130 netlists (design `{s['cell']['desi
 
 | metric | value |
 | --- | --- |
-| output-layer RMSE | **{s['rmse_ns']:.2f} ns** |
-| RMSE per layer | {', '.join(f'{x:.2f}' for x in s['rmse_ns_per_layer'])} ns |
+| output-layer RMSE, all pairs | **{s['rmse_ns']:.2f} ns** |
+| output-layer RMSE, pairs where model or SPICE fires | **{s['rmse_ns_fired']:.2f} ns** |
+| RMSE per layer, all pairs / fired pairs | {', '.join(f'{x:.2f}' for x in s['rmse_ns_per_layer'])} ns / {', '.join(f'{x:.2f}' for x in s['rmse_ns_fired_per_layer'])} ns |
+| pairs per layer: both fired / both silent / only SPICE / only model | {'; '.join(f"{e['both_fired']} / {e['both_silent']} / {e['only_circuit_fired']} / {e['only_model_fired']}" for e in s['errors_per_layer'])} |
 | max abs error (any layer) | {s['max_abs_error_ns']:.2f} ns |
 | class agreement model/SPICE | {s['class_agreement']:.1%} |
 {acc}| current scale (+ / -) | {s['scale']['pos']:.4f} / {s['scale']['neg']:.4f} ({s['scale_mode']}) |
@@ -134,11 +214,14 @@ Network {s['layer_sizes']} exported to sky130 netlists (design `{s['cell']['desi
 | clipped weights | {s['n_clipped_weights']} |
 | SPICE time: calibration / test | {s['seconds_calibration']:.1f} s / {s['seconds_test_simulation']:.1f} s |
 
-Files: `spike_times.csv` (per sample, layer, neuron), `summary.json`, `netlists/` (run by hand with
-`ngspice netlists/<file>.cir`), {', '.join(f'`{p}`' for p in plots)}.
+Files: `spike_times.csv` (per sample, layer, neuron), `summary.json`, `netlists/`, {', '.join(f'`{p}`' for p in plots)}.
+Run a netlist by hand (all node voltages into a raw file; the models are named in `netlists/{PDK_INCLUDE}`, the one
+line to change on another machine):
+
+    {hand_command('.', circuit)}
 
 ![membrane](worst_sample_membrane.png)
 ![errors](error_hist.png)
-![scatter](scatter.png)
+![residuals](residuals.png)
 """
     atomic_write_text(out / "report.md", md)

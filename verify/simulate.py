@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from imcpnn.errors import ConfigError
-from imcpnn.extract.cellparams import CellParams
+from imcpnn.cell import CellParams
 from imcpnn.netlists import CellDesign
 from imcpnn.netlists.network import NetlistBundle, network_netlist
 from imcpnn.spice.cache import ResultCache
@@ -15,6 +15,7 @@ from imcpnn.spice.errors import SpiceError
 from imcpnn.spice.jobs import SimJob
 from imcpnn.spice.pool import run_jobs
 from imcpnn.verify.mapping import BiasMapper, Scales
+from imcpnn.verify.postlayout import substitute_layer
 from imcpnn.verify.readout import layer_spike_times
 
 
@@ -45,7 +46,9 @@ def check_network(weights: list[np.ndarray], inputs: np.ndarray) -> None:
 
 def build_bundles(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, design: CellDesign, lib_line: str,
                   scales: Scales, *, clip: bool = False, chunks: int = 1, wire_cap: float = 0.0,
-                  layer_netlist: str | None = None) -> tuple[list[NetlistBundle], list[tuple[int, int]], int]:
+                  layer_netlist: str | None = None,
+                  temp: float | None = None) -> tuple[list[NetlistBundle], list[tuple[int, int]], int]:
+    """Netlists of the network per chunk of samples, at ``temp`` (C; default the cell's extraction temperature)."""
     check_network(weights, inputs)
     mapper = BiasMapper(cell)
     biases, n_clipped = [], 0
@@ -59,10 +62,8 @@ def build_bundles(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParam
     bundles = []
     for a, b in ranges:
         bundle = network_netlist(design, lib_line, biases, inputs[a:b], wire_cap=wire_cap,
-                                 title=f"samples {a}..{b - 1}")
+                                 title=f"samples {a}..{b - 1}", temp=cell.temperature if temp is None else temp)
         if layer_netlist is not None:
-            from imcpnn.verify.postlayout import substitute_layer
-
             bundle.text = substitute_layer(bundle.text, layer_netlist)
         bundles.append(bundle)
     return bundles, ranges, n_clipped
@@ -71,12 +72,14 @@ def build_bundles(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParam
 def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, design: CellDesign, lib_line: str,
              scales: Scales = Scales(), *, clip: bool = False, chunks: int = 2, workers: int | None = None,
              cache: ResultCache | None = None, keep_waves: bool = False, wire_cap: float = 0.0,
-             layer_netlist: str | None = None, progress: bool = True, timeout: float = 900.0) -> CircuitResult:
+             layer_netlist: str | None = None, progress: bool = True, timeout: float = 900.0,
+             temp: float | None = None) -> CircuitResult:
     """Simulate `inputs` (samples, n_in) through the network; samples are split into `chunks` transients run in
     parallel (each chunk streams its samples, a new one every 3 phases)."""
     inputs = np.asarray(inputs, float)
     bundles, ranges, n_clipped = build_bundles(weights, inputs, cell, design, lib_line, scales, clip=clip,
-                                               chunks=chunks, wire_cap=wire_cap, layer_netlist=layer_netlist)
+                                               chunks=chunks, wire_cap=wire_cap, layer_netlist=layer_netlist,
+                                               temp=temp)
     jobs = []
     for k, b in enumerate(bundles):
         vecs = ["time"] + [n for layer in b.spike_nodes for n in layer]
@@ -107,12 +110,12 @@ def _read_times(weights: list[np.ndarray], n_samples: int, bundles: list[Netlist
 def simulate_scales(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, design: CellDesign,
                     lib_line: str, candidates: list[Scales], *, clip: bool = True, chunks: int = 2,
                     workers: int | None = None, cache: ResultCache | None = None, wire_cap: float = 0.0,
-                    layer_netlist: str | None = None) -> list[list[np.ndarray]]:
+                    layer_netlist: str | None = None, temp: float | None = None) -> list[list[np.ndarray]]:
     """Spike times (per layer) for each candidate scale, loading each chunk's netlist once: between candidates only
     the gate-bias sources change (`alter`), which costs milliseconds instead of a netlist expansion (seconds)."""
     inputs = np.asarray(inputs, float)
     bundles, ranges, _ = build_bundles(weights, inputs, cell, design, lib_line, Scales(), clip=True, chunks=chunks,
-                                       wire_cap=wire_cap, layer_netlist=layer_netlist)
+                                       wire_cap=wire_cap, layer_netlist=layer_netlist, temp=temp)
     mapper = BiasMapper(cell)
     alters: list[list[str]] = []
     for s in candidates:

@@ -2,40 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from imcpnn.cell import CellParams
 from imcpnn.errors import ConfigError
-from imcpnn.extract.cellparams import CellParams
+from imcpnn.neuron import NeuronModel
+from imcpnn.train import layer_weights, load_run
+from imcpnn.train.data import load_dataset
 from imcpnn.verify.flow import Network
-from imcpnn.verify.predict import ModelParams
 
 
-def from_run(run_dir: str | Path, n_samples: int = 50, n_calibration: int = 20, seed: int = 0) -> tuple[Network, CellParams | None]:
-    """The run's trained weights, its own model (E of its config), its test split and calibration samples drawn
-    (seeded) from its training split. Returns the run's cell params too (None for a run without one)."""
-    from imcpnn.train import layer_weights, load_run
-    from imcpnn.train.config import neuron_values
-    from imcpnn.train.data import load_dataset
-
-    net, cfg, cell = load_run(run_dir)
+def from_run(run_dir: str | Path, n_samples: int = 50, n_calibration: int = 20,
+             seed: int = 0) -> tuple[Network, CellParams | None]:
+    """The run's trained weights and its own neuron-model record (model.json), its test split and calibration samples
+    drawn (seeded) from its training split. Returns the run's cell too (None for a run without one)."""
+    run = load_run(run_dir)
+    cfg = run.config
     if cfg.model.arch != "mlp":
         raise ConfigError(f"{run_dir}: only MLP runs can be exported to netlists (this one is {cfg.model.arch})")
-    weights = [w.numpy().astype(np.float64) for w in layer_weights(net)]
-    nv = neuron_values(cfg.neuron)
-    model = ModelParams(nv["e_plus"], nv["e_minus"], nv["e_dis"], float(cfg.neuron.leak), nv["alpha_dis"],
-                        nv["fire_threshold"], nv["t_min"], nv["beta_table"], nv["kick_table"],
-                        nv["kick_table_neuron"])
+    weights = [w.numpy().astype(np.float64) for w in layer_weights(run.net)]
     data = load_dataset(cfg.dataset, flatten=True)
     x_test = data.x_test.numpy().astype(np.float64)[:n_samples]
     y_test = data.y_test.numpy()[:n_samples]
     rng = np.random.default_rng(seed)
     cal_idx = rng.choice(len(data.x_train), size=min(n_calibration, len(data.x_train)), replace=False)
     x_cal = data.x_train.numpy().astype(np.float64)[np.sort(cal_idx)]
-    flow = "bottom-up" if cfg.neuron.source else "top-down"
-    return Network(weights, x_test, model, x_cal, y_test, cfg.n_classes, flow, f"run {Path(run_dir).name}"), cell
+    flow = "bottom-up" if cfg.neuron.from_ is not None else "top-down"
+    return (Network(weights, x_test, run.model, x_cal, y_test, cfg.n_classes, flow, f"run {Path(run_dir).name}"),
+            run.cell)
 
 
 def _load_weights(path: Path) -> list[np.ndarray]:
@@ -66,7 +62,7 @@ def from_files(weights: str | Path, inputs: str | Path, cell: CellParams, kicks:
         x = np.loadtxt(p, delimiter=",", ndmin=2)
     except ValueError as exc:
         raise ConfigError(f"{p}: not a numeric CSV of spike times ({exc})") from None
-    model = ModelParams.from_cell(cell, kicks=kicks)
+    model = NeuronModel.from_cell(cell, kicks=kicks)
     return Network(ws, x, model, None, None, None, "custom", f"{Path(weights).name} + {p.name}")
 
 
@@ -74,8 +70,8 @@ def with_cell_kicks(net: Network, cell: CellParams, enabled: bool = True) -> Net
     """A bottom-up network's model takes the spike-line kicks of the cell it is verified against (extract/kicks.py):
     they are a property of the circuit, like E, not of training. Top-down and custom models stay as they are."""
     if enabled and net.flow == "bottom-up" and cell.kicks is not None:
-        net.model = replace(net.model, kick_table=cell.kicks.tables(),
-                            kick_table_neuron=cell.kicks_neuron.tables() if cell.kicks_neuron is not None else None)
+        measured = NeuronModel.from_cell(cell)
+        net.model = net.model.with_kicks(measured.kicks, measured.kicks_neuron)
     return net
 
 

@@ -35,7 +35,7 @@ def test_bad_option_value(tmp_path):
 def test_save_is_atomic(tmp_path, monkeypatch):
     import os
 
-    from imcpnn.extract.cellparams import load_cell
+    from imcpnn.cell import load_cell
 
     good = load_cell(Path(__file__).parents[1] / "fixtures" / "cell_paper.json")
     out = tmp_path / "cell.json"

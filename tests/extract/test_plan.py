@@ -2,7 +2,7 @@
 
 import pytest
 
-from imcpnn.extract.characterise import FAN_INS, plan, with_temperature
+from imcpnn.extract.plan import FAN_INS, plan, with_temperature
 
 
 def test_with_temperature_replaces_or_adds():
@@ -25,6 +25,6 @@ def test_plan_temperature_and_fan_in():
     assert set(p27.netlists) == set(p85.netlists)
     assert all(p27.netlists[k] != p85.netlists[k] for k in p27.netlists)
     # 16 biases per branch, each its own dc sweep inside two jobs
-    n_sweeps = sum(sum(c.startswith("dc vmem") for c in j.commands) for j, (k, m) in zip(p27.jobs, p27.kinds)
-                   if k == "curves" and m["branch"] == "p")
+    n_sweeps = sum(sum(c.startswith("dc vmem") for c in curves.job.commands) for b in p27.branches if b.name == "p"
+                   for curves in b.curves)
     assert n_sweeps >= 15

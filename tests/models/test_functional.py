@@ -75,7 +75,7 @@ def test_grid_convention():
     assert torch.allclose(s[-2:, 2], torch.tensor([0.5, 0.5], dtype=D))
 
 
-# ---------------------------------------------------------------- DSTD convergence (PAPER.md 4.4)
+# ---------------------------------------------------------------- DSTD convergence (docs/paper.md §4.4)
 def _dstd_err(t, w, E, M, off=0.0):
     ve = Fn.rcspike_exact(t, w, E, -E)
     return (Fn.rcspike_dstd(t, w, E, -E, M, off) - ve).abs().mean().item()
@@ -122,7 +122,7 @@ def test_random_offset_removes_bias(gen):
         assert err_rand < err_fixed / 1.4, (E, M, err_fixed, err_rand)
 
 
-# ---------------------------------------------------------------- firing phase (PAPER.md 1.3)
+# ---------------------------------------------------------------- firing phase (docs/paper.md §1.3)
 @pytest.mark.parametrize("e_dis", [6.44, 2.0, 1.3, -4.0])
 def test_fire_time_closed_form_vs_ode(e_dis):
     b = 1.0 / e_dis

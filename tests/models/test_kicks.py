@@ -9,6 +9,7 @@ import torch
 
 from imcpnn.models import functional as Fn
 from imcpnn.models.layers import RCSpikeConv2d, RCSpikeLinear
+from imcpnn.neuron import KickLaw, LayerModel
 
 TABLE = dict(n_w=[0.01, 0.1, 1.0, 10.0], n_kick=[3e-3, 4e-3, 7e-3, 2.5e-2],
              p_w=[0.01, 0.1, 1.0, 6.0], p_kick=[-2.5e-3, -3.3e-3, -8e-3, -2e-2])
@@ -45,8 +46,8 @@ def test_gradient_flows_to_the_weights():
 def test_linear_layer_adds_the_kick_before_firing():
     torch.manual_seed(0)
     k = Fn.SpikeLineKick(**TABLE)
-    a = RCSpikeLinear(4, 3, e_plus=3.0, e_minus=-2.0, solver="exact", kick_fn=k).double()
-    b = RCSpikeLinear(4, 3, e_plus=3.0, e_minus=-2.0, solver="exact").double()
+    a = RCSpikeLinear(4, 3, LayerModel(3.0, -2.0, kicks=KickLaw(**_tuples(TABLE))), solver="exact").double()
+    b = RCSpikeLinear(4, 3, LayerModel(3.0, -2.0), solver="exact").double()
     b.load_state_dict(a.state_dict())
     t = torch.rand(6, 4, dtype=torch.float64) * 0.8
     v = b.membrane(t)
@@ -56,4 +57,8 @@ def test_linear_layer_adds_the_kick_before_firing():
 
 def test_conv_layer_refuses_kicks():
     with pytest.raises(ValueError, match="RCSpikeLinear only"):
-        RCSpikeConv2d(1, 2, 3, kick_fn=Fn.SpikeLineKick(**TABLE))
+        RCSpikeConv2d(1, 2, 3, neuron=LayerModel(kicks=KickLaw(**_tuples(TABLE))))
+
+
+def _tuples(d: dict) -> dict:
+    return {k: tuple(v) for k, v in d.items()}

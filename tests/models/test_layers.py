@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import imcpnn.models as M
+from imcpnn.neuron import LayerModel, NeuronModel
 from imcpnn.models import functional as Fn
 
 D = torch.float64
@@ -14,7 +15,7 @@ D = torch.float64
 @pytest.mark.parametrize("solver", ["dstd", "exact"])
 @pytest.mark.parametrize("bias", [False, True])
 def test_conv_equals_linear_on_unfolded_patches(gen, solver, bias):
-    conv = M.RCSpikeConv2d(2, 3, 3, stride=2, padding=1, e_plus=2.0, e_minus=-1.5, solver=solver, steps=5,
+    conv = M.RCSpikeConv2d(2, 3, 3, stride=2, padding=1, neuron=LayerModel(2.0, -1.5), solver=solver, steps=5,
                            offset=0.07, bias=bias, dtype=D)
     with torch.no_grad():
         conv.bias is not None and conv.bias.normal_(0, 0.3, generator=gen)
@@ -33,7 +34,7 @@ def test_conv_equals_linear_on_unfolded_patches(gen, solver, bias):
 
 
 def test_gradcheck_conv(gen):
-    conv = M.RCSpikeConv2d(2, 2, 2, padding=1, e_plus=2.0, e_minus=-2.0, steps=4, offset=0.11, dtype=D)
+    conv = M.RCSpikeConv2d(2, 2, 2, padding=1, neuron=LayerModel(2.0, -2.0), steps=4, offset=0.11, dtype=D)
     x = torch.rand(1, 2, 3, 3, generator=gen, dtype=D).requires_grad_(True)
     w = conv.weight.detach().clone().requires_grad_(True)
 
@@ -43,7 +44,7 @@ def test_gradcheck_conv(gen):
 
 def test_linear_layer_behaviour(gen):
     torch.manual_seed(0)
-    lay = M.RCSpikeLinear(30, 6, e_plus=3.0, e_minus=-3.0, sigma=0.05, w_min=-0.2, w_max=0.2)
+    lay = M.RCSpikeLinear(30, 6, LayerModel(3.0, -3.0), sigma=0.05, w_min=-0.2, w_max=0.2)
     assert lay.weight.shape == (6, 30)
     x = torch.rand(8, 30)
     lay.train()
@@ -77,9 +78,9 @@ def test_init_spread():
 def test_spikenet_pool_flatten_and_training():
     torch.manual_seed(0)
     net = M.SpikeNet([
-        M.RCSpikeConv2d(1, 4, 3, padding=1, e_plus=3.0, e_minus=-3.0, steps=4),
+        M.RCSpikeConv2d(1, 4, 3, padding=1, neuron=LayerModel(3.0, -3.0), steps=4),
         M.SpikeMinPool2d(2), M.SpikeFlatten(),
-        M.RCSpikeLinear(4 * 4 * 4, 3, e_plus=3.0, e_minus=-3.0, steps=4),
+        M.RCSpikeLinear(4 * 4 * 4, 3, LayerModel(3.0, -3.0), steps=4),
     ])
     x = torch.rand(16, 1, 8, 8)
     outs = net(x, return_all=True)
@@ -105,7 +106,7 @@ def test_spikenet_pool_flatten_and_training():
 
 
 def test_make_mlp_dtype_and_cuda():
-    net = M.make_mlp([10, 8, 3], e_plus=2.0, e_minus=-2.0, bias=True, dtype=D)
+    net = M.make_mlp([10, 8, 3], NeuronModel(2.0, -2.0), bias=True, dtype=D)
     assert net(torch.rand(5, 10, dtype=D)).dtype == D
     if torch.cuda.is_available():
         net = net.cuda()

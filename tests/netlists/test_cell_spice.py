@@ -15,7 +15,7 @@ def measure_c_eff(design, lib_line, n_in, i_test=100e-9):
     """Effective membrane capacitance from the slope of V under a known ideal current over the accumulation phase."""
     T = design.t_circ
     tb = column_tb(design, lib_line, n_in, i_inj=i_test, t_inj=0.0)
-    a, _ = run_ngspice(tb.text, [tb.analysis], ["v(mem)"])
+    a, _ = run_ngspice(tb.text, [tb.analysis.command()], ["v(mem)"])
     t, v = a[:, 0], a[:, 1]
     t1, t2 = T + 0.05 * T, 2 * T - 0.02 * T
     return i_test * (t2 - t1) / (np.interp(t1, t, v) - np.interp(t2, t, v))
@@ -26,16 +26,16 @@ def cell(design, lib_line):
     """Measured C_m (5 synapses attached), V_switch (DC, sense = vdd/2) and the linear fit of I_dis(V)."""
     c_m = measure_c_eff(design, lib_line, 5)
     tb = sensing_tb(design, lib_line)
-    a, _ = run_ngspice(tb.text, [tb.analysis], ["v(sense)"])
+    a, _ = run_ngspice(tb.text, [tb.analysis.command()], ["v(sense)"])
     v_sw = float(np.interp(design.vdd / 2, a[::-1, 1], a[::-1, 0]))
     tb = discharger_tb(design, lib_line)
-    a, _ = run_ngspice(tb.text, [tb.analysis], ["i(vmem)"])
+    a, _ = run_ngspice(tb.text, [tb.analysis.command()], ["i(vmem)"])
     vm, idis = a[:, 0], tb.sign * a[:, 1]
     sel = (vm >= v_sw) & (vm <= design.v0)
     k, i0 = np.polyfit(vm[sel] - design.v0, idis[sel], 1)
     # the membrane at the start of accumulation: V0 plus the reset switch's charge injection
     tb = column_tb(design, lib_line, 5)
-    a, _ = run_ngspice(tb.text, [tb.analysis], ["v(mem)"])
+    a, _ = run_ngspice(tb.text, [tb.analysis.command()], ["v(mem)"])
     T = design.t_circ
     v_start = float(np.interp(2 * T - 5 * design.t_edge, a[:, 0], a[:, 1]))
     # effective capacitance in the firing configuration (sensing stage enabled): the discharger ramp of the same run,
@@ -81,7 +81,7 @@ def test_constant_current_firing_time(design, lib_line, cell):
     c, v_sw, i0, lam = cell["c_m"], cell["v_sw"], cell["i_dis0"], cell["lam_dis"]
     for i_inj, t_inj in ((60e-9, 0.2), (110e-9, 0.5), (150e-9, 0.1)):
         tb = column_tb(design, lib_line, 5, i_inj=i_inj, t_inj=t_inj * T)
-        a, _ = run_ngspice(tb.text, [tb.analysis], ["v(spk)"])
+        a, _ = run_ngspice(tb.text, [tb.analysis.command()], ["v(spk)"])
         ts = crossings(a[:, 0], a[:, 1], design.vdd / 2)
         v_end = cell["v_start"] - i_inj * (1 - t_inj) * T / c
         if v_end <= v_sw:
@@ -97,7 +97,7 @@ def test_constant_current_firing_time(design, lib_line, cell):
 def test_no_input_no_spike_and_reset(design, lib_line):
     T = design.t_circ
     tb = column_tb(design, lib_line, 5, n_cycles=3)
-    a, log = run_ngspice(tb.text, [tb.analysis], ["v(mem)", "v(spk)", "v(spkb)"])
+    a, log = run_ngspice(tb.text, [tb.analysis.command()], ["v(mem)", "v(spk)", "v(spkb)"])
     t, mem, spk, spkb = a.T
     assert spk.max() < 0.1 * design.vdd and spkb.min() > 0.9 * design.vdd
     for c in range(3):

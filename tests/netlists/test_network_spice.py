@@ -95,9 +95,9 @@ def _spike_times_ns(design, lib_line, biases, x) -> np.ndarray:
 @pytest.mark.slow
 def test_transient_options_are_converged(design, lib_line):
     """The design's transient options give the spike times of a much tighter simulation (gear, reltol 1e-6, chgtol
-    1e-17) to 0.3 ns RMS (0.6 ns at most; measured 0.22 / 0.32): small against the 2 ns the
-    model is asked to match (issue 7; ~2 % in quadrature at 1 ns). ngspice's own chgtol (1e-14 C, 10 % of the
-    membrane's threshold charge) missed by 0.26 / 0.45 ns RMS on Iris, up to 1.3 ns (docs/circuit.md)."""
+    1e-17) to 0.3 ns RMS (0.6 ns at most): small against the 2 ns the model is asked to match (issue 7; ~2 % in
+    quadrature at 1 ns). ngspice's own chgtol (1e-14 C, 10 % of the membrane's threshold charge) misses by far more
+    (figures: docs/circuit.md "Simulation options", benchmarks/spice_convergence.py)."""
     import dataclasses
 
     rng = np.random.default_rng(5)

@@ -1,4 +1,4 @@
-"""The sky130 models: device currents and MIM capacitance against TOOLCHAIN.md's measured reference table, through the
+"""The sky130 models: device currents and MIM capacitance against the reference table of docs/toolchain.md, through the
 trimmed and the full library, plus the one-line errors for bad input."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def _id(corner: str, full: bool, dev: str, vgs: float, vds: float) -> float:
         return float(-s.run("op").i("vd")[0])
 
 
-# TOOLCHAIN.md reference values (tt, 27 C). 0.1 % tolerance: the table gives 4-5 significant digits.
+# docs/toolchain.md reference values (tt, 27 C). 0.1 % tolerance: the table gives 4-5 significant digits.
 NFET_18 = {"tt": 475.55e-6, "ff": 552.51e-6, "ss": 408.98e-6, "sf": 513.78e-6, "fs": 437.64e-6}
 PFET_18 = {"tt": 183.33e-6, "ff": 196.45e-6, "ss": 156.97e-6, "sf": 158.94e-6, "fs": 207.23e-6}
 

@@ -8,7 +8,8 @@ import torch
 import yaml
 
 from imcpnn.errors import ConfigError
-from imcpnn.train.config import (apply_overrides, load_config_dict, neuron_values, resolve_config_path,
+from imcpnn.neuron import NeuronModel
+from imcpnn.train.config import (apply_overrides, load_config_dict, neuron_model, resolve_config_path,
                                  shipped_configs, validate_config)
 from imcpnn.train.loop import make_config
 from imcpnn.train.net import build_net
@@ -33,9 +34,8 @@ def err(data) -> str:
 def test_all_shipped_configs_validate():
     assert set(SHIPPED) <= set(shipped_configs())
     for name in SHIPPED:
-        cfg, cell, _ = make_config(name, cell=CELL)
-        assert cfg.name == name
-        neuron_values(cfg.neuron)  # resolved to numbers
+        cfg, model, cell, _ = make_config(name, cell=CELL)
+        assert cfg.name == name and isinstance(model, NeuronModel)
 
 
 def test_config_by_path_and_by_name(tmp_path):
@@ -102,33 +102,32 @@ def test_overrides_short_dotted_and_unknown():
 
 
 def test_from_cell_json_takes_e_and_weight_range():
-    cfg, cell, path = make_config("iris-bottomup", cell=CELL)
-    v = neuron_values(cfg.neuron)
-    assert v["e_plus"] == pytest.approx(2.80) and v["e_minus"] == pytest.approx(-1.53)
-    assert v["e_dis"] == pytest.approx(6.44)
-    assert v["w_min"] == -cell.w_max_minus and v["w_max"] == cell.w_max_plus
-    assert cfg.neuron.source.startswith("cell_paper.json sha256:")
-    # the resolved config re-validates (it is what a run directory stores)
+    cfg, v, cell, path = make_config("iris-bottomup", cell=CELL)
+    assert v.e_plus == pytest.approx(2.80) and v.e_minus == pytest.approx(-1.53)
+    assert v.e_dis == pytest.approx(6.44)
+    assert v.w_min == -cell.w_max_minus and v.w_max == cell.w_max_plus
+    assert v.lambda_table is not None and v.kicks is None  # iris-bottomup: per-synapse lambda on, kicks off
+    assert v.source.startswith("cell_paper.json sha256:")
+    # the config as a run directory stores it re-validates and describes the same model with the same cell
     again = validate_config(yaml.safe_load(cfg.to_yaml()))
-    assert neuron_values(again.neuron) == v
+    assert neuron_model(again, cell, v.source) == v
 
 
 def test_spike_kicks_come_from_the_cell_when_it_has_them(tmp_path):
     import json
 
-    cfg, _, _ = make_config("iris-bottomup", cell=CELL, sets=["neuron.spike_kicks=true"])
-    assert cfg.neuron.spike_kicks and neuron_values(cfg.neuron)["kick_table"] is None  # the paper cell has none
+    _, m, _, _ = make_config("iris-bottomup", cell=CELL, sets=["neuron.spike_kicks=true"])
+    assert m.kicks is None  # the paper cell has none
     d = json.loads(CELL.read_text())
     d["kicks"] = {"n_w": [0.01, 1.0], "n_kick": [3e-3, 7e-3], "p_w": [0.01, 1.0], "p_kick": [-2e-3, -8e-3],
                   "n_delay": 1e-4, "p_delay": 4e-4}
     d["kicks_neuron"] = {**d["kicks"], "n_kick": [4e-3, 8e-3]}
     cell2 = tmp_path / "cell.json"
     cell2.write_text(json.dumps(d))
-    cfg2, _, _ = make_config("iris-bottomup", cell=cell2, sets=["neuron.spike_kicks=true"])
-    assert neuron_values(make_config("iris-bottomup", cell=cell2)[0].neuron)["kick_table"] is None  # off by default
-    kt = neuron_values(cfg2.neuron)["kick_table"]
-    assert kt["n_kick"] == [3e-3, 7e-3] and kt["p_delay"] == 4e-4
-    net = build_net(cfg2, (5,))
+    cfg2, m2, _, _ = make_config("iris-bottomup", cell=cell2, sets=["neuron.spike_kicks=true"])
+    assert make_config("iris-bottomup", cell=cell2)[1].kicks is None  # off by default
+    assert m2.kicks.n_kick == (3e-3, 7e-3) and m2.kicks.p_delay == 4e-4
+    net = build_net(cfg2, (5,), m2)
     assert all(layer.kick_fn is not None for layer in net.layers)
     one = torch.ones(1, dtype=torch.float64)  # layers after the first take the neuron-driven table
     assert [float(layer.kick_fn(one)[0]) for layer in net.layers] == pytest.approx([7e-3, 8e-3])
@@ -140,12 +139,10 @@ def test_from_cell_json_without_cell_is_clear():
 
 
 def test_topdown_is_ideal_hundred():
-    cfg, cell, _ = make_config("iris-topdown")
-    v = neuron_values(cfg.neuron)
-    assert cell is None and v["e_plus"] == 100 and v["e_minus"] == -100 and math.isinf(v["e_dis"])
+    cfg, v, cell, _ = make_config("iris-topdown")
+    assert cell is None and v.e_plus == 100 and v.e_minus == -100 and math.isinf(v.e_dis)
 
 
 def test_sweeping_e_rev_replaces_cell_source():
-    cfg, cell, _ = make_config("iris-bottomup", sets={"e_rev": 4.0}, cell=CELL)
-    v = neuron_values(cfg.neuron)
-    assert cell is None and v["e_plus"] == 4.0 and v["w_max"] is None
+    cfg, v, cell, _ = make_config("iris-bottomup", sets={"e_rev": 4.0}, cell=CELL)
+    assert cell is None and v.e_plus == 4.0 and v.w_max is None

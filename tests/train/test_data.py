@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from imcpnn.errors import ConfigError
-from imcpnn.extract.cellparams import load_cell
+from imcpnn.cell import load_cell
 from imcpnn.train import data as D
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -24,10 +24,10 @@ FAST = {"epochs": 4, "solver": "dstd", "steps": 4, "sigma": 0.01, "batch_size": 
 
 
 def test_training_step_lowers_loss_on_fixed_batch():
-    cfg, _, _ = make_config("iris-bottomup", sets={"sigma": 0.0, "solver": "exact"}, cell=CELL)
+    cfg, model, _, _ = make_config("iris-bottomup", sets={"sigma": 0.0, "solver": "exact"}, cell=CELL)
     torch.manual_seed(0)
     xtr, ytr, _, _ = D.iris_split(0)
-    net = build_net(cfg, (5,))
+    net = build_net(cfg, (5,), model)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.optim.lr)
     x, y = xtr[:50], ytr[:50]
     first = paper_loss(net, forward_all(net, x), y, cfg).total.item()
@@ -71,10 +71,11 @@ def test_resume_is_bit_identical(tmp_path):
     assert _metrics(a) == _metrics(b)
     sa = json.loads((a / "summary.json").read_text())
     assert sa["test_accuracy"] == s_b["test_accuracy"]
-    # every epoch has a checkpoint; the run dir holds the resolved config and the cell copy
+    # every epoch has a checkpoint; the run dir holds the config, the neuron-model record and the cell copy
     assert sorted(p.name for p in (a / "checkpoints").iterdir()) == [f"epoch_{i:04d}.pt" for i in range(1, 5)]
     assert (a / "cell.json").read_bytes() == CELL.read_bytes()
-    assert "e_plus: 2.8" in (a / "config.yaml").read_text()
+    assert "from: cell.json" in (a / "config.yaml").read_text()
+    assert json.loads((a / "model.json").read_text())["e_plus"] == pytest.approx(2.8)
 
 
 def test_eval_reproduces_summary_and_load_run(tmp_path):
@@ -84,7 +85,8 @@ def test_eval_reproduces_summary_and_load_run(tmp_path):
     # robustness evaluation with other settings runs and reports them
     res2 = eval_run(rd, steps=30, sigma=0.02, e_rev=2.0)
     assert res2["steps"] == 30 and res2["sigma"] == 0.02 and res2["e_plus"] == 2.0
-    net, cfg, cell = load_run(rd)
+    loaded = load_run(rd)
+    net, cell = loaded.net, loaded.cell
     assert cell is not None and cell.e_rev_plus == pytest.approx(2.8)
     layers = net.spiking_layers()
     assert [lay.e_plus for lay in layers] == [pytest.approx(2.8)] * 2
@@ -178,7 +180,7 @@ def test_sweep_writes_table_and_plot(tmp_path):
 
 def test_iris_split_is_what_a_run_uses(tmp_path):
     """The verifier feeds iris_split(seed)'s test spike times to SPICE: they must be the run's test inputs."""
-    cfg, _, _ = make_config("iris-bottomup", cell=CELL)
+    cfg, _, _, _ = make_config("iris-bottomup", cell=CELL)
     bundle = D.load_dataset(cfg.dataset, flatten=True)
     _, _, xte, yte = D.iris_split(cfg.dataset.split_seed)
     assert torch.equal(bundle.x_test, xte) and torch.equal(bundle.y_test, yte)
@@ -198,14 +200,14 @@ def test_fmnist_mlp_runs_end_to_end_on_generated_idx(tmp_path):
     rd, s = run("fmnist-mlp", out=tmp_path / "r", sets={"data_dir": str(tmp_path), "epochs": 1, "device": "cpu",
                                                           "threads": 1, "steps_test": 4}, progress=False)
     assert s["status"] == "finished" and 0 <= s["test_accuracy"] <= 1
-    assert [tuple(w.shape) for w in layer_weights(load_run(rd)[0])] == [(400, 784), (400, 400), (10, 400)]
+    assert [tuple(w.shape) for w in layer_weights(load_run(rd).net)] == [(400, 784), (400, 400), (10, 400)]
 
 
 @pytest.mark.parametrize("name,shape", [("fmnist-cnn", (1, 28, 28)), ("cifar10-cnn", (3, 32, 32))])
 def test_cnn_configs_build_and_run(name, shape):
-    cfg, _, _ = make_config(name, sets={"steps": 2})
+    cfg, model, _, _ = make_config(name, sets={"steps": 2})
     torch.manual_seed(0)
-    net = build_net(cfg, shape)
+    net = build_net(cfg, shape, model)
     x = torch.rand(2, *shape)
     times = forward_all(net, x)
     assert times[-1].shape == (2, 10)

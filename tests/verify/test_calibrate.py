@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 
 from imcpnn.verify.mapping import Scales
-from imcpnn.verify.predict import ModelParams, model_times
+from imcpnn.neuron import NeuronModel
+from imcpnn.verify.predict import model_times
 
 
 def _setup():
     rng = np.random.default_rng(3)
     ws = [rng.uniform(-1, 1.2, (5, 5)), rng.uniform(-1, 1.2, (5, 5))]
     x = rng.uniform(0, 1, (12, 5))
-    p = ModelParams(2.9, -1.8, 6.5)
+    p = NeuronModel(2.9, -1.8, 6.5)
     return ws, x, p
 
 

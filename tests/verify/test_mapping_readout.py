@@ -7,17 +7,18 @@ import pytest
 
 from imcpnn.errors import ConfigError
 from imcpnn.verify.mapping import BiasMapper, Scales
-from imcpnn.verify.readout import crossing_time, layer_spike_times
+from imcpnn.laws import rising_crossing
+from imcpnn.verify.readout import layer_spike_times
 
 
 def test_crossing_interpolates_and_handles_edges():
     t = np.linspace(0, 10e-6, 10001)
     v = np.where(t > 3.2e-6, 1.8, 0.0)
     v = np.interp(t, [0, 3.2e-6, 3.201e-6, 10e-6], [0, 0, 1.8, 1.8])
-    tc = crossing_time(t, v, 0.9, 3e-6, 4e-6)
+    tc = rising_crossing(t, v, 0.9, 3e-6, 4e-6)
     assert tc == pytest.approx(3.2005e-6, abs=1e-12)
-    assert crossing_time(t, v, 0.9, 4e-6, 5e-6) == pytest.approx(4e-6)  # already high: fired at the start
-    assert crossing_time(t, v, 0.9, 1e-6, 2e-6) is None
+    assert rising_crossing(t, v, 0.9, 4e-6, 5e-6) == pytest.approx(4e-6)  # already high: fired at the start
+    assert rising_crossing(t, v, 0.9, 1e-6, 2e-6) is None
     out = layer_spike_times(t, {"a": v, "b": np.zeros_like(t)}, ["a", "b"], [(3e-6, 4e-6)], 0.9, 1e-6)
     np.testing.assert_allclose(out, [[0.2005, 1.0]], atol=1e-9)
 
@@ -53,7 +54,7 @@ def tt_cell_fixture_free():
     """The paper fixture: a hand-written but valid cell.json (no simulation needed)."""
     from pathlib import Path
 
-    from imcpnn.extract.cellparams import load_cell
+    from imcpnn.cell import load_cell
 
     return load_cell(Path(__file__).parents[1] / "fixtures" / "cell_paper.json")
 

@@ -1,12 +1,15 @@
-"""`CellParams`: the record written as cell.json by imc-extract and read by imc-train and imc-verify.
+"""`CellParams`: the record written as cell.json by imc-extract and read by imc-train and imc-verify (a neutral
+module: the producer and its consumers import it, none imports another stage for it).
 
-All physical quantities are SI (V, A, F, s, 1/V); the normalised model quantities (E_rev, weights) follow PAPER.md 2.5:
-v = (V0 - V) / v_th, time in units of t_circ, weight w means a current w * i_unit with i_unit = c_m * v_th / t_circ.
+All physical quantities are SI (V, A, F, s, 1/V); the normalised model quantities (E_rev, weights) follow
+docs/paper.md §2.5: v = (V0 - V) / v_th, time in units of t_circ, weight w means a current w * i_unit with
+i_unit = c_m * v_th / t_circ.
 Unknown or missing fields are an error (pydantic, extra="forbid"); `schema_version` guards format changes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -16,15 +19,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from imcpnn.atomic import atomic_write_text
 from imcpnn.errors import ConfigError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: what changed at each version, for the message that asks to re-extract an old file
+SCHEMA_CHANGES = {2: "alpha_dis is the measured firing-ramp rate (was fire_alpha), alpha_dis_dc the DC estimate "
+                     "(was alpha_dis), leak_drift (was leak); the full design is embedded"}
 
 UNITS = {
     "vdd": "V", "v0": "V", "v_switch": "V", "v_th": "V", "t_circ": "s", "c_m": "F", "i_unit": "A",
     "lambda_n": "1/V", "lambda_p": "1/V", "lambda_dis": "1/V", "curvature_n": "1/V^2", "curvature_p": "1/V^2",
     "curvature_dis": "1/V^2", "e_rev_plus": "normalised (v_th)", "e_rev_minus": "normalised (v_th)",
-    "e_dis": "normalised (v_th)", "leak": "normalised rate (1/t_circ)", "leak_current": "A (at v0, + discharges)",
-    "i_dis": "A (at v0)", "alpha_dis": "normalised (i_dis / i_unit)", "w_max_plus": "normalised weight",
-    "w_max_minus": "normalised weight (magnitude)", "fire_alpha": "normalised (dv/dt at v = 0, per t_circ)",
+    "e_dis": "normalised (v_th)", "leak_drift": "normalised drift rate dv/dt with every input off (1/t_circ; + towards firing)",
+    "leak_current": "A (at v0, + discharges)",
+    "i_dis": "A (at v0)", "alpha_dis_dc": "normalised (i_dis / i_unit): DC estimate of the firing-ramp rate", "w_max_plus": "normalised weight",
+    "w_max_minus": "normalised weight (magnitude)", "alpha_dis": "normalised firing-ramp rate (dv/dt at v = 0, per t_circ), measured in the firing transient",
     "fire_threshold": "normalised (v from v_reset)", "fire_t_min": "normalised (t_circ)", "v_reset": "V", "bias_tables.v_gate": "V", "bias_tables.i_v0": "A",
     "bias_tables.lambda": "1/V", "c_m_per_fanin.c_m": "F",
     "kicks.n_w": "normalised weight", "kicks.p_w": "normalised weight (magnitude)",
@@ -32,7 +39,14 @@ UNITS = {
     "kicks.n_delay": "normalised (t_circ)", "kicks.p_delay": "normalised (t_circ)",
     "kicks_neuron": "as kicks, for inputs driven by a neuron (layers after the first)",
     "bias_interp_rel_error": "relative (log-linear interpolation of i_v0 at twice the table step)",
+    "design": "the full cell design (netlists.CellDesign) the cell was extracted from",
+    "design_sha256": "sha256 of the design's canonical JSON",
 }
+
+
+def design_sha256(design: dict) -> str:
+    """sha256 of a design's canonical JSON (sorted keys, no whitespace)."""
+    return hashlib.sha256(json.dumps(design, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 class _Strict(BaseModel):
@@ -84,10 +98,6 @@ class KickTable(_Strict):
                 raise ValueError(f"kick table '{br}' must hold finite numbers")
         return self
 
-    def tables(self) -> dict:
-        """The fields as a plain dict (the model's kick_table: models.functional.SpikeLineKick takes the tables,
-        verify.predict the delays too)."""
-        return self.model_dump()
 
 
 class FanIn(_Strict):
@@ -134,8 +144,8 @@ class CellParams(_Strict):
     e_rev_minus: float
     e_dis: float
     i_dis: float
-    alpha_dis: float
-    leak: float
+    alpha_dis_dc: float
+    leak_drift: float
     leak_current: float
     w_max_plus: float
     w_max_minus: float
@@ -144,10 +154,13 @@ class CellParams(_Strict):
     provenance: Provenance
     #: optional (added by imc-extract run): max relative error of log-current interpolation, per branch
     bias_interp_rel_error: dict[str, float] = Field(default_factory=dict)
+    #: the full design (netlists.CellDesign.to_dict()) and the sha256 of its canonical JSON
+    design: dict
+    design_sha256: str
     #: optional (imc-extract run, firing transient): the firing phase as the circuit does it, in model units:
     #: ramp rate, the level the ramp must reach before the latch flips (1 + the comparator's dynamic offset), and the
     #: latency of an overdriven comparator. None / 1 / 0 = the paper's ideal comparator.
-    fire_alpha: float | None = None
+    alpha_dis: float | None = None
     fire_threshold: float = 1.0
     fire_t_min: float = 0.0
     #: optional: membrane level at the start of accumulation (V0 plus the reset switch's charge-injection kick)
@@ -178,8 +191,8 @@ class CellParams(_Strict):
         if not self.e_dis > 1:
             raise ValueError(f"e_dis must be > 1 (the discharge must reach the threshold; got {self.e_dis})")
         if not (self.i_dis > 0 and self.fire_threshold > 0 and self.fire_t_min >= 0
-                and (self.fire_alpha is None or self.fire_alpha > 0)):
-            raise ValueError("need i_dis > 0, fire_threshold > 0, fire_t_min >= 0 and fire_alpha > 0 (or null)")
+                and (self.alpha_dis is None or self.alpha_dis > 0)):
+            raise ValueError("need i_dis > 0, fire_threshold > 0, fire_t_min >= 0 and alpha_dis > 0 (or null)")
         if self.design_fan_in < 0:
             raise ValueError(f"design_fan_in must be >= 0 (got {self.design_fan_in})")
         if set(self.bias_tables) != {"n", "p"}:
@@ -190,22 +203,14 @@ class CellParams(_Strict):
             raise ValueError("i_unit must equal c_m * v_th / t_circ")
         if not (self.e_rev_plus > 0 > self.e_rev_minus and self.e_dis > 0):
             raise ValueError("need e_rev_plus > 0 > e_rev_minus and e_dis > 0")
+        if design_sha256(self.design) != self.design_sha256:
+            raise ValueError("design_sha256 does not match the embedded design (edited by hand?)")
         return self
 
-    def lambda_tables(self) -> dict:
-        """CLM coefficient versus current per branch (sorted by current, duplicates dropped), with i_unit and v_th:
-        the arguments of imcpnn.models.functional.CurrentDependentBeta."""
-        out: dict = {"i_unit": self.i_unit, "v_th": self.v_th}
-        for br in ("n", "p"):
-            t = self.bias_tables[br]
-            pairs = sorted(zip(t.i_v0, t.lam))
-            cur, lam = [], []
-            for c, l in pairs:
-                if not cur or c > cur[-1]:
-                    cur.append(float(c))
-                    lam.append(float(l))
-            out[f"{br}_current"], out[f"{br}_lambda"] = cur, lam
-        return out
+    @property
+    def temperature(self) -> float:
+        """The temperature (C) the cell was extracted at."""
+        return self.provenance.temperature
 
     @property
     def beta_dis(self) -> float:
@@ -227,6 +232,10 @@ def load_cell(path: str | Path) -> CellParams:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); re-run imc-extract") from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if isinstance(version, int) and version < SCHEMA_VERSION:
+        raise ConfigError(f"{path} has cell schema {version}, this imc-pnn reads {SCHEMA_VERSION} "
+                          f"({SCHEMA_CHANGES[SCHEMA_VERSION]}); re-extract it with `imc-extract run --out {path}`")
     try:
         return CellParams.model_validate(data)
     except ValidationError as exc:

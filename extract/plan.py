@@ -1,0 +1,208 @@
+"""The simulations of one corner's characterisation, as typed job records (docs/extraction.md).
+
+Each job loads the library once and runs its whole bias sweep with ``alterparam``; the records say what each job
+measures, so extract/characterise.py reads their results without looking at labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from imcpnn.extract.firing import T_INJ, injection_currents
+from imcpnn.extract.kicks import driven_kick_network, kick_layer_biases
+from imcpnn.netlists import (CellDesign, column_tb, discharger_tb, network_netlist, sensing_tb,
+                             synapse_branch_tb)
+from imcpnn.spice.analyses import Current, Dc, SetParam, Tran, Voltage, fmt
+from imcpnn.spice.jobs import SimJob
+
+#: fan-ins at which C_eff is measured (the design fan-in is added if missing)
+FAN_INS = (0, 1, 2, 5, 10, 20)
+#: default design fan-in: the Iris network's inputs including the bias
+DEFAULT_FAN_IN = 5
+#: biases per branch for the I(V) curves, and the gate range (offsets from 0 for NMOS, from vdd for PMOS)
+N_CURVES = 16
+N_GATE = (0.35, 0.70)
+P_GATE_FROM_VDD = (0.85, 0.45)          # vg_p from vdd-0.85 to vdd-0.45
+#: dense gate sweep for the tables (step, V) and its range
+TABLE_STEP = 0.005
+N_TABLE = (0.25, 0.90)
+P_TABLE_FROM_VDD = (0.95, 0.20)
+#: membrane sweep for I(V) curves (step, V); the grid is aligned so that it contains V0
+V_STEP = 0.05
+V_LO = 0.30
+#: discharger bias offsets around the design bias (V)
+DIS_OFFSETS = (-0.05, -0.02, 0.0, 0.02, 0.05)
+
+@dataclass(frozen=True)
+class Curves:
+    """I(V) curves of one device in one job: a dc membrane sweep per bias (one plot each)."""
+
+    biases: tuple[float, ...]
+    sign: float                 # device current = sign * i(vmem)
+    job: SimJob
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A synapse branch ("n" or "p"): its I(V) curves (two jobs) and the dense gate sweep at V0 (bias table)."""
+
+    name: str
+    sign: float
+    curves: tuple[Curves, ...]
+    table: SimJob
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column transient with ``n_in`` synapses (all off)."""
+
+    n_in: int
+    job: SimJob
+
+
+@dataclass(frozen=True)
+class KickLayer:
+    """The spike-line kick transient (extract/kicks.py): test neurons' membrane and spike nodes, the samples'
+    accumulation windows; for the neuron-driven layer also the test line's driver and its firing windows."""
+
+    tests: tuple[tuple[str, float], ...]
+    mem: tuple[str, ...]
+    spk: tuple[str, ...]
+    windows: tuple[tuple[float, float], ...]
+    job: SimJob
+    driver: str | None = None
+    driver_fire: tuple[tuple[float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The jobs of one corner and what each one measures."""
+
+    branches: tuple[Branch, ...]
+    dis: Curves
+    sense: SimJob
+    columns: tuple[Column, ...]
+    fire: SimJob
+    kicks: KickLayer
+    kicks_neuron: KickLayer
+    leak: Column
+    netlists: dict[str, str]        # netlist name -> sha256 (provenance)
+    i_inj: float
+    t_inj: float
+    fan_ins: tuple[int, ...]
+
+    @property
+    def jobs(self) -> list[SimJob]:
+        out = [j for b in self.branches for j in (*(c.job for c in b.curves), b.table)]
+        return out + [self.dis.job, self.sense, *(c.job for c in self.columns), self.fire, self.kicks.job,
+                      self.kicks_neuron.job, self.leak.job]
+
+
+def with_temperature(text: str, temp: float) -> str:
+    """Set the simulation temperature: replace the testbench's ``.temp`` line (or add one after the .lib line)."""
+    line = f".temp {fmt(temp)}"
+    if re.search(r"(?im)^\.temp\b.*$", text):
+        return re.sub(r"(?im)^\.temp\b.*$", line, text, count=1)
+    lines = text.splitlines()
+    k = next((j for j, s in enumerate(lines) if s.lower().startswith(".lib")), 0)
+    lines.insert(k + 1, line)
+    return "\n".join(lines) + "\n"
+
+
+class _Jobs:
+    """Makes the jobs of one corner at one temperature and records their netlists' hashes."""
+
+    def __init__(self, temp: float):
+        self.temp = temp
+        self.netlists: dict[str, str] = {}
+
+    def __call__(self, label: str, name: str, text: str, commands, vectors) -> SimJob:
+        text = with_temperature(text, self.temp)
+        self.netlists[name] = hashlib.sha256(text.encode()).hexdigest()
+        return SimJob(text, tuple(commands), tuple(vectors), label=label)
+
+
+def _vmem_sweep(v0: float) -> Dc:
+    k = math.ceil((v0 - V_LO) / V_STEP - 1e-9)
+    return Dc("vmem", v0 - k * V_STEP, v0 + 2 * V_STEP, V_STEP)
+
+
+def _bias_sweeps(param: str, biases, sweep: Dc) -> list:
+    return [c for b in biases for c in (SetParam(param, b), sweep)]
+
+
+def _branch(design: CellDesign, lib_line: str, br: str, jobs: _Jobs) -> Branch:
+    vd = design.vdd
+    tb = synapse_branch_tb(design, lib_line, br)
+    lo, hi = N_GATE if br == "n" else (vd - P_GATE_FROM_VDD[0], vd - P_GATE_FROM_VDD[1])
+    vgs = [float(x) for x in np.round(np.linspace(lo, hi, N_CURVES), 6)]
+    sweep = _vmem_sweep(design.v0)
+    curves = tuple(Curves(tuple(chunk), tb.sign, jobs(f"curves:{br}{part}", f"synapse_{br}", tb.text,
+                                                      _bias_sweeps("vg", chunk, sweep), (sweep.scale, Current("vmem"))))
+                   for part, chunk in enumerate((vgs[0::2], vgs[1::2])))
+    tlo, thi = N_TABLE if br == "n" else (vd - P_TABLE_FROM_VDD[0], vd - P_TABLE_FROM_VDD[1])
+    gate = Dc("vgn" if br == "n" else "vgp", tlo, thi, TABLE_STEP)
+    table = jobs(f"table:table_{br}", f"synapse_{br}", tb.text, [gate], (gate.scale, Current("vmem")))
+    return Branch(br, tb.sign, curves, table)
+
+
+def _discharger(design: CellDesign, lib_line: str, jobs: _Jobs) -> Curves:
+    tb = discharger_tb(design, lib_line)
+    vbs = tuple(round(design.v_b_dis + o, 6) for o in DIS_OFFSETS)
+    sweep = _vmem_sweep(design.v0)
+    return Curves(vbs, tb.sign, jobs("dis:discharger", "discharger", tb.text, _bias_sweeps("vb", vbs, sweep),
+                                     (sweep.scale, Current("vmem"))))
+
+
+def _sense(design: CellDesign, lib_line: str, jobs: _Jobs) -> SimJob:
+    sweep = Dc("vmem", 0, design.v0, 0.002)
+    return jobs("sense:sensing", "sensing", sensing_tb(design, lib_line).text, [sweep], (sweep.scale, Voltage("sense")))
+
+
+def _kick_layers(design: CellDesign, lib_line: str, fan_in: int, jobs: _Jobs) -> tuple[KickLayer, KickLayer]:
+    """One layer at the design fan-in with its test synapses switched off at the firing start, and the same behind a
+    real driver layer (the kicks of neuron-driven synapses: layers after the first); extract/kicks.py."""
+    tests, vn, vp, x = kick_layer_biases(design, fan_in)
+    nb = network_netlist(design, lib_line, [(vn, vp)], x, title="spike-line kicks")
+    mem, spk = tuple(nb.mem_nodes[0]), tuple(nb.spike_nodes[0])
+    kicks = KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(0, s) for s in range(len(x))),
+                      jobs("kicks:kicks", "kicks", nb.text, [nb.tran], (Tran.scale, *mem, *spk)))
+    tests, biases, x = driven_kick_network(design, fan_in)
+    nb = network_netlist(design, lib_line, biases, x, title="neuron-driven spike-line kicks")
+    mem, spk, driver = tuple(nb.mem_nodes[1]), tuple(nb.spike_nodes[1]), nb.spike_nodes[0][0]
+    job = jobs("kicks_neuron:kicks_neuron", "kicks_neuron", nb.text, [nb.tran], (Tran.scale, driver, *mem, *spk))
+    driven = KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(1, s) for s in range(len(x))), job, driver,
+                       tuple(nb.fire_window(0, s) for s in range(len(x))))
+    return kicks, driven
+
+
+def plan(design: CellDesign, lib_line: str, temp: float = 27.0, fan_in: int = DEFAULT_FAN_IN) -> Plan:
+    jobs = _Jobs(temp)
+    fan_ins = tuple(sorted(set(FAN_INS) | {fan_in}))
+    branches = tuple(_branch(design, lib_line, br, jobs) for br in ("n", "p"))
+    dis = _discharger(design, lib_line, jobs)
+    sense = _sense(design, lib_line, jobs)
+    # column transients: a known current from t_inj after the accumulation start to its end; stop at 2T
+    T = design.t_circ
+    c_est = 2.0e-15 * design.mim_area_um2 * 1.5
+    i_inj = float(f"{0.35 * c_est / (0.85 * T):.3g}")        # about 0.35 V of swing over the accumulation
+    t_inj = 0.1 * T
+    tran = Tran(T / 200, 2 * T, 0.0, T / 40)
+    columns = tuple(Column(n, jobs(f"column:column{n}", f"column_{n}",
+                                   column_tb(design, lib_line, n, i_inj=i_inj, t_inj=t_inj).text, [tran],
+                                   (Tran.scale, Voltage("mem")))) for n in fan_ins)
+    # firing transients: known charges, then the full firing phase (extract/firing.py)
+    tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=T_INJ * T)
+    i_unit_est = c_est * (design.v0 - 0.44) / T
+    fire = jobs("fire:firing", f"column_{fan_in}_firing", tb.text, _bias_sweeps("iinj", injection_currents(i_unit_est),
+                tb.analysis), (Tran.scale, Voltage("mem"), Voltage("spk")))
+    kicks, kicks_neuron = _kick_layers(design, lib_line, fan_in, jobs)
+    tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=t_inj)
+    leak = Column(fan_in, jobs(f"leak:leak{fan_in}", f"column_{fan_in}_leak", tb.text, [tran],
+                               (Tran.scale, Voltage("mem"))))
+    return Plan(branches, dis, sense, columns, fire, kicks, kicks_neuron, leak, jobs.netlists, i_inj, t_inj, fan_ins)
