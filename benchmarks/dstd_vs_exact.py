@@ -36,6 +36,8 @@ import subprocess
 import sys
 import time
 
+from imcpnn.atomic import atomic_write_json
+
 # glibc malloc settings under which RSS follows live memory (see the module docstring); set for every worker
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
 
@@ -49,6 +51,7 @@ def _status_kb(key: str) -> int:
 
 
 def worker(a) -> dict:
+    # imported in the worker only: the parent stays light, and each solver's process starts from the same baseline
     import torch
     from imcpnn.models import functional as Fn
 
@@ -117,7 +120,7 @@ def run_one(a, solver: str, n_in: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main(argv=None) -> int:
+def _args(argv) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="reduced size (200 neurons, 200 samples), < 1 min")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
@@ -135,7 +138,11 @@ def main(argv=None) -> int:
                    help="torch CPU threads per worker (default 1, see above; 0: torch's default, one per core)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--solver", default="dstd", help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    a = _args(argv)
     if a.device is None:
         import torch
         a.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -148,7 +155,6 @@ def main(argv=None) -> int:
         sizes = a.n_in or [100, 300]
     else:
         sizes = a.n_in or [100, 300, 1000]
-    rows = []
     load0 = os.getloadavg()[0]
     print(f"RC-Spike layer: {a.n_out} neurons, {a.samples} samples, batch {a.batch}, M={a.steps}, |E|={a.e}, "
           f"device={a.device}; each config in a fresh process")
@@ -156,15 +162,25 @@ def main(argv=None) -> int:
           f"{'exact peak MiB':>14} {'DSTD peak MiB':>14} {'mem ratio':>9}"
     print(hdr)
     print("-" * len(hdr))
-    for n in sizes:
-        ex = run_one(a, "exact", n)
-        ds = run_one(a, "dstd", n)
-        r = {"n_in": n, "exact": ex, "dstd": ds, "speedup": ex["epoch_s"] / ds["epoch_s"],
-             "mem_ratio": ex["peak_bytes"] / max(ds["peak_bytes"], 1)}
-        rows.append(r)
-        mib = 2.0 ** 20
-        print(f"{n:>6} | {ex['epoch_s']:>13.3f} {ds['epoch_s']:>13.3f} {r['speedup']:>8.1f}x | "
-              f"{ex['peak_bytes'] / mib:>14.1f} {ds['peak_bytes'] / mib:>14.2f} {r['mem_ratio']:>8.1f}x", flush=True)
+    rows = [_row(a, n) for n in sizes]
+    _footer(a, rows, load0)
+    return 0
+
+
+def _row(a: argparse.Namespace, n: int) -> dict:
+    """Both solvers at one n_in, each in a fresh process; prints the table row."""
+    ex = run_one(a, "exact", n)
+    ds = run_one(a, "dstd", n)
+    r = {"n_in": n, "exact": ex, "dstd": ds, "speedup": ex["epoch_s"] / ds["epoch_s"],
+         "mem_ratio": ex["peak_bytes"] / max(ds["peak_bytes"], 1)}
+    mib = 2.0 ** 20
+    print(f"{n:>6} | {ex['epoch_s']:>13.3f} {ds['epoch_s']:>13.3f} {r['speedup']:>8.1f}x | "
+          f"{ex['peak_bytes'] / mib:>14.1f} {ds['peak_bytes'] / mib:>14.2f} {r['mem_ratio']:>8.1f}x", flush=True)
+    return r
+
+
+def _footer(a: argparse.Namespace, rows: list[dict], load0: float) -> None:
+    """How memory and time were measured, the machine's load, and the JSON file."""
     ex0 = rows[0]["exact"]
     menv = " ".join(f"{k}={v}" for k, v in ex0["malloc_env"].items())
     ntimed = ", ".join(f"{r['exact']['epochs_timed']}/{r['dstd']['epochs_timed']}" for r in rows)
@@ -174,13 +190,10 @@ def main(argv=None) -> int:
           f"1-min load average {load[0]:.2f} at start, {load[1]:.2f} at end on {os.cpu_count()} CPUs (other jobs "
           f"slow the short DSTD epochs most)")
     if a.json:
-        tmp = a.json + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump({"config": {k: getattr(a, k) for k in ("n_out", "samples", "batch", "steps", "e", "device",
-                                                               "epochs", "min_time", "threads", "quick")},
-                       "load_avg_start_end": load, "results": rows}, fh, indent=2)
-        os.replace(tmp, a.json)
-    return 0
+        atomic_write_json(a.json, {"config": {k: getattr(a, k) for k in ("n_out", "samples", "batch", "steps", "e",
+                                                                          "device", "epochs", "min_time", "threads",
+                                                                          "quick")},
+                                   "load_avg_start_end": load, "results": rows})
 
 
 if __name__ == "__main__":

@@ -80,6 +80,10 @@ class LayerModel:
     leak: decay constant of the accumulation, dv/dt = -leak v (1/t_circ).
     lambda_table: per-synapse reversal potentials (None: e_plus / e_minus).
     kicks: spike-line kicks and turn-on delays of this layer's inputs (None: none).
+    charge_scale: C_eff at the cell's characterised fan-in over C_eff at this layer's fan-in. Every synapse adds its
+        capacitance to the membrane, so at another fan-in the same currents (synapses, discharger) and the same kick
+        charges move v by this factor: the layer multiplies its weights, its firing-ramp rate and its kicks by it
+        (1: the characterised fan-in, or a model without a fan-in law).
     """
 
     e_plus: float = math.inf
@@ -91,6 +95,7 @@ class LayerModel:
     leak: float = 0.0
     lambda_table: LambdaTable | None = None
     kicks: KickLaw | None = None
+    charge_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if not (self.e_plus > 0 > self.e_minus):
@@ -101,6 +106,19 @@ class LayerModel:
             raise ConfigError(f"neuron model: alpha_dis must be a positive number, got {self.alpha_dis}")
         if not (self.fire_threshold > 0 and 0 <= self.t_min < 1 and self.leak >= 0):
             raise ConfigError("neuron model: need fire_threshold > 0, 0 <= t_min < 1 and leak >= 0")
+        if not (math.isfinite(self.charge_scale) and self.charge_scale > 0):
+            raise ConfigError(f"neuron model: charge_scale must be a positive number, got {self.charge_scale}")
+
+    @property
+    def ramp_rate(self) -> float | None:
+        """The firing-ramp rate this layer uses: alpha_dis (or the paper's, from e_dis) times charge_scale; None for
+        the paper's ramp at the characterised fan-in (the same number, computed by the firing law itself)."""
+        if self.charge_scale == 1.0:
+            return self.alpha_dis
+        if self.alpha_dis is not None:
+            return self.alpha_dis * self.charge_scale
+        b = 0.0 if math.isinf(self.e_dis) else 1.0 / self.e_dis
+        return (1.0 if b == 0.0 else -math.log1p(-b) / b) * self.charge_scale
 
 
 @dataclass(frozen=True)
@@ -111,14 +129,34 @@ class NeuronModel(LayerModel):
     kicks_neuron: KickLaw | None = None
     w_min: float | None = None
     w_max: float | None = None
+    #: the membrane's effective capacitance (F) measured at several fan-ins, and the fan-in the cell's other
+    #: quantities were characterised at (None: no fan-in law, every layer at charge_scale 1)
+    c_eff: tuple[tuple[int, float], ...] | None = None
+    design_fan_in: int | None = None
     source: str = ""
 
-    def layer(self, index: int) -> LayerModel:
-        """The model of layer ``index`` (0-based): the first is fed by the stimulus, later ones by neurons (their own
-        kicks when measured, else the stimulus-fed ones)."""
+    def layer(self, index: int, fan_in: int | None = None) -> LayerModel:
+        """The model of layer ``index`` (0-based) with ``fan_in`` synapses per neuron: the first is fed by the
+        stimulus, later ones by neurons (their own kicks when measured, else the stimulus-fed ones); the charge
+        scale from the fan-in law (:meth:`scale_at`)."""
         kicks = self.kicks if index == 0 or self.kicks_neuron is None else self.kicks_neuron
         shared = {f.name: getattr(self, f.name) for f in fields(LayerModel)}
-        return LayerModel(**{**shared, "kicks": kicks})
+        scale = 1.0 if fan_in is None else self.scale_at(fan_in)
+        return LayerModel(**{**shared, "kicks": kicks, "charge_scale": scale})
+
+    def scale_at(self, fan_in: int) -> float:
+        """C_eff(design fan-in) / C_eff(fan_in) from a straight line fitted to the measured C_eff points (each
+        synapse adds the same gate-drain overlap to the membrane); exactly 1 at the design fan-in."""
+        if self.c_eff is None or self.design_fan_in is None:
+            return 1.0
+        c0, k = c_eff_law(self.c_eff)
+        return (c0 + k * self.design_fan_in) / (c0 + k * int(fan_in))
+
+    def fan_in_range(self) -> tuple[int, int] | None:
+        """The fan-ins C_eff was measured at (the range the fan-in law is interpolated in), or None."""
+        if not self.c_eff:
+            return None
+        return min(n for n, _ in self.c_eff), max(n for n, _ in self.c_eff)
 
     # -------------------------------------------------------------------------------------------- variants
     def with_kicks(self, stimulus: KickLaw | None, neuron: KickLaw | None) -> "NeuronModel":
@@ -133,7 +171,8 @@ class NeuronModel(LayerModel):
     # -------------------------------------------------------------------------------------------- from a cell
     @classmethod
     def from_cell(cls, cell: "CellParams", *, lambda_table: bool = True, kicks: bool = True, firing: bool = True,
-                  e_dis: bool = True, weight_range: bool = True, source: str = "") -> "NeuronModel":
+                  e_dis: bool = True, weight_range: bool = True, fan_in: bool = True,
+                  source: str = "") -> "NeuronModel":
         """The bottom-up model of a cell. The switches leave out one refinement each (ablations, configs).
 
         The cell's leak is a drift (dv/dt with every input off, at rest); the model's leak is a decay toward 0 and
@@ -149,7 +188,8 @@ class NeuronModel(LayerModel):
             kicks=_kicks_of(cell.kicks) if kicks else None,
             kicks_neuron=_kicks_of(cell.kicks_neuron) if kicks else None,
             w_min=-cell.w_max_minus if weight_range else None, w_max=cell.w_max_plus if weight_range else None,
-            source=source)
+            c_eff=tuple((f.n_in, f.c_m) for f in cell.c_m_per_fanin) if fan_in and cell.c_m_per_fanin else None,
+            design_fan_in=cell.design_fan_in if fan_in else None, source=source)
 
     # -------------------------------------------------------------------------------------------- records
     def describe(self) -> dict[str, Any]:
@@ -159,12 +199,13 @@ class NeuronModel(LayerModel):
             v = getattr(self, f.name)
             if isinstance(v, float) and not math.isfinite(v):
                 v = str(v)
-            if f.name in ("lambda_table", "kicks", "kicks_neuron"):
+            if f.name in ("lambda_table", "kicks", "kicks_neuron", "c_eff"):
                 continue
             out[f.name] = v
         out["per_synapse_lambda"] = self.lambda_table is not None
         out["spike_line_kicks"] = self.kicks is not None
         out["neuron_fed_kicks"] = self.kicks_neuron is not None
+        out["fan_in_law"] = self.c_eff is not None
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -194,6 +235,8 @@ class NeuronModel(LayerModel):
             for k in ("kicks", "kicks_neuron"):
                 if data.get(k) is not None:
                     data[k] = KickLaw(**_tuples(data[k]))
+            if data.get("c_eff") is not None:
+                data["c_eff"] = tuple((int(n), float(c)) for n, c in data["c_eff"])
             return cls(**data)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: invalid neuron model ({exc})") from None
@@ -214,6 +257,17 @@ class NeuronModel(LayerModel):
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a neuron model must be a JSON object")
         return cls.from_dict(data, str(path))
+
+
+def c_eff_law(points: tuple[tuple[int, float], ...]) -> tuple[float, float]:
+    """(C0, dC per synapse) of the least-squares line through the measured (fan-in, C_eff) points."""
+    n = [float(a) for a, _ in points]
+    c = [float(b) for _, b in points]
+    if len(points) < 2 or max(n) == min(n):
+        return (c[0] if c else 1.0), 0.0
+    mn, mc = sum(n) / len(n), sum(c) / len(c)
+    k = sum((a - mn) * (b - mc) for a, b in zip(n, c)) / sum((a - mn) ** 2 for a in n)
+    return mc - k * mn, k
 
 
 def _tuples(d: dict[str, Any]) -> dict[str, Any]:
@@ -243,4 +297,4 @@ def _lambda_of(cell: "CellParams") -> LambdaTable:
     return LambdaTable(i_unit=cell.i_unit, v_th=cell.v_th, **cols)
 
 
-__all__ = ["KickLaw", "LambdaTable", "LayerModel", "NeuronModel", "MODEL_SCHEMA_VERSION"]
+__all__ = ["KickLaw", "LambdaTable", "LayerModel", "NeuronModel", "MODEL_SCHEMA_VERSION", "c_eff_law"]

@@ -67,9 +67,13 @@ class _RCSpikeBase(nn.Module):
     def neuron(self, model: LayerModel) -> None:
         # the callables are built once per record, not per forward call
         self._neuron = model
-        lt, k = model.lambda_table, model.kicks
-        self.beta_fn = None if lt is None else Fn.CurrentDependentBeta(**lt.table())
-        self.kick_fn = None if k is None else Fn.SpikeLineKick(**k.table())
+        lt, k, sc = model.lambda_table, model.kicks, model.charge_scale
+        beta = None if lt is None else Fn.CurrentDependentBeta(**lt.table())
+        kick = None if k is None else Fn.SpikeLineKick(**k.table())
+        if sc != 1.0:  # the layer's weights are scaled by sc; lambda and the kick belong to the unscaled current
+            beta = None if beta is None else _Rescaled(beta, 1.0 / sc, 1.0)
+            kick = None if kick is None else _ScaledKick(kick, sc)
+        self.beta_fn, self.kick_fn = beta, kick
 
     e_plus = property(lambda self: self._neuron.e_plus)
     e_minus = property(lambda self: self._neuron.e_minus)
@@ -93,7 +97,7 @@ class _RCSpikeBase(nn.Module):
 
     def _fire(self, v: Tensor) -> Tensor:
         n = self._neuron
-        t = Fn.fire_time(v, n.e_dis, n.alpha_dis, n.fire_threshold, n.t_min)
+        t = Fn.fire_time(v, n.e_dis, n.ramp_rate, n.fire_threshold, n.t_min)
         if self.sigma > 0 and (self.training or self.eval_noise):
             t = (t + self.sigma * torch.randn_like(t)).clamp(0.0, 1.0)
         return t
@@ -140,10 +144,13 @@ class RCSpikeLinear(_RCSpikeBase):
         return t_in, w
 
     def _synapses(self, t_in: Tensor) -> tuple[Tensor, Tensor]:
-        """(times, weights) of the synapses as the circuit sees them: with turn-on delays every input is split into
-        its NMOS and PMOS synapse, (batch, 2 n_in) times [t + d_n, t + d_p] and (n_out, 2 n_in) weights [w+, w-]; a
-        spike delayed past the end of accumulation delivers nothing, as in the circuit."""
+        """(times, weights) of the synapses as the circuit sees them: weights times the layer's charge scale; with
+        turn-on delays every input is split into its NMOS and PMOS synapse, (batch, 2 n_in) times [t + d_n, t + d_p]
+        and (n_out, 2 n_in) weights [w+, w-]; a spike delayed past the end of accumulation delivers nothing, as in
+        the circuit."""
         t, w = self._inputs(t_in)
+        if self._neuron.charge_scale != 1.0:
+            w = w * self._neuron.charge_scale
         k = self._neuron.kicks
         if k is None or not k.has_delays:
             return t, w
@@ -184,7 +191,7 @@ class RCSpikeLinear(_RCSpikeBase):
         v_acc = Fn.rcspike_trajectory(t, w, self.e_plus, self.e_minus, tau.tolist(), self.leak, beta=self.beta_fn)
         v1 = v_acc[..., -1] + self.kick(t_in)
         n = self._neuron
-        v_fire = Fn.fire_ramp(v1.unsqueeze(-1), tau, n.e_dis, n.alpha_dis)
+        v_fire = Fn.fire_ramp(v1.unsqueeze(-1), tau, n.e_dis, n.ramp_rate)
         return torch.cat((tau, 1.0 + tau)), torch.cat((v_acc, v_fire), -1)
 
 
@@ -265,6 +272,29 @@ def _pair(x):
     return (x, x) if isinstance(x, int) else tuple(x)
 
 
+class _Rescaled:
+    """``fn(w * arg_scale) * out_scale``: a per-synapse law of the unscaled weight, called with scaled weights."""
+
+    def __init__(self, fn, arg_scale: float, out_scale: float):
+        self.fn, self.arg_scale, self.out_scale = fn, float(arg_scale), float(out_scale)
+
+    def __call__(self, w: Tensor) -> Tensor:
+        return self.fn(w * self.arg_scale) * self.out_scale
+
+
+class _ScaledKick:
+    """A spike-line kick whose charge lands on a membrane ``scale`` times as stiff (see LayerModel.charge_scale)."""
+
+    def __init__(self, kick: Fn.SpikeLineKick, scale: float):
+        self.kick, self.scale = kick, float(scale)
+
+    def __call__(self, w: Tensor) -> Tensor:
+        return self.kick(w) * self.scale
+
+    def arrived(self, t_in: Tensor, w: Tensor) -> Tensor:
+        return self.kick.arrived(t_in, w) * self.scale
+
+
 class SpikeMinPool2d(nn.Module):
     """Spike-time pooling: the earliest spike in each window (min-pooling = -maxpool(-t)). stride defaults to k."""
 
@@ -322,11 +352,14 @@ class SpikeNet(nn.Module):
 
 def make_mlp(sizes: Sequence[int], neuron: NeuronModel | None = None, **knobs) -> SpikeNet:
     """``make_mlp([784, 400, 10], NeuronModel(e_plus=3, e_minus=-3), steps=10)`` -> SpikeNet of RCSpikeLinear
-    layers, layer i with ``neuron.layer(i)`` (stimulus-fed first layer, neuron-fed later ones)."""
+    layers, layer i with ``neuron.layer(i, fan_in)`` (stimulus-fed first layer, neuron-fed later ones; the charge
+    scale of its fan-in)."""
     if len(sizes) < 2:
         raise ValueError("make_mlp needs at least an input and an output size")
     neuron = neuron if neuron is not None else NeuronModel()
-    return SpikeNet(RCSpikeLinear(a, b, neuron.layer(i), **knobs) for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])))
+    extra = 1 if knobs.get("bias") else 0  # the bias is one more synapse on the membrane
+    return SpikeNet(RCSpikeLinear(a, b, neuron.layer(i, a + extra), **knobs)
+                    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])))
 
 
 def mlp_from_weights(weights: Sequence, neuron: NeuronModel) -> SpikeNet:

@@ -84,6 +84,8 @@ class NeuronConfig(_Strict):
                                                   "tables instead of one E per sign (bottom-up refinement)")
     spike_kicks: bool = Field(False, description="with 'from': add the cell's spike-line kicks (extract/kicks.py) to "
                                                  "v at the firing start, when the cell has them (MLP only)")
+    fan_in_law: bool = Field(True, description="with 'from': scale each layer's charges by C_eff(design fan-in) / "
+                                                "C_eff(its fan-in), from the cell's measured C_eff points")
     use_cell_firing: bool = Field(True, description="with 'from': take alpha_dis, fire_threshold, t_min measured "
                                                     "in the firing transient from the cell params (when present)")
     weight_range: Literal["cell", "none"] | list[float] = Field(
@@ -335,7 +337,7 @@ def neuron_model(cfg: TrainConfig, cell: CellParams | None = None, source: str =
         raise ConfigError(f"config '{cfg.name}' takes its model from a cell (neuron.from): pass --cell PATH")
     cell_firing = n.use_e_dis and n.use_cell_firing and n.e_dis is None and cell.alpha_dis is not None
     model = NeuronModel.from_cell(cell, lambda_table=n.lambda_table, kicks=n.spike_kicks, firing=cell_firing,
-                                  e_dis=n.use_e_dis, weight_range=wr == "cell", source=source)
+                                  e_dis=n.use_e_dis, weight_range=wr == "cell", fan_in=n.fan_in_law, source=source)
     upd: dict[str, Any] = {"leak": float(n.leak)}
     if n.e_dis is not None:
         upd["e_dis"] = float(n.e_dis)

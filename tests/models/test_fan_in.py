@@ -1,0 +1,58 @@
+"""The fan-in law: every synapse adds capacitance to the membrane, so at another fan-in the same currents and kick
+charges move v less; the layer scales its weights, firing ramp and kicks by C_eff(design) / C_eff(fan-in)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from imcpnn.cell import load_cell
+from imcpnn.models import functional as Fn
+from imcpnn.models.layers import RCSpikeLinear, make_mlp
+from imcpnn.neuron import KickLaw, NeuronModel, c_eff_law
+
+C_EFF = ((0, 109.4e-15), (1, 110.0e-15), (2, 110.6e-15), (5, 112.4e-15), (10, 115.5e-15), (20, 121.6e-15))
+KICKS = KickLaw(n_w=(0.01, 1.0, 10.0), n_kick=(3e-3, 7e-3, 2.5e-2), p_w=(0.01, 1.0, 6.0),
+                p_kick=(-2.5e-3, -8e-3, -2e-2))
+
+
+def test_law_is_one_at_the_design_fan_in_and_predicts_points_it_was_not_fitted_on():
+    m = NeuronModel(2.9, -1.8, 6.5, c_eff=C_EFF, design_fan_in=5)
+    assert m.scale_at(5) == 1.0
+    assert m.layer(0, 5).charge_scale == 1.0 and m.layer(0).charge_scale == 1.0
+    # fitted without the fan-in-20 point, the line predicts it to 0.5 %
+    c0, k = c_eff_law(C_EFF[:-1])
+    assert (c0 + 20 * k) == pytest.approx(C_EFF[-1][1], rel=5e-3)
+    assert m.scale_at(20) == pytest.approx(112.4 / 121.6, rel=5e-3)
+    assert m.scale_at(1) > 1.0 > m.scale_at(64)
+
+
+def test_scaled_layer_equals_the_unscaled_forward_with_scaled_charges():
+    """Independent reference: the functional core with weights, ramp rate and kicks multiplied by the scale."""
+    torch.manual_seed(0)
+    cell = load_cell("tests/fixtures/cell_paper.json")
+    lam = NeuronModel.from_cell(cell).lambda_table
+    base = NeuronModel(2.9, -1.8, 6.5, alpha_dis=1.08, fire_threshold=1.02, lambda_table=lam, kicks=KICKS,
+                       c_eff=C_EFF, design_fan_in=5)
+    n_in, s = 16, base.scale_at(16)
+    layer = RCSpikeLinear(n_in, 3, base.layer(0, n_in), solver="exact").double()
+    x = torch.rand(7, n_in, dtype=torch.float64) * 0.9
+    w = layer.weight.detach()
+    beta = Fn.CurrentDependentBeta(**lam.table())
+    v = Fn.rcspike_exact(x, w * s, 2.9, -1.8, beta=lambda ws: beta(ws / s))
+    v = v + s * Fn.SpikeLineKick(**KICKS.table()).arrived(x, w)
+    ref = Fn.fire_time(v, 6.5, 1.08 * s, 1.02, 0.0)
+    assert s < 0.96
+    assert torch.allclose(layer(x), ref, atol=1e-13)
+    # the model without the law differs by more than a ns-scale error (1e-3 of the phase)
+    plain = RCSpikeLinear(n_in, 3, replace(base, c_eff=None).layer(0, n_in), solver="exact").double()
+    plain.load_state_dict(layer.state_dict())
+    assert (plain(x) - layer(x)).abs().max() > 1e-3
+
+
+def test_make_mlp_gives_each_layer_the_scale_of_its_fan_in():
+    m = NeuronModel(2.9, -1.8, 6.5, c_eff=C_EFF, design_fan_in=5)
+    net = make_mlp([5, 20, 3], m)
+    assert [lay.neuron.charge_scale for lay in net.layers] == [1.0, pytest.approx(m.scale_at(20))]
