@@ -101,74 +101,86 @@ def run_local(jobs: Sequence[SimJob], workers: int, timeout: float, on_done: Cal
               retries_on_crash: int = 1) -> None:
     if workers < 1:
         raise ConfigError(f"workers must be >= 1 (got {workers}): an empty pool would wait forever")
-    pending = list(range(len(jobs)))[::-1]
-    crashes = {i: 0 for i in range(len(jobs))}
-    pool: list[_Worker] = []
-    remaining = len(jobs)
-    early_deaths = 0
-
-    def replace(i: int) -> None:
-        nonlocal early_deaths
-        if not pool[i].ready:
-            early_deaths += 1
-            if early_deaths >= MAX_EARLY_DEATHS:
-                raise SpiceWorkerDied(f"ngspice worker exited (code {pool[i].proc.poll()}) before it was ready, "
-                                      f"{early_deaths} times in a row: {pool[i].stderr_tail()}")
-        pool[i].kill()
-        pool[i] = _Worker()
-
+    run = _LocalRun(jobs, timeout, on_done, retries_on_crash)
     clean = False
     try:
         with _sigterm_as_interrupt():
-            pool.extend(_Worker() for _ in range(min(workers, len(jobs))))
-            while remaining:
-                for w in pool:
-                    if w.ready and w.job is None and pending:
-                        w.job = pending.pop()
-                        w.deadline = time.monotonic() + timeout
-                        w.conn.send((w.job, jobs[w.job]))
-                ready = wait([w.conn for w in pool], timeout=0.5)
+            run.pool.extend(_Worker() for _ in range(min(workers, len(jobs))))
+            while run.remaining:
+                run.dispatch()
+                ready = wait([w.conn for w in run.pool], timeout=0.5)
                 now = time.monotonic()
-                for i, w in enumerate(pool):
-                    msg = None
-                    if w.conn in ready:
-                        try:
-                            msg = w.conn.recv()
-                        except (EOFError, OSError):
-                            msg = None
-                    if msg == "ready":
-                        w.ready = True
-                        early_deaths = 0
-                        continue
-                    if msg is not None:
-                        idx, result = msg
-                        w.job = None
-                        remaining -= 1
-                        on_done(idx, result)
-                        continue
-                    if w.job is None:
-                        if not w.alive() or w.conn in ready:  # died while idle: just replace it
-                            replace(i)
-                        continue
-                    job = w.job
-                    if not w.alive() or w.conn in ready:
-                        code, tail = w.proc.poll(), w.stderr_tail()
-                        replace(i)
-                        crashes[job] += 1
-                        if crashes[job] <= retries_on_crash:
-                            pending.append(job)
-                        else:
-                            remaining -= 1
-                            on_done(job, JobResult(jobs[job].label, error=SpiceWorkerDied(
-                                f"{jobs[job].label}: worker died (exit code {code}) running this job: {tail}")))
-                    elif now > w.deadline:
-                        replace(i)
-                        remaining -= 1
-                        on_done(job, JobResult(jobs[job].label, error=SpiceTimeout(
-                            f"{jobs[job].label}: killed after its {timeout:g} s timeout"), seconds=timeout))
+                for i in range(len(run.pool)):
+                    run.poll(i, ready, now)
         clean = True
     finally:
-        _close(pool, clean)
+        _close(run.pool, clean)
+
+
+class _LocalRun:
+    """The bookkeeping of one run_local call: which worker holds which job, retries, early deaths."""
+
+    def __init__(self, jobs: Sequence[SimJob], timeout: float, on_done: Callable[[int, JobResult], None],
+                 retries_on_crash: int):
+        self.jobs, self.timeout, self.on_done, self.retries = jobs, timeout, on_done, retries_on_crash
+        self.pending = list(range(len(jobs)))[::-1]
+        self.crashes = {i: 0 for i in range(len(jobs))}
+        self.pool: list[_Worker] = []
+        self.remaining = len(jobs)
+        self.early_deaths = 0
+
+    def dispatch(self) -> None:
+        for w in self.pool:
+            if w.ready and w.job is None and self.pending:
+                w.job = self.pending.pop()
+                w.deadline = time.monotonic() + self.timeout
+                w.conn.send((w.job, self.jobs[w.job]))
+
+    def finish(self, idx: int, result: JobResult) -> None:
+        self.remaining -= 1
+        self.on_done(idx, result)
+
+    def replace(self, i: int) -> None:
+        if not self.pool[i].ready:
+            self.early_deaths += 1
+            if self.early_deaths >= MAX_EARLY_DEATHS:
+                raise SpiceWorkerDied(f"ngspice worker exited (code {self.pool[i].proc.poll()}) before it was ready, "
+                                      f"{self.early_deaths} times in a row: {self.pool[i].stderr_tail()}")
+        self.pool[i].kill()
+        self.pool[i] = _Worker()
+
+    def poll(self, i: int, ready: list, now: float) -> None:
+        """Handle worker i: its message (ready, a result), its death or its job's timeout."""
+        w = self.pool[i]
+        msg = None
+        if w.conn in ready:
+            try:
+                msg = w.conn.recv()
+            except (EOFError, OSError):
+                msg = None
+        if msg == "ready":
+            w.ready = True
+            self.early_deaths = 0
+        elif msg is not None:
+            w.job = None
+            self.finish(*msg)
+        elif w.job is None:
+            if not w.alive() or w.conn in ready:  # died while idle: just replace it
+                self.replace(i)
+        elif not w.alive() or w.conn in ready:
+            job, code, tail = w.job, w.proc.poll(), w.stderr_tail()
+            self.replace(i)
+            self.crashes[job] += 1
+            if self.crashes[job] <= self.retries:
+                self.pending.append(job)
+            else:
+                self.finish(job, JobResult(self.jobs[job].label, error=SpiceWorkerDied(
+                    f"{self.jobs[job].label}: worker died (exit code {code}) running this job: {tail}")))
+        elif now > w.deadline:
+            job = w.job
+            self.replace(i)
+            self.finish(job, JobResult(self.jobs[job].label, error=SpiceTimeout(
+                f"{self.jobs[job].label}: killed after its {self.timeout:g} s timeout"), seconds=self.timeout))
 
 
 def _close(pool: list[_Worker], clean: bool) -> None:
