@@ -9,6 +9,7 @@ import click
 
 from imcpnn.atomic import atomic_create_bytes
 from imcpnn.cli.common import finish, user_errors
+from imcpnn.cli.outputs import check_output_dir, check_output_file
 from imcpnn.errors import ConfigError
 
 
@@ -56,6 +57,9 @@ def run(corner: str, temp: float, design: str, out: Path, force: bool, report: P
     if not (-55.0 <= temp <= 175.0):
         raise ConfigError(f"--temp {temp} C outside [-55, 175] C")
     corners = list(BASE_CORNERS) if corner == "all" else [check_corner(corner)]
+    check_output_file(out, "--out")
+    if report is not None:
+        check_output_dir(report, "--report")
     des = load_design(design)
     find_pdk()
     paths = {c: out if len(corners) == 1 else out.with_name(f"{out.stem}_{c}{out.suffix or '.json'}") for c in corners}

@@ -25,6 +25,18 @@ def _guard(fn, *args, **kwargs):
         sys.exit(130)
 
 
+def _range_warnings(config, sets, cell) -> list[str]:
+    """Where CONFIG's network leaves what its cell was characterised for (none for a config without a cell)."""
+    from imcpnn.train.loop import _input_shape, make_config
+    from imcpnn.train.net import build_net, layer_weights
+    from imcpnn.verify.characterised import characterisation_warnings
+
+    cfg, model, cell_params, _ = make_config(config, sets, cell)
+    if cell_params is None:
+        return []
+    return characterisation_warnings(layer_weights(build_net(cfg, _input_shape(cfg), model)), cell_params)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Train RC-Spike networks (docs/paper.md) with reversal potentials from a cell.json, resume exactly, sweep |E|."""
@@ -43,6 +55,8 @@ def run_cmd(config, cell, out, sets, progress):
     or is interrupted before its first epoch is checkpointed is removed again."""
     from imcpnn.train.loop import run
 
+    for w in _guard(_range_warnings, config, list(sets), cell):
+        click.echo(f"imc-train: warning: {w}", err=True)
     run_dir, summary = _guard(run, config, out, list(sets), cell, progress=progress)
     click.echo(json.dumps({"run_dir": str(run_dir), "test_accuracy": summary["test_accuracy"],
                            "train_seconds": summary["train_seconds"]}))

@@ -2,12 +2,48 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
+import numpy as np
 
 from imcpnn.cli.common import finish, user_errors
+from imcpnn.cli.outputs import check_output_dir
 from imcpnn.errors import ConfigError
+
+
+def _positive_finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"{value} is not a finite number > 0 (a current scale; 1 = the cell's own)")
+    return value
+
+
+def _preflight(net, cell, out: Path, samples: int, scale: float | None, mode: str, clip: bool,
+               corner: str | None) -> list[str]:
+    """Every check that can fail before a SPICE run, run before it; returns the characterisation warnings (printed)."""
+    from imcpnn.verify.calibrate import BOUNDS
+    from imcpnn.verify.characterised import characterisation_warnings
+    from imcpnn.verify.mapping import BiasMapper, Scales
+    from imcpnn.verify.simulate import check_network
+
+    explicit = click.get_current_context().get_parameter_source("samples") != click.core.ParameterSource.DEFAULT
+    if explicit and samples > len(net.test_inputs):
+        raise ConfigError(f"--samples {samples}: {net.source or 'the inputs'} has only {len(net.test_inputs)} test "
+                          f"samples; pass --samples {len(net.test_inputs)} or fewer")
+    check_network(net.weights, net.test_inputs)  # shape/range errors before anything slow
+    if not clip:
+        # at the given scale, or at the smallest one calibration may pick: a weight beyond the cell's current range
+        # there is beyond it at every scale calibration can reach, so calibrating first would only waste its time
+        at = Scales.global_(scale if scale is not None else 1.0 if mode == "none" else BOUNDS[0])
+        mapper = BiasMapper(cell)
+        for w in net.weights:
+            mapper.biases(np.asarray(w, float), at)
+    check_output_dir(out, "--out")
+    warnings = characterisation_warnings(net.weights, cell, corner or cell.provenance.corner)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+    return warnings
 
 
 @click.group()
@@ -20,18 +56,21 @@ def main() -> None:
 @click.option("--cell", "cell_path", type=click.Path(path_type=Path), help="cell.json (default: the run's own)")
 @click.option("--weights", type=click.Path(path_type=Path), help="Weights (.npz / .pt) instead of a run dir.")
 @click.option("--inputs", type=click.Path(path_type=Path), help="Input spike times CSV (with --weights).")
-@click.option("--samples", default=50, show_default=True, help="Test samples to simulate.")
-@click.option("--calibration", "n_cal", default=4, show_default=True, help="Training samples for scale fitting.")
+@click.option("--samples", type=click.IntRange(min=1), default=50, show_default=True, help="Test samples to simulate.")
+@click.option("--calibration", "n_cal", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Training samples for scale fitting.")
 @click.option("--scale-mode", type=click.Choice(["auto", "global", "per-branch", "none"]), default="auto",
               show_default=True, help="auto: global (bottom-up), per-branch (top-down), none (--weights).")
-@click.option("--scale", type=float, help="Use this global current scale instead of fitting one.")
+@click.option("--scale", type=float, callback=_positive_finite,
+              help="Use this global current scale (> 0) instead of fitting one.")
 @click.option("--clip", is_flag=True, help="Clip weights beyond the exportable range (count reported).")
 @click.option("--design", default=None, help="Cell design name or file (default: the cell's design).")
 @click.option("--corner", default=None, help="PDK corner (default: the cell's).")
 @click.option("--wire-cap", default=0.0, show_default=True, help="Extra dendrite capacitance per membrane (F).")
 @click.option("--layer-netlist", type=click.Path(path_type=Path), help="Extracted layer subckt to substitute.")
-@click.option("--chunks", default=2, show_default=True, help="Transients the samples are split into (parallel).")
-@click.option("--jobs", default=None, type=int, help="Worker processes (default: cores).")
+@click.option("--chunks", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Transients the samples are split into (parallel).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: cores).")
 @click.option("--no-cache", is_flag=True)
 @click.option("--kicks/--no-kicks", default=True, show_default=True,
               help="Bottom-up model with the cell's spike-line kicks (off: the ablation without them).")
@@ -54,22 +93,21 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
     from imcpnn.spice.cache import ResultCache
     from imcpnn.verify.flow import verify
     from imcpnn.verify.mapping import Scales
-    from imcpnn.verify.simulate import check_network
     from imcpnn.verify.sources import default_scale_mode
 
     net, cell, cell_file, run_cell_sha, out = _network(run_dir, cell_path, weights, inputs, samples, n_cal, kicks,
                                                        other_cell, out)
-    check_network(net.weights, net.test_inputs)  # shape/range errors before anything slow
     mode = default_scale_mode(net.flow) if scale_mode == "auto" else scale_mode
-    dsg = load_design(design or cell.design)
     corner = corner or cell.provenance.corner
+    warnings = _preflight(net, cell, Path(out), samples, scale, mode, clip, corner)
+    dsg = load_design(design or cell.design)
     temp = cell.temperature if temp is None else temp
     record = _inputs_record(net, cell, cell_file, run_cell_sha, dsg, corner, temp, click.get_current_context().params)
     summary = verify(net, cell, dsg, lib_line(corner), Path(out), scale_mode=mode,
                      scales=Scales.global_(scale) if scale is not None else None, clip=clip, chunks=chunks,
                      workers=jobs, cache=None if no_cache else ResultCache(), wire_cap=wire_cap,
                      layer_netlist=str(layer_netlist) if layer_netlist else None, temp=temp, inputs=record,
-                     log=lambda m: click.echo(m, err=True), force=force)
+                     warnings=warnings, log=lambda m: click.echo(m, err=True), force=force)
     click.echo(f"{summary['flow']}: output-layer RMSE {summary['rmse_ns']:.2f} ns over {summary['n_samples']} samples; "
                f"report: {Path(summary['directory']) / 'report.md'}")
     finish(0)
@@ -83,8 +121,6 @@ def _network(run_dir, cell_path, weights, inputs, samples, n_cal, kicks, other_c
 
     if (run_dir is None) == (weights is None):
         raise ConfigError("give either RUN_DIR or --weights FILE --inputs FILE")
-    if samples < 1:
-        raise ConfigError("--samples must be >= 1")
     if weights is not None:
         if inputs is None or cell_path is None:
             raise ConfigError("--weights needs --inputs FILE and --cell cell.json")

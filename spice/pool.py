@@ -8,15 +8,20 @@ Results come back in submission order.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from multiprocessing.connection import Connection, wait
 from typing import Callable, Sequence
 
 from tqdm import tqdm
 
+from imcpnn.errors import ConfigError
 from imcpnn.spice.cache import ResultCache, job_key
 from imcpnn.spice.errors import SpiceTimeout, SpiceWorkerDied
 from imcpnn.spice.jobs import JobResult, SimJob, execute
@@ -27,8 +32,12 @@ class _Worker:
         parent, child = socket.socketpair()
         from imcpnn.spice.engine import worker_env
 
+        # stderr goes to a file (a pipe nobody reads could fill and block the worker) so that a worker that dies can
+        # be reported with its last words; its own session, so that one killpg also ends anything it started.
+        self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([sys.executable, "-m", "imcpnn.spice.worker", str(child.fileno())],
-                                     pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, env=worker_env())
+                                     pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stderr=self.stderr,
+                                     env=worker_env(), start_new_session=True)
         child.close()
         self.conn = Connection(parent.detach())
         self.job: int | None = None
@@ -38,13 +47,20 @@ class _Worker:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def stderr_tail(self, limit: int = 400) -> str:
+        """The last non-empty stderr line(s) of the worker, up to `limit` characters, on one line."""
+        self.stderr.seek(0)
+        lines = [ln.strip() for ln in self.stderr.read().decode(errors="replace").splitlines() if ln.strip()]
+        return " | ".join(lines[-2:])[-limit:] or "no output on stderr"
+
     def kill(self) -> None:
         try:
-            self.proc.kill()
-        except ProcessLookupError:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
             pass
         self.proc.wait(5)
         self.conn.close()
+        self.stderr.close()
 
 
 def default_workers() -> int:
@@ -56,73 +72,132 @@ def _progress(total: int, label: str, enabled: bool):
                 mininterval=0.5 if sys.stderr.isatty() else 10.0, leave=False)
 
 
+#: workers that die before they report ready, in a row, before the pool gives up: the environment is broken (a
+#: worker that cannot import, a missing library), and restarting it again would only spin.
+MAX_EARLY_DEATHS = 3
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C so that the pool's workers are killed on the way out."""
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_local(jobs: Sequence[SimJob], workers: int, timeout: float, on_done: Callable[[int, JobResult], None],
               retries_on_crash: int = 1) -> None:
-    pending = list(range(len(jobs)))[::-1]
-    crashes = {i: 0 for i in range(len(jobs))}
-    pool = [_Worker() for _ in range(min(workers, len(jobs)))]
-    remaining = len(jobs)
-
-    def replace(i: int) -> None:
-        pool[i].kill()
-        pool[i] = _Worker()
-
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1 (got {workers}): an empty pool would wait forever")
+    run = _LocalRun(jobs, timeout, on_done, retries_on_crash)
+    clean = False
     try:
-        while remaining:
-            for w in pool:
-                if w.ready and w.job is None and pending:
-                    w.job = pending.pop()
-                    w.deadline = time.monotonic() + timeout
-                    w.conn.send((w.job, jobs[w.job]))
-            ready = wait([w.conn for w in pool], timeout=0.5)
-            now = time.monotonic()
-            for i, w in enumerate(pool):
-                msg = None
-                if w.conn in ready:
-                    try:
-                        msg = w.conn.recv()
-                    except (EOFError, OSError):
-                        msg = None
-                if msg == "ready":
-                    w.ready = True
-                    continue
-                if msg is not None:
-                    idx, result = msg
-                    w.job = None
-                    remaining -= 1
-                    on_done(idx, result)
-                    continue
-                if w.job is None:
-                    if not w.alive() or w.conn in ready:  # died while idle: just replace it
-                        replace(i)
-                    continue
-                job = w.job
-                if not w.alive() or w.conn in ready:
-                    code = w.proc.poll()
-                    replace(i)
-                    crashes[job] += 1
-                    if crashes[job] <= retries_on_crash:
-                        pending.append(job)
-                    else:
-                        remaining -= 1
-                        on_done(job, JobResult(jobs[job].label, error=SpiceWorkerDied(
-                            f"{jobs[job].label}: worker died (exit code {code}) running this job")))
-                elif now > w.deadline:
-                    replace(i)
-                    remaining -= 1
-                    on_done(job, JobResult(jobs[job].label, error=SpiceTimeout(
-                        f"{jobs[job].label}: killed after its {timeout:g} s timeout"), seconds=timeout))
+        with _sigterm_as_interrupt():
+            run.pool.extend(_Worker() for _ in range(min(workers, len(jobs))))
+            while run.remaining:
+                run.dispatch()
+                ready = wait([w.conn for w in run.pool], timeout=0.5)
+                now = time.monotonic()
+                for i in range(len(run.pool)):
+                    run.poll(i, ready, now)
+        clean = True
     finally:
+        _close(run.pool, clean)
+
+
+class _LocalRun:
+    """The bookkeeping of one run_local call: which worker holds which job, retries, early deaths."""
+
+    def __init__(self, jobs: Sequence[SimJob], timeout: float, on_done: Callable[[int, JobResult], None],
+                 retries_on_crash: int):
+        self.jobs, self.timeout, self.on_done, self.retries = jobs, timeout, on_done, retries_on_crash
+        self.pending = list(range(len(jobs)))[::-1]
+        self.crashes = {i: 0 for i in range(len(jobs))}
+        self.pool: list[_Worker] = []
+        self.remaining = len(jobs)
+        self.early_deaths = 0
+
+    def dispatch(self) -> None:
+        for w in self.pool:
+            if w.ready and w.job is None and self.pending:
+                w.job = self.pending.pop()
+                w.deadline = time.monotonic() + self.timeout
+                w.conn.send((w.job, self.jobs[w.job]))
+
+    def finish(self, idx: int, result: JobResult) -> None:
+        self.remaining -= 1
+        self.on_done(idx, result)
+
+    def replace(self, i: int) -> None:
+        if not self.pool[i].ready:
+            self.early_deaths += 1
+            if self.early_deaths >= MAX_EARLY_DEATHS:
+                raise SpiceWorkerDied(f"ngspice worker exited (code {self.pool[i].proc.poll()}) before it was ready, "
+                                      f"{self.early_deaths} times in a row: {self.pool[i].stderr_tail()}")
+        self.pool[i].kill()
+        self.pool[i] = _Worker()
+
+    def poll(self, i: int, ready: list, now: float) -> None:
+        """Handle worker i: its message (ready, a result), its death or its job's timeout."""
+        w = self.pool[i]
+        msg = None
+        if w.conn in ready:
+            try:
+                msg = w.conn.recv()
+            except (EOFError, OSError):
+                msg = None
+        if msg == "ready":
+            w.ready = True
+            self.early_deaths = 0
+        elif msg is not None:
+            w.job = None
+            self.finish(*msg)
+        elif w.job is None:
+            if not w.alive() or w.conn in ready:  # died while idle: just replace it
+                self.replace(i)
+        elif not w.alive() or w.conn in ready:
+            job, code, tail = w.job, w.proc.poll(), w.stderr_tail()
+            self.replace(i)
+            self.crashes[job] += 1
+            if self.crashes[job] <= self.retries:
+                self.pending.append(job)
+            else:
+                self.finish(job, JobResult(self.jobs[job].label, error=SpiceWorkerDied(
+                    f"{self.jobs[job].label}: worker died (exit code {code}) running this job: {tail}")))
+        elif now > w.deadline:
+            job = w.job
+            self.replace(i)
+            self.finish(job, JobResult(self.jobs[job].label, error=SpiceTimeout(
+                f"{self.jobs[job].label}: killed after its {self.timeout:g} s timeout"), seconds=self.timeout))
+
+
+def _close(pool: list[_Worker], clean: bool) -> None:
+    """Stop the workers: politely after a finished run, at once (with anything they started) otherwise."""
+    if clean:
         for w in pool:
             try:
                 w.conn.send(None)
             except (OSError, BrokenPipeError):
                 pass
-        for w in pool:
-            try:
+    for w in pool:
+        try:
+            if clean:
                 w.proc.wait(2)
-            except subprocess.TimeoutExpired:
-                w.kill()
+        except subprocess.TimeoutExpired:
+            pass
+        w.kill()
 
 
 def run_dask(jobs: Sequence[SimJob], scheduler: str, timeout: float, on_done: Callable[[int, JobResult], None]) -> None:
@@ -157,6 +232,8 @@ def run_jobs(jobs: Sequence[SimJob], *, workers: int | None = None, timeout: flo
     inline: run in this process (no timeout; for a single quick job or debugging)."""
     from imcpnn.spice.engine import shared_version_cached
 
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers must be >= 1 (got {workers}): an empty pool would wait forever")
     results: list[JobResult | None] = [None] * len(jobs)
     keys: list[str | None] = [None] * len(jobs)
     todo: list[int] = []

@@ -199,10 +199,33 @@ def _find_cifar_dir(data_dir: Path) -> Path | None:
     return None
 
 
+_np_reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's array-rebuild function, wherever numpy keeps it
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickler that can build only what a CIFAR-10 python batch holds (a dict of bytes keys, a list of int labels,
+    a uint8 numpy array): every other global is refused, so a crafted batch cannot run code."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"): _np_reconstruct,
+                ("numpy._core.multiarray", "_reconstruct"): _np_reconstruct,
+                ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}") from None
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as fh:
-            d = pickle.load(fh, encoding="bytes")
+            d = _CifarUnpickler(fh, encoding="bytes").load()
+    except pickle.UnpicklingError as exc:
+        raise ConfigError(f"{path}: refused: not a plain CIFAR-10 batch ({exc}); re-download it") from None
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+        raise ConfigError(f"{path}: not a CIFAR-10 python batch ({type(exc).__name__}); re-download it") from None
+    try:
         data = np.asarray(d[b"data"], dtype=np.uint8)
         labels = np.asarray(d[b"labels"], dtype=np.int64)
     except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file

@@ -23,6 +23,7 @@ import errno
 import fcntl
 import io
 import math
+import pickle
 import random
 import shutil
 import sys
@@ -51,7 +52,34 @@ MODEL_FILE = "model.json"
 
 
 class TrainingDiverged(ImcError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite, or stayed far above any loss a learning run has (see `divergence`)."""
+
+
+#: Divergence rule. Cross-entropy at chance is ln(n_classes); a healthy run starts within a small factor of it (iris
+#: 3x, digits 5x at init) and its regularisers are bounded, so a mean epoch loss LOSS_VS_CHANCE times above chance
+#: means blown-up weights (lr=1e6 on iris-topdown: 2.5e11 ~ 2e11 x chance), and a loss LOSS_VS_FIRST times its
+#: first-epoch value means a run that started sane and then blew up. One bad epoch can recover (Adam after a
+#: spike), so the rule needs DIVERGED_EPOCHS such epochs in a row, or a bad final epoch (a run never ends
+#: "finished" in that state).
+LOSS_VS_CHANCE = 1000.0
+LOSS_VS_FIRST = 100.0
+DIVERGED_EPOCHS = 3
+
+
+def divergence(history: list[dict], n_classes: int, final: bool) -> str | None:
+    """Why the run counts as diverged (one line), or None."""
+    bound = min(LOSS_VS_CHANCE * math.log(max(2, n_classes)), LOSS_VS_FIRST * history[0]["train_loss"])
+    need = 1 if final else DIVERGED_EPOCHS
+    recent = history[-need:]
+    if len(recent) < need or not all(h["train_loss"] > bound for h in recent):
+        return None
+    return (f"training diverged: mean train loss {recent[-1]['train_loss']:.3g} at epoch {recent[-1]['epoch']} "
+            f"stayed above {bound:.3g} (min of {LOSS_VS_CHANCE:g} x ln({n_classes}) and {LOSS_VS_FIRST:g} x the "
+            f"first epoch's) for {len(recent)} epoch(s)")
+
+
+class CheckpointRefused(ConfigError):
+    """A checkpoint that asks to run code when loaded: refused outright, never replaced by another file quietly."""
 
 
 class RunExists(ConfigError):
@@ -74,8 +102,12 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state(shuffle_gen: torch.Generator) -> dict:
-    st = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-          "shuffle": shuffle_gen.get_state()}
+    """Every RNG state as tensors, numbers, strings and tuples: what `torch.load(weights_only=True)` reads back."""
+    np_name, np_key, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    st = {"torch": torch.get_rng_state(),
+          "numpy": (np_name, torch.from_numpy(np_key.astype(np.int64)), int(np_pos), int(np_has_gauss),
+                    float(np_gauss)),
+          "python": random.getstate(), "shuffle": shuffle_gen.get_state()}
     if torch.cuda.is_available():
         st["cuda"] = torch.cuda.get_rng_state_all()
     return st
@@ -83,16 +115,31 @@ def rng_state(shuffle_gen: torch.Generator) -> dict:
 
 def set_rng_state(st: dict, shuffle_gen: torch.Generator) -> None:
     torch.set_rng_state(st["torch"])
-    np.random.set_state(st["numpy"])
+    np_name, np_key, *rest = st["numpy"]
+    np.random.set_state((np_name, np.asarray(np_key, dtype=np.int64).astype(np.uint32), *rest))
     random.setstate(st["python"])
     shuffle_gen.set_state(st["shuffle"])
     if "cuda" in st and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
+# Checkpoints written before the RNG state was stored as tensors hold numpy's uint32 key array; rebuilding a plain
+# numeric array runs no code, so these stay loadable.
+_LEGACY_NUMPY_GLOBALS = [np.ndarray.__reduce__(np.zeros(1))[0], np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
 def _load_torch(path: Path):
+    """Read a checkpoint without running code from it: torch's weights-only unpickler builds only tensors and plain
+    containers and refuses every other global, so a crafted file is an error, never a payload that runs."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(_LEGACY_NUMPY_GLOBALS):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "GLOBAL " not in str(exc):  # not a request for a function or class: a damaged file
+            raise ConfigError(f"{path}: cannot read checkpoint (UnpicklingError); the file is damaged") from None
+        what = str(exc).split("GLOBAL ", 1)[1].split(" ", 1)[0]
+        raise CheckpointRefused(f"{path}: refused: the checkpoint asks to run {what} when loaded, which a checkpoint "
+                                f"never needs; do not use it") from None
     except Exception as exc:  # noqa: BLE001
         raise ConfigError(f"{path}: cannot read checkpoint ({type(exc).__name__}); the file is damaged") from None
 
@@ -359,6 +406,8 @@ def _read_checkpoint(path: Path) -> dict | None:
         return None
     try:
         ck = _load_torch(path)
+    except CheckpointRefused:
+        raise
     except ImcError:
         return None
     return ck if isinstance(ck, dict) and isinstance(ck.get("epoch"), int) else None
@@ -503,6 +552,10 @@ def _fit(run_dir: Path, cfg: TrainConfig, progress: bool | None, stop_after: int
     try:
         for epoch in range(tr.done + 1, end + 1):
             row = _run_epoch(tr, x_tr, y_tr, epoch, progress)
+            why = divergence(tr.history + [row], cfg.n_classes, final=epoch == end)
+            if why:
+                raise TrainingDiverged(f"{why}; training stopped, last checkpoint (epoch {tr.done}) kept in {run_dir}; "
+                                       f"lower optim.lr and start a new run")
             _save_checkpoint(tr, row)
             _report(tr, row, end)
     except KeyboardInterrupt:

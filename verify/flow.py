@@ -48,11 +48,12 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
            scales: Scales | None = None, clip: bool = False, chunks: int = 2, workers: int | None = None,
            cache: ResultCache | None = None, wire_cap: float = 0.0, layer_netlist: str | None = None,
            temp: float | None = None, inputs: VerifyInputs | None = None,
-           log: Callable[[str], None] = print, force: bool = False) -> dict:
+           warnings: list[str] | None = None, log: Callable[[str], None] = print, force: bool = False) -> dict:
     """Calibrate (unless `scales` are given), simulate the test samples at `temp` (C; default the cell's), compare
     with the model and write the verification directory: summary['directory'] (`out`, or `out-2`... when another
     verification reached `out` meanwhile); an existing verification in `out` is refused unless `force`. `inputs`
-    (what the verification was made from) goes into the summary."""
+    (what the verification was made from) and `warnings` (characterisation range, printed by the CLI) go into the
+    summary."""
     check_network(net.weights, net.test_inputs)
     check_out(out, force)
     temp = cell.temperature if temp is None else float(temp)
@@ -70,6 +71,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
     model = model_times(net.weights, net.test_inputs, net.model)
     summary = _summary(net, cell, circuit, model, scales, scale_mode, calibration, temp,
                        {"seconds_calibration": t_cal, "seconds_test_simulation": t_sim})
+    summary["warnings"] = list(warnings or [])
     # the inputs actually simulated, at full precision: `imc-verify run --inputs` on this file repeats the run
     inputs_csv = "".join(",".join(f"{v:.17g}" for v in row) + "\n" for row in np.asarray(net.test_inputs, float))
     if inputs is not None:
