@@ -67,7 +67,7 @@ def _dask() -> Check:
     try:
         import distributed
     except ImportError:
-        return Check("dask.distributed", False, "not installed (only for --scheduler)", "pip install 'dask[distributed]'",
+        return Check("dask.distributed", False, "not installed (only for run_jobs(scheduler=...) in the Python API)", "pip install 'dask[distributed]'",
                      required=False)
     return Check("dask.distributed", True, distributed.__version__, required=False)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from imcpnn.cli.common import finish, user_errors
+from imcpnn.cli.common import finish
 
 
 @click.command("run")
@@ -24,7 +24,6 @@ from imcpnn.cli.common import finish, user_errors
 @click.option("--fan-in", type=click.IntRange(min=0, max=1000), default=5, show_default=True,
               help="Design fan-in (synapses per column incl. bias) at which c_m and i_unit are taken.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@user_errors
 def run(corner: str, temp: float, design: str, out: Path, report: Path | None, jobs: int | None, no_cache: bool,
         fan_in: int, quiet: bool) -> None:
     """Characterise synapses, discharger, sensing stage, C_eff(N_in) and leak; fit and write cell.json."""

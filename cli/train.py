@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
-from imcpnn.errors import ImcError
+from imcpnn.cli.common import Interrupted, tool_group
+from imcpnn.errors import ConfigError
 
 
-def _fail(exc: ImcError) -> None:
-    click.echo(f"imc-train: error: {exc}", err=True)
-    sys.exit(getattr(exc, "exit_code", 2))
+def _interrupted(run_dir) -> Interrupted:
+    where = f" {run_dir}" if run_dir else " RUN_DIR"
+    return Interrupted(f"interrupted; the last finished epoch is checkpointed, continue with `imc-train resume{where}`")
 
 
-def _guard(fn, *args, run_dir_hint=None, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except ImcError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        where = f" {run_dir_hint}" if run_dir_hint else " RUN_DIR"
-        click.echo(f"imc-train: interrupted; the last finished epoch is checkpointed, continue with "
-                   f"`imc-train resume{where}`", err=True)
-        sys.exit(130)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@tool_group("imc-train")
 def main() -> None:
     """Train RC-Spike networks (PAPER.md) with reversal potentials from a cell.json, resume exactly, sweep |E|."""
 
@@ -42,9 +30,12 @@ def run_cmd(config, cell, out, sets, progress):
     """Train CONFIG (a shipped name such as iris-bottomup, or a YAML path)."""
     from imcpnn.train.loop import create_run, train
 
-    run_dir = _guard(create_run, config, out, list(sets), cell)
+    run_dir = create_run(config, out, list(sets), cell)
     click.echo(f"run directory: {run_dir}", err=True)
-    summary = _guard(train, run_dir, progress=progress, run_dir_hint=run_dir)
+    try:
+        summary = train(run_dir, progress=progress)
+    except KeyboardInterrupt:
+        raise _interrupted(run_dir) from None
     click.echo(json.dumps({"run_dir": str(run_dir), "test_accuracy": summary["test_accuracy"],
                            "train_seconds": summary["train_seconds"]}))
 
@@ -56,7 +47,10 @@ def resume_cmd(run_dir, progress):
     """Continue RUN_DIR from its last checkpoint (bit-identical to an uninterrupted run on CPU)."""
     from imcpnn.train.loop import resume
 
-    summary = _guard(resume, run_dir, progress=progress, run_dir_hint=run_dir)
+    try:
+        summary = resume(run_dir, progress=progress)
+    except KeyboardInterrupt:
+        raise _interrupted(run_dir) from None
     click.echo(json.dumps({"run_dir": str(run_dir), "test_accuracy": summary["test_accuracy"],
                            "train_seconds": summary["train_seconds"]}))
 
@@ -71,8 +65,8 @@ def eval_cmd(run_dir, steps, sigma, e_rev):
     from imcpnn.train.loop import eval_run
 
     if e_rev is not None and not e_rev > 0:
-        _fail(ImcError(f"--e-rev must be > 0 (got {e_rev})"))
-    res = _guard(eval_run, run_dir, steps=steps, sigma=sigma, e_rev=e_rev)
+        raise ConfigError(f"--e-rev must be > 0 (got {e_rev})")
+    res = eval_run(run_dir, steps=steps, sigma=sigma, e_rev=e_rev)
     click.echo(json.dumps(res, default=str))
 
 
@@ -91,7 +85,7 @@ def sweep_cmd(config, param, seeds, jobs, out, cell, sets):
     from imcpnn.train.sweep import run_sweep
 
     out = out or f"runs/sweep-{Path(config).stem}"
-    path = _guard(run_sweep, config, param, seeds=seeds, jobs=jobs, out=out, cell=cell, sets=list(sets))
+    path = run_sweep(config, param, seeds=seeds, jobs=jobs, out=out, cell=cell, sets=list(sets))
     click.echo((Path(path) / "sweep.csv").read_text(), nl=False)
 
 

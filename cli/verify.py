@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from imcpnn.cli.common import finish, user_errors
+from imcpnn.cli.common import finish, tool_group
 
 
-@click.group()
+@tool_group("imc-verify")
 def main() -> None:
     """Measure how far the model and the transistor-level circuit disagree."""
 
@@ -19,6 +19,8 @@ def main() -> None:
 @click.option("--cell", "cell_path", type=click.Path(path_type=Path), help="cell.json (default: the run's own)")
 @click.option("--weights", type=click.Path(path_type=Path), help="Weights (.npz / .pt) instead of a run dir.")
 @click.option("--inputs", type=click.Path(path_type=Path), help="Input spike times CSV (with --weights).")
+@click.option("--labels", type=click.Path(path_type=Path),
+              help="Class index per input row (CSV, with --inputs): adds model and SPICE accuracy.")
 @click.option("--samples", default=50, show_default=True, help="Test samples to simulate.")
 @click.option("--calibration", "n_cal", default=4, show_default=True, help="Training samples for scale fitting.")
 @click.option("--scale-mode", type=click.Choice(["auto", "global", "per-branch", "none"]), default="auto",
@@ -35,8 +37,7 @@ def main() -> None:
 @click.option("--kicks/--no-kicks", default=True, show_default=True,
               help="Bottom-up model with the cell's spike-line kicks (off: the ablation without them).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: RUN_DIR/verify).")
-@user_errors
-def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, clip, design, corner, wire_cap,
+def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, corner, wire_cap,
         layer_netlist, chunks, jobs, no_cache, kicks, out) -> None:
     """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice."""
     from imcpnn.errors import ConfigError
@@ -52,17 +53,21 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
         raise ConfigError("give either RUN_DIR or --weights FILE --inputs FILE")
     if samples < 1:
         raise ConfigError("--samples must be >= 1")
+    if labels is not None and weights is None:
+        raise ConfigError("--labels goes with --weights/--inputs (a run directory has its own labels)")
     if weights is not None:
         if inputs is None or cell_path is None:
             raise ConfigError("--weights needs --inputs FILE and --cell cell.json")
         cell = load_cell(cell_path)
-        net = from_files(weights, inputs, cell, kicks=kicks)
+        net = from_files(weights, inputs, cell, kicks=kicks, labels=labels)
         net.test_inputs = net.test_inputs[:samples]
+        if net.test_labels is not None:
+            net.test_labels = net.test_labels[:samples]
         out = out or Path(weights).with_suffix("").parent / "verify"
     else:
         if not Path(run_dir).is_dir():
             raise ConfigError(f"run directory {run_dir} not found")
-        net, run_cell = from_run(run_dir, samples, n_cal)
+        net, run_cell = from_run(run_dir, samples, n_cal, with_cell=cell_path is None)
         if cell_path is not None:
             cell = load_cell(cell_path)
         elif run_cell is not None:
@@ -81,26 +86,25 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
                      workers=jobs, cache=None if no_cache else ResultCache(), wire_cap=wire_cap,
                      layer_netlist=str(layer_netlist) if layer_netlist else None,
                      log=lambda m: click.echo(m, err=True))
+    acc = "" if summary["accuracy_spice"] is None else \
+        f"; accuracy model {summary['accuracy_model']:.1%}, SPICE {summary['accuracy_spice']:.1%}"
     click.echo(f"{summary['flow']}: output-layer RMSE {summary['rmse_ns']:.2f} ns over {summary['n_samples']} samples; "
-               f"report: {Path(out) / 'report.md'}")
+               f"class agreement {summary['class_agreement']:.1%}{acc}; report: {Path(out) / 'report.md'}")
     finish(0)
 
 
 @main.command()
-@click.argument("bottomup", type=click.Path(path_type=Path))
-@click.argument("topdown", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path))
-@user_errors
-def compare(bottomup: Path, topdown: Path, out: Path | None) -> None:
-    """Compare a bottom-up and a top-down verification (directories or run dirs with verify/ inside)."""
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: next to the first).")
+def compare(dirs: tuple[Path, ...], out: Path | None) -> None:
+    """Compare two or more verifications (directories, or run dirs with verify/ inside), e.g. bottom-up vs top-down.
+
+    Each side is labelled with its flow and source from its summary.json; RMSE ratios are relative to the first."""
     from imcpnn.verify.compare import compare as cmp
 
-    def vdir(p: Path) -> Path:
-        return p / "verify" if (p / "verify" / "summary.json").is_file() else p
-
-    res = cmp(vdir(bottomup), vdir(topdown), out)
-    click.echo(f"bottom-up RMSE {res['rmse_ns_bottom_up']:.2f} ns, top-down {res['rmse_ns_top_down']:.2f} ns "
-               f"({res['ratio']:.1f}x); report: {res['report']}")
+    res = cmp(list(dirs), out)
+    click.echo("; ".join(f"{s['label']}: RMSE {s['rmse_ns']:.2f} ns" for s in res["sides"])
+               + f"; report: {res['report']}")
 
 
 if __name__ == "__main__":

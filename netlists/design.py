@@ -16,7 +16,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from pydantic import TypeAdapter, ValidationError
+
 from imcpnn.errors import ConfigError
+from imcpnn.userfiles import read_user_text
 
 #: device flavours this generator knows (sky130_fd_pr__<flavour>), with their polarity
 FET_FLAVOURS: dict[str, str] = {
@@ -199,22 +202,14 @@ class CellDesign:
         unknown = sorted(set(d) - set(known))
         if unknown:
             raise ConfigError(f"unknown cell-design fields {unknown}; known: {sorted(known)}")
-        base = cls()
-        kw: dict[str, Any] = {}
-        for k, v in d.items():
-            cur = getattr(base, k)
-            try:
-                if isinstance(cur, Fet):
-                    kw[k] = v if isinstance(v, Fet) else Fet(**v)
-                elif isinstance(cur, Mim):
-                    kw[k] = v if isinstance(v, Mim) else Mim(**v)
-                elif isinstance(cur, str):
-                    kw[k] = str(v)
-                else:
-                    kw[k] = float(v)
-            except TypeError as e:
-                raise ConfigError(f"cell-design field {k}: {e}") from e
-        return cls(**kw)
+        try:
+            return TypeAdapter(cls).validate_python(dict(d))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            got = repr(first.get("input"))[:60]
+            more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise ConfigError(f"cell-design field '{where}': {first['msg']} (got {got}){more}") from None
 
     def derive(self, **changes: Any) -> "CellDesign":
         """A variant with some fields changed (validated)."""
@@ -246,9 +241,9 @@ def load_design(path_or_name: str | Path | CellDesign | Mapping[str, Any] | None
     if s in _BUILTIN:
         return _BUILTIN[s]()
     p = Path(s)
-    if not p.is_file():
+    if not p.exists():
         raise ConfigError(f"cell design {s!r} is neither a built-in name ({sorted(_BUILTIN)}) nor a file")
-    text = p.read_text()
+    text = read_user_text(p, "cell design file")
     try:
         if p.suffix.lower() in (".yaml", ".yml"):
             import yaml

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from imcpnn.errors import ConfigError
+from imcpnn.userfiles import read_user_text
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -209,10 +210,26 @@ def validate_config(data: Any, where: str = "config") -> TrainConfig:
         raise ConfigError(_fmt_error(exc, where)) from None
 
 
+def validate_with_overrides(data: dict, sets: list[str] | dict | None, where: str) -> TrainConfig:
+    """Apply `--set` overrides and validate; an error the overrides caused names them, not the config file."""
+    if not sets:
+        return validate_config(data, where)
+    try:
+        return validate_config(apply_overrides(data, sets), where)
+    except ConfigError as exc:
+        try:
+            validate_config(data, where)
+        except ConfigError:
+            raise exc from None
+        shown = ", ".join(sets) if not isinstance(sets, dict) else ", ".join(f"{k}={v}" for k, v in sets.items())
+        msg = str(exc)[len(where) + 2:] if str(exc).startswith(f"{where}: ") else str(exc)
+        raise ConfigError(f"--set {shown}: {msg}") from None
+
+
 def load_config_dict(name_or_path: str | Path) -> tuple[dict, Path]:
     path = resolve_config_path(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(read_user_text(path, "config"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""

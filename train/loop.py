@@ -29,8 +29,8 @@ import torch
 
 from imcpnn.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from imcpnn.errors import ConfigError, ImcError
-from imcpnn.train.config import (TrainConfig, apply_overrides, load_config_dict, neuron_values, resolve_reversal,
-                                 validate_config)
+from imcpnn.train.config import (TrainConfig, load_config_dict, neuron_values, resolve_reversal,
+                                 validate_config, validate_with_overrides)
 from imcpnn.train.data import DataBundle, augment_images, load_dataset
 from imcpnn.train.net import build_net, clamp_weights, forward_all, paper_loss, predict, set_eval_params
 
@@ -87,6 +87,8 @@ def _save_torch(path: Path, obj) -> None:
 def _load_torch(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
+    except OSError as exc:  # permissions, a directory, an I/O error: the file may be fine
+        raise ConfigError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
     except Exception as exc:  # noqa: BLE001
         raise ConfigError(f"{path}: cannot read checkpoint ({type(exc).__name__}); the file is damaged") from None
 
@@ -131,9 +133,7 @@ def make_config(config: str | Path | dict, sets: list[str] | dict | None = None,
     else:
         data, path = load_config_dict(config)
         where = str(path)
-    if sets:
-        data = apply_overrides(data, sets)
-    cfg = validate_config(data, where)
+    cfg = validate_with_overrides(data, sets, where)
     return resolve_reversal(cfg, cell, path)
 
 
@@ -198,7 +198,16 @@ def create_run(config, out: str | Path | None = None, sets=None, cell=None) -> P
     atomic_write_text(out / "config.yaml", cfg.to_yaml())
     if cell_path is not None:
         atomic_write_bytes(out / "cell.json", Path(cell_path).read_bytes())
+    # what the user asked for, next to the resolved config.yaml: the config it came from and each --set
+    atomic_write_json(out / "overrides.json", {"config": str(config) if isinstance(config, (str, Path)) else "(mapping)",
+                                               "overrides": _override_list(sets)})
     return out
+
+
+def _override_list(sets) -> list[str]:
+    if not sets:
+        return []
+    return [f"{k}={v}" for k, v in sets.items()] if isinstance(sets, dict) else list(sets)
 
 
 def _write_metrics(run_dir: Path, history: list[dict]) -> None:
@@ -386,7 +395,7 @@ def resume(run_dir, progress: bool | None = None) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------- loading
-def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, **overrides):
+def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, with_cell: bool = True, **overrides):
     """Rebuild the trained SpikeNet of a run: returns (net (CPU, eval mode), TrainConfig, CellParams or None).
 
     `overrides` (steps=, sigma=, e_rev=) rebuild the layers with other settings and load the same weights.
@@ -401,9 +410,14 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, **overri
     ck = _load_torch(ck_path)
     shape = _input_shape(cfg)
     net = build_net(cfg, shape, **{k: v for k, v in overrides.items() if v is not None})
-    net.load_state_dict(ck["model"])
+    try:
+        net.load_state_dict(ck["model"])
+    except (KeyError, TypeError, RuntimeError) as exc:  # a missing key, a foreign file, tensors of another shape
+        what = f"no '{exc.args[0]}' entry" if isinstance(exc, KeyError) else str(exc).strip().splitlines()[-1][:160]
+        raise ConfigError(f"{ck_path}: checkpoint does not match the run's config ({what})") from None
     net.eval()
-    cell = load_cell(run_dir / "cell.json") if (run_dir / "cell.json").is_file() else None
+    # with_cell=False: the caller brings its own cell, so a stale copy in the run must not stand in the way
+    cell = load_cell(run_dir / "cell.json") if with_cell and (run_dir / "cell.json").is_file() else None
     return net, cfg, cell
 
 
@@ -428,9 +442,11 @@ def eval_run(run_dir: str | Path, steps: int | None = None, sigma: float | None 
     st = eval_settings(cfg, steps, sigma)
     set_eval_params(net, **st)
     steps_used, sigma_used = st["steps"], st["sigma"]
-    acc = evaluate(net, data.x_test, data.y_test, cfg, device=torch.device("cpu"), seed=seed)
+    device = pick_device(cfg.device)  # the run's configured device, as in training
+    acc = evaluate(net.to(device), data.x_test, data.y_test, cfg, device=device, seed=seed)
     vals = neuron_values(cfg.neuron)
     return {"run_dir": str(run_dir), "test_accuracy": acc, "steps": steps_used, "sigma": sigma_used,
+            "device": str(device),
             "e_plus": float(e_rev) if e_rev is not None else vals["e_plus"],
             "e_minus": -float(e_rev) if e_rev is not None else vals["e_minus"], "n_test": len(data.y_test)}
 
