@@ -48,7 +48,9 @@ def _pdk() -> Check:
         bad = verify_install()
         h = library_hash()[:12]
     except ImcError as exc:
-        return Check("sky130 models", False, str(exc)[:120], "imc-extract pdk install")
+        # `pdk install` alone only says "already installed" when a manifest is there: a damaged install needs --force
+        fix = "imc-extract pdk install" + (" --force" if "--force" in str(exc) else "")
+        return Check("sky130 models", False, str(exc)[:160], fix)
     if bad:
         return Check("sky130 models", False, f"{len(bad)} file(s) changed, e.g. {bad[0]}", "imc-extract pdk install --force")
     return Check("sky130 models", True, f"{pdk.source}; trimmed tt hash {h}")

@@ -180,6 +180,17 @@ def test_checkpoint_missing_a_key_or_of_another_shape(trained, tmp_path):
     assert res.exit_code == 2 and "does not match the run's config" in res.stderr, res.output
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file without read permission")
+def test_unreadable_checkpoint_is_not_called_damaged(trained, tmp_path):
+    import shutil
+
+    rd = tmp_path / "locked"
+    shutil.copytree(trained, rd)
+    (rd / "checkpoint.pt").chmod(0)
+    res = CliRunner().invoke(train_cli, ["eval", str(rd)])
+    assert res.exit_code == 2 and "cannot read checkpoint" in res.stderr and "damaged" not in res.stderr
+
+
 def test_eval_follows_the_configured_device(trained, tmp_path):
     import shutil
 
