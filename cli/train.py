@@ -72,20 +72,21 @@ def eval_cmd(run_dir, steps, sigma, e_rev):
 
 @main.command("sweep")
 @click.argument("config")
-@click.option("--param", required=True, metavar="KEY=V1,V2,...", help="e.g. e_rev=1,2,4,8,inf")
+@click.option("--param", "params", required=True, multiple=True, metavar="KEY=V1,V2,...",
+              help="e.g. e_rev=1,2,4,8,inf; repeat it for a grid of every combination.")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="parallel runs.")
 @click.option("--out", type=click.Path(), default=None, help="sweep directory (default runs/sweep-NAME).")
 @click.option("--cell", type=click.Path(), default=None)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
-def sweep_cmd(config, param, seeds, jobs, out, cell, sets):
-    """Train CONFIG over a grid of one parameter and seeds; writes sweep.csv, sweep_runs.csv and sweep.png."""
+def sweep_cmd(config, params, seeds, jobs, out, cell, sets):
+    """Train CONFIG over a grid of parameters and seeds; writes sweep.csv, sweep_runs.csv and sweep.png."""
     from pathlib import Path
 
     from imcpnn.train.sweep import run_sweep
 
     out = out or f"runs/sweep-{Path(config).stem}"
-    path = run_sweep(config, param, seeds=seeds, jobs=jobs, out=out, cell=cell, sets=list(sets))
+    path = run_sweep(config, list(params), seeds=seeds, jobs=jobs, out=out, cell=cell, sets=list(sets))
     click.echo((Path(path) / "sweep.csv").read_text(), nl=False)
 
 
