@@ -55,6 +55,9 @@ def report_error(exc: BaseException, tool: str) -> NoReturn:
     if isinstance(exc, ImcError):
         click.echo(f"error: {exc}", err=True)
         _exit(exc.exit_code)
+    if isinstance(exc, BrokenPipeError):  # `imc-train configs | head`: the reader left; nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _exit(141)
     if isinstance(exc, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         _exit(130)

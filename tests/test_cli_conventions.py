@@ -251,3 +251,12 @@ def test_compare_three_sides_labelled_from_their_summaries(tmp_path):
     md = (tmp_path / "cmp" / "comparison.md").read_text()
     assert "| | bottom-up (run a) | top-down (run b) | custom (w.npz) |" in md
     assert "top-down (run b) 20.0x" in md and "custom (w.npz) 2.0x" in md
+
+
+def test_a_closed_pipe_is_not_an_internal_error():
+    p = subprocess.Popen([sys.executable, "-m", "imcpnn.cli.train", "configs"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    p.stdout.close()  # like `imc-train configs | head -0`: the reader is gone before the first line
+    err = p.stderr.read()
+    p.wait(60)
+    assert "internal error" not in err and "Traceback" not in err, err
