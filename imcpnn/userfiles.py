@@ -26,7 +26,7 @@ def read_user_text(path: str | Path, what: str) -> str:
         raise ConfigError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
 
 
-def load_csv_matrix(path: str | Path, what: str) -> np.ndarray:
+def load_csv_matrix(path: str | Path, what: str, skiprows: int = 0) -> np.ndarray:
     """A numeric CSV as a 2-D float array (one row per sample); empty, ragged or non-numeric files are ConfigErrors."""
     p = Path(path)
     text = read_user_text(p, what)
@@ -35,7 +35,7 @@ def load_csv_matrix(path: str | Path, what: str) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # numpy warns about empty input before raising/returning
-            x = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2)
+            x = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2, skiprows=skiprows)
     except ValueError as exc:
         raise ConfigError(f"{what} {p}: not a numeric CSV ({str(exc).splitlines()[0]})") from None
     if x.size == 0:

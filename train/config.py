@@ -24,14 +24,29 @@ class _Strict(BaseModel):
 
 
 class DatasetConfig(_Strict):
-    name: Literal["iris", "digits", "fashion_mnist", "cifar10"]
-    split_seed: int = Field(0, description="seed of the fixed stratified split (iris, digits)")
-    encoding: Literal["x", "one_minus_x"] | None = Field(None, description="default: x for iris, 1-x otherwise")
+    name: Literal["iris", "digits", "fashion_mnist", "cifar10", "file"]
+    split_seed: int = Field(0, description="seed of the fixed stratified split (iris, digits, file)")
+    encoding: Literal["x", "one_minus_x"] | None = Field(None, description="default: x for iris, 1-x otherwise; "
+                                                          "required for name: file")
+    path: str | None = Field(None, description="name: file: a CSV (features, then the class index in the last column) "
+                             "or an .npz (x, y; optional x_test, y_test)")
+    test_fraction: float = Field(0.25, gt=0, lt=1, description="name: file without x_test: share held out for test")
+    scale: Literal["minmax", "none"] = Field("minmax", description="name: file: min-max scale each feature on the "
+                                             "train split (none: features must already lie in [0, 1])")
     data_dir: str = "data"
     download: bool = False
     augment: bool = False
     limit_train: int | None = Field(None, ge=1)
     limit_test: int | None = Field(None, ge=1)
+
+
+    @model_validator(mode="after")
+    def _file_fields(self) -> "DatasetConfig":
+        if self.name == "file" and (self.path is None or self.encoding is None):
+            raise ValueError("dataset name: file needs path (CSV or .npz) and encoding (x or one_minus_x)")
+        if self.name != "file" and self.path is not None:
+            raise ValueError(f"dataset path is only read with name: file (this one is {self.name})")
+        return self
 
 
 class ModelConfig(_Strict):
@@ -352,6 +367,19 @@ def resolve_reversal(cfg: TrainConfig, cell_path: str | Path | None, config_path
         upd.update(alpha_dis=cell.fire_alpha, fire_threshold=cell.fire_threshold, t_min=cell.fire_t_min)
     new_n = n.model_copy(update=upd)
     return cfg.model_copy(update={"neuron": new_n}), cell, Path(path)
+
+
+def resolve_dataset_path(cfg: TrainConfig, config_path: Path | None) -> TrainConfig:
+    """An absolute `dataset.path`: relative to the config file when it is there, else to the working directory. The
+    run's config.yaml then finds the data from anywhere (resume, eval, verify)."""
+    p = cfg.dataset.path
+    if p is None or Path(p).is_absolute():
+        return cfg
+    cand = config_path.parent / p if config_path is not None else None
+    full = (cand if cand is not None and cand.exists() else Path(p)).resolve()
+    if not full.is_file():
+        raise ConfigError(f"dataset file {p} not found (relative paths start at the config's folder or here)")
+    return cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={"path": str(full)})})
 
 
 def neuron_values(n: NeuronConfig) -> dict:

@@ -30,7 +30,7 @@ import torch
 from imcpnn.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from imcpnn.errors import ConfigError, ImcError
 from imcpnn.train.config import (TrainConfig, load_config_dict, neuron_values, resolve_reversal,
-                                 validate_config, validate_with_overrides)
+                                 resolve_dataset_path, validate_config, validate_with_overrides)
 from imcpnn.train.data import DataBundle, augment_images, load_dataset
 from imcpnn.train.net import build_net, clamp_weights, forward_all, paper_loss, predict, set_eval_params
 
@@ -133,7 +133,9 @@ def make_config(config: str | Path | dict, sets: list[str] | dict | None = None,
     else:
         data, path = load_config_dict(config)
         where = str(path)
-    cfg = validate_with_overrides(data, sets, where)
+    cfg = resolve_dataset_path(validate_with_overrides(data, sets, where), path)
+    if cfg.dataset.name == "file":
+        load_dataset(cfg.dataset, flatten=True)  # the user's file: its defects are one line before a run dir exists
     return resolve_reversal(cfg, cell, path)
 
 
@@ -424,6 +426,8 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, with_cel
 def _input_shape(cfg: TrainConfig) -> tuple[int, ...]:
     name = cfg.dataset.name
     flat = cfg.model.arch == "mlp"
+    if name == "file":  # the user's own features: as many inputs as the file has columns
+        return load_dataset(cfg.dataset, flatten=True).input_shape
     if name == "iris":
         return (5,)
     if name == "digits":
