@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from imcpnn.errors import ConfigError
 from imcpnn.userfiles import read_user_text
@@ -31,6 +31,9 @@ FET_FLAVOURS: dict[str, str] = {
 #: MIM flavours: m3_1 = metal3/metal4, m3_2 = metal4/metal5
 MIM_FLAVOURS = ("cap_mim_m3_1", "cap_mim_m3_2")
 
+#: design files are validated with pydantic (load_design): unknown keys are errors, not silently dropped
+_STRICT = ConfigDict(extra="forbid")
+
 #: minimum drawn sizes (um) accepted by the sky130 01v8 models
 _MIN_W = 0.42
 _MIN_L = 0.15
@@ -39,6 +42,8 @@ _MIN_L = 0.15
 @dataclass(frozen=True)
 class Fet:
     """One MOSFET: sky130 flavour (without the ``sky130_fd_pr__`` prefix), W and L in um, fingers, multiplicity."""
+
+    __pydantic_config__ = _STRICT
 
     flavour: str
     w: float
@@ -70,6 +75,8 @@ class Fet:
 class Mim:
     """The membrane MIM capacitor; top plate = membrane, bottom plate = ground (shield)."""
 
+    __pydantic_config__ = _STRICT
+
     flavour: str = "cap_mim_m3_2"
     w: float = 7.0
     l: float = 7.0
@@ -99,6 +106,8 @@ class CellDesign:
     in 0.1 ns (10-90 %); stimulus edges that fast (0.12 ns) were measured too (docs/verification.md): they make the
     first layer behave like the later ones but did not improve the model-to-circuit error overall.
     """
+
+    __pydantic_config__ = _STRICT
 
     name: str = "sky130-rcspike"
     # supplies and operating point
