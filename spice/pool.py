@@ -51,13 +51,31 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def _progress(total: int, label: str, enabled: bool):
-    return tqdm(total=total, desc=label, unit="job", disable=not enabled or total == 0, file=sys.stderr,
-                mininterval=0.5 if sys.stderr.isatty() else 10.0, leave=False)
+class _JobProgress:
+    """A bar over the jobs that really run (cache hits are named, not counted: they would make the rate, and so the
+    ETA, look far faster than the simulations are), advanced by each job's own fraction as ngspice reports it."""
+
+    def __init__(self, total: int, cached: int, label: str, enabled: bool):
+        desc = f"{label} ({cached} cached)" if cached else label
+        self.bar = tqdm(total=total, desc=desc, disable=not enabled or total == 0, file=sys.stderr,
+                        mininterval=0.5 if sys.stderr.isatty() else 10.0, leave=False, smoothing=0.0,
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} jobs "
+                                   "[{elapsed}<{remaining}]")
+        self.frac = [0.0] * total
+
+    def advance(self, i: int, fraction: float) -> None:
+        fraction = min(1.0, max(fraction, self.frac[i]))
+        if fraction > self.frac[i]:
+            self.bar.update(fraction - self.frac[i])
+            self.frac[i] = fraction
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def run_local(jobs: Sequence[SimJob], workers: int, timeout: float, on_done: Callable[[int, JobResult], None],
-              retries_on_crash: int = 1) -> None:
+              retries_on_crash: int = 1, on_progress: Callable[[int, float], None] | None = None) -> None:
+    """on_progress(i, fraction): job i is that far along (from ngspice's status line, about once a second)."""
     pending = list(range(len(jobs)))[::-1]
     crashes = {i: 0 for i in range(len(jobs))}
     pool = [_Worker() for _ in range(min(workers, len(jobs)))]
@@ -85,6 +103,10 @@ def run_local(jobs: Sequence[SimJob], workers: int, timeout: float, on_done: Cal
                         msg = None
                 if msg == "ready":
                     w.ready = True
+                    continue
+                if isinstance(msg, tuple) and len(msg) == 3 and msg[0] == "progress":
+                    if on_progress is not None:
+                        on_progress(msg[1], msg[2])
                     continue
                 if msg is not None:
                     idx, result = msg
@@ -170,15 +192,14 @@ def run_jobs(jobs: Sequence[SimJob], *, workers: int | None = None, timeout: flo
                 continue
         todo.append(i)
 
-    bar = _progress(len(jobs), label, progress)
-    bar.update(len(jobs) - len(todo))
+    bar = _JobProgress(len(todo), len(jobs) - len(todo), label, progress)
 
     def done(local_idx: int, result: JobResult) -> None:
         i = todo[local_idx]
         results[i] = result
         if cache is not None and result.ok and not result.used_aids:
             cache.put(keys[i], result.plots)
-        bar.update(1)
+        bar.advance(local_idx, 1.0)
 
     sub = [jobs[i] for i in todo]
     if sub:
@@ -188,6 +209,6 @@ def run_jobs(jobs: Sequence[SimJob], *, workers: int | None = None, timeout: flo
             for k, job in enumerate(sub):
                 done(k, execute(job))
         else:
-            run_local(sub, workers or default_workers(), timeout, done)
+            run_local(sub, workers or default_workers(), timeout, done, on_progress=bar.advance)
     bar.close()
     return results  # type: ignore[return-value]  # every slot is filled above

@@ -60,7 +60,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
                 lambda cands: simulate_scales(net.weights, net.cal_inputs, cell, design, lib_line, cands,
                                               chunks=chunks, workers=workers, cache=cache, wire_cap=wire_cap,
                                               layer_netlist=layer_netlist),
-                cal_target, scale_mode, log)
+                cal_target, scale_mode, log, t_circ_ns=cell.t_circ * 1e9)
             scales = calibration.scales
     t_cal = time.perf_counter() - t_start
     log(f"simulating {len(net.test_inputs)} test samples (scale +{scales.pos:.4f} / -{scales.neg:.4f})")
