@@ -98,6 +98,8 @@ def test_config_not_utf8_or_a_directory(tmp_path):
     cfg.write_bytes(b"name: \xff\n")
     res = CliRunner().invoke(train_cli, ["run", str(cfg), "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "not UTF-8" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    res = CliRunner().invoke(train_cli, ["run", str(tmp_path), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "is a directory" in res.stderr and not (tmp_path / "r").exists()
 
 
 def test_bad_set_value_names_the_set_not_the_shipped_yaml(tmp_path):

@@ -187,6 +187,8 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
     if p.is_file():
         return p
+    if p.is_dir():
+        raise ConfigError(f"config {p} is a directory, not a YAML file")
     try:
         shipped = resources.files("imcpnn.train") / "configs" / f"{name_or_path}.yaml"
         if shipped.is_file():
