@@ -55,7 +55,8 @@ class _Progress:
 def main() -> None:
     logging.disable(logging.WARNING)
     from imcpnn.spice.engine import engine
-    from imcpnn.spice.jobs import execute
+    from imcpnn.spice.errors import SpiceError
+    from imcpnn.spice.jobs import JobResult, execute
 
     conn = Connection(int(sys.argv[1]))
     progress = _Progress(conn)
@@ -76,7 +77,11 @@ def main() -> None:
             except ImcError:
                 pass  # execute() meets the same error and returns it with the job
         progress.start(idx, job)
-        result = execute(job)
+        try:
+            result = execute(job)
+        except Exception as exc:  # noqa: BLE001  (a defect outside ngspice's own errors: one line with the job,
+            # not a traceback on the user's terminal per retry while the pool replaces this worker)
+            result = JobResult(job.label, error=SpiceError(f"{job.label}: {type(exc).__name__}: {exc}"))
         progress.idx = None
         conn.send((idx, result))
 

@@ -31,3 +31,14 @@ def test_bar_counts_only_what_runs_and_never_goes_back():
     bar.advance(1, 1.0)
     assert bar.bar.total == 2 and bar.bar.n == pytest.approx(1.5) and "(5 cached)" in bar.bar.desc
     bar.close()
+
+
+def test_a_job_that_raises_is_one_error_not_worker_tracebacks(capfd):
+    # an empty command is a defect outside ngspice (IndexError in the job runner), like the bare NameError PySpice
+    # raised for a .lib that failed to load, which printed hundreds of lines of worker tracebacks
+    results = {}
+    run_local([SimJob("t\nr1 a 0 1k\nv1 a 0 1\n", ("",), None, "empty")], 1, 60.0,
+              lambda i, r: results.setdefault(i, r))
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err
+    assert not results[0].ok and "empty: IndexError" in str(results[0].error)
