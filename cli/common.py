@@ -21,6 +21,7 @@ from imcpnn.errors import ImcError
 from imcpnn.paths import user_cache_dir
 
 INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE
+_NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2 raises it for a group without a command
 
 
 class Interrupted(ImcError):
@@ -76,6 +77,27 @@ class ImcGroup(click.Group):
         super().__init__(*args, **kwargs)
         self.tool = tool
         click.version_option(__version__, "--version", prog_name=tool)(self)
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """Click's own errors (unknown option, bad value) in the same one-line style as ours."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except _NO_ARGS as exc:  # the tool alone: its help, as click shows it
+            click.echo(exc.format_message(), err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.UsageError as exc:
+            hint = f" (see `{exc.ctx.command_path} -h`)" if exc.ctx is not None else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

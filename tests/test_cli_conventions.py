@@ -262,3 +262,14 @@ def test_a_closed_pipe_is_not_an_internal_error():
     err = p.stderr.read()
     p.wait(60)
     assert "internal error" not in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("tool,args,needle", [
+    ("train", ["run", "--bogus"], "No such option '--bogus'"),
+    ("extract", ["run", "--fan-in", "-1"], "Invalid value for '--fan-in'"),
+    ("verify", ["nocmd"], "No such command 'nocmd'"),
+])
+def test_click_usage_errors_in_the_same_style(tool, args, needle):
+    p = _cli(tool, *args)
+    _one_line_error(p, needle)
+    assert f"-h`)" in p.stderr
