@@ -20,6 +20,7 @@ from tqdm import tqdm
 from imcpnn.spice.cache import ResultCache, job_key
 from imcpnn.spice.errors import SpiceTimeout, SpiceWorkerDied
 from imcpnn.spice.jobs import JobResult, SimJob, execute
+from imcpnn.spice.progress import JobStatus, reporting
 
 
 class _Worker:
@@ -206,8 +207,10 @@ def run_jobs(jobs: Sequence[SimJob], *, workers: int | None = None, timeout: flo
         if scheduler:
             run_dask(sub, scheduler, timeout, done)
         elif inline or (len(sub) == 1 and workers == 1):
-            for k, job in enumerate(sub):
-                done(k, execute(job))
+            with reporting(JobStatus(bar.advance)) as status:
+                for k, job in enumerate(sub):
+                    status.start(k, job.commands)
+                    done(k, execute(job))
         else:
             run_local(sub, workers or default_workers(), timeout, done, on_progress=bar.advance)
     bar.close()

@@ -24,6 +24,18 @@ def test_a_running_transient_reports_its_fraction():
     assert all(i == 0 for i, _ in seen) and 0 < fracs[0] < 1 and fracs == sorted(fracs)
 
 
+def test_in_process_jobs_report_too():
+    # one job on one worker runs in this process (run_jobs' inline path): the status line feeds the bar directly
+    from imcpnn.spice.jobs import execute
+    from imcpnn.spice.progress import JobStatus, reporting
+
+    seen: list[float] = []
+    with reporting(JobStatus(lambda i, f: seen.append(f))) as status:
+        status.start(0, SLOW_RC.commands)
+        result = execute(SLOW_RC)
+    assert result.ok and len(seen) >= 2 and seen == sorted(seen) and 0 < seen[0] < 1, seen
+
+
 def test_bar_counts_only_what_runs_and_never_goes_back():
     bar = _JobProgress(total=2, cached=5, label="t", enabled=True)
     bar.advance(0, 0.5)
