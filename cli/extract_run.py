@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from imcpnn.atomic import atomic_create_bytes
-from imcpnn.cli.common import finish, user_errors
+from imcpnn.cli.common import finish
 from imcpnn.cli.outputs import check_output_dir, check_output_file
 from imcpnn.errors import ConfigError
 
@@ -45,7 +45,6 @@ def _save(cell, path: Path, force: bool) -> Path:
 @click.option("--fan-in", type=click.IntRange(min=0, max=1000), default=5, show_default=True,
               help="Design fan-in (synapses per column incl. bias) at which c_m and i_unit are taken.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@user_errors
 def run(corner: str, temp: float, design: str, out: Path, force: bool, report: Path | None, jobs: int | None,
         no_cache: bool, fan_in: int, quiet: bool) -> None:
     """Characterise synapses, discharger, sensing stage, C_eff(N_in) and leak; fit and write cell.json."""

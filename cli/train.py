@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
-from imcpnn.errors import ImcError
+from imcpnn.cli.common import Interrupted, tool_group
+from imcpnn.errors import ConfigError
 
 
-def _fail(exc: ImcError) -> None:
-    click.echo(f"imc-train: error: {exc}", err=True)
-    sys.exit(getattr(exc, "exit_code", 2))
-
-
-def _guard(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except ImcError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:  # the training loop has said what is checkpointed and how to continue
-        click.echo("imc-train: interrupted", err=True)
-        sys.exit(130)
+def _interrupted() -> Interrupted:
+    # the training loop has already said which epoch is checkpointed (if any) and how to continue
+    return Interrupted("imc-train: interrupted")
 
 
 def _range_warnings(config, sets, cell) -> list[str]:
@@ -37,7 +27,7 @@ def _range_warnings(config, sets, cell) -> list[str]:
     return characterisation_warnings(layer_weights(build_net(cfg, _input_shape(cfg), model)), cell_params)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@tool_group("imc-train")
 def main() -> None:
     """Train RC-Spike networks (docs/paper.md) with reversal potentials from a cell.json, resume exactly, sweep |E|."""
 
@@ -55,9 +45,12 @@ def run_cmd(config, cell, out, sets, progress):
     or is interrupted before its first epoch is checkpointed is removed again."""
     from imcpnn.train.loop import run
 
-    for w in _guard(_range_warnings, config, list(sets), cell):
+    for w in _range_warnings(config, list(sets), cell):
         click.echo(f"imc-train: warning: {w}", err=True)
-    run_dir, summary = _guard(run, config, out, list(sets), cell, progress=progress)
+    try:
+        run_dir, summary = run(config, out, list(sets), cell, progress=progress)
+    except KeyboardInterrupt:
+        raise _interrupted() from None
     click.echo(json.dumps({"run_dir": str(run_dir), "test_accuracy": summary["test_accuracy"],
                            "train_seconds": summary["train_seconds"]}))
 
@@ -70,7 +63,10 @@ def resume_cmd(run_dir, progress):
     checkpoints/epoch_NNNN.pt; it says which), bit-identical to an uninterrupted run on CPU."""
     from imcpnn.train.loop import resume
 
-    summary = _guard(resume, run_dir, progress=progress)
+    try:
+        summary = resume(run_dir, progress=progress)
+    except KeyboardInterrupt:
+        raise _interrupted() from None
     click.echo(json.dumps({"run_dir": str(run_dir), "test_accuracy": summary["test_accuracy"],
                            "train_seconds": summary["train_seconds"]}))
 
@@ -85,27 +81,28 @@ def eval_cmd(run_dir, steps, sigma, e_rev):
     from imcpnn.train.loop import eval_run
 
     if e_rev is not None and not e_rev > 0:
-        _fail(ImcError(f"--e-rev must be > 0 (got {e_rev})"))
-    res = _guard(eval_run, run_dir, steps=steps, sigma=sigma, e_rev=e_rev)
+        raise ConfigError(f"--e-rev must be > 0 (got {e_rev})")
+    res = eval_run(run_dir, steps=steps, sigma=sigma, e_rev=e_rev)
     click.echo(json.dumps(res, default=str))
 
 
 @main.command("sweep")
 @click.argument("config")
-@click.option("--param", required=True, metavar="KEY=V1,V2,...", help="e.g. e_rev=1,2,4,8,inf")
+@click.option("--param", "params", required=True, multiple=True, metavar="KEY=V1,V2,...",
+              help="e.g. e_rev=1,2,4,8,inf; repeat it for a grid of every combination.")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="parallel runs.")
 @click.option("--out", type=click.Path(), default=None, help="sweep directory (default runs/sweep-NAME).")
 @click.option("--cell", type=click.Path(), default=None)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
-def sweep_cmd(config, param, seeds, jobs, out, cell, sets):
-    """Train CONFIG over a grid of one parameter and seeds; writes sweep.csv, sweep_runs.csv and sweep.png."""
+def sweep_cmd(config, params, seeds, jobs, out, cell, sets):
+    """Train CONFIG over a grid of parameters and seeds; writes sweep.csv, sweep_runs.csv and sweep.png."""
     from pathlib import Path
 
     from imcpnn.train.sweep import run_sweep
 
     out = out or f"runs/sweep-{Path(config).stem}"
-    path = _guard(run_sweep, config, param, seeds=seeds, jobs=jobs, out=out, cell=cell, sets=list(sets))
+    path = run_sweep(config, list(params), seeds=seeds, jobs=jobs, out=out, cell=cell, sets=list(sets))
     click.echo((Path(path) / "sweep.csv").read_text(), nl=False)
 
 

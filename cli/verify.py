@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from imcpnn.cli.common import finish, user_errors
+from imcpnn.cli.common import finish, tool_group
 from imcpnn.cli.outputs import check_output_dir
 from imcpnn.errors import ConfigError
 
@@ -46,7 +46,7 @@ def _preflight(net, cell, out: Path, samples: int, scale: float | None, mode: st
     return warnings
 
 
-@click.group()
+@tool_group("imc-verify")
 def main() -> None:
     """Measure how far the model and the transistor-level circuit disagree."""
 
@@ -56,6 +56,8 @@ def main() -> None:
 @click.option("--cell", "cell_path", type=click.Path(path_type=Path), help="cell.json (default: the run's own)")
 @click.option("--weights", type=click.Path(path_type=Path), help="Weights (.npz / .pt) instead of a run dir.")
 @click.option("--inputs", type=click.Path(path_type=Path), help="Input spike times CSV (with --weights).")
+@click.option("--labels", type=click.Path(path_type=Path),
+              help="Class index per input row (CSV, with --inputs): adds model and SPICE accuracy.")
 @click.option("--samples", type=click.IntRange(min=1), default=50, show_default=True, help="Test samples to simulate.")
 @click.option("--calibration", "n_cal", type=click.IntRange(min=1), default=4, show_default=True,
               help="Training samples for scale fitting.")
@@ -80,8 +82,7 @@ def main() -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: RUN_DIR/verify).")
 @click.option("--force", is_flag=True,
               help="Replace a verification already in the output directory (removed once the new one is complete).")
-@user_errors
-def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, clip, design, corner, wire_cap,
+def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, corner, wire_cap,
         layer_netlist, chunks, jobs, no_cache, kicks, other_cell, temp, out, force) -> None:
     """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice.
 
@@ -95,8 +96,8 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
     from imcpnn.verify.mapping import Scales
     from imcpnn.verify.sources import default_scale_mode
 
-    net, cell, cell_file, run_cell_sha, out = _network(run_dir, cell_path, weights, inputs, samples, n_cal, kicks,
-                                                       other_cell, out)
+    net, cell, cell_file, run_cell_sha, out = _network(run_dir, cell_path, weights, inputs, labels, samples, n_cal,
+                                                       kicks, other_cell, out)
     mode = default_scale_mode(net.flow) if scale_mode == "auto" else scale_mode
     corner = corner or cell.provenance.corner
     warnings = _preflight(net, cell, Path(out), samples, scale, mode, clip, corner)
@@ -108,12 +109,15 @@ def run(run_dir, cell_path, weights, inputs, samples, n_cal, scale_mode, scale, 
                      workers=jobs, cache=None if no_cache else ResultCache(), wire_cap=wire_cap,
                      layer_netlist=str(layer_netlist) if layer_netlist else None, temp=temp, inputs=record,
                      warnings=warnings, log=lambda m: click.echo(m, err=True), force=force)
-    click.echo(f"{summary['flow']}: output-layer RMSE {summary['rmse_ns']:.2f} ns over {summary['n_samples']} samples; "
-               f"report: {Path(summary['directory']) / 'report.md'}")
+    acc = "" if summary["accuracy_spice"] is None else \
+        f"; accuracy model {summary['accuracy_model']:.1%}, SPICE {summary['accuracy_spice']:.1%}"
+    click.echo(f"{summary['flow']}: output-layer RMSE {summary['rmse_ns']:.2f} ns over {summary['n_samples']} samples "
+               f"({summary['rmse_ns_fired']:.2f} ns over the pairs where model or SPICE fires); class agreement "
+               f"{summary['class_agreement']:.1%}{acc}; report: {Path(summary['directory']) / 'report.md'}")
     finish(0)
 
 
-def _network(run_dir, cell_path, weights, inputs, samples, n_cal, kicks, other_cell, out):
+def _network(run_dir, cell_path, weights, inputs, labels, samples, n_cal, kicks, other_cell, out):
     """(network, cell, cell file, sha256 of the run's own cell or None, output directory) from the arguments."""
     from imcpnn.cell import load_cell
     from imcpnn.verify.record import sha256_file
@@ -121,17 +125,23 @@ def _network(run_dir, cell_path, weights, inputs, samples, n_cal, kicks, other_c
 
     if (run_dir is None) == (weights is None):
         raise ConfigError("give either RUN_DIR or --weights FILE --inputs FILE")
+    if labels is not None and weights is None:
+        raise ConfigError("--labels goes with --weights/--inputs (a run directory has its own labels)")
     if weights is not None:
         if inputs is None or cell_path is None:
             raise ConfigError("--weights needs --inputs FILE and --cell cell.json")
-        net = from_files(weights, inputs, load_cell(cell_path), kicks=kicks)
+        cell = load_cell(cell_path)
+        net = from_files(weights, inputs, cell, kicks=kicks, labels=labels)
         net.test_inputs = net.test_inputs[:samples]
-        return net, load_cell(cell_path), Path(cell_path), None, out or Path(weights).with_suffix("").parent / "verify"
+        if net.test_labels is not None:
+            net.test_labels = net.test_labels[:samples]
+        return net, cell, Path(cell_path), None, out or Path(weights).with_suffix("").parent / "verify"
     if not Path(run_dir).is_dir():
         raise ConfigError(f"run directory {run_dir} not found")
-    net, run_cell = from_run(run_dir, samples, n_cal)
+    # with --cell the run's own copy is only compared by its bytes, never parsed: a stale copy must not block
+    net, run_cell = from_run(run_dir, samples, n_cal, with_cell=cell_path is None)
     own = Path(run_dir) / "cell.json"
-    run_sha = sha256_file(own) if run_cell is not None else None
+    run_sha = sha256_file(own) if own.is_file() else None
     if cell_path is None:
         if run_cell is None:
             raise ConfigError(f"{run_dir} has no cell params (a top-down run): pass --cell cell.json")
@@ -157,20 +167,17 @@ def _inputs_record(net, cell, cell_file: Path, run_sha, design, corner: str, tem
 
 
 @main.command()
-@click.argument("bottomup", type=click.Path(path_type=Path))
-@click.argument("topdown", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path))
-@user_errors
-def compare(bottomup: Path, topdown: Path, out: Path | None) -> None:
-    """Compare a bottom-up and a top-down verification (directories or run dirs with verify/ inside)."""
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: next to the first).")
+def compare(dirs: tuple[Path, ...], out: Path | None) -> None:
+    """Compare two or more verifications (directories, or run dirs with verify/ inside), e.g. bottom-up vs top-down.
+
+    Each side is labelled with its flow and source from its summary.json; RMSE ratios are relative to the first."""
     from imcpnn.verify.compare import compare as cmp
 
-    def vdir(p: Path) -> Path:
-        return p / "verify" if (p / "verify" / "summary.json").is_file() else p
-
-    res = cmp(vdir(bottomup), vdir(topdown), out)
-    click.echo(f"bottom-up RMSE {res['rmse_ns_bottom_up']:.2f} ns, top-down {res['rmse_ns_top_down']:.2f} ns "
-               f"({res['ratio']:.1f}x); report: {res['report']}")
+    res = cmp(list(dirs), out)
+    click.echo("; ".join(f"{s['label']}: RMSE {s['rmse_ns']:.2f} ns ({s['rmse_ns_fired']:.2f} ns fired pairs)"
+                         for s in res["sides"]) + f"; report: {res['report']}")
 
 
 if __name__ == "__main__":

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
 from imcpnn.atomic import atomic_write_text
 from imcpnn.cell import CellParams
+from imcpnn.laws import FiringLaw
 
 PAPER = {"lambda_n": 0.41, "lambda_p": 0.75, "lambda_dis": 0.177, "e_rev_plus": 2.80, "e_rev_minus": -1.53,
          "e_dis": 6.44, "v_switch": 0.428, "c_m": 1.4e-13}
 
 ROWS = ["v0", "v_switch", "v_th", "t_circ", "c_m", "i_unit", "lambda_n", "lambda_p", "lambda_dis", "e_rev_plus",
         "e_rev_minus", "e_dis", "curvature_n", "curvature_p", "curvature_dis", "i_dis", "alpha_dis_dc", "leak_drift",
-        "leak_current", "w_max_plus", "w_max_minus"]
+        "leak_current", "w_max_plus", "w_max_minus", "alpha_dis", "fire_threshold",
+        "fire_t_min"]
 
 
 def _g(x) -> str:
@@ -93,6 +96,10 @@ def _transient_plots(plt, cell: CellParams, raw, save) -> None:
     ax.set(xlabel="t (us)", ylabel="V_mem (V)", title="column transients (known injected current)")
     ax.legend(fontsize=7)
     save(fig, "column_transients.png")
+    if cell.alpha_dis is not None and getattr(raw, "firing", None) is not None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        plot_firing(ax, cell, raw.firing.points)
+        save(fig, "firing_law.png")
     if cell.kicks is not None:
         fig, ax = plt.subplots(figsize=(6, 4))
         for k, fed, ls in ((cell.kicks, "stimulus", "-"), (cell.kicks_neuron, "neuron", "--")):
@@ -104,6 +111,37 @@ def _transient_plots(plt, cell: CellParams, raw, save) -> None:
                title="spike-line kick at the firing start, per arrived synapse")
         ax.legend(fontsize=7)
         save(fig, "spike_line_kicks.png")
+
+
+def firing_md(cell: CellParams, firing=None) -> list[str]:
+    """The measured firing law of cell.json (extract/firing.py), in words and numbers."""
+    if cell.alpha_dis is None:
+        return ["", "## Firing law", "", "Not measured: the model uses the paper's ideal ramp (alpha, theta, t_min "
+                "from E_dis alone)."]
+    lines = ["", "## Firing law (measured in transients; extract/firing.py)", "",
+             "t = [ln(1 - b v) - ln(1 - b theta)] / (a b), b = 1/E_dis, clipped to [t_min, 1] (model units: v in "
+             "v_th, t in t_circ)", "",
+             "| quantity | value | paper's ideal ramp |", "|---|---|---|",
+             f"| alpha_dis (a) | {cell.alpha_dis:.4f} | {FiringLaw.from_cell(None, 1.0, 0.0, cell.e_dis).alpha:.4f} |",
+             f"| fire_threshold (theta) | {cell.fire_threshold:.4f} | 1 |",
+             f"| fire_t_min | {cell.fire_t_min:.4f} ({cell.fire_t_min * cell.t_circ * 1e9:.2f} ns) | 0 |"]
+    if firing is not None:
+        lines.append(f"\nFit RMSE {firing.rmse:.4f} t_circ ({firing.rmse * cell.t_circ * 1e9:.2f} ns) over "
+                     f"{len(firing.points)} injected charges.")
+    return lines
+
+
+def plot_firing(ax, cell: CellParams, points: list[tuple[float, float]]) -> None:
+    """Measured (v at the end of accumulation, spike time) against the fitted law and the paper's ideal ramp."""
+    v = np.linspace(-0.1, 2.0, 200)
+    law = FiringLaw.from_cell(cell.alpha_dis, cell.fire_threshold, cell.fire_t_min, cell.e_dis).fire_time(v)
+    ideal = FiringLaw.from_cell(None, 1.0, 0.0, cell.e_dis).fire_time(v)
+    ax.plot([p[0] for p in points], [p[1] for p in points], "o", label="measured (ngspice)")
+    ax.plot(v, law, "-", label=f"fit: a={cell.alpha_dis:.3f}, theta={cell.fire_threshold:.3f}, "
+                               f"t_min={cell.fire_t_min:.3f}")
+    ax.plot(v, ideal, "--", color="0.5", label="paper's ideal ramp")
+    ax.set(xlabel="v at the end of accumulation (v_th)", ylabel="spike time (t_circ)", title="firing law")
+    ax.legend(fontsize=7)
 
 
 def summary_md(cell: CellParams, raw, plots: list[str], stats=None) -> str:
@@ -144,6 +182,7 @@ def summary_md(cell: CellParams, raw, plots: list[str], stats=None) -> str:
                   "", "| branch | w (units) | kick (1e-3) |", "|---|---|---|"]
         lines += [f"| n | {w:.4g} | {x * 1e3:+.3f} |" for w, x in zip(k.n_w, k.n_kick)]
         lines += [f"| p | {w:.4g} | {x * 1e3:+.3f} |" for w, x in zip(k.p_w, k.p_kick)]
+    lines += firing_md(cell, getattr(raw, "firing", None))
     if stats is not None:
         lines += ["", f"Simulation: {stats.jobs} jobs, {stats.cache_hits} from cache, {stats.library_loads} ngspice "
                   f"library loads, {stats.wall_seconds:.1f} s wall."]

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from imcpnn.atomic import atomic_write_text
 from imcpnn.errors import ConfigError
+from imcpnn.userfiles import read_user_text
 
 SCHEMA_VERSION = 2
 #: what changed at each version, for the message that asks to re-extract an old file
@@ -226,10 +227,12 @@ class CellParams(_Strict):
 def load_cell(path: str | Path) -> CellParams:
     """Read and validate a cell.json; any problem is a ConfigError naming the file and the field."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"cell params path {path} is a directory, not a cell.json file")
     if not path.is_file():
         raise ConfigError(f"cell params file not found: {path} (create it with `imc-extract run --out {path}`)")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_user_text(path, "cell params file"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); re-run imc-extract") from None
     version = data.get("schema_version") if isinstance(data, dict) else None

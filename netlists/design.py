@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from imcpnn.errors import ConfigError
+from imcpnn.userfiles import read_user_text
 
 #: device flavours this generator knows (sky130_fd_pr__<flavour>), with their polarity
 FET_FLAVOURS: dict[str, str] = {
@@ -30,6 +32,9 @@ FET_FLAVOURS: dict[str, str] = {
 #: MIM flavours: m3_1 = metal3/metal4, m3_2 = metal4/metal5
 MIM_FLAVOURS = ("cap_mim_m3_1", "cap_mim_m3_2")
 
+#: design files are validated with pydantic (load_design): unknown keys are errors, not silently dropped
+_STRICT = ConfigDict(extra="forbid")
+
 #: minimum drawn sizes (um) accepted by the sky130 01v8 models
 _MIN_W = 0.42
 _MIN_L = 0.15
@@ -38,6 +43,8 @@ _MIN_L = 0.15
 @dataclass(frozen=True)
 class Fet:
     """One MOSFET: sky130 flavour (without the ``sky130_fd_pr__`` prefix), W and L in um, fingers, multiplicity."""
+
+    __pydantic_config__ = _STRICT
 
     flavour: str
     w: float
@@ -69,6 +76,8 @@ class Fet:
 class Mim:
     """The membrane MIM capacitor; top plate = membrane, bottom plate = ground (shield)."""
 
+    __pydantic_config__ = _STRICT
+
     flavour: str = "cap_mim_m3_2"
     w: float = 7.0
     l: float = 7.0
@@ -98,6 +107,8 @@ class CellDesign:
     far faster; stimulus edges about as fast were tried too (docs/verification.md): they make the first layer behave
     like the later ones but did not improve the model-to-circuit error overall.
     """
+
+    __pydantic_config__ = _STRICT
 
     name: str = "sky130-rcspike"
     # supplies and operating point
@@ -202,22 +213,14 @@ class CellDesign:
         unknown = sorted(set(d) - set(known))
         if unknown:
             raise ConfigError(f"unknown cell-design fields {unknown}; known: {sorted(known)}")
-        base = cls()
-        kw: dict[str, Any] = {}
-        for k, v in d.items():
-            cur = getattr(base, k)
-            try:
-                if isinstance(cur, Fet):
-                    kw[k] = v if isinstance(v, Fet) else Fet(**v)
-                elif isinstance(cur, Mim):
-                    kw[k] = v if isinstance(v, Mim) else Mim(**v)
-                elif isinstance(cur, str):
-                    kw[k] = str(v)
-                else:
-                    kw[k] = float(v)
-            except TypeError as e:
-                raise ConfigError(f"cell-design field {k}: {e}") from e
-        return cls(**kw)
+        try:
+            return TypeAdapter(cls).validate_python(dict(d))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            got = repr(first.get("input"))[:60]
+            more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise ConfigError(f"cell-design field '{where}': {first['msg']} (got {got}){more}") from None
 
     def derive(self, **changes: Any) -> "CellDesign":
         """A variant with some fields changed (validated)."""
@@ -249,9 +252,9 @@ def load_design(path_or_name: str | Path | CellDesign | Mapping[str, Any] | None
     if s in _BUILTIN:
         return _BUILTIN[s]()
     p = Path(s)
-    if not p.is_file():
+    if not p.exists():
         raise ConfigError(f"cell design {s!r} is neither a built-in name ({sorted(_BUILTIN)}) nor a file")
-    text = p.read_text()
+    text = read_user_text(p, "cell design file")
     try:
         if p.suffix.lower() in (".yaml", ".yml"):
             d = yaml.safe_load(text)

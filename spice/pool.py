@@ -25,6 +25,7 @@ from imcpnn.errors import ConfigError
 from imcpnn.spice.cache import ResultCache, job_key
 from imcpnn.spice.errors import SpiceTimeout, SpiceWorkerDied
 from imcpnn.spice.jobs import JobResult, SimJob, execute
+from imcpnn.spice.progress import JobStatus, reporting
 
 
 class _Worker:
@@ -67,9 +68,26 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def _progress(total: int, label: str, enabled: bool):
-    return tqdm(total=total, desc=label, unit="job", disable=not enabled or total == 0, file=sys.stderr,
-                mininterval=0.5 if sys.stderr.isatty() else 10.0, leave=False)
+class _JobProgress:
+    """A bar over the jobs that really run (cache hits are named, not counted: they would make the rate, and so the
+    ETA, look far faster than the simulations are), advanced by each job's own fraction as ngspice reports it."""
+
+    def __init__(self, total: int, cached: int, label: str, enabled: bool):
+        desc = f"{label} ({cached} cached)" if cached else label
+        self.bar = tqdm(total=total, desc=desc, disable=not enabled or total == 0, file=sys.stderr,
+                        mininterval=0.5 if sys.stderr.isatty() else 10.0, leave=False, smoothing=0.0,
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} jobs "
+                                   "[{elapsed}<{remaining}]")
+        self.frac = [0.0] * total
+
+    def advance(self, i: int, fraction: float) -> None:
+        fraction = min(1.0, max(fraction, self.frac[i]))
+        if fraction > self.frac[i]:
+            self.bar.update(fraction - self.frac[i])
+            self.frac[i] = fraction
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 #: workers that die before they report ready, in a row, before the pool gives up: the environment is broken (a
@@ -98,10 +116,11 @@ def _sigterm_as_interrupt():
 
 
 def run_local(jobs: Sequence[SimJob], workers: int, timeout: float, on_done: Callable[[int, JobResult], None],
-              retries_on_crash: int = 1) -> None:
+              retries_on_crash: int = 1, on_progress: Callable[[int, float], None] | None = None) -> None:
+    """on_progress(i, fraction): job i is that far along (from ngspice's status line, about once a second)."""
     if workers < 1:
         raise ConfigError(f"workers must be >= 1 (got {workers}): an empty pool would wait forever")
-    run = _LocalRun(jobs, timeout, on_done, retries_on_crash)
+    run = _LocalRun(jobs, timeout, on_done, retries_on_crash, on_progress)
     clean = False
     try:
         with _sigterm_as_interrupt():
@@ -121,8 +140,9 @@ class _LocalRun:
     """The bookkeeping of one run_local call: which worker holds which job, retries, early deaths."""
 
     def __init__(self, jobs: Sequence[SimJob], timeout: float, on_done: Callable[[int, JobResult], None],
-                 retries_on_crash: int):
+                 retries_on_crash: int, on_progress: Callable[[int, float], None] | None = None):
         self.jobs, self.timeout, self.on_done, self.retries = jobs, timeout, on_done, retries_on_crash
+        self.on_progress = on_progress
         self.pending = list(range(len(jobs)))[::-1]
         self.crashes = {i: 0 for i in range(len(jobs))}
         self.pool: list[_Worker] = []
@@ -161,6 +181,9 @@ class _LocalRun:
         if msg == "ready":
             w.ready = True
             self.early_deaths = 0
+        elif isinstance(msg, tuple) and len(msg) == 3 and msg[0] == "progress":
+            if self.on_progress is not None:
+                self.on_progress(msg[1], msg[2])
         elif msg is not None:
             w.job = None
             self.finish(*msg)
@@ -247,24 +270,25 @@ def run_jobs(jobs: Sequence[SimJob], *, workers: int | None = None, timeout: flo
                 continue
         todo.append(i)
 
-    bar = _progress(len(jobs), label, progress)
-    bar.update(len(jobs) - len(todo))
+    bar = _JobProgress(len(todo), len(jobs) - len(todo), label, progress)
 
     def done(local_idx: int, result: JobResult) -> None:
         i = todo[local_idx]
         results[i] = result
         if cache is not None and result.ok and not result.used_aids:
             cache.put(keys[i], result.plots)
-        bar.update(1)
+        bar.advance(local_idx, 1.0)
 
     sub = [jobs[i] for i in todo]
     if sub:
         if scheduler:
             run_dask(sub, scheduler, timeout, done)
         elif inline or (len(sub) == 1 and workers == 1):
-            for k, job in enumerate(sub):
-                done(k, execute(job))
+            with reporting(JobStatus(bar.advance)) as status:
+                for k, job in enumerate(sub):
+                    status.start(k, job.commands)
+                    done(k, execute(job))
         else:
-            run_local(sub, workers or default_workers(), timeout, done)
+            run_local(sub, workers or default_workers(), timeout, done, on_progress=bar.advance)
     bar.close()
     return results  # type: ignore[return-value]  # every slot is filled above

@@ -104,7 +104,11 @@ class Session:
         if not lines or lines[-1].strip().lower() != ".end":
             lines.append(".end")
         self._errors().clear()
-        self._ng.load_circuit("\n".join(lines))
+        try:
+            self._ng.load_circuit("\n".join(lines))
+        except NameError as exc:  # PySpice 1.5 signals a failed ngSpice_Circ with a bare NameError
+            errs = list(self._errors()) or [str(exc)]
+            raise classify(errs, f"{self.title}: loading") from None
         errs = list(self._errors())
         if errs:
             raise classify(errs, f"{self.title}: loading")

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from imcpnn.cell import CellParams, load_cell
 from imcpnn.errors import ConfigError
 from imcpnn.neuron import NeuronModel
+from imcpnn.userfiles import read_user_text
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -27,14 +28,29 @@ class _Strict(BaseModel):
 
 
 class DatasetConfig(_Strict):
-    name: Literal["iris", "digits", "fashion_mnist", "cifar10"]
-    split_seed: int = Field(0, description="seed of the fixed stratified split (iris, digits)")
-    encoding: Literal["x", "one_minus_x"] | None = Field(None, description="default: x for iris, 1-x otherwise")
+    name: Literal["iris", "digits", "fashion_mnist", "cifar10", "file"]
+    split_seed: int = Field(0, description="seed of the fixed stratified split (iris, digits, file)")
+    encoding: Literal["x", "one_minus_x"] | None = Field(None, description="default: x for iris, 1-x otherwise; "
+                                                          "required for name: file")
+    path: str | None = Field(None, description="name: file: a CSV (features, then the class index in the last column) "
+                             "or an .npz (x, y; optional x_test, y_test)")
+    test_fraction: float = Field(0.25, gt=0, lt=1, description="name: file without x_test: share held out for test")
+    scale: Literal["minmax", "none"] = Field("minmax", description="name: file: min-max scale each feature on the "
+                                             "train split (none: features must already lie in [0, 1])")
     data_dir: str = "data"
     download: bool = False
     augment: bool = False
     limit_train: int | None = Field(None, ge=1)
     limit_test: int | None = Field(None, ge=1)
+
+
+    @model_validator(mode="after")
+    def _file_fields(self) -> "DatasetConfig":
+        if self.name == "file" and (self.path is None or self.encoding is None):
+            raise ValueError("dataset name: file needs path (CSV or .npz) and encoding (x or one_minus_x)")
+        if self.name != "file" and self.path is not None:
+            raise ValueError(f"dataset path is only read with name: file (this one is {self.name})")
+        return self
 
 
 class ModelConfig(_Strict):
@@ -172,6 +188,8 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
     if p.is_file():
         return p
+    if p.is_dir():
+        raise ConfigError(f"config {p} is a directory, not a YAML file")
     try:
         shipped = resources.files("imcpnn.train") / "configs" / f"{name_or_path}.yaml"
         if shipped.is_file():
@@ -210,10 +228,26 @@ def validate_config(data: Any, where: str = "config") -> TrainConfig:
         raise ConfigError(_fmt_error(exc, where)) from None
 
 
+def validate_with_overrides(data: dict, sets: list[str] | dict | None, where: str) -> TrainConfig:
+    """Apply `--set` overrides and validate; an error the overrides caused names them, not the config file."""
+    if not sets:
+        return validate_config(data, where)
+    try:
+        return validate_config(apply_overrides(data, sets), where)
+    except ConfigError as exc:
+        try:
+            validate_config(data, where)
+        except ConfigError:
+            raise exc from None
+        shown = ", ".join(sets) if not isinstance(sets, dict) else ", ".join(f"{k}={v}" for k, v in sets.items())
+        msg = str(exc)[len(where) + 2:] if str(exc).startswith(f"{where}: ") else str(exc)
+        raise ConfigError(f"--set {shown}: {msg}") from None
+
+
 def load_config_dict(name_or_path: str | Path) -> tuple[dict, Path]:
     path = resolve_config_path(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(read_user_text(path, "config"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""
@@ -346,3 +380,16 @@ def neuron_model(cfg: TrainConfig, cell: CellParams | None = None, source: str =
     if wr != "cell":
         upd.update(w_min=w_min, w_max=w_max)
     return replace(model, **upd)
+
+
+def resolve_dataset_path(cfg: TrainConfig, config_path: Path | None) -> TrainConfig:
+    """An absolute `dataset.path`: relative to the config file when it is there, else to the working directory. The
+    run's config.yaml then finds the data from anywhere (resume, eval, verify)."""
+    p = cfg.dataset.path
+    if p is None or Path(p).is_absolute():
+        return cfg
+    cand = config_path.parent / p if config_path is not None else None
+    full = (cand if cand is not None and cand.exists() else Path(p)).resolve()
+    if not full.is_file():
+        raise ConfigError(f"dataset file {p} not found (relative paths start at the config's folder or here)")
+    return cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={"path": str(full)})})

@@ -17,6 +17,7 @@ import math
 import os
 import pickle
 import struct
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from imcpnn.errors import ConfigError
+from imcpnn.userfiles import load_csv_matrix, read_user_text
 
 IRIS_BIAS_INDEX = 4
 FMNIST_FILES = {
@@ -110,6 +112,83 @@ def digits_split(seed: int = 0, encoding: str = "one_minus_x"):
 
 
 # ---------------------------------------------------------------------------------------------------- Fashion-MNIST
+def file_split(ds_cfg):
+    """`dataset: {name: file, path, encoding}`: the user's features and class indices as spike times.
+
+    CSV: one sample per row, the features, then the class index in the last column (a header line is skipped).
+    .npz: `x` (n, features) and `y` (n,), optionally `x_test`/`y_test` (else a stratified split, `test_fraction`).
+    Features are min-max scaled on the train split (`scale: none`: taken as they are, in [0, 1]), then encoded."""
+    x, y, x_test, y_test = _read_features(Path(ds_cfg.path))
+    if x_test is None:
+        try:
+            tr, te = _stratified_split(y, max(1, round(len(y) * ds_cfg.test_fraction)), ds_cfg.split_seed)
+        except ValueError as exc:  # too few samples of a class for a stratified split
+            raise ConfigError(f"dataset {ds_cfg.path}: cannot split into train and test ({exc})") from None
+        x, y, x_test, y_test = x[tr], y[tr], x[te], y[te]
+    if ds_cfg.scale == "minmax":
+        lo, hi = x.min(axis=0), x.max(axis=0)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        x, x_test = (x - lo) / span, (x_test - lo) / span
+    elif min(x.min(), x_test.min()) < 0 or max(x.max(), x_test.max()) > 1:
+        raise ConfigError(f"dataset {ds_cfg.path}: with scale: none the features must lie in [0, 1]")
+    t = [torch.tensor(encode(a, ds_cfg.encoding), dtype=torch.float32) for a in (x, x_test)]
+    return t[0], torch.tensor(y), t[1], torch.tensor(y_test)
+
+
+def _read_features(path: Path):
+    """(x, y, x_test or None, y_test or None) from a CSV or .npz; every defect is one ConfigError."""
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: np.asarray(z[k]) for k in z.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise ConfigError(f"dataset {path}: not a readable .npz archive ({exc})") from None
+        if "x" not in arrays or "y" not in arrays or (("x_test" in arrays) != ("y_test" in arrays)):
+            raise ConfigError(f"dataset {path}: needs arrays x and y (and x_test with y_test); has {sorted(arrays)}")
+        parts = [arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test")]
+    else:
+        text = read_user_text(path, "dataset")
+        first = text.lstrip().split("\n", 1)[0]
+        skip = 0 if all(_is_number(c) for c in first.split(",")) else 1  # a header line
+        m = load_csv_matrix(path, "dataset", skiprows=skip)
+        if m.shape[1] < 2:
+            raise ConfigError(f"dataset {path}: needs feature columns and a last label column")
+        parts = [m[:, :-1], m[:, -1], None, None]
+    for i in (0, 2):
+        if parts[i] is not None:
+            parts[i] = _checked_x(parts[i], path)
+    for i in (1, 3):
+        if parts[i] is not None:
+            parts[i] = _checked_labels(parts[i], path)
+    if parts[2] is not None and parts[2].shape[1] != parts[0].shape[1]:
+        raise ConfigError(f"dataset {path}: x_test has {parts[2].shape[1]} features, x has {parts[0].shape[1]}")
+    if len(parts[0]) != len(parts[1]) or (parts[2] is not None and len(parts[2]) != len(parts[3])):
+        raise ConfigError(f"dataset {path}: features and labels differ in number of samples")
+    return parts
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _checked_x(x: np.ndarray, path: Path) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or not np.all(np.isfinite(x)):
+        raise ConfigError(f"dataset {path}: features must be a finite 2-D array (samples x features), got {x.shape}")
+    return x
+
+
+def _checked_labels(y: np.ndarray, path: Path) -> np.ndarray:
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if len(y) == 0 or not np.all(y == np.round(y)) or y.min() < 0:
+        raise ConfigError(f"dataset {path}: labels must be class indices 0, 1, 2, ...")
+    return y.astype(np.int64)
+
+
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (optionally gzip-compressed): uint8 data, big-endian header."""
     path = Path(path)
@@ -283,6 +362,9 @@ def load_dataset(ds_cfg, flatten: bool) -> DataBundle:
     elif name == "digits":
         xtr, ytr, xte, yte = digits_split(ds_cfg.split_seed, encoding=enc)
         n_classes = 10
+    elif name == "file":
+        xtr, ytr, xte, yte = file_split(ds_cfg)
+        n_classes = int(max(ytr.max(), yte.max())) + 1
     elif name in ("fashion_mnist", "cifar10"):
         loader = load_fashion_mnist if name == "fashion_mnist" else load_cifar10
         a, ytr, b, yte = loader(ds_cfg.data_dir, download=ds_cfg.download)

@@ -40,8 +40,8 @@ from imcpnn.atomic import atomic_create_bytes, atomic_write_bytes, atomic_write_
 from imcpnn.errors import ConfigError, ImcError
 from imcpnn.cell import CellParams, load_cell
 from imcpnn.neuron import NeuronModel
-from imcpnn.train.config import (TrainConfig, apply_overrides, file_sha256, load_config_cell, load_config_dict,
-                                 neuron_model, validate_config)
+from imcpnn.train.config import (TrainConfig, file_sha256, load_config_cell, load_config_dict, neuron_model,
+                                 resolve_dataset_path, validate_config, validate_with_overrides)
 from imcpnn.train.data import DataBundle, augment_images, load_dataset
 from imcpnn.train.record import RUN_FILE, RUN_SCHEMA_VERSION, RunInputs
 from imcpnn.train.net import build_net, clamp_weights, forward_all, paper_loss, predict, set_eval_params
@@ -140,6 +140,8 @@ def _load_torch(path: Path):
         what = str(exc).split("GLOBAL ", 1)[1].split(" ", 1)[0]
         raise CheckpointRefused(f"{path}: refused: the checkpoint asks to run {what} when loaded, which a checkpoint "
                                 f"never needs; do not use it") from None
+    except OSError as exc:  # permissions, a directory, an I/O error: the file may be fine
+        raise ConfigError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
     except Exception as exc:  # noqa: BLE001
         raise ConfigError(f"{path}: cannot read checkpoint ({type(exc).__name__}); the file is damaged") from None
 
@@ -173,9 +175,9 @@ def make_config(config: str | Path | dict, sets: list[str] | dict | None = None,
     else:
         data, path = load_config_dict(config)
         where = str(path)
-    if sets:
-        data = apply_overrides(data, sets)
-    cfg = validate_config(data, where)
+    cfg = resolve_dataset_path(validate_with_overrides(data, sets, where), path)
+    if cfg.dataset.name == "file":
+        load_dataset(cfg.dataset, flatten=True)  # the user's file: its defects are one line before a run dir exists
     cell, cell_path = load_config_cell(cfg, cell, path)
     source = "" if cell_path is None else f"{cell_path.name} sha256:{file_sha256(cell_path)[:16]}"
     return cfg, neuron_model(cfg, cell, source), cell, cell_path
@@ -271,8 +273,7 @@ def _new_run(config, out, sets, cell) -> tuple[Path, bool]:
     except FileExistsError:
         raise exists from None
     model.save(out / MODEL_FILE)
-    overrides = [f"{k}={v}" for k, v in sets.items()] if isinstance(sets, dict) else list(sets or [])
-    RunInputs(config="<dict>" if isinstance(config, dict) else str(config), overrides=overrides,
+    RunInputs(config="<dict>" if isinstance(config, dict) else str(config), overrides=_override_list(sets),
               cell_path=None if cell_path is None else str(Path(cell_path).resolve()),
               cell_sha256=None if cell_path is None else file_sha256(cell_path), tool_version=__version__,
               created=time.strftime("%Y-%m-%dT%H:%M:%S%z")).save(out)
@@ -308,6 +309,12 @@ def _discard_untrained(run_dir: Path, made: bool) -> None:
         except OSError:
             pass
     log(f"removed the run in {run_dir}: it never finished an epoch")
+
+
+def _override_list(sets) -> list[str]:
+    if not sets:
+        return []
+    return [f"{k}={v}" for k, v in sets.items()] if isinstance(sets, dict) else list(sets)
 
 
 def _write_metrics(run_dir: Path, history: list[dict]) -> None:
@@ -614,7 +621,8 @@ class Run:
     path: Path
 
 
-def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, **overrides) -> Run:
+def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, with_cell: bool = True,
+             **overrides) -> Run:
     """Rebuild the trained SpikeNet of a run from its model.json and checkpoint.
 
     `overrides` (steps=, sigma=, e_rev=) rebuild the layers with other settings and load the same weights.
@@ -631,15 +639,22 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, **overri
         raise ConfigError(f"{run_dir}: no checkpoint yet ({ck_path.name}); train it with `imc-train resume {run_dir}`")
     ck = _load_torch(ck_path)
     net = build_net(cfg, _input_shape(cfg), model, **{k: v for k, v in overrides.items() if v is not None})
-    net.load_state_dict(ck["model"])
+    try:
+        net.load_state_dict(ck["model"])
+    except (KeyError, TypeError, RuntimeError) as exc:  # a missing key, a foreign file, tensors of another shape
+        what = f"no '{exc.args[0]}' entry" if isinstance(exc, KeyError) else str(exc).strip().splitlines()[-1][:160]
+        raise ConfigError(f"{ck_path}: checkpoint does not match the run's config ({what})") from None
     net.eval()
-    cell = load_cell(run_dir / "cell.json") if (run_dir / "cell.json").is_file() else None
+    # with_cell=False: the caller brings its own cell, so a stale copy in the run must not stand in the way
+    cell = load_cell(run_dir / "cell.json") if with_cell and (run_dir / "cell.json").is_file() else None
     return Run(net, cfg, model, cell, run_dir)
 
 
 def _input_shape(cfg: TrainConfig) -> tuple[int, ...]:
     name = cfg.dataset.name
     flat = cfg.model.arch == "mlp"
+    if name == "file":  # the user's own features: as many inputs as the file has columns
+        return load_dataset(cfg.dataset, flatten=True).input_shape
     if name == "iris":
         return (5,)
     if name == "digits":
@@ -659,8 +674,10 @@ def eval_run(run_dir: str | Path, steps: int | None = None, sigma: float | None 
     st = eval_settings(cfg, steps, sigma)
     set_eval_params(net, **st)
     steps_used, sigma_used = st["steps"], st["sigma"]
-    acc = evaluate(net, data.x_test, data.y_test, cfg, device=torch.device("cpu"), seed=seed)
+    device = pick_device(cfg.device)  # the run's configured device, as in training
+    acc = evaluate(net.to(device), data.x_test, data.y_test, cfg, device=device, seed=seed)
     return {"run_dir": str(run_dir), "test_accuracy": acc, "steps": steps_used, "sigma": sigma_used,
+            "device": str(device),
             "e_plus": net.layers[0].e_plus if hasattr(net, "layers") else None,
             "e_minus": net.layers[0].e_minus if hasattr(net, "layers") else None, "n_test": len(data.y_test)}
 

@@ -29,12 +29,13 @@ class Calibration:
 
 def fit_batched(simulate_many: Callable[[list[Scales]], list[list[np.ndarray]]], target: list[np.ndarray], mode: str,
                 log: Callable[[str], None] = lambda m: None, *, max_iter: int = 5, h: float = 0.01,
-                tol: float = 2e-3) -> Calibration:
+                tol: float = 2e-3, t_circ_ns: float | None = None) -> Calibration:
     """Damped Gauss-Newton on the spike-time residuals (circuit minus model, every layer): spike times are smooth in
     the current scale, so each iteration needs one batch of 1 + n_params candidates (the centre and a forward
     difference per parameter), simulated in one loaded netlist per chunk (see simulate.simulate_scales). The step
     is bounded (0.15 per parameter per iteration) and the result stays inside BOUNDS; the best evaluated point is
-    returned. Global: one factor for both branches; per-branch: (pos, neg)."""
+    returned. Global: one factor for both branches; per-branch: (pos, neg). With t_circ_ns the log gives the RMSE in
+    ns, like the reports."""
     evals: list[tuple[float, float, float]] = []
     tgt = _flat(target)
 
@@ -47,7 +48,8 @@ def fit_batched(simulate_many: Callable[[list[Scales]], list[list[np.ndarray]]],
         for c, r in zip(cands, res):
             e = float(np.sqrt(np.mean(r ** 2)))
             evals.append((c.pos, c.neg, e))
-            log(f"  calibration: scale +{c.pos:.4f} / -{c.neg:.4f} -> RMSE {e:.5f} T_circ")
+            err = f"{e:.5f} T_circ" if t_circ_ns is None else f"{e * t_circ_ns:.2f} ns"
+            log(f"  calibration: scale +{c.pos:.4f} / -{c.neg:.4f} -> RMSE {err}")
         return res
 
     if mode == "none":

@@ -98,7 +98,7 @@ def _calibrate(net: Network, cell: CellParams, design: CellDesign, lib_line: str
     cal_target = model_times(net.weights, net.cal_inputs, net.model)
     log(f"calibrating the {scale_mode} current scale on {len(net.cal_inputs)} training samples (SPICE in the loop)")
     return fit_batched(lambda cands: simulate_scales(net.weights, net.cal_inputs, cell, design, lib_line, cands, **kw),
-                       cal_target, scale_mode, log)
+                       cal_target, scale_mode, log, t_circ_ns=cell.t_circ * 1e9)
 
 
 def _summary(net: Network, cell: CellParams, circuit, model: list[np.ndarray], scales: Scales, scale_mode: str,

@@ -43,7 +43,8 @@ def sha256_file(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-REQUIRED = ("flow", "source", "n_samples", "rmse_ns", "rmse_ns_per_layer", "class_agreement", "scale", "model")
+REQUIRED = ("flow", "source", "n_samples", "rmse_ns", "rmse_ns_fired", "rmse_ns_per_layer", "class_agreement",
+            "accuracy_model", "accuracy_spice", "scale", "model")
 
 
 def load_summary(directory: str | Path) -> dict[str, Any]:
@@ -57,11 +58,16 @@ def load_summary(directory: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{p}: not a readable verification summary ({exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: a verification summary must be a JSON object")
+    if "rmse_ns" not in data and "test_accuracy" in data:
+        raise ConfigError(f"{directory} is a training run without a verification: run `imc-verify run {directory}` "
+                          f"first")
     version = data.get("schema_version")
     if version != VERIFY_SCHEMA_VERSION:
-        raise ConfigError(f"{p}: verification summary schema {version!r} is not {VERIFY_SCHEMA_VERSION} (written by "
-                          f"another imc-pnn version?); re-run `imc-verify run`")
+        raise ConfigError(f"{p}: not a verification summary of this imc-pnn (schema_version {version!r}, expected "
+                          f"{VERIFY_SCHEMA_VERSION}); re-run `imc-verify run`")
     missing = [k for k in REQUIRED if k not in data]
     if missing:
-        raise ConfigError(f"{p}: verification summary lacks {', '.join(missing)}; re-run `imc-verify run`")
+        raise ConfigError(f"{p}: not a verification summary (missing {', '.join(missing)}); re-run `imc-verify run`")
+    if not isinstance(data["rmse_ns"], (int, float)) or not isinstance(data["scale"], dict):
+        raise ConfigError(f"{p}: malformed verification summary (rmse_ns must be a number, scale an object)")
     return data

@@ -134,7 +134,8 @@ def simulate_scales(weights: list[np.ndarray], inputs: np.ndarray, cell: CellPar
             cmds += a + [b.tran]
         vecs = ("time",) + tuple(n for layer in b.spike_nodes for n in layer)
         jobs.append(SimJob(b.text, tuple(cmds), vecs, f"calibration chunk{k}"))
-    results = run_jobs(jobs, workers=workers, cache=cache, progress=False, timeout=1800.0)
+    results = run_jobs(jobs, workers=workers, cache=cache, progress=True, label="SPICE calibration",
+                       timeout=1800.0)
     failed = [r for r in results if not r.ok]
     if failed:
         raise failed[0].error

@@ -118,4 +118,5 @@ def test_warm_cli_run_identical_from_cache(extracted, tmp_path):
     assert a == b
     names = {p.name for p in (tmp_path / "rep").iterdir()}
     assert {"report.md", "iv_n.png", "iv_p.png", "lambda_vs_current.png", "bias_tables.png", "sense_transfer.png",
-            "c_eff_vs_fanin.png"} <= names
+            "c_eff_vs_fanin.png", "firing_law.png"} <= names
+    assert "## Firing law (measured" in (tmp_path / "rep" / "report.md").read_text()

@@ -36,3 +36,15 @@ def test_batched_fit_recovers_known_scales(mode, true):
     assert cal.rmse < 1e-4
     # each SPICE candidate costs seconds: the search must stay a handful of batches
     assert len(cal.evaluations) <= (7 if mode == "global" else 16)
+
+
+def test_calibration_log_is_in_ns_like_the_reports():
+    from imcpnn.verify.calibrate import fit_batched
+
+    ws, x, p = _setup()
+    target = model_times(ws, x, p)
+    lines: list[str] = []
+    cal = fit_batched(lambda cands: [model_times([w * 1.01 for w in ws], x, p) for _ in cands], target, "none",
+                      lines.append, t_circ_ns=1000.0)
+    assert lines == [f"  calibration: scale +1.0000 / -1.0000 -> RMSE {cal.rmse * 1000:.2f} ns"]
+    assert cal.rmse > 0
