@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The commands import their stage inside the function, not here: `-h`, `--version` and a usage error answer
+# at once instead of first paying for torch, PySpice and libngspice.
+
 import sys
 from pathlib import Path
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The commands import their stage inside the function, not here: `-h`, `--version` and a usage error answer
+# at once instead of first paying for torch, PySpice and libngspice.
+
 import json
 
 import click
@@ -12,7 +15,7 @@ from imcpnn.errors import ConfigError
 
 def _interrupted() -> Interrupted:
     # the training loop has already said which epoch is checkpointed (if any) and how to continue
-    return Interrupted("imc-train: interrupted")
+    return Interrupted("interrupted")
 
 
 def _range_warnings(config, sets, cell) -> list[str]:
@@ -46,7 +49,7 @@ def run_cmd(config, cell, out, sets, progress):
     from imcpnn.train.loop import run
 
     for w in _range_warnings(config, list(sets), cell):
-        click.echo(f"imc-train: warning: {w}", err=True)
+        click.echo(f"warning: {w}", err=True)
     try:
         run_dir, summary = run(config, out, list(sets), cell, progress=progress)
     except KeyboardInterrupt:

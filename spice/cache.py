@@ -20,6 +20,7 @@ import numpy as np
 from imcpnn.atomic import atomic_write_bytes, unwritable_reason
 from imcpnn.errors import ConfigError
 from imcpnn.paths import user_cache_dir
+from imcpnn.pdk.library import file_closure_hash
 
 _LIBREF = re.compile(r"""^\s*\.(?:lib|include|inc)\s+["']?([^"'\s]+)""", re.IGNORECASE | re.MULTILINE)
 
@@ -30,8 +31,6 @@ def default_cache_dir() -> Path:
 
 def models_hash(netlist: str) -> str:
     """Hash of the content of every model/include file a netlist names (closure included)."""
-    from imcpnn.pdk.library import file_closure_hash
-
     h = hashlib.sha256()
     for path in _LIBREF.findall(netlist):
         digest = file_closure_hash(path) if Path(path).is_file() else "missing"
@@ -64,14 +63,14 @@ class ResultCache:
 
     def get(self, key: str) -> list[dict[str, np.ndarray]] | None:
         path = self._path(key)
+        if path.is_dir():  # a directory where an entry belongs: not ours to delete, and no result could replace it
+            raise ConfigError(f"simulation cache entry {path} cannot be read (Is a directory): remove it, or run "
+                              "with --no-cache")
         try:
             blob = path.read_bytes()
-        except OSError:  # absent, or a cache root that cannot be read: a miss
+        except OSError:  # absent, or a cache root or file that cannot be read: a miss, the job runs
             self.misses += 1
             return None
-        except OSError as exc:  # a directory or an unreadable file where an entry belongs: not ours to delete
-            raise ConfigError(f"simulation cache entry {path} cannot be read ({exc.strerror or exc}): remove it, "
-                              "or run with --no-cache") from None
         digest, _, payload = blob.partition(b"\n")
         try:
             if hashlib.sha256(payload).hexdigest().encode() != digest:

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from imcpnn.errors import ConfigError
 from imcpnn.spice.cache import ResultCache, job_key
+from imcpnn.spice.engine import shared_version_cached, worker_env
 from imcpnn.spice.errors import SpiceTimeout, SpiceWorkerDied
 from imcpnn.spice.jobs import JobResult, SimJob, execute
 from imcpnn.spice.progress import JobStatus, reporting
@@ -31,8 +32,6 @@ from imcpnn.spice.progress import JobStatus, reporting
 class _Worker:
     def __init__(self):
         parent, child = socket.socketpair()
-        from imcpnn.spice.engine import worker_env
-
         # stderr goes to a file (a pipe nobody reads could fill and block the worker) so that a worker that dies can
         # be reported with its last words; its own session, so that one killpg also ends anything it started.
         self.stderr = tempfile.TemporaryFile()
@@ -253,8 +252,6 @@ def run_jobs(jobs: Sequence[SimJob], *, workers: int | None = None, timeout: flo
 
     workers=None: one per core. scheduler: a dask.distributed address to use a cluster instead of local processes.
     inline: run in this process (no timeout; for a single quick job or debugging)."""
-    from imcpnn.spice.engine import shared_version_cached
-
     if workers is not None and workers < 1:
         raise ConfigError(f"workers must be >= 1 (got {workers}): an empty pool would wait forever")
     results: list[JobResult | None] = [None] * len(jobs)

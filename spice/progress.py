@@ -9,6 +9,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from imcpnn.spice.engine import engine
 from imcpnn.spice.session import ANALYSES
 
 _STATUS = re.compile(r"^\s*(\w+):\s*([0-9.]+)%")
@@ -52,8 +53,6 @@ class JobStatus:
 @contextmanager
 def reporting(status: JobStatus) -> Iterator[JobStatus]:
     """Route this process's ngspice status lines to `status` while the block runs."""
-    from imcpnn.spice.engine import engine
-
     ng = engine()
     ng.send_stat = status.send_stat  # an instance attribute shadows PySpice's method, which only logs
     try:

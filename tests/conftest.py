@@ -52,3 +52,11 @@ def tt_cell(tmp_path_factory):
     cell = cells["tt"][0]
     cell.save(root / "cell.json")
     return cell
+
+
+@pytest.fixture(autouse=True)
+def _in_process_cli_exits_raise(monkeypatch):
+    """In-process CLI calls (click's CliRunner) must raise SystemExit, not end the test process: the CLIs leave with
+    os._exit once libngspice is loaded in their process (to skip its crash-prone teardown), and an earlier test may
+    have loaded it in this one."""
+    monkeypatch.setattr("imcpnn.cli.common._ngspice_loaded", lambda: False)

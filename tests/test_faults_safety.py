@@ -228,7 +228,7 @@ def test_huge_lr_ends_diverged_not_finished(tmp_path):
                 "--set", "lr=1e6", "--set", "epochs=6", "--set", "keep_checkpoints=0")
     assert proc.returncode == 2, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("imc-train: error: training diverged: mean train loss") and "lower optim.lr" in last
+    assert last.startswith("error: training diverged: mean train loss") and "lower optim.lr" in last
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "diverged" and summary["epochs_done"] == 2  # epoch 3 diverged: not checkpointed
 
@@ -289,7 +289,7 @@ def test_train_warns_when_the_fan_in_leaves_the_characterised_one(tmp_path, cell
     proc = _cli("imcpnn.cli.train", "run", "iris-bottomup", "--cell", str(cell_fan_in_3), "--out",
                 str(tmp_path / "run"), "--no-progress", "--set", "epochs=1")
     assert proc.returncode == 0, proc.stderr
-    assert ("imc-train: warning: layer 1 has fan-in 5 but the cell was characterised at design_fan_in 3"
+    assert ("warning: layer 1 has fan-in 5 but the cell was characterised at design_fan_in 3"
             in proc.stderr)
     ok = _cli("imcpnn.cli.train", "run", "iris-bottomup", "--cell", str(CELL), "--out", str(tmp_path / "ok"),
               "--no-progress", "--set", "epochs=1")

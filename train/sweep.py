@@ -12,6 +12,7 @@ from pathlib import Path
 from imcpnn.atomic import atomic_write_bytes, atomic_write_text
 from imcpnn.errors import ConfigError
 from imcpnn.train.config import parse_value, resolve_key
+from imcpnn.train.loop import log, make_config, resume, run
 
 
 def parse_param(spec: str) -> tuple[str, list]:
@@ -54,8 +55,6 @@ def _point_name(point: dict) -> str:
 def _job(args: dict) -> dict:
     import torch
 
-    from imcpnn.train.loop import resume, run
-
     torch.set_num_threads(args["threads"])
     sets = {**args["sets"], **args["point"], "seed": args["seed"], "threads": args["threads"]}
     if (Path(args["out"]) / "config.yaml").is_file():  # a re-run of an interrupted sweep continues its runs
@@ -68,8 +67,6 @@ def _job(args: dict) -> dict:
 
 
 def _run_tasks(tasks: list[dict], jobs: int) -> list[dict]:
-    from imcpnn.train.loop import log
-
     def done(i: int, t: dict, row: dict) -> None:
         log(f"sweep {i}/{len(tasks)}: {_point_name(t['point'])} seed {t['seed']} -> "
             f"test_accuracy {row['test_accuracy']:.4f}")
@@ -96,8 +93,6 @@ def run_sweep(config, param: str | list[str], seeds: int = 1, jobs: int = 1, out
     base_seed..base_seed+seeds-1. Runs already in OUT (an interrupted sweep) are resumed, not restarted.
     Writes OUT/sweep_runs.csv (one row per run), OUT/sweep.csv (mean, std, min, max per grid point), OUT/sweep.png."""
     import pandas as pd
-
-    from imcpnn.train.loop import make_config
 
     grid = parse_grid(param)
     keys = list(grid)
