@@ -14,6 +14,8 @@ Port conventions (all subcircuits use global ground ``0``):
 
 from __future__ import annotations
 
+from imcpnn.pdk.flat import flatten_netlist
+
 from .design import CellDesign
 
 SYNAPSE = "imc_synapse"
@@ -151,3 +153,9 @@ def subcircuits(design: CellDesign, layer_shapes: tuple[tuple[int, int], ...] | 
             seen.append(s)
             parts.append(layer_subckt(design, *s))
     return "\n".join(parts) + "\n"
+
+
+def in_device_form(text: str, design: CellDesign, lib_line: str) -> str:
+    """A complete netlist (holding ``lib_line``) in the design's device form: as written (sky130 wrapper
+    subcircuits) or flat (each device a direct instance of its model bin, imcpnn.pdk.flat)."""
+    return flatten_netlist(text, lib_line) if design.device_form == "flat" else text
