@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 from imcpnn.errors import ConfigError, MissingDependencyError
-from imcpnn.pdk.closure import _INCLUDE, closure, cut_subckts
+from imcpnn.pdk.closure import _INCLUDE, closure, cut_subckts, lib_sections
 from imcpnn.pdk.source import CAP_DEVICES, FET_DEVICES
 from imcpnn.pdk.wrapper import Card, Wrapper, names_in, parse_wrapper, random_calls, substitute
 
@@ -42,8 +42,8 @@ def lib_file(lib_line: str) -> Path:
     return Path(m.group(2))
 
 
-@functools.lru_cache(maxsize=4)
-def _wrappers(path: str, mtime_ns: int) -> dict[str, Wrapper]:
+@functools.lru_cache(maxsize=8)
+def _wrappers(path: str, section: str | None, mtime_ns: int) -> dict[str, Wrapper]:
     root = Path(path)
     found: dict[str, Wrapper] = {}
     wanted = tuple(d.lower() for d in FET_DEVICES + CAP_DEVICES)
@@ -52,22 +52,32 @@ def _wrappers(path: str, mtime_ns: int) -> dict[str, Wrapper]:
         p = Path(rel) if os.path.isabs(rel) else root.parent / rel
         if not p.is_file():
             raise MissingDependencyError(f"model file {p} (included by {root}) is missing: reinstall the PDK")
-        return p.read_text(errors="replace")
+        text = p.read_text(errors="replace")
+        if rel == root.name and section:  # only what the selected section includes
+            sections = {k.lower(): v for k, v in lib_sections(text).items()}
+            if section.lower() not in sections:
+                raise ConfigError(f"model library {root} has no section {section}")
+            return "\n".join(sections[section.lower()])
+        return text
 
     for rel in closure(root.name, read):
         text = read(rel)
         if ".subckt" in text.lower():
             for name, block in cut_subckts(text, wanted)[1].items():
-                found.setdefault(name, parse_wrapper(block))
+                w = parse_wrapper(block)
+                if found.setdefault(name, w) != w:
+                    raise ConfigError(f"{name} is defined twice, differently, in {root} {section or ''}")
     return found
 
 
 def wrappers(lib_line: str) -> dict[str, Wrapper]:
-    """The device wrappers the library behind `lib_line` defines, by lower-case subcircuit name."""
+    """The device wrappers that the library section behind `lib_line` defines, by lower-case subcircuit name."""
+    m = _INCLUDE.match(lib_line.strip())
     p = lib_file(lib_line)
     if not p.is_file():
         raise MissingDependencyError(f"model library {p} is missing: run `imc-extract pdk install`")
-    return _wrappers(str(p), p.stat().st_mtime_ns)
+    section = m.group(3) if m and m.group(1).lower() == "lib" else None
+    return _wrappers(str(p), section, p.stat().st_mtime_ns)
 
 
 def _resolve(w: Wrapper, given: dict[str, str]) -> dict[str, str]:

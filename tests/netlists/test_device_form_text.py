@@ -33,10 +33,16 @@ XC d g s3 0 sky130_fd_pr__nfet_01v8 W=2 L=1.5 nf=1 m=2
 .end"""
 
 
-def _flat(tmp_path, extra="", card=""):
+def _lib(tmp_path, extra="", card="") -> str:
+    """A library file whose section tt includes the wrapper file, as the trimmed sky130 sections do."""
+    (tmp_path / "devices.spice").write_text(WRAPPER.format(extra=extra, card=card))
     lib = tmp_path / "lib.spice"
-    lib.write_text(WRAPPER.format(extra=extra, card=card))
-    line = f'.lib "{lib}" tt'
+    lib.write_text('.lib tt\n.param MC_MM_SWITCH=0\n.include "devices.spice"\n.endl tt\n')
+    return f'.lib "{lib}" tt'
+
+
+def _flat(tmp_path, extra="", card=""):
+    line = _lib(tmp_path, extra, card)
     return flatten_netlist(NETLIST.format(lib=line), line)
 
 
@@ -69,9 +75,7 @@ def test_random_parameter_drawn_twice_refused(tmp_path):
 
 
 def test_geometry_without_bin_refused(tmp_path):
-    lib = tmp_path / "lib.spice"
-    lib.write_text(WRAPPER.format(extra="", card=""))
-    line = f'.lib "{lib}" tt'
+    line = _lib(tmp_path)
     with pytest.raises(ConfigError, match="no model bin"):
         flatten_netlist(f"{line}\nXA d g s 0 sky130_fd_pr__nfet_01v8 W=500 L=0.25 nf=1", line)
 
@@ -80,3 +84,9 @@ def test_device_form_validated():
     with pytest.raises(ConfigError, match="device_form"):
         default_design().derive(device_form="inline")
     assert default_design().device_form == "subckt"
+
+
+def test_unknown_section_refused(tmp_path):
+    line = _lib(tmp_path).replace(" tt", " ff")
+    with pytest.raises(ConfigError, match="no section ff"):
+        flatten_netlist(NETLIST.format(lib=line), line)
