@@ -6,11 +6,16 @@ scale"). The flat form writes, once per netlist, the bins that can hold each geo
 parameters substituted for that geometry, and turns every device line into an instance of those cards that carries
 the wrapper's per-instance expressions (delvto, with its mismatch term).
 
-Corners and Monte Carlo: the global (corner, process) parameters stay symbolic in the cards, so one set of cards
-serves every section of the library and ngspice evaluates them once, as with the wrapper. The per-instance mismatch
-draws (AGAUSS in the wrapper's `.param`s, switched by MC_MM_SWITCH) stay on each instance line, so every device still
-draws its own value. A wrapper whose random parameter would land in a shared card, or be drawn more than once per
-device, is refused rather than changed.
+Corners and mismatch: the global (corner) parameters stay symbolic in the cards, so one set of cards serves every
+corner section and ngspice evaluates them once, as with the wrapper. The per-instance mismatch draws (AGAUSS in the
+wrapper's `.param`s, switched on by MC_MM_SWITCH in the `*_mm` sections) stay on each instance line, so every device
+still draws its own value. A wrapper whose random parameter would land in a shared card, or be drawn more than once
+per device, is refused rather than changed.
+
+Monte Carlo (`mc` section) is refused: ngspice draws the process parameters (AGAUSS in the global `.param`s) again
+for every copy of a card, so in the wrapper form each device gets partly its own process draw, which the flat form's
+shared cards would collapse to one per geometry (measured: two devices of one geometry differ in `mc` with one card
+copy each, and are equal with a shared card).
 """
 
 from __future__ import annotations
@@ -28,8 +33,7 @@ from imcpnn.pdk.wrapper import Card, Wrapper, names_in, parse_wrapper, random_ca
 SCALE = 1e-6  # the library's `.option scale=1.0u`: W and L are written in um, bin limits are in metres
 _DEVICE_LINE = re.compile(r"^X(\S+)\s+(.*?)\s*\b(sky130_fd_pr__\w+)((?:\s+\w+=\S+)*)\s*$", re.IGNORECASE)
 _REL_TOL = 1e-9
-# Sections whose process draws come out partly per device in the wrapper form (ngspice evaluates them again in each
-# wrapper's copy of the cards), while the flat form's shared cards draw them once per geometry: refused.
+# Sections whose process draws come out partly per device in the wrapper form (see above): refused.
 PER_INSTANCE_PROCESS = ("mc",)
 _PAIR = re.compile(r"[A-Za-z_]\w*\s*=\s*(?:\{[^{}]*\}|[^\s{}=]+)")
 
