@@ -1,13 +1,15 @@
 """Netlist set-up time, transient time and peak memory against layer size, sky130 wrapper subcircuits vs the flat
 device form (CellDesign.device_form; imcpnn.pdk.flat).
 
-Each case (one n x n layer, one input sample streamed: 3 clock phases) runs in a fresh process through the project's
-engine (libngspice, one thread): `load` is ngspice reading and expanding the netlist (Session start), `tran` the
-transient, `peak RSS` the child's maximum resident set (os.wait4), Python and the netlist text included. A form that
-runs past --timeout at one size is not tried at larger ones.
+Each case (one n x n layer, one input sample) runs in a fresh process through the project's engine (libngspice, one
+thread): `load` is ngspice reading and expanding the netlist (Session start); `tran` the transient, by default its
+first --tran-ns (the initial operating point, where ngspice also sets up the devices, and the first steps), with
+--tran-ns 0 the whole 3-phase transient; `peak RSS` the child's maximum resident set (os.wait4), Python and the
+netlist text included. A child may use at most --mem-limit-gb of address space (the machine is shared). A form that
+fails or runs past --timeout at one size is not tried at larger ones.
 
-Run: ``.venv/bin/python benchmarks/netlist_scale.py [--sizes 5,10,20,40,64,128] [--timeout 300] [--json out.json]``.
-Numbers depend on machine load; the growth with size is the point.
+Run: ``.venv/bin/python benchmarks/netlist_scale.py [--sizes 5,10,20,40,64,128] [--timeout 300] [--tran-ns 100]
+[--json out.json]``. Numbers depend on machine load; the growth with size is the point.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -37,7 +40,7 @@ def _vm(key: str) -> float:
     return float("nan")
 
 
-def run_case(n: int, form: str) -> dict:
+def run_case(n: int, form: str, tran_ns: float) -> dict:
     """In the child: build, load and simulate one n x n layer; timings in seconds."""
     from imcpnn.pdk import lib_line
     from imcpnn.spice.session import Session
@@ -53,18 +56,21 @@ def run_case(n: int, form: str) -> dict:
     rss_before = _vm("VmRSS")
     with Session(nb.text, title=f"{n}x{n} {form}") as s:
         t2 = time.perf_counter()
-        plot = s.run(nb.tran, ["time", *nb.spike_nodes[0]])
+        tran = nb.tran if tran_ns <= 0 else f"tran {nb.tran.split()[1]} {tran_ns:g}n"
+        plot = s.run(tran, ["time", *nb.spike_nodes[0]])
         t3 = time.perf_counter()
     return {"n": n, "form": form, "devices": 4 * n * n + 25 * n, "netlist_kb": len(nb.text) / 1024,
             "build_s": t1 - t0, "load_s": t2 - t1, "tran_s": t3 - t2, "steps": int(len(plot.time)),
             "rss_before_load_mb": rss_before, "vmhwm_mb": _vm("VmHWM")}
 
 
-def spawn(n: int, form: str, timeout: float) -> dict:
+def spawn(n: int, form: str, timeout: float, tran_ns: float, mem_gb: float) -> dict:
     """One case in a fresh process; its peak RSS from the kernel's accounting of that process alone."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    p = subprocess.Popen([sys.executable, __file__, "--case", str(n), form], stdout=subprocess.PIPE, text=True,
-                         env=env, start_new_session=True)
+    limit = int(mem_gb * 2 ** 30)
+    p = subprocess.Popen([sys.executable, __file__, "--case", str(n), form, str(tran_ns)], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, env=env, start_new_session=True,
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
     t0 = time.perf_counter()
     while True:
         pid, status, usage = os.wait4(p.pid, os.WNOHANG)
@@ -79,7 +85,8 @@ def spawn(n: int, form: str, timeout: float) -> dict:
     out = p.stdout.read() if p.stdout else ""
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0 or not out.strip():
-        return {"n": n, "form": form, "status": f"failed (exit {p.returncode})", "wall_s": wall}
+        return {"n": n, "form": form, "status": f"failed (exit {p.returncode}; memory limit {mem_gb:g} GB?)",
+                "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
     rec = json.loads(out.strip().splitlines()[-1])
     return {**rec, "status": "ok", "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
 
@@ -108,23 +115,26 @@ def main() -> None:
     ap.add_argument("--sizes", default="5,10,20,40,64,128", help="layer sizes n (n x n), comma-separated")
     ap.add_argument("--forms", default=",".join(FORMS))
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per case")
+    ap.add_argument("--tran-ns", type=float, default=100.0, help="transient length in ns; 0 = all 3 phases")
+    ap.add_argument("--mem-limit-gb", type=float, default=5.0, help="address-space limit per case")
     ap.add_argument("--json", default="netlist_scale.json", help="where to write the records")
-    ap.add_argument("--case", nargs=2, metavar=("N", "FORM"), help=argparse.SUPPRESS)
+    ap.add_argument("--case", nargs=3, metavar=("N", "FORM", "TRAN_NS"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.case:
-        print(json.dumps(run_case(int(a.case[0]), a.case[1])))
+        print(json.dumps(run_case(int(a.case[0]), a.case[1], float(a.case[2]))))
         return
     sizes = [int(s) for s in a.sizes.split(",")]
     rows = []
     for form in a.forms.split(","):
         for n in sizes:
-            r = spawn(n, form, a.timeout)
+            r = spawn(n, form, a.timeout, a.tran_ns, a.mem_limit_gb)
             rows.append(r)
             print(json.dumps(r), flush=True)
             if r["status"] != "ok":
                 break
     atomic_write_text(a.json, json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                                          "timeout_s": a.timeout, "cases": rows}, indent=2) + "\n")
+                                          "timeout_s": a.timeout, "tran_ns": a.tran_ns,
+                                          "mem_limit_gb": a.mem_limit_gb, "cases": rows}, indent=2) + "\n")
     print(table(rows, sizes))
 
 
