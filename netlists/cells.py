@@ -14,6 +14,8 @@ Port conventions (all subcircuits use global ground ``0``):
 
 from __future__ import annotations
 
+from typing import Callable
+
 from imcpnn.pdk.flat import flatten_netlist
 
 from .design import CellDesign
@@ -137,7 +139,7 @@ def layer_fits_subckt(n_in: int, n_out: int) -> bool:
     return len(layer_ports(n_in, n_out)) <= MAX_SUBCKT_PORTS
 
 
-def layer_body(n_in: int, n_out: int, node=lambda port: port, prefix: str = "") -> list[str]:
+def layer_body(n_in: int, n_out: int, node: Callable[[str], str] = str, prefix: str = "") -> list[str]:
     """The instance lines of an N_in x N_out layer, its ports renamed by ``node`` and instance names prefixed."""
     if n_in < 1 or n_out < 1:
         raise ValueError("n_in and n_out must be >= 1")
