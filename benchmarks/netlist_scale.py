@@ -56,6 +56,8 @@ def run_case(n: int, form: str, tran_ns: float) -> dict:
     rss_before = _vm("VmRSS")
     with Session(nb.text, title=f"{n}x{n} {form}") as s:
         t2 = time.perf_counter()
+        # the set-up figures first, so that a transient cut short by the timeout still reports them
+        print(json.dumps({"n": n, "form": form, "load_s": t2 - t1, "vmhwm_after_load_mb": _vm("VmHWM")}), flush=True)
         tran = nb.tran if tran_ns <= 0 else f"tran {nb.tran.split()[1]} {tran_ns:g}n"
         plot = s.run(tran, ["time", *nb.spike_nodes[0]])
         t3 = time.perf_counter()
@@ -79,7 +81,9 @@ def spawn(n: int, form: str, timeout: float, tran_ns: float, mem_gb: float) -> d
         if time.perf_counter() - t0 > timeout:
             os.killpg(p.pid, signal.SIGKILL)
             os.wait4(p.pid, 0)
-            return {"n": n, "form": form, "status": "timeout", "wall_s": timeout}
+            lines = (p.stdout.read() if p.stdout else "").strip().splitlines()
+            loaded = json.loads(lines[-1]) if lines else {}
+            return {**loaded, "n": n, "form": form, "status": "timeout", "wall_s": timeout}
         time.sleep(0.2)
     wall = time.perf_counter() - t0
     out = p.stdout.read() if p.stdout else ""
@@ -102,6 +106,8 @@ def table(rows: list[dict], sizes: list[int]) -> str:
             r = by.get((n, f))
             if r is None:
                 cells += ["not run"] * 3
+            elif r["status"] != "ok" and "load_s" in r:  # loaded, then ran out of time in the transient
+                cells += [f"{r['load_s']:.2f}", r["status"], f">= {r['vmhwm_after_load_mb']:.0f}"]
             elif r["status"] != "ok":
                 cells += [r["status"], "", ""]
             else:

@@ -190,7 +190,8 @@ def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, w
                          "vp": np.array([[f"vp_{l}_{i}_{j}" for j in range(n_in)] for i in range(n_out)])})
     tran = Tran(design.t_edge / 2, t_stop, 0.0, design.max_step).command()
     lines += [f".{tran}", ".end"]
-    return NetlistBundle(text=in_device_form("\n".join(lines), design, lib_line) + "\n", tran=tran, n_layers=L, n_samples=S, t_circ=T, t_stop=t_stop,
+    text = in_device_form("\n".join(lines), design, lib_line) + "\n"
+    return NetlistBundle(text=text, tran=tran, n_layers=L, n_samples=S, t_circ=T, t_stop=t_stop,
                          spike_nodes=spike_nodes, spikeb_nodes=spikeb_nodes, mem_nodes=mem_nodes,
                          input_nodes=[f"spk_0_{j}" for j in range(x.shape[1])],
                          inputb_nodes=[f"spkb_0_{j}" for j in range(x.shape[1])], bias_sources=bias_src,
