@@ -14,6 +14,10 @@ Port conventions (all subcircuits use global ground ``0``):
 
 from __future__ import annotations
 
+from typing import Callable
+
+from imcpnn.pdk.flat import flatten_netlist
+
 from .design import CellDesign
 
 SYNAPSE = "imc_synapse"
@@ -125,29 +129,52 @@ def layer_ports(n_in: int, n_out: int) -> list[str]:
     return ports
 
 
-def layer_subckt(design: CellDesign, n_in: int, n_out: int) -> str:
-    """An N_in x N_out synapse array with its N_out neurons; one gate-bias port per memory transistor."""
+#: ngspice (up to version 39 at least) maps a subcircuit's ports through a fixed table of 1005 entries (N_GLOBAL_NODES
+#: in its subckt.c) and exits on a larger one; a layer with more ports (above 21x21) is written out where it is used
+#: instead of as an ``imc_layer_*`` subcircuit (network.py)
+MAX_SUBCKT_PORTS = 1000
+
+
+def layer_fits_subckt(n_in: int, n_out: int) -> bool:
+    return len(layer_ports(n_in, n_out)) <= MAX_SUBCKT_PORTS
+
+
+def layer_body(n_in: int, n_out: int, node: Callable[[str], str] = str, prefix: str = "") -> list[str]:
+    """The instance lines of an N_in x N_out layer, its ports renamed by ``node`` and instance names prefixed."""
     if n_in < 1 or n_out < 1:
         raise ValueError("n_in and n_out must be >= 1")
-    name = layer_name(n_in, n_out)
-    lines = [f".subckt {name} " + " ".join(layer_ports(n_in, n_out))]
+    lines = []
     for i in range(n_out):
         for j in range(n_in):
-            lines.append(f"XS{i}_{j} mem_{i} in_{j} inb_{j} vn_{i}_{j} vp_{i}_{j} vdd {SYNAPSE}")
+            lines.append(f"X{prefix}S{i}_{j} {node(f'mem_{i}')} {node(f'in_{j}')} {node(f'inb_{j}')} "
+                         f"{node(f'vn_{i}_{j}')} {node(f'vp_{i}_{j}')} {node('vdd')} {SYNAPSE}")
     for i in range(n_out):
-        lines.append(f"XN{i} mem_{i} out_{i} outb_{i} ph phb rstb v0 vbdis vbsense vdd {NEURON}")
-    lines.append(f".ends {name}")
+        ports = [f"mem_{i}", f"out_{i}", f"outb_{i}", "ph", "phb", "rstb", "v0", "vbdis", "vbsense", "vdd"]
+        lines.append(f"X{prefix}N{i} " + " ".join(node(p) for p in ports) + f" {NEURON}")
+    return lines
+
+
+def layer_subckt(design: CellDesign, n_in: int, n_out: int) -> str:
+    """An N_in x N_out synapse array with its N_out neurons; one gate-bias port per memory transistor."""
+    name = layer_name(n_in, n_out)
+    lines = [f".subckt {name} " + " ".join(layer_ports(n_in, n_out)), *layer_body(n_in, n_out), f".ends {name}"]
     return "\n".join(lines)
 
 
 def subcircuits(design: CellDesign, layer_shapes: tuple[tuple[int, int], ...] | list[tuple[int, int]] = ()) -> str:
     """All cell subcircuits (synapse, gates, sensing, discharger, neuron) plus one layer subcircuit per distinct
-    ``(n_in, n_out)`` in ``layer_shapes`` (in first-seen order)."""
+    ``(n_in, n_out)`` in ``layer_shapes`` (in first-seen order) that ngspice can take as a subcircuit."""
     parts = [f"* imc-pnn cell '{design.name}'", synapse_subckt(design), gates_subckt(design), neuron_subckt(design)]
     seen: list[tuple[int, int]] = []
     for s in layer_shapes:
         s = (int(s[0]), int(s[1]))
-        if s not in seen:
+        if s not in seen and layer_fits_subckt(*s):
             seen.append(s)
             parts.append(layer_subckt(design, *s))
     return "\n".join(parts) + "\n"
+
+
+def in_device_form(text: str, design: CellDesign, lib_line: str) -> str:
+    """A complete netlist (holding ``lib_line``) in the design's device form: as written (sky130 wrapper
+    subcircuits) or flat (each device a direct instance of its model bin, imcpnn.pdk.flat)."""
+    return flatten_netlist(text, lib_line) if design.device_form == "flat" else text

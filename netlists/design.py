@@ -31,6 +31,8 @@ FET_FLAVOURS: dict[str, str] = {
 }
 #: MIM flavours: m3_1 = metal3/metal4, m3_2 = metal4/metal5
 MIM_FLAVOURS = ("cap_mim_m3_1", "cap_mim_m3_2")
+#: how netlists write the devices (CellDesign.device_form)
+DEVICE_FORMS = ("subckt", "flat")
 
 #: design files are validated with pydantic (load_design): unknown keys are errors, not silently dropped
 _STRICT = ConfigDict(extra="forbid")
@@ -156,6 +158,11 @@ class CellDesign:
     #: integration method: at the same chgtol trapezoidal integration is both faster than gear-2 here and closer to
     #: the converged spike times (figures: docs/circuit.md "Simulation options")
     method: str = "trap"
+    #: how the sky130 devices are written: "subckt" = instances of the PDK's wrapper subcircuits (which copy every
+    #: model bin into every instance), "flat" = direct instances of the bins used, placed once per netlist
+    #: (imcpnn.pdk.flat; same currents, set-up time and memory linear in the device count: docs/circuit.md
+    #: "Netlist scale")
+    device_form: str = "subckt"
 
     def __post_init__(self) -> None:
         if not self.name or any(c.isspace() for c in self.name):
@@ -197,6 +204,8 @@ class CellDesign:
             raise ConfigError("chgtol must lie within [1e-20, 1e-12] C")
         if self.method not in ("trap", "gear"):
             raise ConfigError(f"method must be 'trap' or 'gear', got {self.method!r}")
+        if self.device_form not in DEVICE_FORMS:
+            raise ConfigError(f"device_form must be one of {DEVICE_FORMS}, got {self.device_form!r}")
 
     # ------------------------------------------------------------------ records
     def to_dict(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import numpy as np
 from imcpnn.errors import ConfigError
 from imcpnn.spice.analyses import Tran
 
-from .cells import layer_name, layer_ports, subcircuits
+from .cells import in_device_form, layer_body, layer_fits_subckt, layer_name, layer_ports, subcircuits
 from .design import CellDesign, _fmt
 from .stimulus import input_sources, n_phases, phase_sources
 
@@ -134,7 +134,10 @@ def _layer_lines(l: int, vn: np.ndarray, vp: np.ndarray, wire_cap: float) -> lis
         for j in range(n_in):
             conn[f"vn_{i}_{j}"] = f"vn_{l}_{i}_{j}"
             conn[f"vp_{i}_{j}"] = f"vp_{l}_{i}_{j}"
-    lines.append(f"XL{l} " + " ".join(conn[p] for p in layer_ports(n_in, n_out)) + f" {layer_name(n_in, n_out)}")
+    if layer_fits_subckt(n_in, n_out):
+        lines.append(f"XL{l} " + " ".join(conn[p] for p in layer_ports(n_in, n_out)) + f" {layer_name(n_in, n_out)}")
+    else:
+        lines += layer_body(n_in, n_out, conn.__getitem__, prefix=f"L{l}_")
     if wire_cap > 0:
         lines += [f"Cw_{l}_{i} mem_{l}_{i} 0 {_fmt(wire_cap)}" for i in range(n_out)]
     return lines
@@ -187,7 +190,8 @@ def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, w
                          "vp": np.array([[f"vp_{l}_{i}_{j}" for j in range(n_in)] for i in range(n_out)])})
     tran = Tran(design.t_edge / 2, t_stop, 0.0, design.max_step).command()
     lines += [f".{tran}", ".end"]
-    return NetlistBundle(text="\n".join(lines) + "\n", tran=tran, n_layers=L, n_samples=S, t_circ=T, t_stop=t_stop,
+    text = in_device_form("\n".join(lines), design, lib_line) + "\n"
+    return NetlistBundle(text=text, tran=tran, n_layers=L, n_samples=S, t_circ=T, t_stop=t_stop,
                          spike_nodes=spike_nodes, spikeb_nodes=spikeb_nodes, mem_nodes=mem_nodes,
                          input_nodes=[f"spk_0_{j}" for j in range(x.shape[1])],
                          inputb_nodes=[f"spkb_0_{j}" for j in range(x.shape[1])], bias_sources=bias_src,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from imcpnn.spice.analyses import Analysis, Dc, Tran
 
-from .cells import DISCHARGER, NAND2, NEURON, SENSE, SYNAPSE, subcircuits
+from .cells import DISCHARGER, NAND2, NEURON, SENSE, SYNAPSE, in_device_form, subcircuits
 from .design import CellDesign, _fmt
 from .network import check_lib_line, options_lines
 from .stimulus import pwl_from_levels
@@ -38,7 +38,7 @@ def _head(design: CellDesign, lib_line: str, title: str, params: dict[str, float
         lines.append(".param " + " ".join(f"{k}={_fmt(v)}" for k, v in params.items()))
     lines.append(subcircuits(design).rstrip("\n"))
     lines.append(f"Vdd vdd 0 DC {_fmt(design.vdd)}")
-    return lines
+    return in_device_form("\n".join(lines), design, lines[1]).split("\n")
 
 
 def synapse_branch_tb(design: CellDesign, lib_line: str, branch: str = "n", vg: float | None = None) -> Testbench:

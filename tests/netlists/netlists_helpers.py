@@ -39,3 +39,14 @@ def crossings(t: np.ndarray, v: np.ndarray, level: float, rising: bool = True) -
     a = v - level
     idx = np.nonzero((a[:-1] < 0) & (a[1:] >= 0))[0] if rising else np.nonzero((a[:-1] > 0) & (a[1:] <= 0))[0]
     return t[idx] + (t[idx + 1] - t[idx]) * (-a[idx]) / (a[idx + 1] - a[idx])
+
+
+def random_biases(rng, design, shapes, p_pos=0.6):
+    """Random valid biases: each synapse uses one branch (NMOS 0.45..0.56 V or PMOS 1.05..1.25 V), the other off."""
+    out = []
+    for n_out, n_in in shapes:
+        pos = rng.random((n_out, n_in)) < p_pos
+        vn = np.where(pos, rng.uniform(0.45, 0.56, (n_out, n_in)), 0.0)
+        vp = np.where(pos, design.vdd, rng.uniform(1.05, 1.25, (n_out, n_in)))
+        out.append((vn, vp))
+    return out

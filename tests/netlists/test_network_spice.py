@@ -8,23 +8,12 @@ import pytest
 
 from imcpnn.netlists import network_netlist
 
-from netlists_helpers import crossings, run_ngspice
+from netlists_helpers import crossings, random_biases, run_ngspice
 
 pytestmark = pytest.mark.spice
 
 CONVERGENCE_HELP = ("gmin stepping", "source stepping", "timestep too small", "singular matrix", "doanalyses",
                     "simulation(s) aborted")
-
-
-def random_biases(rng, design, shapes, p_pos=0.6):
-    """Random valid biases: each synapse uses one branch (NMOS 0.45..0.56 V or PMOS 1.05..1.25 V), the other off."""
-    out = []
-    for n_out, n_in in shapes:
-        pos = rng.random((n_out, n_in)) < p_pos
-        vn = np.where(pos, rng.uniform(0.45, 0.56, (n_out, n_in)), 0.0)
-        vp = np.where(pos, design.vdd, rng.uniform(1.05, 1.25, (n_out, n_in)))
-        out.append((vn, vp))
-    return out
 
 
 @pytest.mark.slow
