@@ -38,6 +38,8 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--sizes", action="append", help="layer sizes, e.g. 5,5,5 (repeatable; default 5,5,5)")
     ap.add_argument("--json")
     ap.add_argument("--timeout", type=float, default=3600.0, help="per-transient timeout in seconds")
+    ap.add_argument("--device-form", choices=["subckt", "flat"], default=None,
+                    help="how the netlists write the sky130 devices (default: the cell's design)")
     ap.add_argument("--cache", help="reuse SPICE results from this cache dir (for re-analysis: timings then mean nothing)")
     ap.add_argument("--dump", help="directory for per-seed weights, inputs, SPICE and model spike times (.npz)")
     return ap.parse_args()
@@ -48,7 +50,10 @@ def _case(args, cell, sizes: list[int], seed: int, models: dict, cache) -> dict:
     ws = random_network(rng, sizes, min(cell.w_max_plus, cell.w_max_minus))
     x = rng.uniform(0, 1, (args.samples, sizes[0]))
     t0 = time.perf_counter()
-    circ = simulate(ws, x, cell, load_design(cell.design), lib_line(cell.provenance.corner), Scales(), chunks=2,
+    design = load_design(cell.design)
+    if args.device_form:
+        design = design.derive(device_form=args.device_form)
+    circ = simulate(ws, x, cell, design, lib_line(cell.provenance.corner), Scales(), chunks=2,
                     progress=False, cache=cache, timeout=args.timeout)
     wall = time.perf_counter() - t0
     row = {"sizes": sizes, "seed": seed, "sim_seconds": wall}
