@@ -22,7 +22,7 @@ from imcpnn.spice.cache import ResultCache
 from imcpnn.verify.mapping import Scales
 from imcpnn.verify.predict import model_times
 from imcpnn.verify.simulate import simulate
-from imcpnn.verify.spike_errors import layer_errors
+from imcpnn.verify.spike_errors import fmt_ns, layer_errors
 
 
 def random_network(rng: np.random.Generator, sizes: list[int], w_max: float) -> list[np.ndarray]:
@@ -66,7 +66,7 @@ def _case(args, cell, sizes: list[int], seed: int, models: dict, cache) -> dict:
             np.savez(os.path.join(args.dump, f"{tag}_seed{seed}_{name}.npz"), x=x,
                      **{f"w{l}": w for l, w in enumerate(ws)}, **{f"spice{l}": t for l, t in enumerate(circ.times)},
                      **{f"model{l}": t for l, t in enumerate(m)})
-    cells = "; ".join(f"{name} " + ", ".join(f"{e['rmse_ns']:.2f}/{e['rmse_ns_fired']:.2f}" for e in row[name])
+    cells = "; ".join(f"{name} " + ", ".join(f"{e['rmse_ns']:.2f}/{fmt_ns(e['rmse_ns_fired'])}" for e in row[name])
                       for name in models)
     print(f"{'-'.join(map(str, sizes)):>10} seed {seed}: per-layer RMSE all/fired pairs (ns): {cells}; "
           f"{args.samples} samples in {wall:.1f} s", flush=True)
@@ -83,7 +83,7 @@ def main() -> None:
     rows = [_case(args, cell, [int(v) for v in sz.split(",")], seed, models, cache)
             for sz in (args.sizes or ["5,5,5"]) for seed in range(args.seeds)]
     for name in models:
-        out = [r[name][-1]["rmse_ns_fired"] for r in rows]
+        out = [r[name][-1]["rmse_ns_fired"] for r in rows if r[name][-1]["rmse_ns_fired"] is not None] or [np.nan]
         print(f"{name}: output-layer RMSE over fired pairs, mean {np.mean(out):.2f} ns, max {np.max(out):.2f} ns "
               f"over {len(rows)} networks")
     if args.json:

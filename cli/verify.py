@@ -14,6 +14,7 @@ import numpy as np
 from imcpnn.cli.common import finish, tool_group
 from imcpnn.cli.outputs import check_output_dir
 from imcpnn.errors import ConfigError
+from imcpnn.verify.spike_errors import fmt_ns
 
 
 def _positive_finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
@@ -115,7 +116,7 @@ def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode,
     acc = "" if summary["accuracy_spice"] is None else \
         f"; accuracy model {summary['accuracy_model']:.1%}, SPICE {summary['accuracy_spice']:.1%}"
     click.echo(f"{summary['flow']}: output-layer RMSE {summary['rmse_ns']:.2f} ns over {summary['n_samples']} samples "
-               f"({summary['rmse_ns_fired']:.2f} ns over the pairs where model or SPICE fires); class agreement "
+               f"({fmt_ns(summary['rmse_ns_fired'])} ns over the pairs where model or SPICE fires); class agreement "
                f"{summary['class_agreement']:.1%}{acc}; report: {Path(summary['directory']) / 'report.md'}")
     finish(0)
 
@@ -179,7 +180,7 @@ def compare(dirs: tuple[Path, ...], out: Path | None) -> None:
     from imcpnn.verify.compare import compare as cmp
 
     res = cmp(list(dirs), out)
-    click.echo("; ".join(f"{s['label']}: RMSE {s['rmse_ns']:.2f} ns ({s['rmse_ns_fired']:.2f} ns fired pairs)"
+    click.echo("; ".join(f"{s['label']}: RMSE {s['rmse_ns']:.2f} ns ({fmt_ns(s['rmse_ns_fired'])} ns fired pairs)"
                          for s in res["sides"]) + f"; report: {res['report']}")
 
 

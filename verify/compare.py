@@ -8,6 +8,7 @@ from imcpnn.atomic import atomic_write_json, atomic_write_text
 from imcpnn.errors import ConfigError
 from imcpnn.verify.record import load_summary
 from imcpnn.verify.report import model_line
+from imcpnn.verify.spike_errors import fmt_ns
 
 def verification_dir(p: Path) -> Path:
     """A verification directory, or a run directory with its verification in verify/."""
@@ -34,7 +35,7 @@ def _fmt_table(sides: list[dict]) -> list[str]:
     return [
         "| | " + " | ".join(label(s) for s in sides) + " |", "| --- |" + " --- |" * len(sides),
         row("output-layer RMSE, all pairs (ns)", "rmse_ns", lambda v: f"**{v:.2f}**"),
-        row("output-layer RMSE, pairs where model or SPICE fires (ns)", "rmse_ns_fired", lambda v: f"**{v:.2f}**"),
+        row("output-layer RMSE, pairs where model or SPICE fires (ns)", "rmse_ns_fired", lambda v: f"**{fmt_ns(v)}**"),
         row("RMSE per layer (ns)", "rmse_ns_per_layer", lambda v: ", ".join(f"{x:.2f}" for x in v)),
         row("class agreement", "class_agreement", lambda v: f"{v:.1%}"),
         row("test accuracy, model", "accuracy_model", acc),

@@ -22,7 +22,7 @@ from imcpnn.verify.predict import model_times
 from imcpnn.verify.record import TEST_INPUTS_FILE, VERIFY_SCHEMA_VERSION, VerifyInputs
 from imcpnn.verify.report import check_out, hand_command, write_verification
 from imcpnn.verify.simulate import check_network, simulate, simulate_scales
-from imcpnn.verify.spike_errors import layer_errors
+from imcpnn.verify.spike_errors import fmt_ns, layer_errors
 
 
 @dataclass
@@ -82,7 +82,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
         log(note)
     summary["directory"] = str(directory)
     log(f"run a netlist by hand: {hand_command(directory, circuit)}")
-    log(f"output-layer RMSE {summary['rmse_ns']:.2f} ns over all pairs, {summary['rmse_ns_fired']:.2f} ns over the "
+    log(f"output-layer RMSE {summary['rmse_ns']:.2f} ns over all pairs, {fmt_ns(summary['rmse_ns_fired'])} ns over the "
         f"pairs where model or circuit fires (per layer: " + ", ".join(f"{x:.2f}" for x in summary['rmse_ns_per_layer'])
         + f" ns); class agreement {summary['class_agreement']:.0%}")
     return summary

@@ -19,6 +19,7 @@ from imcpnn.atomic import atomic_write_bytes, atomic_write_json, atomic_write_te
 from imcpnn.errors import ConfigError
 from imcpnn.netlists.network import PDK_INCLUDE, portable_netlist
 from imcpnn.verify.predict import membrane_trajectory
+from imcpnn.verify.spike_errors import fmt_ns
 
 _TAKEN = (errno.EEXIST, errno.ENOTEMPTY)
 
@@ -204,8 +205,8 @@ Network {s['layer_sizes']} exported to sky130 netlists (design `{s['cell']['desi
 | metric | value |
 | --- | --- |
 | output-layer RMSE, all pairs | **{s['rmse_ns']:.2f} ns** |
-| output-layer RMSE, pairs where model or SPICE fires | **{s['rmse_ns_fired']:.2f} ns** |
-| RMSE per layer, all pairs / fired pairs | {', '.join(f'{x:.2f}' for x in s['rmse_ns_per_layer'])} ns / {', '.join(f'{x:.2f}' for x in s['rmse_ns_fired_per_layer'])} ns |
+| output-layer RMSE, pairs where model or SPICE fires | **{fmt_ns(s['rmse_ns_fired'])} ns** |
+| RMSE per layer, all pairs / fired pairs | {', '.join(f'{x:.2f}' for x in s['rmse_ns_per_layer'])} ns / {', '.join(fmt_ns(x) for x in s['rmse_ns_fired_per_layer'])} ns |
 | pairs per layer: both fired / both silent / only SPICE / only model | {'; '.join(f"{e['both_fired']} / {e['both_silent']} / {e['only_circuit_fired']} / {e['only_model_fired']}" for e in s['errors_per_layer'])} |
 | max abs error (any layer) | {s['max_abs_error_ns']:.2f} ns |
 | class agreement model/SPICE | {s['class_agreement']:.1%} |
