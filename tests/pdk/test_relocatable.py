@@ -49,7 +49,7 @@ def test_a_moved_install_is_used_where_it_is(tmp_path):
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        env={**os.environ, "IMC_PDK_DIR": str(moved.parent), "PDK_ROOT": ""})
     assert p.returncode == 0, p.stderr
-    assert abs(float(p.stdout.split()[-1]) - 475.55e-6) < 0.5e-6  # TOOLCHAIN.md's tt reference
+    assert abs(float(p.stdout.split()[-1]) - 475.55e-6) < 0.5e-6  # docs/toolchain.md's tt reference
 
 
 def test_an_install_with_absolute_paths_elsewhere_says_force(tmp_path):
