@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from imcpnn.atomic import atomic_write_text
 from imcpnn.errors import ConfigError
+from imcpnn.laws import FiringLaw
 
 if TYPE_CHECKING:  # the record is built from a cell duck-typed, so that models/ never imports pydantic
     from imcpnn.cell import CellParams
@@ -115,10 +116,7 @@ class LayerModel:
         the paper's ramp at the characterised fan-in (the same number, computed by the firing law itself)."""
         if self.charge_scale == 1.0:
             return self.alpha_dis
-        if self.alpha_dis is not None:
-            return self.alpha_dis * self.charge_scale
-        b = 0.0 if math.isinf(self.e_dis) else 1.0 / self.e_dis
-        return (1.0 if b == 0.0 else -math.log1p(-b) / b) * self.charge_scale
+        return FiringLaw.from_cell(self.alpha_dis, self.fire_threshold, self.t_min, self.e_dis).alpha * self.charge_scale
 
 
 @dataclass(frozen=True)
@@ -151,12 +149,6 @@ class NeuronModel(LayerModel):
             return 1.0
         c0, k = c_eff_law(self.c_eff)
         return (c0 + k * self.design_fan_in) / (c0 + k * int(fan_in))
-
-    def fan_in_range(self) -> tuple[int, int] | None:
-        """The fan-ins C_eff was measured at (the range the fan-in law is interpolated in), or None."""
-        if not self.c_eff:
-            return None
-        return min(n for n, _ in self.c_eff), max(n for n, _ in self.c_eff)
 
     # -------------------------------------------------------------------------------------------- variants
     def with_kicks(self, stimulus: KickLaw | None, neuron: KickLaw | None) -> "NeuronModel":

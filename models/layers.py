@@ -35,7 +35,8 @@ from . import functional as Fn
 
 Tensor = torch.Tensor
 
-__all__ = ["RCSpikeLinear", "RCSpikeConv2d", "SpikeMinPool2d", "SpikeFlatten", "SpikeNet", "make_mlp", "mlp_from_weights"]
+__all__ = ["RCSpikeLinear", "RCSpikeConv2d", "SpikeMinPool2d", "SpikeFlatten", "SpikeNet", "make_mlp",
+           "mlp_from_weights"]
 
 
 class _RCSpikeBase(nn.Module):
@@ -119,7 +120,8 @@ class _RCSpikeBase(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"e_plus={self.e_plus}, e_minus={self.e_minus}, e_dis={self.e_dis}, leak={self.leak}, "
-                f"lambda_table={self.beta_fn is not None}, kicks={self.kick_fn is not None}, solver={self.solver}, steps={self.steps}, offset={self.offset}, sigma={self.sigma}")
+                f"lambda_table={self.beta_fn is not None}, kicks={self.kick_fn is not None}, solver={self.solver}, "
+                f"steps={self.steps}, offset={self.offset}, sigma={self.sigma}")
 
 
 class RCSpikeLinear(_RCSpikeBase):
@@ -178,7 +180,7 @@ class RCSpikeLinear(_RCSpikeBase):
     def forward(self, t_in: Tensor) -> Tensor:
         v = self.membrane(t_in)
         if self.kick_fn is not None:
-            v = v + self.kick_fn.arrived(*self._inputs(t_in))
+            v = v + self.kick(t_in)
         return self._fire(v)
 
     @torch.no_grad()

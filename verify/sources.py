@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from imcpnn.cell import CellParams
 from imcpnn.errors import ConfigError
@@ -53,8 +54,6 @@ def _load_weights(path: Path) -> list[np.ndarray]:
             raise ConfigError(f"weights file {path}: not a readable .npz archive ({exc})") from None
         biases = [k for k in keys if "bias" in k.lower()]
     elif path.suffix in (".pt", ".pth"):
-        import torch  # lazy: torch costs ~1 s of start-up and only .pt weights need it
-
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001  (torch raises many types for a damaged or foreign file)
@@ -78,7 +77,7 @@ def _load_weights(path: Path) -> list[np.ndarray]:
 def from_files(weights: str | Path, inputs: str | Path, cell: CellParams, kicks: bool = True,
                labels: str | Path | None = None) -> Network:
     """Any network: weights (.npz arrays in layer order, or .pt), input spike times (CSV, one sample per row).
-    The model is the cell's (E+, E-, E_dis, leak, firing law, spike-line kicks). With labels (one class index per
+    The model is the cell's (NeuronModel.from_cell: E+, E-, E_dis, firing law, lambda table, spike-line kicks). With labels (one class index per
     input row) the accuracies of model and circuit are reported too."""
     ws = _load_weights(Path(weights))
     p = Path(inputs)
