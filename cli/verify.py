@@ -124,7 +124,7 @@ def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode,
 def _network(run_dir, cell_path, weights, inputs, labels, samples, n_cal, kicks, other_cell, out):
     """(network, cell, cell file, sha256 of the run's own cell or None, output directory) from the arguments."""
     from imcpnn.cell import load_cell
-    from imcpnn.verify.record import sha256_file
+    from imcpnn.train.config import file_sha256
     from imcpnn.verify.sources import from_files, from_run, with_cell_kicks
 
     if (run_dir is None) == (weights is None):
@@ -145,12 +145,12 @@ def _network(run_dir, cell_path, weights, inputs, labels, samples, n_cal, kicks,
     # with --cell the run's own copy is only compared by its bytes, never parsed: a stale copy must not block
     net, run_cell = from_run(run_dir, samples, n_cal, with_cell=cell_path is None)
     own = Path(run_dir) / "cell.json"
-    run_sha = sha256_file(own) if own.is_file() else None
+    run_sha = file_sha256(own) if own.is_file() else None
     if cell_path is None:
         if run_cell is None:
             raise ConfigError(f"{run_dir} has no cell params (a top-down run): pass --cell cell.json")
         cell_path = own
-    elif run_sha is not None and sha256_file(cell_path) != run_sha and not other_cell:
+    elif run_sha is not None and file_sha256(cell_path) != run_sha and not other_cell:
         raise ConfigError(f"{cell_path} is not the cell {run_dir} was trained with ({own}); pass --other-cell to "
                           f"verify against another cell (e.g. another corner or temperature)")
     cell = load_cell(cell_path)
@@ -160,10 +160,11 @@ def _network(run_dir, cell_path, weights, inputs, labels, samples, n_cal, kicks,
 
 def _inputs_record(net, cell, cell_file: Path, run_sha, design, corner: str, temp: float, options: dict):
     from imcpnn.cell import design_sha256
-    from imcpnn.verify.record import VerifyInputs, sha256_file
+    from imcpnn.train.config import file_sha256
+    from imcpnn.verify.record import VerifyInputs
 
     opts = {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()}
-    sha = sha256_file(cell_file)
+    sha = file_sha256(cell_file)
     return VerifyInputs(source=net.source, cell_path=str(cell_file.resolve()), cell_sha256=sha,
                         temperature=float(temp), corner=corner, design=design.name,
                         design_sha256=design_sha256(design.to_dict()), run_cell_sha256=run_sha,

@@ -3,7 +3,6 @@ reader of summaries that other commands (compare) use."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,10 +36,6 @@ class VerifyInputs:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def sha256_file(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 REQUIRED = ("flow", "source", "n_samples", "rmse_ns", "rmse_ns_fired", "rmse_ns_per_layer", "class_agreement",
