@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from imcpnn.cell import load_cell
 from imcpnn.models import mlp_from_weights
 from imcpnn.neuron import KickLaw, NeuronModel
 from imcpnn.train import layer_weights, load_run, run
@@ -74,7 +75,7 @@ def test_layers_fed_by_neurons_take_their_own_kicks_and_delays():
 
 
 def test_model_record_round_trips_through_json(tmp_path):
-    lam = NeuronModel.from_cell(__import__("imcpnn.cell", fromlist=["load_cell"]).load_cell(CELL)).lambda_table
+    lam = NeuronModel.from_cell(load_cell(CELL)).lambda_table
     m = NeuronModel(2.9, -1.8, 6.5, alpha_dis=1.08, fire_threshold=1.02, t_min=0.004, lambda_table=lam,
                     kicks=KICKS, kicks_neuron=replace(KICKS, n_delay=0.01), w_min=-4.0, w_max=4.0, source="x")
     assert NeuronModel.load(m.save(tmp_path / "model.json")) == m
