@@ -59,8 +59,10 @@ class ModelConfig(_Strict):
     layers: list[str] | None = Field(None, description="CNN spec: 'conv:64', 'pool:2', 'flatten', 'fc:512', 'fc:10'")
     padding: int = Field(1, ge=0)
     n_classes: int | None = Field(None, ge=2, description="classes are output neurons 0..n_classes-1 (default: all)")
-    init_shift: float = Field(0.0, description="added to every initial weight: a positive shift starts neurons firing "
-                              "(v > 0), so no class neuron starts silent with zero gradient")
+    init_shift: float | Literal["auto"] = Field(
+        0.0, description="added to every initial weight: a positive shift starts neurons firing (v > 0), so no class "
+        "neuron starts silent with zero gradient; 'auto': per layer, the shift that puts the median spike time of the "
+        "first training samples at mid-window (train/net.py auto_init_shift), for any cell")
     init_scale: float = Field(1.0, gt=0, description="models' init: w ~ U(-a, a), a = init_scale * sqrt(3 / fan_in)")
 
     @model_validator(mode="after")

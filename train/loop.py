@@ -44,11 +44,15 @@ from imcpnn.train.config import (TrainConfig, file_sha256, load_config_cell, loa
                                  resolve_dataset_path, validate_config, validate_with_overrides)
 from imcpnn.train.data import DataBundle, augment_images, load_dataset
 from imcpnn.train.record import RUN_FILE, RUN_SCHEMA_VERSION, RunInputs
-from imcpnn.train.net import build_net, clamp_weights, forward_all, paper_loss, predict, set_eval_params
+from imcpnn.train.net import auto_init_shift, build_net, clamp_weights, forward_all, paper_loss, predict, set_eval_params
 
 METRIC_FIELDS = ["epoch", "train_loss", "train_ce", "train_accuracy", "test_accuracy", "epoch_seconds"]
 EVAL_SEED_OFFSET = 1_000_003
 MODEL_FILE = "model.json"
+
+
+#: training samples the 'auto' init shift is measured on (the first ones of the seeded split)
+AUTO_INIT_SAMPLES = 256
 
 
 class TrainingDiverged(ImcError):
@@ -400,6 +404,8 @@ def _setup(run_dir: Path, cfg: TrainConfig) -> _Trainer:
         raise ConfigError(f"dataset {data.name} has {data.n_classes} classes but the model has {cfg.n_classes} "
                           f"class outputs; set model.n_classes / the last layer size")
     net = build_net(cfg, data.input_shape, NeuronModel.load(run_dir / MODEL_FILE)).to(device)
+    if cfg.model.init_shift == "auto":  # a resumed run then loads its checkpoint over this
+        auto_init_shift(net, data.x_train[:AUTO_INIT_SAMPLES].to(device))
     opt = torch.optim.Adam(net.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.optim.epochs)
              if cfg.optim.lr_schedule == "cosine" else None)

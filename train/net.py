@@ -41,7 +41,7 @@ def build_net(cfg: TrainConfig, input_shape: tuple[int, ...], model: NeuronModel
         if model.kicks is not None:
             raise ConfigError("neuron.spike_kicks is modelled for MLPs only")
         net = _build_cnn(cfg, input_shape, model.layer(0), knobs)
-    if m.init_shift:
+    if m.init_shift and m.init_shift != "auto":  # 'auto' needs data: auto_init_shift, when a run starts
         with torch.no_grad():
             for layer in rc_layers(net):
                 layer.weight.add_(m.init_shift)
@@ -79,6 +79,37 @@ def _build_cnn(cfg: TrainConfig, input_shape: tuple[int, ...], neuron: LayerMode
         if min(h, w) < 1:
             raise ConfigError(f"model.layers: the feature map vanishes at {spec}; fewer pools or more padding")
     return M.SpikeNet(layers)
+
+
+@torch.no_grad()
+def auto_init_shift(net: M.SpikeNet, x: torch.Tensor, target: float = 0.7, iters: int = 30) -> list[float]:
+    """Shift each RC layer's initial weights, first layer first, so that the median of its output spike times over the
+    samples `x` lies at `target` of the window; returns the shifts. Why: whether a neuron with v = 0 fires depends on
+    the cell (its threshold, and its ramp, which slows as C_eff grows with fan-in), so a fixed shift that starts one
+    cell's network firing leaves another's silent (zero gradient) or saturated at t_min. The median time falls
+    monotonically with the shift, so bisection finds it. Evaluated in eval mode (no random offset, no noise): the
+    init consumes no random numbers and a resumed run is unaffected."""
+    was_training = net.training
+    net.eval()
+    shifts, t = [], x
+    for layer in net.layers:
+        if isinstance(layer, (M.RCSpikeLinear, M.RCSpikeConv2d)):
+            w0 = layer.weight.detach().clone()
+            lo, hi = -1.0, 1.0
+            for _ in range(iters):
+                mid = 0.5 * (lo + hi)
+                layer.weight.copy_(w0 + mid)
+                layer.constrain_()
+                if float(layer(t).median()) > target:
+                    lo = mid
+                else:
+                    hi = mid
+            layer.weight.copy_(w0 + 0.5 * (lo + hi))
+            layer.constrain_()
+            shifts.append(0.5 * (lo + hi))
+        t = layer(t)
+    net.train(was_training)
+    return shifts
 
 
 def rc_layers(net: torch.nn.Module) -> list[torch.nn.Module]:

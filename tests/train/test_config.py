@@ -15,7 +15,7 @@ from imcpnn.train.loop import make_config
 from imcpnn.train.net import build_net
 
 CELL = Path(__file__).resolve().parents[1] / "fixtures" / "cell_paper.json"
-SHIPPED = ["cifar10-cnn", "digits-mlp", "fmnist-cnn", "fmnist-mlp", "iris-bottomup", "iris-topdown"]
+SHIPPED = ["cifar10-cnn", "digits-bottomup", "digits-mlp", "fmnist-cnn", "fmnist-mlp", "iris-bottomup", "iris-topdown"]
 
 
 def base() -> dict:
@@ -146,3 +146,31 @@ def test_topdown_is_ideal_hundred():
 def test_sweeping_e_rev_replaces_cell_source():
     cfg, v, cell, _ = make_config("iris-bottomup", sets={"e_rev": 4.0}, cell=CELL)
     assert cell is None and v.e_plus == 4.0 and v.w_max is None
+
+
+def test_auto_init_shift_places_each_layers_median_spike_time():
+    """'auto' finds, layer by layer, the shift that puts the median spike time of the first training samples at 0.7
+    of the window. A fixed shift cannot: +0.04, which starts the real tt cell's 64-128-10 network firing, saturates the
+    paper-valued fixture cell's output layer at its earliest time (zero gradient)."""
+    from imcpnn.train.data import load_dataset
+    from imcpnn.train.loop import AUTO_INIT_SAMPLES, seed_everything
+    from imcpnn.train.net import auto_init_shift
+
+    def medians(shift):
+        cfg, model, _, _ = make_config("digits-bottomup", sets=[f"model.init_shift={shift}"], cell=CELL)
+        seed_everything(0)
+        data = load_dataset(cfg.dataset, flatten=True)
+        net = build_net(cfg, data.input_shape, model)
+        x = data.x_train[:AUTO_INIT_SAMPLES]
+        shifts = auto_init_shift(net, x) if shift == "auto" else None
+        net.eval()
+        with torch.no_grad():
+            return shifts, [float(t.median()) for t in net(x, return_all=True)]
+
+    shifts, auto = medians("auto")
+    assert len(shifts) == 2 and all(0 < s < 0.2 for s in shifts)
+    assert auto == pytest.approx([0.7, 0.7], abs=0.01)
+    _, fixed = medians(0.04)
+    assert fixed[1] < 0.05
+    with pytest.raises(ConfigError, match="init_shift"):
+        make_config("digits-bottomup", sets=["model.init_shift=often"], cell=CELL)
