@@ -79,13 +79,22 @@ def resume_cmd(run_dir, progress):
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="DSTD steps M at test time.")
 @click.option("--sigma", type=click.FloatRange(min=0), default=None, help="spike-time noise at test time.")
 @click.option("--e-rev", "e_rev", type=float, default=None, help="symmetric |E| at test time (robustness).")
-def eval_cmd(run_dir, steps, sigma, e_rev):
+@click.option("--stats", is_flag=True, help="add per-layer spike-time statistics (early spikes, docs/paper.md §5.3).")
+@click.option("--early", type=click.FloatRange(min=0, max=1, min_open=True), default=None,
+              help="with --stats: spikes before this time count as early (default 0.5).")
+def eval_cmd(run_dir, steps, sigma, e_rev, stats, early):
     """Re-evaluate RUN_DIR's test accuracy, optionally with another M, noise or |E|."""
     from imcpnn.train.loop import eval_run
+    from imcpnn.train.stats import EARLY_T, spike_stats
 
     if e_rev is not None and not e_rev > 0:
         raise ConfigError(f"--e-rev must be > 0 (got {e_rev})")
+    if early is not None and not stats:
+        raise ConfigError("--early needs --stats")
     res = eval_run(run_dir, steps=steps, sigma=sigma, e_rev=e_rev)
+    if stats:
+        res["spike_stats"] = spike_stats(run_dir, EARLY_T if early is None else early, steps=steps, sigma=sigma,
+                                         e_rev=e_rev)
     click.echo(json.dumps(res, default=str))
 
 
