@@ -1,0 +1,119 @@
+"""The paper-claims table (scripts/paper_claims.py) and its result files (imcpnn/results.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from imcpnn.errors import ConfigError
+from imcpnn.results import read_results, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+CELL = ROOT / "tests" / "fixtures" / "cell_paper.json"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("paper_claims", ROOT / "scripts" / "paper_claims.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _paper_claim_numbers() -> list[str]:
+    text = (ROOT / "docs" / "paper.md").read_text()
+    section = text.split("## 7.1", 1)[1].split("## 7.2", 1)[0]
+    return re.findall(r"^\| (\d+) \|", section, flags=re.M)
+
+
+def _rows(md: str) -> dict[str, list[str]]:
+    rows = {}
+    for line in md.splitlines():
+        if line.startswith("| ") and not line.startswith("| # "):
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+            rows.setdefault(cells[0], cells)
+    return rows
+
+
+def _result(folder: Path, claim: str, **kw) -> Path:
+    args = {"figure": "1.0 ns", "status": "partial", "why": "a reason", "command": "make it",
+            "conditions": {"seeds": 1}, **kw}
+    return write_result(folder, claim, **args)
+
+
+def test_every_paper_claim_has_a_row(tmp_path):
+    numbers = _paper_claim_numbers()
+    assert numbers == [str(i) for i in range(1, 9)]
+    _result(tmp_path, "3", figure="90.1 %", status="differs", why="fewer epochs")
+    md = _script().render(read_results(tmp_path))
+    rows = _rows(md)
+    assert set(numbers) <= set(rows)
+    assert rows["3"][3] == "90.1 %" and rows["3"][5].startswith("**differs**: fewer epochs")
+    assert rows["1"][3] == "-" and rows["1"][5] == "not yet measured"
+    assert rows["4"][5].startswith("not possible here:")
+    for sub in ("Table 3", "Fig. 4d", "App. D", "6", "2 (TTFS)", "8 (ladder)"):
+        assert sub in rows, sub
+    assert "`imc-verify ladder`" in rows["8 (ladder)"][4]
+
+
+def test_main_writes_the_table_and_extra_rows(tmp_path):
+    res = tmp_path / "results"
+    _result(res, "new-claim", figure="42", paper_claim="a new claim", paper_figure="41")
+    out = tmp_path / "pc.md"
+    assert _script().main(["--results", str(res), "--out", str(out)]) == 0
+    rows = _rows(out.read_text())
+    assert rows["new-claim"][1:4] == ["a new claim", "41", "42"]
+
+
+def test_bad_result_files_are_one_line_errors(tmp_path, capsys):
+    (tmp_path / "3.json").write_text(json.dumps({"schema": 1, "claim": "3", "figure": "x", "status": "great",
+                                                 "command": "c", "date": "d", "conditions": {}}))
+    out = tmp_path / "pc.md"
+    assert _script().main(["--results", str(tmp_path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "status 'great'" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    (tmp_path / "3.json").write_text("{")
+    with pytest.raises(ConfigError, match="not readable JSON"):
+        read_results(tmp_path)
+
+
+def test_write_result_checks_and_names(tmp_path):
+    with pytest.raises(ConfigError, match="needs a 'why'"):
+        _result(tmp_path, "3", why="")
+    with pytest.raises(ConfigError, match="claim id"):
+        _result(tmp_path, "../x")
+    p = _result(tmp_path, "3")
+    p.rename(tmp_path / "4.json")
+    with pytest.raises(ConfigError, match="name it 3.json"):
+        read_results(tmp_path)
+
+
+def test_from_cell_compares_with_table_2(tmp_path):
+    mod = _script()
+    mod.from_cell(CELL, tmp_path)  # the fixture holds Table 2's values
+    res = read_results(tmp_path)["7"]
+    assert res["status"] == "reproduced" and "E+ 2.80" in res["figure"]
+    assert res["data"]["relative_difference"]["e_rev_plus"] == pytest.approx(0, abs=1e-9)
+
+
+def test_from_comparison(tmp_path):
+    comp = tmp_path / "comparison.json"
+    sides = [{"label": "bottom-up (run a)", "dir": "a", "rmse_ns": 1.0, "rmse_ns_fired": 2.0},
+             {"label": "top-down (run b)", "dir": "b", "rmse_ns": 5.0, "rmse_ns_fired": 8.0}]
+    comp.write_text(json.dumps({"sides": sides}))
+    mod = _script()
+    mod.from_comparison(comp, tmp_path / "r")
+    res = read_results(tmp_path / "r")["8"]
+    assert res["status"] == "partial" and "(4.0x)" in res["figure"]
+    comp.write_text(json.dumps({"sides": sides[:1]}))
+    assert mod.main(["from-comparison", str(comp), "--results", str(tmp_path / "r"),
+                     "--out", str(tmp_path / "pc.md")]) == 2
+
+
+def test_committed_table_is_current():
+    md = _script().render(read_results(ROOT / "docs" / "results"))
+    assert (ROOT / "docs" / "paper-claims.md").read_text() == md, "run python scripts/paper_claims.py"
