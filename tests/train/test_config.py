@@ -15,7 +15,8 @@ from imcpnn.train.loop import make_config
 from imcpnn.train.net import build_net
 
 CELL = Path(__file__).resolve().parents[1] / "fixtures" / "cell_paper.json"
-SHIPPED = ["cifar10-cnn", "digits-bottomup", "digits-mlp", "fmnist-cnn", "fmnist-mlp", "iris-bottomup", "iris-topdown"]
+SHIPPED = ["cifar10-cnn", "cifar10-cnn-wide", "digits-bottomup", "digits-mlp", "fmnist-cnn", "fmnist-mlp",
+           "iris-bottomup", "iris-topdown"]
 
 
 def base() -> dict:

@@ -216,3 +216,28 @@ def test_cnn_configs_build_and_run(name, shape):
     assert all(lay.weight.grad is not None for lay in net.spiking_layers())
     if name == "cifar10-cnn":
         assert D.augment_images(x).shape == x.shape
+
+
+def _conv_fc_widths(name: str) -> list[int]:
+    cfg, _, _, _ = make_config(name)
+    return [int(s.split(":")[1]) for s in cfg.model.layers if s.split(":")[0] in ("conv", "fc")]
+
+
+def test_cifar10_wide_doubles_every_hidden_width():
+    narrow, wide = _conv_fc_widths("cifar10-cnn"), _conv_fc_widths("cifar10-cnn-wide")
+    assert wide[:-1] == [2 * w for w in narrow[:-1]] and wide[-1] == narrow[-1] == 10
+
+
+@pytest.mark.slow
+def test_cifar10_wide_runs_end_to_end_on_generated_batches(tmp_path):
+    d = tmp_path / D.CIFAR10_DIR
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    for name in D.CIFAR10_FILES:
+        D.write_cifar_batch(d / name, rng.integers(0, 256, size=(2, 3072), dtype=np.uint8),
+                            rng.integers(0, 10, size=2).tolist())
+    rd, s = run("cifar10-cnn-wide", out=tmp_path / "r", sets={"data_dir": str(tmp_path), "epochs": 1, "steps": 2,
+                                                               "steps_test": 2, "batch_size": 5, "device": "cpu",
+                                                               "threads": 1}, progress=False)
+    assert s["status"] == "finished" and s["inputs"]["config"] == "cifar10-cnn-wide"
+    assert [tuple(w.shape) for w in layer_weights(load_run(rd).net)][-2:] == [(1024, 8192), (10, 1024)]
