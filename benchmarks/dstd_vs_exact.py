@@ -23,8 +23,10 @@ Peak memory is MEASURED, each (solver, n_in) in a fresh subprocess:
     the exact solver's large ones are mmapped anyway), so the speed-up is conservative.
   * CUDA: torch.cuda.max_memory_allocated() after reset_peak_memory_stats(), minus the memory allocated at the reset.
 
-Usage:  python benchmarks/dstd_vs_exact.py [--quick] [--json PATH] [--device cpu|cuda] [--epochs N] [--min-time S]
-                                          [--threads N]
+Usage:  python benchmarks/dstd_vs_exact.py [--quick] [--json PATH] [--result DIR] [--device cpu|cuda] [--epochs N]
+                                          [--min-time S] [--threads N]
+
+--result DIR writes claim 2's result file (imcpnn/results.py, scripts/paper_claims.py) from the largest n_in measured.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ import sys
 import time
 
 from imcpnn.atomic import atomic_write_json
+from imcpnn.results import write_result
 
 # glibc malloc settings under which RSS follows live memory (see the module docstring); set for every worker
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
@@ -124,6 +127,7 @@ def _args(argv) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="reduced size (200 neurons, 200 samples), < 1 min")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    p.add_argument("--result", metavar="DIR", help="write claim 2's result file into DIR (e.g. docs/results)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--n-in", type=int, nargs="*", default=None)
     p.add_argument("--n-out", type=int, default=1000)
@@ -194,6 +198,27 @@ def _footer(a: argparse.Namespace, rows: list[dict], load0: float) -> None:
                                                                           "device", "epochs", "min_time", "threads",
                                                                           "quick")},
                                    "load_avg_start_end": load, "results": rows})
+    if a.result:
+        write_claim(a, rows, load)
+
+
+def write_claim(a: argparse.Namespace, rows: list[dict], load: tuple[float, float]) -> None:
+    """Claim 2 (docs/paper.md §4.5): the speed-up and memory ratio at the largest n_in, against v2's 20x and 100x."""
+    r = max(rows, key=lambda row: row["n_in"])
+    sp, mem = r["speedup"], r["mem_ratio"]
+    status = "reproduced" if sp >= 20 and mem >= 100 else "partial" if sp > 1 and mem > 1 else "differs"
+    cmd = "python benchmarks/dstd_vs_exact.py " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in (("n_in", " ".join(str(x["n_in"]) for x in rows)),
+                                                   ("n_out", a.n_out), ("samples", a.samples),
+                                                   ("device", a.device)))
+    write_result(a.result, "2", figure=f"{sp:.0f}x faster, {mem:.0f}x less memory at n_in {r['n_in']} "
+                 f"({a.n_out} neurons, batch {a.batch}, M {a.steps}, {a.device})", status=status,
+                 why="" if status == "reproduced" else f"against v2's 20x and 100x at n_in {r['n_in']}",
+                 command=f"{cmd} --result {a.result}",
+                 conditions={"n_out": a.n_out, "samples": a.samples, "batch": a.batch, "steps": a.steps, "e": a.e,
+                             "device": a.device, "threads": a.threads, "load_avg_start_end": list(load),
+                             "cpus": os.cpu_count(), "memory": r["exact"]["mem_method"]},
+                 data={"rows": rows})
 
 
 if __name__ == "__main__":
