@@ -16,11 +16,16 @@ ROOT = Path(__file__).resolve().parents[1]
 CELL = ROOT / "tests" / "fixtures" / "cell_paper.json"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("paper_claims", ROOT / "scripts" / "paper_claims.py")
+def _load(rel: str):
+    path = ROOT / rel
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _script():
+    return _load("scripts/paper_claims.py")
 
 
 def _paper_claim_numbers() -> list[str]:
@@ -117,3 +122,27 @@ def test_from_comparison(tmp_path):
 def test_committed_table_is_current():
     md = _script().render(read_results(ROOT / "docs" / "results"))
     assert (ROOT / "docs" / "paper-claims.md").read_text() == md, "run python scripts/paper_claims.py"
+
+
+def test_dstd_error_claim_reads_the_slopes(tmp_path):
+    mod = _load("benchmarks/dstd_error.py")
+    ideal = [[m ** -2 / e for e in mod.E_VALUES] for m in mod.M_VALUES]
+    mod.write_claim(str(tmp_path), ideal)
+    res = read_results(tmp_path)["1"]
+    assert res["status"] == "reproduced" and res["data"]["slope_M"] == pytest.approx(-2)
+    shallow = [[m ** -2 / e ** 0.5 for e in mod.E_VALUES] for m in mod.M_VALUES]
+    mod.write_claim(str(tmp_path), shallow)
+    res = read_results(tmp_path)["1"]
+    assert res["status"] == "partial" and "shallower than |E|^-1" in res["why"]
+
+
+def test_dstd_vs_exact_claim_uses_the_largest_layer(tmp_path):
+    mod = _load("benchmarks/dstd_vs_exact.py")
+    a = mod._args(["--n-in", "100", "1000", "--result", str(tmp_path), "--device", "cpu"])
+    side = {"mem_method": "VmHWM"}
+    rows = [{"n_in": 100, "speedup": 17.0, "mem_ratio": 16.0, "exact": side},
+            {"n_in": 1000, "speedup": 85.0, "mem_ratio": 133.0, "exact": side}]
+    mod.write_claim(a, rows, (1.0, 2.0))
+    res = read_results(tmp_path)["2"]
+    assert res["status"] == "reproduced" and res["figure"].startswith("85x faster, 133x less memory at n_in 1000")
+    assert "--n-in 100 1000" in res["command"]
