@@ -82,6 +82,7 @@ def table3(df: pd.DataFrame) -> tuple[dict, str]:
     """Mean accuracy per (sigma, |E|) with sigma_test = sigma, the best |E| per sigma, and the markdown table."""
     diag = df[df["sigma_test"] == df["sigma"]]
     cell = diag.groupby(["sigma", "e_rev"])["accuracy"].agg(["mean", "std", "count"]).reset_index()
+    cell["std"] = cell["std"].fillna(0.0)  # one seed: no spread (and NaN is not JSON)
     es = sorted(cell["e_rev"].unique())
     lines = ["| sigma \\ abs(E) | " + " | ".join(_e_label(e) for e in es) + " | best abs(E) | best |",
              "|---:|" + "---:|" * (len(es) + 2)]

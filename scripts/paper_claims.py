@@ -50,6 +50,9 @@ CLAIMS: list[tuple[str, str, str, str, str, str]] = [
      "memory, '1000x' faster", "TODO(integrator): the TTFS DSTD-vs-exact benchmark command", ""),
     ("3", "3", "Fashion-MNIST MLP 784-400-400-10", "90.40 % (Table 3, σ 0.01, |E| 30.7); 90.4-90.5 % over σ",
      "imc-train run fmnist-mlp", NO_DATA),
+    ("3-offset", "3 (offset)", "Random DSTD offset: M = 3 about as good as M = 15; fixed offset loses at M = 3",
+     "Fig. 4 (Fashion-MNIST MLP)", "imc-train sweep digits-mlp --param steps=3,15 --param offset=fixed,random "
+     "--seeds 2 --jobs 2 --out runs/digits-offset && python benchmarks/digits_offset.py runs/digits-offset", ""),
     ("4", "4", "Fashion-MNIST CNN (VGG7-like)", "94.09 % (Table 3, σ 0.01, |E| 3.3); about 94.1 %",
      "imc-train run fmnist-cnn", NO_DATA),
     ("5", "5", "CIFAR-10 CNN", "89.13 % (σ 0, |E| 2.3); 88.51 % at σ 0.01, |E| 3.3",

@@ -146,3 +146,32 @@ def test_dstd_vs_exact_claim_uses_the_largest_layer(tmp_path):
     res = read_results(tmp_path)["2"]
     assert res["status"] == "reproduced" and res["figure"].startswith("85x faster, 133x less memory at n_in 1000")
     assert "--n-in 100 1000" in res["command"]
+
+
+def test_digits_offset_claim_from_a_sweep_csv(tmp_path):
+    mod = _load("benchmarks/digits_offset.py")
+    rows = ["steps,offset,mean,std,min,max,count", "3,fixed,0.90,0,0,0,2", "3,random,0.975,0,0,0,2",
+            "15,fixed,0.97,0,0,0,2", "15,random,0.978,0,0,0,2"]
+    (tmp_path / "sweep.csv").write_text("\n".join(rows) + "\n")
+    assert mod.main([str(tmp_path), "--results", str(tmp_path / "r")]) == 0
+    res = read_results(tmp_path / "r")["3-offset"]
+    assert res["status"] == "partial" and "fixed offset M 3 90.0 %" in res["figure"]
+    (tmp_path / "sweep.csv").write_text("\n".join(rows[:3]) + "\n")
+    assert mod.main([str(tmp_path), "--results", str(tmp_path / "r")]) == 2
+
+
+def test_digits_claims_statuses_follow_the_numbers(tmp_path):
+    pd = pytest.importorskip("pandas")
+    mod = _load("benchmarks/digits_claims.py")
+    rows = []
+    for s in (0.0, 0.04):
+        for e, early in ((1.0, 0.001), (100.0, 0.05)):
+            for st in (0.0, 0.04):
+                acc = 0.98 - (0.03 if e == 1.0 else 0) - (0.02 if st > s else 0)
+                rows.append({"sigma": s, "e_rev": e, "seed": 0, "sigma_test": st, "accuracy": acc,
+                             "early_fraction": early, "mean_time": 0.9, "q01_time": 0.5, "histogram": [1, 2]})
+    mod.write_results(pd.DataFrame(rows), tmp_path, tmp_path / "r")
+    res = read_results(tmp_path / "r")
+    assert res["table3"]["status"] == "differs" and "costs at most 3.0 points" in res["table3"]["figure"]
+    assert res["early-spikes"]["status"] == "partial" and "5.00 % at |E| 100" in res["early-spikes"]["figure"]
+    assert "tested at σ 0.04: 94.5 % trained without noise, 96.5 % trained at σ 0.04" in res["noise"]["figure"]
