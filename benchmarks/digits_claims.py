@@ -179,7 +179,8 @@ def write_results(df: pd.DataFrame, sweep_dir: Path, folder: Path) -> None:
     cond = _conditions(df, sweep_dir)
     t3, t3_md = table3(df)
     worst = max(b["drop_at_min_e"] for b in t3["best"].values())
-    best = ", ".join(f"σ {s}: {100 * b['accuracy']:.1f} % at |E| {_e_label(b['e_rev'])}" for s, b in t3["best"].items())
+    best = ", ".join(f"σ {s}: {100 * b['accuracy']:.1f} % at |E| {_e_label(b['e_rev'])}"
+                     for s, b in t3["best"].items())
     lo, hi = (t3["best"][k]["e_rev"] for k in (min(t3["best"], key=float), max(t3["best"], key=float)))
     trend = f"the best |E| moves from {_e_label(lo)} to {_e_label(hi)} as σ grows" + (
         " (up, as in the paper)" if hi > lo else " (the paper's moves up)")
