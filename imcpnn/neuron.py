@@ -84,7 +84,11 @@ class LayerModel:
     charge_scale: C_eff at the cell's characterised fan-in over C_eff at this layer's fan-in. Every synapse adds its
         capacitance to the membrane, so at another fan-in the same currents (synapses, discharger) and the same kick
         charges move v by this factor: the layer multiplies its weights, its firing-ramp rate and its kicks by it
-        (1: the characterised fan-in, or a model without a fan-in law).
+        (1: the characterised fan-in, or a model without a fan-in law). Two more charges follow it (:attr:`threshold`):
+        the comparator's overshoot past 1 is a fixed time on the ramp, so it scales with the ramp rate, and the reset
+        switch's release charge (``reset_offset`` at the characterised fan-in) lifts the start level less.
+    reset_offset: (v_reset - V0) / v_th at the characterised fan-in: where the reset switch leaves the membrane, the
+        origin of the model's v (0: a model without a fan-in law).
     """
 
     e_plus: float = math.inf
@@ -97,6 +101,7 @@ class LayerModel:
     lambda_table: LambdaTable | None = None
     kicks: KickLaw | None = None
     charge_scale: float = 1.0
+    reset_offset: float = 0.0
 
     def __post_init__(self) -> None:
         if not (self.e_plus > 0 > self.e_minus):
@@ -109,6 +114,21 @@ class LayerModel:
             raise ConfigError("neuron model: need fire_threshold > 0, 0 <= t_min < 1 and leak >= 0")
         if not (math.isfinite(self.charge_scale) and self.charge_scale > 0):
             raise ConfigError(f"neuron model: charge_scale must be a positive number, got {self.charge_scale}")
+        if not (math.isfinite(self.reset_offset) and self.threshold > 0):
+            raise ConfigError(f"neuron model: reset_offset must be a number that leaves a positive threshold, got "
+                              f"{self.reset_offset}")
+
+    @property
+    def threshold(self) -> float:
+        """The level this layer's ramp must reach, in the model's v (from the reset level at the characterised
+        fan-in). Measured at fan-in 64, 256 and 1024 (docs/verification.md): the comparator's overshoot
+        fire_threshold - 1 is a fixed time after the ramp crosses its switching point, so it shrinks with the ramp
+        (x charge_scale), and the membrane starts reset_offset (1 - charge_scale) closer to the threshold, since the
+        reset switch's release charge lands on a larger capacitance. Exactly fire_threshold at charge_scale 1."""
+        s = self.charge_scale
+        if s == 1.0:
+            return self.fire_threshold
+        return 1.0 + (self.fire_threshold - 1.0) * s - self.reset_offset * (1.0 - s)
 
     @property
     def ramp_rate(self) -> float | None:
@@ -181,7 +201,9 @@ class NeuronModel(LayerModel):
             kicks_neuron=_kicks_of(cell.kicks_neuron) if kicks else None,
             w_min=-cell.w_max_minus if weight_range else None, w_max=cell.w_max_plus if weight_range else None,
             c_eff=tuple((f.n_in, f.c_m) for f in cell.c_m_per_fanin) if fan_in and cell.c_m_per_fanin else None,
-            design_fan_in=cell.design_fan_in if fan_in else None, source=source)
+            design_fan_in=cell.design_fan_in if fan_in else None,
+            reset_offset=(cell.v_reset - cell.v0) / cell.v_th if fan_in and cell.v_reset is not None else 0.0,
+            source=source)
 
     # -------------------------------------------------------------------------------------------- records
     def describe(self) -> dict[str, Any]:

@@ -98,7 +98,7 @@ class _RCSpikeBase(nn.Module):
 
     def _fire(self, v: Tensor) -> Tensor:
         n = self._neuron
-        t = Fn.fire_time(v, n.e_dis, n.ramp_rate, n.fire_threshold, n.t_min)
+        t = Fn.fire_time(v, n.e_dis, n.ramp_rate, n.threshold, n.t_min)
         if self.sigma > 0 and (self.training or self.eval_noise):
             t = (t + self.sigma * torch.randn_like(t)).clamp(0.0, 1.0)
         return t
