@@ -43,7 +43,7 @@ def test_scaled_layer_equals_the_unscaled_forward_with_scaled_charges():
     beta = Fn.CurrentDependentBeta(**lam.table())
     v = Fn.rcspike_exact(x, w * s, 2.9, -1.8, beta=lambda ws: beta(ws / s))
     v = v + s * Fn.SpikeLineKick(**KICKS.table()).arrived(x, w)
-    ref = Fn.fire_time(v, 6.5, 1.08 * s, 1.02, 0.0)
+    ref = Fn.fire_time(v, 6.5, 1.08 * s, 1.0 + 0.02 * s, 0.0)
     assert s < 0.96
     assert torch.allclose(layer(x), ref, atol=1e-13)
     # the model without the law differs by more than a ns-scale error (1e-3 of the phase)
@@ -56,3 +56,29 @@ def test_make_mlp_gives_each_layer_the_scale_of_its_fan_in():
     m = NeuronModel(2.9, -1.8, 6.5, c_eff=C_EFF, design_fan_in=5)
     net = make_mlp([5, 20, 3], m)
     assert [lay.neuron.charge_scale for lay in net.layers] == [1.0, pytest.approx(m.scale_at(20))]
+
+
+def test_threshold_follows_the_ramp_and_the_reset_charge():
+    """Measured at fan-in 64, 256 and 1024 (docs/verification.md): the overshoot past 1 scales with the ramp, and
+    the reset level's offset from V0 with the charge scale; the model's v starts at the design fan-in's reset level."""
+    m = NeuronModel(2.9, -1.8, 6.5, alpha_dis=1.08, fire_threshold=1.02, c_eff=C_EFF, design_fan_in=5,
+                    reset_offset=2.4e-3)
+    assert m.layer(0, 5).threshold == 1.02
+    s = m.scale_at(64)
+    assert m.layer(0, 64).threshold == pytest.approx(1.0 + 0.02 * s - 2.4e-3 * (1.0 - s), rel=1e-12)
+    layer = RCSpikeLinear(64, 2, m.layer(1, 64), solver="exact").double()
+    x = torch.rand(5, 64, dtype=torch.float64)
+    v = layer.membrane(x)
+    assert torch.allclose(layer(x), Fn.fire_time(v, 6.5, 1.08 * s, 1.0 + 0.02 * s - 2.4e-3 * (1 - s), 0.0),
+                          atol=1e-13)
+    with pytest.raises(Exception, match="reset_offset"):
+        replace(m, reset_offset=float("nan"))
+
+
+def test_from_cell_takes_the_reset_offset_with_the_fan_in_law():
+    cell = load_cell("tests/fixtures/cell_paper.json")
+    if cell.v_reset is None:
+        cell = cell.model_copy(update={"v_reset": cell.v0 + 2e-3})
+    m = NeuronModel.from_cell(cell)
+    assert m.reset_offset == pytest.approx((cell.v_reset - cell.v0) / cell.v_th)
+    assert NeuronModel.from_cell(cell, fan_in=False).reset_offset == 0.0
