@@ -97,7 +97,7 @@ def measure_capacitance(p: Plan, plots: dict[SimJob, list[Plot]], design: CellDe
         s = slope(t, v, m, f"column transient N_in={col.n_in}")
         if not s < 0:
             raise ExtractionError(f"column N_in={col.n_in}: the membrane does not fall under the injected current")
-        c_tab[col.n_in] = p.i_inj / (-s)
+        c_tab[col.n_in] = col.i_inj / (-s)
         raw.columns[col.n_in] = (t, v)
     return c_tab
 

@@ -22,6 +22,14 @@ from imcpnn.spice.jobs import SimJob
 
 #: fan-ins at which C_eff is measured (the design fan-in is added if missing)
 FAN_INS = (0, 1, 2, 5, 10, 20)
+#: large fan-ins at which C_eff is also measured, in the flat device form (the wrapper form needs gigabytes to
+#: expand a thousand synapses; the two forms agree to 1e-6 in DC, docs/verification.md): they set the fan-in law's
+#: range (imcpnn/neuron.py) up to the largest layer a network is expected to have
+LARGE_FAN_INS = (64, 256, 1024)
+#: a large column gets a proportionally larger injected current so that its membrane still swings ~0.35 V over the
+#: accumulation (each synapse adds ~1/180 of the bare membrane's capacitance in the default design); the slope fit
+#: only needs the membrane inside the window, and a small swing would let the off synapses' leak bias it
+C_PER_SYNAPSE_REL = 1.0 / 180
 #: default design fan-in: the Iris network's inputs including the bias
 DEFAULT_FAN_IN = 5
 #: biases per branch for the I(V) curves, and the gate range (offsets from 0 for NMOS, from vdd for PMOS)
@@ -59,10 +67,11 @@ class Branch:
 
 @dataclass(frozen=True)
 class Column:
-    """A column transient with ``n_in`` synapses (all off)."""
+    """A column transient with ``n_in`` synapses (all off) and its injected current (A)."""
 
     n_in: int
     job: SimJob
+    i_inj: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,15 @@ def _kick_layers(design: CellDesign, lib_line: str, fan_in: int, jobs: _Jobs) ->
     return kicks, driven
 
 
+def _column(design: CellDesign, lib_line: str, n: int, i_inj: float, t_inj: float, tran: Tran, jobs: _Jobs) -> Column:
+    """The C_eff transient at fan-in n; a large fan-in in the flat device form with a current for the same swing."""
+    if n in LARGE_FAN_INS:
+        design = design.derive(device_form="flat")
+        i_inj = float(f"{i_inj * (1 + n * C_PER_SYNAPSE_REL):.3g}")
+    tb = column_tb(design, lib_line, n, i_inj=i_inj, t_inj=t_inj)
+    return Column(n, jobs(f"column:column{n}", f"column_{n}", tb.text, [tran], (Tran.scale, Voltage("mem"))), i_inj)
+
+
 def plan(design: CellDesign, lib_line: str, temp: float = 27.0, fan_in: int = DEFAULT_FAN_IN) -> Plan:
     jobs = _Jobs(temp)
     fan_ins = tuple(sorted(set(FAN_INS) | {fan_in}))
@@ -193,9 +211,8 @@ def plan(design: CellDesign, lib_line: str, temp: float = 27.0, fan_in: int = DE
     i_inj = float(f"{0.35 * c_est / (0.85 * T):.3g}")        # about 0.35 V of swing over the accumulation
     t_inj = 0.1 * T
     tran = Tran(T / 200, 2 * T, 0.0, T / 40)
-    columns = tuple(Column(n, jobs(f"column:column{n}", f"column_{n}",
-                                   column_tb(design, lib_line, n, i_inj=i_inj, t_inj=t_inj).text, [tran],
-                                   (Tran.scale, Voltage("mem")))) for n in fan_ins)
+    fan_ins = tuple(sorted(set(fan_ins) | set(LARGE_FAN_INS)))
+    columns = tuple(_column(design, lib_line, n, i_inj, t_inj, tran, jobs) for n in fan_ins)
     # firing transients: known charges, then the full firing phase (extract/firing.py)
     tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=T_INJ * T)
     i_unit_est = c_est * (design.v0 - 0.44) / T
