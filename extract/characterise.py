@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from imcpnn.cell import (SCHEMA_VERSION, BiasTable, CellParams, FanIn, FitQuality, KickTable, Provenance,
+from imcpnn.cell import (SCHEMA_VERSION, BiasTable, CellParams, FanIn, FanOutKicks, FitQuality, KickTable, Provenance,
                          design_sha256)
 from imcpnn.extract.firing import FiringFit, fit_firing
 from imcpnn.extract.fit import (CurveFit, ExtractionError, crossing, fit_clm, interp_lambda, log_interp_error,
@@ -44,6 +44,7 @@ class Raw:
     firing: FiringFit | None = None
     kicks: KickFit | None = None
     kicks_neuron: KickFit | None = None
+    kicks_fan_out: dict[int, KickFit] = field(default_factory=dict)
     quality: dict[str, FitQuality] = field(default_factory=dict)
 
 
@@ -229,6 +230,8 @@ def assemble(design: CellDesign, p: Plan, results: list[JobResult], *, corner: s
     law = FiringLaw.from_cell(fire.alpha, fire.threshold, fire.t_min, e_dis)
     raw.kicks, raw.kicks_neuron = (measure_kicks(design, k, plots[k.job][0], sc, tables, raw, law, v_reset)
                                    for k in (p.kicks, p.kicks_neuron))
+    raw.kicks_fan_out = {k.fan_out: measure_kicks(design, k, plots[k.job][0], sc, tables, raw, law, v_reset)
+                         for k in p.kicks_fan_out}
     lam = {name: v[1] for name, v in branches.items()}
     kap = {name: v[2] for name, v in branches.items()}
     i_dis = discharge_current(raw, sc.v0)
@@ -245,6 +248,7 @@ def assemble(design: CellDesign, p: Plan, results: list[JobResult], *, corner: s
         alpha_dis=fire.alpha, fire_threshold=fire.threshold, fire_t_min=fire.t_min, v_reset=v_reset,
         design=design.to_dict(), design_sha256=design_sha256(design.to_dict()),
         kicks=_kick_table(raw.kicks), kicks_neuron=_kick_table(raw.kicks_neuron),
+        kicks_neuron_fan_out=[FanOutKicks(fan_out=f, kicks=_kick_table(k)) for f, k in sorted(raw.kicks_fan_out.items())],
         provenance=Provenance(corner=corner, temperature=float(temp), netlist_hashes=dict(p.netlists),
                               timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), **provenance),
     )

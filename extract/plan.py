@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from imcpnn.cell import KICK_FAN_OUT
 from imcpnn.extract.firing import T_INJ, injection_currents
-from imcpnn.extract.kicks import driven_kick_network, kick_layer_biases
+from imcpnn.extract.kicks import driven_kick_network, fan_out_fits, kick_layer_biases
 from imcpnn.netlists import (CellDesign, column_tb, discharger_tb, network_netlist, sensing_tb,
                              synapse_branch_tb)
 from imcpnn.spice.analyses import Current, Dc, SetParam, Tran, Voltage, fmt
@@ -32,6 +33,9 @@ LARGE_FAN_INS = (64, 256, 1024)
 C_PER_SYNAPSE_REL = 1.0 / 180
 #: default design fan-in: the Iris network's inputs including the bias
 DEFAULT_FAN_IN = 5
+#: further fan-outs of the test spike line at which the neuron-fed kicks are measured (besides KICK_FAN_OUT): a
+#: line's edge slows with its load, and the kicks and turn-on delays follow it (docs/verification.md)
+KICK_FAN_OUTS = (4, 64)
 #: biases per branch for the I(V) curves, and the gate range (offsets from 0 for NMOS, from vdd for PMOS)
 N_CURVES = 16
 N_GATE = (0.35, 0.70)
@@ -86,6 +90,7 @@ class KickLayer:
     job: SimJob
     driver: str | None = None
     driver_fire: tuple[tuple[float, float], ...] = ()
+    fan_out: int = KICK_FAN_OUT
 
 
 @dataclass(frozen=True)
@@ -104,12 +109,14 @@ class Plan:
     i_inj: float
     t_inj: float
     fan_ins: tuple[int, ...]
+    #: the neuron-fed kick transients at the other fan-outs (KICK_FAN_OUTS)
+    kicks_fan_out: tuple[KickLayer, ...] = ()
 
     @property
     def jobs(self) -> list[SimJob]:
         out = [j for b in self.branches for j in (*(c.job for c in b.curves), b.table)]
         return out + [self.dis.job, self.sense, *(c.job for c in self.columns), self.fire, self.kicks.job,
-                      self.kicks_neuron.job, self.leak.job]
+                      self.kicks_neuron.job, self.leak.job, *(k.job for k in self.kicks_fan_out)]
 
 
 def with_temperature(text: str, temp: float) -> str:
@@ -181,13 +188,21 @@ def _kick_layers(design: CellDesign, lib_line: str, fan_in: int, jobs: _Jobs) ->
     mem, spk = tuple(nb.mem_nodes[0]), tuple(nb.spike_nodes[0])
     kicks = KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(0, s) for s in range(len(x))),
                       jobs("kicks:kicks", "kicks", nb.text, [nb.tran], (Tran.scale, *mem, *spk)))
-    tests, biases, x = driven_kick_network(design, fan_in)
+    return kicks, _driven_kicks(design, lib_line, fan_in, KICK_FAN_OUT, jobs)
+
+
+def _driven_kicks(design: CellDesign, lib_line: str, fan_in: int, fan_out: int, jobs: _Jobs) -> KickLayer:
+    """The neuron-fed kick transient with test spike lines of ``fan_out`` synapse gates (extract/kicks.py); the
+    large one in the flat device form (the wrapper form needs gigabytes for its synapses)."""
+    tests, biases, x, line = driven_kick_network(design, fan_in, fan_out)
+    if fan_out > KICK_FAN_OUT:
+        design = design.derive(device_form="flat")
     nb = network_netlist(design, lib_line, biases, x, title="neuron-driven spike-line kicks")
-    mem, spk, driver = tuple(nb.mem_nodes[1]), tuple(nb.spike_nodes[1]), nb.spike_nodes[0][0]
-    job = jobs("kicks_neuron:kicks_neuron", "kicks_neuron", nb.text, [nb.tran], (Tran.scale, driver, *mem, *spk))
-    driven = KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(1, s) for s in range(len(x))), job, driver,
-                       tuple(nb.fire_window(0, s) for s in range(len(x))))
-    return kicks, driven
+    mem, spk, driver = tuple(nb.mem_nodes[1]), tuple(nb.spike_nodes[1]), nb.spike_nodes[0][line]
+    name = "kicks_neuron" if fan_out == KICK_FAN_OUT else f"kicks_neuron_fan_out_{fan_out}"
+    job = jobs(f"{name}:{name}", name, nb.text, [nb.tran], (Tran.scale, driver, *mem, *spk))
+    return KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(1, s) for s in range(len(x))), job, driver,
+                     tuple(nb.fire_window(0, s) for s in range(len(x))), fan_out)
 
 
 def _column(design: CellDesign, lib_line: str, n: int, i_inj: float, t_inj: float, tran: Tran, jobs: _Jobs) -> Column:
@@ -222,4 +237,6 @@ def plan(design: CellDesign, lib_line: str, temp: float = 27.0, fan_in: int = DE
     tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=t_inj)
     leak = Column(fan_in, jobs(f"leak:leak{fan_in}", f"column_{fan_in}_leak", tb.text, [tran],
                                (Tran.scale, Voltage("mem"))))
-    return Plan(branches, dis, sense, columns, fire, kicks, kicks_neuron, leak, jobs.netlists, i_inj, t_inj, fan_ins)
+    by_fan_out = tuple(_driven_kicks(design, lib_line, fan_in, f, jobs) for f in KICK_FAN_OUTS if fan_out_fits(fan_in, f))
+    return Plan(branches, dis, sense, columns, fire, kicks, kicks_neuron, leak, jobs.netlists, i_inj, t_inj, fan_ins,
+                by_fan_out)

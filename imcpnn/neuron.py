@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from imcpnn.atomic import atomic_write_text
 from imcpnn.errors import ConfigError
 from imcpnn.laws import FiringLaw
@@ -49,6 +51,21 @@ class KickLaw:
     def table(self) -> dict[str, Any]:
         """The arguments of ``imcpnn.models.functional.SpikeLineKick``."""
         return {"n_w": list(self.n_w), "n_kick": list(self.n_kick), "p_w": list(self.p_w), "p_kick": list(self.p_kick)}
+
+    def blend(self, other: "KickLaw", f: float) -> "KickLaw":
+        """(1 - f) self + f other: the kicks at the union of both tables' weights (each table piecewise linear in
+        log w and clamped at its ends, as SpikeLineKick reads it, so the blend is exact between the knots) and the
+        delays."""
+        cols: dict[str, tuple[float, ...]] = {}
+        for br in ("n", "p"):
+            wa, ka = getattr(self, f"{br}_w"), getattr(self, f"{br}_kick")
+            wb, kb = getattr(other, f"{br}_w"), getattr(other, f"{br}_kick")
+            w = np.array(sorted(set(wa) | set(wb)))
+            ya = np.interp(np.log(w), np.log(wa), ka)
+            yb = np.interp(np.log(w), np.log(wb), kb)
+            cols[f"{br}_w"], cols[f"{br}_kick"] = tuple(map(float, w)), tuple(map(float, (1 - f) * ya + f * yb))
+        return KickLaw(**cols, n_delay=(1 - f) * self.n_delay + f * other.n_delay,
+                       p_delay=(1 - f) * self.p_delay + f * other.p_delay)
 
 
 @dataclass(frozen=True)
@@ -151,16 +168,34 @@ class NeuronModel(LayerModel):
     #: quantities were characterised at (None: no fan-in law, every layer at charge_scale 1)
     c_eff: tuple[tuple[int, float], ...] | None = None
     design_fan_in: int | None = None
+    #: the neuron-fed kicks measured at several fan-outs of the driving spike line, ascending (None: kicks_neuron at
+    #: every fan-out)
+    kicks_neuron_fan_out: tuple[tuple[int, KickLaw], ...] | None = None
     source: str = ""
 
-    def layer(self, index: int, fan_in: int | None = None) -> LayerModel:
-        """The model of layer ``index`` (0-based) with ``fan_in`` synapses per neuron: the first is fed by the
-        stimulus, later ones by neurons (their own kicks when measured, else the stimulus-fed ones); the charge
-        scale from the fan-in law (:meth:`scale_at`)."""
-        kicks = self.kicks if index == 0 or self.kicks_neuron is None else self.kicks_neuron
+    def layer(self, index: int, fan_in: int | None = None, fan_out: int | None = None) -> LayerModel:
+        """The model of layer ``index`` (0-based) with ``fan_in`` synapses per neuron, whose input spike lines each
+        drive ``fan_out`` synapses (its number of neurons): the first is fed by the stimulus, later ones by neurons
+        (their own kicks when measured, at the fan-out of their lines: :meth:`kicks_at`); the charge scale from the
+        fan-in law (:meth:`scale_at`)."""
+        kicks = self.kicks if index == 0 or self.kicks_neuron is None else self.kicks_at(fan_out)
         shared = {f.name: getattr(self, f.name) for f in fields(LayerModel)}
         scale = 1.0 if fan_in is None else self.scale_at(fan_in)
         return LayerModel(**{**shared, "kicks": kicks, "charge_scale": scale})
+
+    def kicks_at(self, fan_out: int | None) -> KickLaw | None:
+        """The neuron-fed kicks for spike lines of ``fan_out`` synapse gates: interpolated linearly in log fan-out
+        between the measured fan-outs, held at the nearest one outside them (the CLIs warn there)."""
+        table = self.kicks_neuron_fan_out
+        if fan_out is None or not table:
+            return self.kicks_neuron
+        if fan_out <= table[0][0]:
+            return table[0][1]
+        for (fa, ka), (fb, kb) in zip(table, table[1:]):
+            if fan_out <= fb:
+                f = (math.log(fan_out) - math.log(fa)) / (math.log(fb) - math.log(fa))
+                return kb if f == 1.0 else ka.blend(kb, f)
+        return table[-1][1]
 
     def scale_at(self, fan_in: int) -> float:
         """C_eff(design fan-in) / C_eff(fan_in) through the measured C_eff points (:func:`c_eff_at`); exactly 1 at
@@ -200,6 +235,7 @@ class NeuronModel(LayerModel):
             lambda_table=_lambda_of(cell) if lambda_table else None,
             kicks=_kicks_of(cell.kicks) if kicks else None,
             kicks_neuron=_kicks_of(cell.kicks_neuron) if kicks else None,
+            kicks_neuron_fan_out=_fan_out_kicks(cell) if kicks else None,
             w_min=-cell.w_max_minus if weight_range else None, w_max=cell.w_max_plus if weight_range else None,
             c_eff=tuple((f.n_in, f.c_m) for f in cell.c_m_per_fanin) if fan_in and cell.c_m_per_fanin else None,
             design_fan_in=cell.design_fan_in if fan_in else None,
@@ -214,7 +250,7 @@ class NeuronModel(LayerModel):
             v = getattr(self, f.name)
             if isinstance(v, float) and not math.isfinite(v):
                 v = str(v)
-            if f.name in ("lambda_table", "kicks", "kicks_neuron", "c_eff"):
+            if f.name in ("lambda_table", "kicks", "kicks_neuron", "c_eff", "kicks_neuron_fan_out"):
                 continue
             out[f.name] = v
         out["per_synapse_lambda"] = self.lambda_table is not None
@@ -250,6 +286,9 @@ class NeuronModel(LayerModel):
             for k in ("kicks", "kicks_neuron"):
                 if data.get(k) is not None:
                     data[k] = KickLaw(**_tuples(data[k]))
+            if data.get("kicks_neuron_fan_out") is not None:
+                data["kicks_neuron_fan_out"] = tuple((int(f), KickLaw(**_tuples(k)))
+                                                     for f, k in data["kicks_neuron_fan_out"])
             if data.get("c_eff") is not None:
                 data["c_eff"] = tuple((int(n), float(c)) for n, c in data["c_eff"])
             return cls(**data)
@@ -298,6 +337,12 @@ def _kicks_of(table: Any) -> KickLaw | None:
         return None
     return KickLaw(tuple(table.n_w), tuple(table.n_kick), tuple(table.p_w), tuple(table.p_kick),
                    float(table.n_delay), float(table.p_delay))
+
+
+def _fan_out_kicks(cell: "CellParams") -> tuple[tuple[int, KickLaw], ...] | None:
+    """The neuron-fed kicks at every measured fan-out, ascending (None: measured at one fan-out only)."""
+    tables = cell.neuron_kicks_by_fan_out()
+    return tuple((f, _kicks_of(t)) for f, t in tables) if len(tables) > 1 else None
 
 
 def _lambda_of(cell: "CellParams") -> LambdaTable:

@@ -96,3 +96,24 @@ def test_from_cell_takes_the_reset_offset_with_the_fan_in_law():
     m = NeuronModel.from_cell(cell)
     assert m.reset_offset == pytest.approx((cell.v_reset - cell.v0) / cell.v_th)
     assert NeuronModel.from_cell(cell, fan_in=False).reset_offset == 0.0
+
+
+KICKS_64 = KickLaw(n_w=(0.01, 1.0, 10.0), n_kick=(2e-3, 6e-3, 2e-2), p_w=(0.02, 1.0, 6.0),
+                   p_kick=(-1.5e-3, -6e-3, -1.6e-2), n_delay=1e-4, p_delay=5e-4)
+
+
+def test_neuron_fed_kicks_follow_the_fan_out_of_their_lines():
+    m = NeuronModel(2.9, -1.8, 6.5, kicks=KICKS, kicks_neuron=KICKS,
+                    kicks_neuron_fan_out=((4, KICKS_64), (16, KICKS), (64, KICKS_64)))
+    assert m.layer(1, 5, 16).kicks == KICKS and m.layer(1, 5, 64).kicks == KICKS_64
+    assert m.layer(1, 5, 2).kicks == KICKS_64 and m.layer(1, 5, 500).kicks == KICKS_64  # held outside
+    assert m.layer(0, 5, 64).kicks == KICKS and m.layer(1, 5).kicks == KICKS  # stimulus-fed; no fan-out given
+    mid = m.layer(1, 5, 32).kicks  # half-way in log fan-out between 16 and 64
+    fk = Fn.SpikeLineKick(**mid.table())
+    w = torch.tensor([0.01, 0.3, 1.0, 4.0, -0.02, -0.5, -3.0], dtype=torch.float64)
+    ref = 0.5 * Fn.SpikeLineKick(**KICKS.table())(w) + 0.5 * Fn.SpikeLineKick(**KICKS_64.table())(w)
+    assert torch.allclose(fk(w), ref, atol=1e-15)
+    assert mid.p_delay == pytest.approx(0.5 * 5e-4)
+    net = make_mlp([5, 8, 64, 3], m)
+    assert [lay.neuron.kicks for lay in net.layers] == [KICKS, KICKS_64, KICKS_64]  # fan-outs -, 64, 3
+    assert NeuronModel.from_dict(m.to_dict()) == m

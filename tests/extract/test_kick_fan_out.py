@@ -1,0 +1,49 @@
+"""The neuron-fed kick transients at several fan-outs of the test spike line (no simulation): the design fan-out's
+layout is the one the cache already holds, and every test line drives exactly fan_out synapses."""
+
+import numpy as np
+import pytest
+
+from imcpnn.cell import KICK_FAN_OUT
+from imcpnn.extract.fit import ExtractionError
+from imcpnn.extract.kicks import (BACKGROUND_GATE, DRIVER_ARRIVALS, driven_kick_network, fan_out_fits,
+                                  kick_layer_biases)
+from imcpnn.netlists import default_design
+
+
+def _loads(design, biases, x):
+    """Per input line of the kick layer: how many of its synapses are biased on, and whether its driver fires."""
+    vn, vp = biases[1]
+    on = (vn > 0) | (vp < design.vdd)
+    return on.sum(0), x[:-1].min(0) < 1
+
+
+def test_the_design_fan_out_keeps_the_cached_layout():
+    d = default_design()
+    tests, biases, x, line = driven_kick_network(d, 5)
+    ref_tests, vn2, vp2, _ = kick_layer_biases(d, 5)
+    vn1 = np.zeros((5, 5))
+    vn1[0, 0] = vn1[1, 1] = BACKGROUND_GATE
+    ref_x = np.ones((len(DRIVER_ARRIVALS) + 1, 5))
+    ref_x[:-1, 0] = DRIVER_ARRIVALS
+    ref_x[:, 1] = 0.0
+    assert tests == ref_tests and line == 0 and KICK_FAN_OUT == len(tests)
+    assert np.array_equal(biases[0][0], vn1) and np.array_equal(biases[0][1], np.full((5, 5), d.vdd))
+    assert np.array_equal(biases[1][0], vn2) and np.array_equal(biases[1][1], vp2) and np.array_equal(x, ref_x)
+
+
+@pytest.mark.parametrize("fan_out", [4, 8, 16, 64])
+def test_every_test_line_drives_fan_out_synapses(fan_out):
+    d = default_design()
+    tests, biases, x, _ = driven_kick_network(d, 5, fan_out)
+    per_line, driven = _loads(d, biases, x)
+    test_lines = [j for j in range(5) if j != 1 and driven[j]]
+    assert len(tests) == max(fan_out, KICK_FAN_OUT) == biases[1][0].shape[0]
+    assert [int(per_line[j]) for j in test_lines] == [fan_out] * (KICK_FAN_OUT // min(fan_out, KICK_FAN_OUT))
+    assert per_line[1] == len(tests)  # the background line reaches every test neuron
+
+
+def test_fan_outs_that_need_more_lines_than_the_fan_in_are_refused():
+    assert fan_out_fits(5, 4) and not fan_out_fits(5, 2) and not fan_out_fits(5, 3) and fan_out_fits(3, 64)
+    with pytest.raises(ExtractionError, match="fan-out 2 needs 8 test lines"):
+        driven_kick_network(default_design(), 5, 2)
