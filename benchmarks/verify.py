@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -103,7 +104,10 @@ def main() -> None:
     args = _args()
     cell = load_cell(args.cell)
     cache = ResultCache(args.cache) if args.cache else None
-    models = {"fan-in law": NeuronModel.from_cell(cell), "no law": NeuronModel.from_cell(cell, fan_in=False)}
+    law = NeuronModel.from_cell(cell)
+    models = {"fan-in law": law, "no law": NeuronModel.from_cell(cell, fan_in=False)}
+    if law.kicks_neuron_fan_out is not None:  # the part the fan-out of the spike lines contributes
+        models["law, kicks at fan-out 16"] = replace(law, kicks_neuron_fan_out=None)
     print(f"cell fan-in {cell.design_fan_in}, C_eff measured at {[f.n_in for f in cell.c_m_per_fanin]}; scale 1, "
           f"no calibration")
     rows = [_case(args, cell, [int(v) for v in sz.split(",")], seed, models, cache)
