@@ -316,8 +316,8 @@ class NeuronModel(LayerModel):
 def c_eff_at(points: tuple[tuple[int, float], ...], fan_in: float) -> float:
     """C_eff (F) at ``fan_in``, piecewise linear through the measured (fan-in, C_eff) points and continued along the
     end segments beyond them. Each synapse adds nearly the same overlap capacitance (0.61 fF on the tt cell), but not
-    exactly: a line through fan-ins 0..20 misses the measured C_eff at 256 by 0.3 %, which at that fan-in is ~6 ns
-    of spike time (docs/verification.md); between measured points the interpolation is within 0.1 % (tested)."""
+    exactly: a line through fan-ins 0..20 misses the measured C_eff by 0.17 % at 256 and 0.24 % at 1024, ~4 ns of
+    spike time at 256 (docs/verification.md); each measured point left out, its neighbours predict it to 0.1 %."""
     pts = sorted((float(n), float(c)) for n, c in points)
     if len(pts) == 1:
         return pts[0][1]
