@@ -12,8 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from imcpnn.cell import (SCHEMA_VERSION, BiasTable, CellParams, FanIn, FanOutKicks, FitQuality, KickTable, Provenance,
-                         design_sha256)
+from imcpnn.cell import (SCHEMA_VERSION, BiasTable, CellParams, FanIn, FanOutKicks, FitQuality, KickTable,
+                         Provenance, design_sha256)
 from imcpnn.extract.firing import FiringFit, fit_firing
 from imcpnn.extract.fit import (CurveFit, ExtractionError, crossing, fit_clm, interp_lambda, log_interp_error,
                                 monotone_table, slope, weighted_lambda)
@@ -248,7 +248,8 @@ def assemble(design: CellDesign, p: Plan, results: list[JobResult], *, corner: s
         alpha_dis=fire.alpha, fire_threshold=fire.threshold, fire_t_min=fire.t_min, v_reset=v_reset,
         design=design.to_dict(), design_sha256=design_sha256(design.to_dict()),
         kicks=_kick_table(raw.kicks), kicks_neuron=_kick_table(raw.kicks_neuron),
-        kicks_neuron_fan_out=[FanOutKicks(fan_out=f, kicks=_kick_table(k)) for f, k in sorted(raw.kicks_fan_out.items())],
+        kicks_neuron_fan_out=[FanOutKicks(fan_out=f, kicks=_kick_table(k))
+                              for f, k in sorted(raw.kicks_fan_out.items())],
         provenance=Provenance(corner=corner, temperature=float(temp), netlist_hashes=dict(p.netlists),
                               timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), **provenance),
     )

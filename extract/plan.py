@@ -238,6 +238,7 @@ def plan(design: CellDesign, lib_line: str, temp: float = 27.0, fan_in: int = DE
     tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=t_inj)
     leak = Column(fan_in, jobs(f"leak:leak{fan_in}", f"column_{fan_in}_leak", tb.text, [tran],
                                (Tran.scale, Voltage("mem"))))
-    by_fan_out = tuple(_driven_kicks(design, lib_line, fan_in, f, jobs) for f in KICK_FAN_OUTS if fan_out_fits(fan_in, f))
+    by_fan_out = tuple(_driven_kicks(design, lib_line, fan_in, f, jobs) for f in KICK_FAN_OUTS
+                       if fan_out_fits(fan_in, f))
     return Plan(branches, dis, sense, columns, fire, kicks, kicks_neuron, leak, jobs.netlists, i_inj, t_inj, fan_ins,
                 by_fan_out)

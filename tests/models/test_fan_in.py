@@ -35,7 +35,7 @@ def test_law_is_one_at_the_design_fan_in_and_predicts_points_it_was_not_fitted_o
 
 
 def test_a_line_through_small_fan_ins_misses_the_large_ones():
-    """Why the law interpolates: a straight line through fan-ins 0..20 is 0.17 % off at 256, 0.24 % at 1024 (~4 ns at 256)."""
+    """Why the law interpolates: a line through fan-ins 0..20 is 0.17 % off at 256, 0.24 % at 1024 (~4 ns at 256)."""
     small = tuple(p for p in C_EFF if p[0] <= 20)
     k = (small[-1][1] - small[0][1]) / small[-1][0]
     for n, c in C_EFF[-2:]:
