@@ -3,12 +3,14 @@ charges move v less; the layer scales its weights, firing ramp and kicks by C_ef
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
 
-from imcpnn.cell import load_cell
+from imcpnn.cell import CellParams, load_cell
 from imcpnn.models import functional as Fn
 from imcpnn.models.layers import RCSpikeLinear, make_mlp
 from imcpnn.neuron import KickLaw, NeuronModel, c_eff_at
@@ -116,3 +118,16 @@ def test_neuron_fed_kicks_follow_the_fan_out_of_their_lines():
     net = make_mlp([5, 8, 64, 3], m)
     assert [lay.neuron.kicks for lay in net.layers] == [KICKS, KICKS_64, KICKS_64]  # fan-outs -, 64, 3
     assert NeuronModel.from_dict(m.to_dict()) == m
+
+
+def test_from_cell_orders_the_measured_fan_outs_around_the_design_one():
+    data = json.loads(Path("tests/fixtures/cell_paper.json").read_text())
+    table = {"n_w": [0.01, 1.0], "n_kick": [4e-3, 7e-3], "p_w": [0.01, 1.0], "p_kick": [-3e-3, -6e-3]}
+    data["kicks_neuron"] = table
+    data["kicks_neuron_fan_out"] = [{"fan_out": 64, "kicks": {**table, "p_kick": [-2e-3, -5e-3]}}]
+    cell = CellParams.model_validate(data)
+    assert cell.kick_fan_outs() == [16, 64]
+    m = NeuronModel.from_cell(cell)
+    assert [f for f, _ in m.kicks_neuron_fan_out] == [16, 64]
+    assert m.layer(1, 5, 64).kicks.p_kick == (-2e-3, -5e-3) and m.layer(1, 5, 8).kicks == m.kicks_neuron
+    assert NeuronModel.from_cell(cell, kicks=False).kicks_neuron_fan_out is None
