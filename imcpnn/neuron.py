@@ -138,7 +138,7 @@ class LayerModel:
     @property
     def threshold(self) -> float:
         """The level this layer's ramp must reach, in the model's v (from the reset level at the characterised
-        fan-in). Measured at fan-in 64, 256 and 1024 (docs/verification.md): the comparator's overshoot
+        fan-in). Measured at fan-in 64 and 256 (docs/verification.md): the comparator's overshoot
         fire_threshold - 1 is a fixed time after the ramp crosses its switching point, so it shrinks with the ramp
         (x charge_scale), and the membrane starts reset_offset (1 - charge_scale) closer to the threshold, since the
         reset switch's release charge lands on a larger capacitance. Exactly fire_threshold at charge_scale 1."""
@@ -208,13 +208,13 @@ class NeuronModel(LayerModel):
 
     # -------------------------------------------------------------------------------------------- variants
     def with_kicks(self, stimulus: KickLaw | None, neuron: KickLaw | None) -> "NeuronModel":
-        return replace(self, kicks=stimulus, kicks_neuron=neuron)
+        return replace(self, kicks=stimulus, kicks_neuron=neuron, kicks_neuron_fan_out=None)
 
     def with_reversal(self, e_rev: float) -> "NeuronModel":
         """A symmetric |E| in place of the measured reversal potentials (robustness studies): the per-synapse
         lambda and the kicks, which belong to the measured cell, are dropped too."""
         return replace(self, e_plus=float(e_rev), e_minus=-float(e_rev), lambda_table=None, kicks=None,
-                       kicks_neuron=None)
+                       kicks_neuron=None, kicks_neuron_fan_out=None)
 
     # -------------------------------------------------------------------------------------------- from a cell
     @classmethod
