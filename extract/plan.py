@@ -15,7 +15,7 @@ import numpy as np
 
 from imcpnn.cell import KICK_FAN_OUT
 from imcpnn.extract.firing import T_INJ, injection_currents
-from imcpnn.extract.kicks import driven_kick_network, fan_out_fits, kick_layer_biases
+from imcpnn.extract.kicks import driven_kick_network, fan_out_fits, kick_layer_biases, kick_parts
 from imcpnn.netlists import (CellDesign, column_tb, discharger_tb, network_netlist, sensing_tb,
                              synapse_branch_tb)
 from imcpnn.spice.analyses import Current, Dc, SetParam, Tran, Voltage, fmt
@@ -34,10 +34,10 @@ C_PER_SYNAPSE_REL = 1.0 / 180
 #: default design fan-in: the Iris network's inputs including the bias
 DEFAULT_FAN_IN = 5
 #: further fan-outs of the test spike line at which the neuron-fed kicks are measured (besides KICK_FAN_OUT): a
-#: line's edge slows with its load, and the kicks and turn-on delays follow it (docs/verification.md). Empty for
-#: now: fan-out 64 (``driven_kick_network`` builds it, flat) costs ~4x the fan-out-16 job, and a clean layout for
-#: fan-outs below 16 (one line per transient) is not built yet
-KICK_FAN_OUTS: tuple[int, ...] = ()
+#: line's edge slows with its load, and the kicks and turn-on delays follow it (docs/verification.md). Fan-out 4
+#: takes four small transients of four tests; fan-out 64 (``driven_kick_network`` builds it, flat) would cost ~4x
+#: the fan-out-16 job and is not in the default plan
+KICK_FAN_OUTS: tuple[int, ...] = (4,)
 #: biases per branch for the I(V) curves, and the gate range (offsets from 0 for NMOS, from vdd for PMOS)
 N_CURVES = 16
 N_GATE = (0.35, 0.70)
@@ -111,14 +111,15 @@ class Plan:
     i_inj: float
     t_inj: float
     fan_ins: tuple[int, ...]
-    #: the neuron-fed kick transients at the other fan-outs (KICK_FAN_OUTS)
-    kicks_fan_out: tuple[KickLayer, ...] = ()
+    #: the neuron-fed kick transients at the other fan-outs (KICK_FAN_OUTS): (fan-out, its transients)
+    kicks_fan_out: tuple[tuple[int, tuple[KickLayer, ...]], ...] = ()
 
     @property
     def jobs(self) -> list[SimJob]:
         out = [j for b in self.branches for j in (*(c.job for c in b.curves), b.table)]
         return out + [self.dis.job, self.sense, *(c.job for c in self.columns), self.fire, self.kicks.job,
-                      self.kicks_neuron.job, self.leak.job, *(k.job for k in self.kicks_fan_out)]
+                      self.kicks_neuron.job, self.leak.job,
+                      *(k.job for _, parts in self.kicks_fan_out for k in parts)]
 
 
 def with_temperature(text: str, temp: float) -> str:
@@ -193,15 +194,16 @@ def _kick_layers(design: CellDesign, lib_line: str, fan_in: int, jobs: _Jobs) ->
     return kicks, _driven_kicks(design, lib_line, fan_in, KICK_FAN_OUT, jobs)
 
 
-def _driven_kicks(design: CellDesign, lib_line: str, fan_in: int, fan_out: int, jobs: _Jobs) -> KickLayer:
-    """The neuron-fed kick transient with test spike lines of ``fan_out`` synapse gates (extract/kicks.py); the
-    large one in the flat device form (the wrapper form needs gigabytes for its synapses)."""
-    tests, biases, x, line = driven_kick_network(design, fan_in, fan_out)
+def _driven_kicks(design: CellDesign, lib_line: str, fan_in: int, fan_out: int, jobs: _Jobs,
+                  part: int = 0) -> KickLayer:
+    """The neuron-fed kick transient with a test spike line of ``fan_out`` synapse gates (extract/kicks.py; below 16
+    one of several ``part``s); above 16 in the flat device form (the wrapper form needs gigabytes)."""
+    tests, biases, x, line = driven_kick_network(design, fan_in, fan_out, part)
     if fan_out > KICK_FAN_OUT:
         design = design.derive(device_form="flat")
     nb = network_netlist(design, lib_line, biases, x, title="neuron-driven spike-line kicks")
     mem, spk, driver = tuple(nb.mem_nodes[1]), tuple(nb.spike_nodes[1]), nb.spike_nodes[0][line]
-    name = "kicks_neuron" if fan_out == KICK_FAN_OUT else f"kicks_neuron_fan_out_{fan_out}"
+    name = "kicks_neuron" if fan_out == KICK_FAN_OUT else f"kicks_neuron_fan_out_{fan_out}_{part}"
     job = jobs(f"{name}:{name}", name, nb.text, [nb.tran], (Tran.scale, driver, *mem, *spk))
     return KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(1, s) for s in range(len(x))), job, driver,
                      tuple(nb.fire_window(0, s) for s in range(len(x))), fan_out)
@@ -239,7 +241,7 @@ def plan(design: CellDesign, lib_line: str, temp: float = 27.0, fan_in: int = DE
     tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=t_inj)
     leak = Column(fan_in, jobs(f"leak:leak{fan_in}", f"column_{fan_in}_leak", tb.text, [tran],
                                (Tran.scale, Voltage("mem"))))
-    by_fan_out = tuple(_driven_kicks(design, lib_line, fan_in, f, jobs) for f in KICK_FAN_OUTS
-                       if fan_out_fits(fan_in, f))
+    by_fan_out = tuple((f, tuple(_driven_kicks(design, lib_line, fan_in, f, jobs, k) for k in range(kick_parts(f))))
+                       for f in KICK_FAN_OUTS if fan_out_fits(fan_in, f))
     return Plan(branches, dis, sense, columns, fire, kicks, kicks_neuron, leak, jobs.netlists, i_inj, t_inj, fan_ins,
                 by_fan_out)

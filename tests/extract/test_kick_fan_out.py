@@ -7,7 +7,7 @@ import pytest
 from imcpnn.cell import KICK_FAN_OUT
 from imcpnn.extract.fit import ExtractionError
 from imcpnn.extract.kicks import (BACKGROUND_GATE, DRIVER_ARRIVALS, driven_kick_network, fan_out_fits,
-                                  kick_layer_biases)
+                                  kick_layer_biases, kick_parts)
 from imcpnn.netlists import default_design
 
 
@@ -42,8 +42,18 @@ def test_the_test_line_drives_fan_out_synapses(fan_out):
     assert tests[:KICK_FAN_OUT] == tests[KICK_FAN_OUT:2 * KICK_FAN_OUT] or fan_out == KICK_FAN_OUT
 
 
-def test_fan_outs_below_one_lines_tests_are_refused():
-    """Splitting the tests over several lines puts other test lines' zero-weight synapses on every test neuron."""
-    assert not fan_out_fits(5, 4) and fan_out_fits(5, 16) and fan_out_fits(3, 64)
-    with pytest.raises(ExtractionError, match="fan-out 4 is below the 16 tests of one line"):
-        driven_kick_network(default_design(), 5, 4)
+def test_below_16_the_tests_are_split_over_transients_of_one_line_each():
+    """Several test lines in one transient would put other lines' zero-weight synapses on every test neuron."""
+    d = default_design()
+    assert kick_parts(4) == 4 and kick_parts(16) == kick_parts(64) == 1
+    seen = []
+    for part in range(4):
+        tests, biases, x, line = driven_kick_network(d, 5, 4, part)
+        per_line, driven = _loads(d, biases, x)
+        assert line == 0 and [j for j in range(5) if driven[j]] == [0, 1] and per_line[0] == per_line[1] == 4
+        assert {br for br, _ in tests} == {"n", "p"}
+        seen += tests
+    assert sorted(seen) == sorted(kick_layer_biases(d, 5)[0])
+    assert not fan_out_fits(5, 3) and fan_out_fits(5, 4) and fan_out_fits(3, 64)
+    with pytest.raises(ExtractionError, match="fan-out 3 does not divide the 16 tests"):
+        driven_kick_network(d, 5, 3)
