@@ -12,12 +12,12 @@ from typing import Callable
 
 import numpy as np
 
-from imcpnn.cell import (SCHEMA_VERSION, BiasTable, CellParams, FanIn, FitQuality, KickTable, Provenance,
-                         design_sha256)
+from imcpnn.cell import (SCHEMA_VERSION, BiasTable, CellParams, FanIn, FanOutKicks, FitQuality, KickTable,
+                         Provenance, design_sha256)
 from imcpnn.extract.firing import FiringFit, fit_firing
 from imcpnn.extract.fit import (CurveFit, ExtractionError, crossing, fit_clm, interp_lambda, log_interp_error,
                                 monotone_table, slope, weighted_lambda)
-from imcpnn.extract.kicks import KickFit, driven_test_sample, fit_kicks
+from imcpnn.extract.kicks import KickFit, driven_test_sample, fit_points, kick_points
 from imcpnn.extract.plan import DIS_OFFSETS, Branch, Curves, KickLayer, Plan
 from imcpnn.laws import FiringLaw, interp_in_log
 from imcpnn.netlists import CellDesign
@@ -44,6 +44,7 @@ class Raw:
     firing: FiringFit | None = None
     kicks: KickFit | None = None
     kicks_neuron: KickFit | None = None
+    kicks_fan_out: dict[int, KickFit] = field(default_factory=dict)
     quality: dict[str, FitQuality] = field(default_factory=dict)
 
 
@@ -97,7 +98,7 @@ def measure_capacitance(p: Plan, plots: dict[SimJob, list[Plot]], design: CellDe
         s = slope(t, v, m, f"column transient N_in={col.n_in}")
         if not s < 0:
             raise ExtractionError(f"column N_in={col.n_in}: the membrane does not fall under the injected current")
-        c_tab[col.n_in] = p.i_inj / (-s)
+        c_tab[col.n_in] = col.i_inj / (-s)
         raw.columns[col.n_in] = (t, v)
     return c_tab
 
@@ -198,14 +199,32 @@ def _beta_at(table: BiasTable, current: float, v_th: float) -> float:
 def measure_kicks(design: CellDesign, layer: KickLayer, plot: Plot, sc: Scale, tables: dict[str, BiasTable],
                   raw: Raw, law: FiringLaw, v_reset: float) -> KickFit:
     """Spike-line kicks of stimulus-fed (no driver) or neuron-driven synapses (extract/kicks.py)."""
+    return fit_points(*kick_points_of(design, layer, plot, sc, tables, raw, law, v_reset))
+
+
+def measure_kick_parts(design: CellDesign, parts: tuple[KickLayer, ...], plots: dict[SimJob, list[Plot]],
+                       sc: Scale, tables: dict[str, BiasTable], raw: Raw, law: FiringLaw, v_reset: float) -> KickFit:
+    """The neuron-fed kicks at one fan-out from its transients' tests together."""
+    points, arrival = [], {"n": [], "p": []}
+    for layer in parts:
+        pts, arr = kick_points_of(design, layer, plots[layer.job][0], sc, tables, raw, law, v_reset)
+        points += pts
+        for br in arrival:
+            arrival[br] += arr[br]
+    return fit_points(points, arrival)
+
+
+def kick_points_of(design: CellDesign, layer: KickLayer, plot: Plot, sc: Scale, tables: dict[str, BiasTable],
+                   raw: Raw, law: FiringLaw, v_reset: float):
+    """One kick transient's tests (extract/kicks.py ``kick_points``)."""
     windows, t_test = list(layer.windows), {}
     if layer.driver is not None:
         a, t_test["t_test"] = driven_test_sample(plot, layer.driver, list(layer.driver_fire), design.vdd, sc.t_circ)
         windows = [windows[a], windows[-1]]
-    return fit_kicks(plot, list(layer.tests), list(layer.mem), list(layer.spk), windows,
-                     weight_of=lambda br, g: float(np.interp(g, *raw.tables_dense[br])) / sc.i_unit,
-                     beta_of=lambda br, w: _beta_at(tables[br], w * sc.i_unit, sc.v_th), v_reset=v_reset,
-                     v_th=sc.v_th, vdd=design.vdd, t_circ=sc.t_circ, t_edge=design.t_edge, law=law, **t_test)
+    return kick_points(plot, list(layer.tests), list(layer.mem), list(layer.spk), windows,
+                       weight_of=lambda br, g: float(np.interp(g, *raw.tables_dense[br])) / sc.i_unit,
+                       beta_of=lambda br, w: _beta_at(tables[br], w * sc.i_unit, sc.v_th), v_reset=v_reset,
+                       v_th=sc.v_th, vdd=design.vdd, t_circ=sc.t_circ, t_edge=design.t_edge, law=law, **t_test)
 
 
 def _kick_table(k: KickFit) -> KickTable:
@@ -229,6 +248,8 @@ def assemble(design: CellDesign, p: Plan, results: list[JobResult], *, corner: s
     law = FiringLaw.from_cell(fire.alpha, fire.threshold, fire.t_min, e_dis)
     raw.kicks, raw.kicks_neuron = (measure_kicks(design, k, plots[k.job][0], sc, tables, raw, law, v_reset)
                                    for k in (p.kicks, p.kicks_neuron))
+    raw.kicks_fan_out = {f: measure_kick_parts(design, parts, plots, sc, tables, raw, law, v_reset)
+                         for f, parts in p.kicks_fan_out}
     lam = {name: v[1] for name, v in branches.items()}
     kap = {name: v[2] for name, v in branches.items()}
     i_dis = discharge_current(raw, sc.v0)
@@ -245,6 +266,8 @@ def assemble(design: CellDesign, p: Plan, results: list[JobResult], *, corner: s
         alpha_dis=fire.alpha, fire_threshold=fire.threshold, fire_t_min=fire.t_min, v_reset=v_reset,
         design=design.to_dict(), design_sha256=design_sha256(design.to_dict()),
         kicks=_kick_table(raw.kicks), kicks_neuron=_kick_table(raw.kicks_neuron),
+        kicks_neuron_fan_out=[FanOutKicks(fan_out=f, kicks=_kick_table(k))
+                              for f, k in sorted(raw.kicks_fan_out.items())],
         provenance=Provenance(corner=corner, temperature=float(temp), netlist_hashes=dict(p.netlists),
                               timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), **provenance),
     )

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from imcpnn.cell import KICK_FAN_OUT
 from imcpnn.extract.fit import ExtractionError
 from imcpnn.laws import FiringLaw, rising_crossing
 from imcpnn.spice.session import Plot
@@ -74,19 +75,39 @@ def kick_layer_biases(design, fan_in: int) -> tuple[list[tuple[str, float]], np.
     return tests, vn, vp, x
 
 
-def driven_kick_network(design, fan_in: int) -> tuple[list[tuple[str, float]], list[tuple[np.ndarray, np.ndarray]],
-                                                      np.ndarray]:
-    """The kick layer of ``kick_layer_biases`` behind a driver layer of fan_in neurons: driver 0 drives the test
-    line (its input arrives at each of DRIVER_ARRIVALS in samples 0.., never in the last sample), driver 1 the
-    background line (input at 0: it fires early in every sample). Returns (tests, [(vn, vp) per layer], inputs)."""
-    tests, vn2, vp2, _ = kick_layer_biases(design, fan_in)
+def fan_out_fits(fan_in: int, fan_out: int) -> bool:
+    """Whether ``driven_kick_network`` can build a test line of ``fan_out`` synapse gates: the 16 tests repeated on
+    one line above 16, split into 16 / fan_out transients of fan_out tests below (never several test lines in one
+    transient: the other lines' zero-weight synapses would kick the test neurons too)."""
+    n_tests = len(N_TEST_GATES) + len(P_TEST_FROM_VDD)
+    return fan_in >= 2 and (fan_out >= n_tests or n_tests % fan_out == 0)
+
+
+def kick_parts(fan_out: int) -> int:
+    """How many transients the tests take at this fan-out (one at 16 and above)."""
+    return max(1, (len(N_TEST_GATES) + len(P_TEST_FROM_VDD)) // fan_out)
+
+
+def driven_kick_network(design, fan_in: int, fan_out: int = KICK_FAN_OUT, part: int = 0) -> tuple[
+        list[tuple[str, float]], list[tuple[np.ndarray, np.ndarray]], np.ndarray, int]:
+    """The kick layer of ``kick_layer_biases`` behind a driver layer of fan_in neurons, the test spike line driving
+    ``fan_out`` test synapses (its edge, and so the kicks, depend on that load): the 16 tests repeated above 16;
+    below, transient ``part`` of ``kick_parts(fan_out)`` holds every kick_parts-th test from ``part`` (NMOS and
+    PMOS alike). Driver 0 drives the test line (its input arrives at each of DRIVER_ARRIVALS in samples 0.., never
+    in the last sample), driver 1 the background line (input at 0: it fires early in every sample). Returns (tests,
+    [(vn, vp) per layer], inputs, the test line's driver)."""
+    base, vn2, vp2, _ = kick_layer_biases(design, fan_in)
+    if not fan_out_fits(fan_in, fan_out):
+        raise ExtractionError(f"neuron-driven kicks: fan-out {fan_out} does not divide the {len(base)} tests")
+    step = kick_parts(fan_out)
+    rows = [i % len(base) for i in range(fan_out)] if step == 1 else list(range(part, len(base), step))
     vn1 = np.zeros((fan_in, fan_in))
     vp1 = np.full((fan_in, fan_in), design.vdd)
     vn1[0, 0] = vn1[1, 1] = BACKGROUND_GATE
     x = np.ones((len(DRIVER_ARRIVALS) + 1, fan_in))
     x[:-1, 0] = DRIVER_ARRIVALS
     x[:, 1] = 0.0
-    return tests, [(vn1, vp1), (vn2, vp2)], x
+    return [base[i] for i in rows], [(vn1, vp1), (vn2[rows], vp2[rows])], x, 0
 
 
 def fit_kicks(plot: Plot, tests: list[tuple[str, float]], mem_nodes: list[str],
@@ -103,6 +124,25 @@ def fit_kicks(plot: Plot, tests: list[tuple[str, float]], mem_nodes: list[str],
     the tests. The delay goes into the model; ``c`` (a few 1e-4) is reported but not used: adding it to the kicks
     made the Iris prediction worse (docs/verification.md), so it is not a transferable effect at this accuracy.
     """
+    points, arrival = kick_points(plot, tests, mem_nodes, spike_nodes, accum_windows, weight_of=weight_of,
+                                  beta_of=beta_of, v_reset=v_reset, v_th=v_th, vdd=vdd, t_circ=t_circ, t_edge=t_edge,
+                                  law=law, t_test=t_test)
+    return fit_points(points, arrival)
+
+
+def fit_points(points: list[tuple[str, float, float, float]],
+               arrival: dict[str, list[tuple[float, float]]]) -> KickFit:
+    """The kick tables and turn-on delays of the tests of one or more transients (:func:`kick_points`)."""
+    delay, charge = _turn_on(arrival)
+    out_w, out_k = _tabulate(points)
+    return KickFit(out_w, out_k, delay, charge, points)
+
+
+def kick_points(plot: Plot, tests: list[tuple[str, float]], mem_nodes: list[str], spike_nodes: list[str],
+                accum_windows: list[tuple[float, float]], *, weight_of, beta_of, v_reset: float, v_th: float,
+                vdd: float, t_circ: float, t_edge: float, law: FiringLaw, t_test: float = T_TEST
+                ) -> tuple[list[tuple[str, float, float, float]], dict[str, list[tuple[float, float]]]]:
+    """Each usable test's (branch, w, kick, v_end) and each branch's (q, residual charge) arrivals (fit_kicks)."""
     ramp = (max(0.0, law.t_min) + 0.02, 0.98)  # spike times (model units) that say which potential fired them
     if not ramp[0] < ramp[1]:
         raise ExtractionError("kick fit: the firing law has no ramp-fired range")
@@ -134,9 +174,7 @@ def fit_kicks(plot: Plot, tests: list[tuple[str, float]], mem_nodes: list[str],
             continue  # not ramp-fired in one of the samples, or outside the table: no information
         # the test current over the last t_edge is in the difference; the model's accumulation has it already
         points.append((br, w, eff[0][0] - eff[1][0] - sign * q * t_edge / t_circ, eff[0][1]))
-    delay, charge = _turn_on(arrival)
-    out_w, out_k = _tabulate(points)
-    return KickFit(out_w, out_k, delay, charge, points)
+    return points, arrival
 
 
 def _turn_on(arrival: dict[str, list[tuple[float, float]]]) -> tuple[dict[str, float], dict[str, float]]:
@@ -153,11 +191,16 @@ def _turn_on(arrival: dict[str, list[tuple[float, float]]]) -> tuple[dict[str, f
 
 
 def _tabulate(points: list[tuple[str, float, float, float]]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Per branch: the usable tests' weights (ascending) and kicks, checked for number and sign."""
+    """Per branch: the usable tests' weights (ascending) and kicks (the mean of a weight's repeats), checked for
+    number and sign."""
     out_w: dict[str, list[float]] = {}
     out_k: dict[str, list[float]] = {}
     for br in ("n", "p"):
-        pts = sorted((w, k) for b, w, k, _ in points if b == br)
+        by_w: dict[float, list[float]] = {}
+        for b, w, k, _ in points:
+            if b == br:
+                by_w.setdefault(w, []).append(k)
+        pts = sorted((w, float(np.mean(ks))) for w, ks in by_w.items())
         if len(pts) < 4:
             raise ExtractionError(f"kick fit: only {len(pts)} usable {br.upper()}-branch tests (need >= 4); "
                                   "check the test gate biases against the bias table")

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from imcpnn.cell import KICK_FAN_OUT
 from imcpnn.extract.firing import T_INJ, injection_currents
-from imcpnn.extract.kicks import driven_kick_network, kick_layer_biases
+from imcpnn.extract.kicks import driven_kick_network, fan_out_fits, kick_layer_biases, kick_parts
 from imcpnn.netlists import (CellDesign, column_tb, discharger_tb, network_netlist, sensing_tb,
                              synapse_branch_tb)
 from imcpnn.spice.analyses import Current, Dc, SetParam, Tran, Voltage, fmt
@@ -22,8 +23,21 @@ from imcpnn.spice.jobs import SimJob
 
 #: fan-ins at which C_eff is measured (the design fan-in is added if missing)
 FAN_INS = (0, 1, 2, 5, 10, 20)
+#: large fan-ins at which C_eff is also measured, in the flat device form (the wrapper form needs gigabytes to
+#: expand a thousand synapses; the two forms agree to 1e-6 in DC, docs/verification.md): they set the fan-in law's
+#: range (imcpnn/neuron.py) up to the largest layer a network is expected to have
+LARGE_FAN_INS = (64, 256, 1024)
+#: a large column gets a proportionally larger injected current so that its membrane still swings ~0.35 V over the
+#: accumulation (each synapse adds ~1/180 of the bare membrane's capacitance in the default design); the slope fit
+#: only needs the membrane inside the window, and a small swing would let the off synapses' leak bias it
+C_PER_SYNAPSE_REL = 1.0 / 180
 #: default design fan-in: the Iris network's inputs including the bias
 DEFAULT_FAN_IN = 5
+#: further fan-outs of the test spike line at which the neuron-fed kicks are measured (besides KICK_FAN_OUT): a
+#: line's edge slows with its load, and the kicks and turn-on delays follow it (docs/verification.md). Fan-out 4
+#: takes four small transients of four tests; fan-out 64 (``driven_kick_network`` builds it, flat) would cost ~4x
+#: the fan-out-16 job and is not in the default plan
+KICK_FAN_OUTS: tuple[int, ...] = (4,)
 #: biases per branch for the I(V) curves, and the gate range (offsets from 0 for NMOS, from vdd for PMOS)
 N_CURVES = 16
 N_GATE = (0.35, 0.70)
@@ -59,10 +73,11 @@ class Branch:
 
 @dataclass(frozen=True)
 class Column:
-    """A column transient with ``n_in`` synapses (all off)."""
+    """A column transient with ``n_in`` synapses (all off) and its injected current (A)."""
 
     n_in: int
     job: SimJob
+    i_inj: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,7 @@ class KickLayer:
     job: SimJob
     driver: str | None = None
     driver_fire: tuple[tuple[float, float], ...] = ()
+    fan_out: int = KICK_FAN_OUT
 
 
 @dataclass(frozen=True)
@@ -95,12 +111,15 @@ class Plan:
     i_inj: float
     t_inj: float
     fan_ins: tuple[int, ...]
+    #: the neuron-fed kick transients at the other fan-outs (KICK_FAN_OUTS): (fan-out, its transients)
+    kicks_fan_out: tuple[tuple[int, tuple[KickLayer, ...]], ...] = ()
 
     @property
     def jobs(self) -> list[SimJob]:
         out = [j for b in self.branches for j in (*(c.job for c in b.curves), b.table)]
         return out + [self.dis.job, self.sense, *(c.job for c in self.columns), self.fire, self.kicks.job,
-                      self.kicks_neuron.job, self.leak.job]
+                      self.kicks_neuron.job, self.leak.job,
+                      *(k.job for _, parts in self.kicks_fan_out for k in parts)]
 
 
 def with_temperature(text: str, temp: float) -> str:
@@ -172,13 +191,31 @@ def _kick_layers(design: CellDesign, lib_line: str, fan_in: int, jobs: _Jobs) ->
     mem, spk = tuple(nb.mem_nodes[0]), tuple(nb.spike_nodes[0])
     kicks = KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(0, s) for s in range(len(x))),
                       jobs("kicks:kicks", "kicks", nb.text, [nb.tran], (Tran.scale, *mem, *spk)))
-    tests, biases, x = driven_kick_network(design, fan_in)
+    return kicks, _driven_kicks(design, lib_line, fan_in, KICK_FAN_OUT, jobs)
+
+
+def _driven_kicks(design: CellDesign, lib_line: str, fan_in: int, fan_out: int, jobs: _Jobs,
+                  part: int = 0) -> KickLayer:
+    """The neuron-fed kick transient with a test spike line of ``fan_out`` synapse gates (extract/kicks.py; below 16
+    one of several ``part``s); above 16 in the flat device form (the wrapper form needs gigabytes)."""
+    tests, biases, x, line = driven_kick_network(design, fan_in, fan_out, part)
+    if fan_out > KICK_FAN_OUT:
+        design = design.derive(device_form="flat")
     nb = network_netlist(design, lib_line, biases, x, title="neuron-driven spike-line kicks")
-    mem, spk, driver = tuple(nb.mem_nodes[1]), tuple(nb.spike_nodes[1]), nb.spike_nodes[0][0]
-    job = jobs("kicks_neuron:kicks_neuron", "kicks_neuron", nb.text, [nb.tran], (Tran.scale, driver, *mem, *spk))
-    driven = KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(1, s) for s in range(len(x))), job, driver,
-                       tuple(nb.fire_window(0, s) for s in range(len(x))))
-    return kicks, driven
+    mem, spk, driver = tuple(nb.mem_nodes[1]), tuple(nb.spike_nodes[1]), nb.spike_nodes[0][line]
+    name = "kicks_neuron" if fan_out == KICK_FAN_OUT else f"kicks_neuron_fan_out_{fan_out}_{part}"
+    job = jobs(f"{name}:{name}", name, nb.text, [nb.tran], (Tran.scale, driver, *mem, *spk))
+    return KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(1, s) for s in range(len(x))), job, driver,
+                     tuple(nb.fire_window(0, s) for s in range(len(x))), fan_out)
+
+
+def _column(design: CellDesign, lib_line: str, n: int, i_inj: float, t_inj: float, tran: Tran, jobs: _Jobs) -> Column:
+    """The C_eff transient at fan-in n; a large fan-in in the flat device form with a current for the same swing."""
+    if n in LARGE_FAN_INS:
+        design = design.derive(device_form="flat")
+        i_inj = float(f"{i_inj * (1 + n * C_PER_SYNAPSE_REL):.3g}")
+    tb = column_tb(design, lib_line, n, i_inj=i_inj, t_inj=t_inj)
+    return Column(n, jobs(f"column:column{n}", f"column_{n}", tb.text, [tran], (Tran.scale, Voltage("mem"))), i_inj)
 
 
 def plan(design: CellDesign, lib_line: str, temp: float = 27.0, fan_in: int = DEFAULT_FAN_IN) -> Plan:
@@ -193,9 +230,8 @@ def plan(design: CellDesign, lib_line: str, temp: float = 27.0, fan_in: int = DE
     i_inj = float(f"{0.35 * c_est / (0.85 * T):.3g}")        # about 0.35 V of swing over the accumulation
     t_inj = 0.1 * T
     tran = Tran(T / 200, 2 * T, 0.0, T / 40)
-    columns = tuple(Column(n, jobs(f"column:column{n}", f"column_{n}",
-                                   column_tb(design, lib_line, n, i_inj=i_inj, t_inj=t_inj).text, [tran],
-                                   (Tran.scale, Voltage("mem")))) for n in fan_ins)
+    fan_ins = tuple(sorted(set(fan_ins) | set(LARGE_FAN_INS)))
+    columns = tuple(_column(design, lib_line, n, i_inj, t_inj, tran, jobs) for n in fan_ins)
     # firing transients: known charges, then the full firing phase (extract/firing.py)
     tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=T_INJ * T)
     i_unit_est = c_est * (design.v0 - 0.44) / T
@@ -205,4 +241,7 @@ def plan(design: CellDesign, lib_line: str, temp: float = 27.0, fan_in: int = DE
     tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=t_inj)
     leak = Column(fan_in, jobs(f"leak:leak{fan_in}", f"column_{fan_in}_leak", tb.text, [tran],
                                (Tran.scale, Voltage("mem"))))
-    return Plan(branches, dis, sense, columns, fire, kicks, kicks_neuron, leak, jobs.netlists, i_inj, t_inj, fan_ins)
+    by_fan_out = tuple((f, tuple(_driven_kicks(design, lib_line, fan_in, f, jobs, k) for k in range(kick_parts(f))))
+                       for f in KICK_FAN_OUTS if fan_out_fits(fan_in, f))
+    return Plan(branches, dis, sense, columns, fire, kicks, kicks_neuron, leak, jobs.netlists, i_inj, t_inj, fan_ins,
+                by_fan_out)

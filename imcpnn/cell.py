@@ -21,6 +21,9 @@ from imcpnn.errors import ConfigError
 from imcpnn.userfiles import read_user_text
 
 SCHEMA_VERSION = 2
+#: the fan-out of the test spike line in imc-extract's neuron-fed kick transient (its 16 test neurons), i.e. the load
+#: that ``kicks_neuron`` was measured at
+KICK_FAN_OUT = 16
 #: what changed at each version, for the message that asks to re-extract an old file
 SCHEMA_CHANGES = {2: "alpha_dis is the measured firing-ramp rate (was fire_alpha), alpha_dis_dc the DC estimate "
                      "(was alpha_dis), leak_drift (was leak); the full design is embedded"}
@@ -38,7 +41,8 @@ UNITS = {
     "kicks.n_w": "normalised weight", "kicks.p_w": "normalised weight (magnitude)",
     "kicks.n_kick": "normalised (v_th), added to v at the firing start", "kicks.p_kick": "normalised (v_th)",
     "kicks.n_delay": "normalised (t_circ)", "kicks.p_delay": "normalised (t_circ)",
-    "kicks_neuron": "as kicks, for inputs driven by a neuron (layers after the first)",
+    "kicks_neuron": "as kicks, for inputs driven by a neuron (layers after the first), spike-line fan-out 16",
+    "kicks_neuron_fan_out": "as kicks_neuron, at other fan-outs of the driving spike line (synapse gates)",
     "bias_interp_rel_error": "relative (log-linear interpolation of i_v0 at twice the table step)",
     "design": "the full cell design (netlists.CellDesign) the cell was extracted from",
     "design_sha256": "sha256 of the design's canonical JSON",
@@ -99,6 +103,15 @@ class KickTable(_Strict):
                 raise ValueError(f"kick table '{br}' must hold finite numbers")
         return self
 
+
+
+class FanOutKicks(_Strict):
+    """Neuron-fed kicks measured with the test spike line driving ``fan_out`` synapse gates (one per neuron of the
+    layer it feeds): a line's load sets its edge rate, and the edge sets how much channel charge its synapses push
+    into the membranes (docs/verification.md)."""
+
+    fan_out: int = Field(ge=1)
+    kicks: KickTable
 
 
 class FanIn(_Strict):
@@ -170,6 +183,8 @@ class CellParams(_Strict):
     kicks: KickTable | None = None
     #: optional: the same for synapses driven by a neuron's spike (every layer after the first; extract/kicks.py)
     kicks_neuron: KickTable | None = None
+    #: optional: the neuron-fed kicks at other fan-outs of the test spike line (kicks_neuron is at KICK_FAN_OUT)
+    kicks_neuron_fan_out: list[FanOutKicks] = Field(default_factory=list)
     units: dict[str, str] = Field(default_factory=lambda: dict(UNITS))
 
     @field_validator("*", mode="after")
@@ -207,6 +222,19 @@ class CellParams(_Strict):
         if design_sha256(self.design) != self.design_sha256:
             raise ValueError("design_sha256 does not match the embedded design (edited by hand?)")
         return self
+
+    def neuron_kicks_by_fan_out(self) -> list[tuple[int, KickTable]]:
+        """(fan-out, neuron-fed kicks) at every fan-out of the driving spike line they were measured at, ascending
+        (none: no kicks)."""
+        if self.kicks_neuron is None:
+            return []
+        tables = {f.fan_out: f.kicks for f in self.kicks_neuron_fan_out}
+        tables[KICK_FAN_OUT] = self.kicks_neuron
+        return sorted(tables.items(), key=lambda ft: ft[0])
+
+    def kick_fan_outs(self) -> list[int]:
+        """The fan-outs of a neuron's spike line at which the neuron-fed kicks were measured (none: no kicks)."""
+        return [f for f, _ in self.neuron_kicks_by_fan_out()]
 
     @property
     def temperature(self) -> float:

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from imcpnn.atomic import atomic_write_text
 from imcpnn.errors import ConfigError
 from imcpnn.laws import FiringLaw
@@ -49,6 +51,21 @@ class KickLaw:
     def table(self) -> dict[str, Any]:
         """The arguments of ``imcpnn.models.functional.SpikeLineKick``."""
         return {"n_w": list(self.n_w), "n_kick": list(self.n_kick), "p_w": list(self.p_w), "p_kick": list(self.p_kick)}
+
+    def blend(self, other: "KickLaw", f: float) -> "KickLaw":
+        """(1 - f) self + f other: the kicks at the union of both tables' weights (each table piecewise linear in
+        log w and clamped at its ends, as SpikeLineKick reads it, so the blend is exact between the knots) and the
+        delays."""
+        cols: dict[str, tuple[float, ...]] = {}
+        for br in ("n", "p"):
+            wa, ka = getattr(self, f"{br}_w"), getattr(self, f"{br}_kick")
+            wb, kb = getattr(other, f"{br}_w"), getattr(other, f"{br}_kick")
+            w = np.array(sorted(set(wa) | set(wb)))
+            ya = np.interp(np.log(w), np.log(wa), ka)
+            yb = np.interp(np.log(w), np.log(wb), kb)
+            cols[f"{br}_w"], cols[f"{br}_kick"] = tuple(map(float, w)), tuple(map(float, (1 - f) * ya + f * yb))
+        return KickLaw(**cols, n_delay=(1 - f) * self.n_delay + f * other.n_delay,
+                       p_delay=(1 - f) * self.p_delay + f * other.p_delay)
 
 
 @dataclass(frozen=True)
@@ -84,7 +101,11 @@ class LayerModel:
     charge_scale: C_eff at the cell's characterised fan-in over C_eff at this layer's fan-in. Every synapse adds its
         capacitance to the membrane, so at another fan-in the same currents (synapses, discharger) and the same kick
         charges move v by this factor: the layer multiplies its weights, its firing-ramp rate and its kicks by it
-        (1: the characterised fan-in, or a model without a fan-in law).
+        (1: the characterised fan-in, or a model without a fan-in law). Two more charges follow it (:attr:`threshold`):
+        the comparator's overshoot past 1 is a fixed time on the ramp, so it scales with the ramp rate, and the reset
+        switch's release charge (``reset_offset`` at the characterised fan-in) lifts the start level less.
+    reset_offset: (v_reset - V0) / v_th at the characterised fan-in: where the reset switch leaves the membrane, the
+        origin of the model's v (0: a model without a fan-in law).
     """
 
     e_plus: float = math.inf
@@ -97,6 +118,7 @@ class LayerModel:
     lambda_table: LambdaTable | None = None
     kicks: KickLaw | None = None
     charge_scale: float = 1.0
+    reset_offset: float = 0.0
 
     def __post_init__(self) -> None:
         if not (self.e_plus > 0 > self.e_minus):
@@ -109,6 +131,21 @@ class LayerModel:
             raise ConfigError("neuron model: need fire_threshold > 0, 0 <= t_min < 1 and leak >= 0")
         if not (math.isfinite(self.charge_scale) and self.charge_scale > 0):
             raise ConfigError(f"neuron model: charge_scale must be a positive number, got {self.charge_scale}")
+        if not (math.isfinite(self.reset_offset) and self.threshold > 0):
+            raise ConfigError(f"neuron model: reset_offset must be a number that leaves a positive threshold, got "
+                              f"{self.reset_offset}")
+
+    @property
+    def threshold(self) -> float:
+        """The level this layer's ramp must reach, in the model's v (from the reset level at the characterised
+        fan-in). Measured at fan-in 64 and 256 (docs/verification.md): the comparator's overshoot
+        fire_threshold - 1 is a fixed time after the ramp crosses its switching point, so it shrinks with the ramp
+        (x charge_scale), and the membrane starts reset_offset (1 - charge_scale) closer to the threshold, since the
+        reset switch's release charge lands on a larger capacitance. Exactly fire_threshold at charge_scale 1."""
+        s = self.charge_scale
+        if s == 1.0:
+            return self.fire_threshold
+        return 1.0 + (self.fire_threshold - 1.0) * s - self.reset_offset * (1.0 - s)
 
     @property
     def ramp_rate(self) -> float | None:
@@ -131,34 +168,53 @@ class NeuronModel(LayerModel):
     #: quantities were characterised at (None: no fan-in law, every layer at charge_scale 1)
     c_eff: tuple[tuple[int, float], ...] | None = None
     design_fan_in: int | None = None
+    #: the neuron-fed kicks measured at several fan-outs of the driving spike line, ascending (None: kicks_neuron at
+    #: every fan-out)
+    kicks_neuron_fan_out: tuple[tuple[int, KickLaw], ...] | None = None
     source: str = ""
 
-    def layer(self, index: int, fan_in: int | None = None) -> LayerModel:
-        """The model of layer ``index`` (0-based) with ``fan_in`` synapses per neuron: the first is fed by the
-        stimulus, later ones by neurons (their own kicks when measured, else the stimulus-fed ones); the charge
-        scale from the fan-in law (:meth:`scale_at`)."""
-        kicks = self.kicks if index == 0 or self.kicks_neuron is None else self.kicks_neuron
+    def layer(self, index: int, fan_in: int | None = None, fan_out: int | None = None) -> LayerModel:
+        """The model of layer ``index`` (0-based) with ``fan_in`` synapses per neuron, whose input spike lines each
+        drive ``fan_out`` synapses (its number of neurons): the first is fed by the stimulus, later ones by neurons
+        (their own kicks when measured, at the fan-out of their lines: :meth:`kicks_at`); the charge scale from the
+        fan-in law (:meth:`scale_at`)."""
+        kicks = self.kicks if index == 0 or self.kicks_neuron is None else self.kicks_at(fan_out)
         shared = {f.name: getattr(self, f.name) for f in fields(LayerModel)}
         scale = 1.0 if fan_in is None else self.scale_at(fan_in)
         return LayerModel(**{**shared, "kicks": kicks, "charge_scale": scale})
 
+    def kicks_at(self, fan_out: int | None) -> KickLaw | None:
+        """The neuron-fed kicks for spike lines of ``fan_out`` synapse gates: interpolated linearly in log fan-out
+        between the measured fan-outs, held at the nearest one outside them (the CLIs warn there)."""
+        table = self.kicks_neuron_fan_out
+        if fan_out is None or not table:
+            return self.kicks_neuron
+        if fan_out <= table[0][0]:
+            return table[0][1]
+        for (fa, ka), (fb, kb) in zip(table, table[1:]):
+            if fan_out <= fb:
+                f = (math.log(fan_out) - math.log(fa)) / (math.log(fb) - math.log(fa))
+                return kb if f == 1.0 else ka.blend(kb, f)
+        return table[-1][1]
+
     def scale_at(self, fan_in: int) -> float:
-        """C_eff(design fan-in) / C_eff(fan_in) from a straight line fitted to the measured C_eff points (each
-        synapse adds the same gate-drain overlap to the membrane); exactly 1 at the design fan-in."""
+        """C_eff(design fan-in) / C_eff(fan_in) through the measured C_eff points (:func:`c_eff_at`); exactly 1 at
+        the design fan-in."""
         if self.c_eff is None or self.design_fan_in is None:
             return 1.0
-        c0, k = c_eff_law(self.c_eff)
-        return (c0 + k * self.design_fan_in) / (c0 + k * int(fan_in))
+        if int(fan_in) == self.design_fan_in:
+            return 1.0
+        return c_eff_at(self.c_eff, self.design_fan_in) / c_eff_at(self.c_eff, int(fan_in))
 
     # -------------------------------------------------------------------------------------------- variants
     def with_kicks(self, stimulus: KickLaw | None, neuron: KickLaw | None) -> "NeuronModel":
-        return replace(self, kicks=stimulus, kicks_neuron=neuron)
+        return replace(self, kicks=stimulus, kicks_neuron=neuron, kicks_neuron_fan_out=None)
 
     def with_reversal(self, e_rev: float) -> "NeuronModel":
         """A symmetric |E| in place of the measured reversal potentials (robustness studies): the per-synapse
         lambda and the kicks, which belong to the measured cell, are dropped too."""
         return replace(self, e_plus=float(e_rev), e_minus=-float(e_rev), lambda_table=None, kicks=None,
-                       kicks_neuron=None)
+                       kicks_neuron=None, kicks_neuron_fan_out=None)
 
     # -------------------------------------------------------------------------------------------- from a cell
     @classmethod
@@ -179,9 +235,12 @@ class NeuronModel(LayerModel):
             lambda_table=_lambda_of(cell) if lambda_table else None,
             kicks=_kicks_of(cell.kicks) if kicks else None,
             kicks_neuron=_kicks_of(cell.kicks_neuron) if kicks else None,
+            kicks_neuron_fan_out=_fan_out_kicks(cell) if kicks else None,
             w_min=-cell.w_max_minus if weight_range else None, w_max=cell.w_max_plus if weight_range else None,
             c_eff=tuple((f.n_in, f.c_m) for f in cell.c_m_per_fanin) if fan_in and cell.c_m_per_fanin else None,
-            design_fan_in=cell.design_fan_in if fan_in else None, source=source)
+            design_fan_in=cell.design_fan_in if fan_in else None,
+            reset_offset=(cell.v_reset - cell.v0) / cell.v_th if fan_in and cell.v_reset is not None else 0.0,
+            source=source)
 
     # -------------------------------------------------------------------------------------------- records
     def describe(self) -> dict[str, Any]:
@@ -191,7 +250,7 @@ class NeuronModel(LayerModel):
             v = getattr(self, f.name)
             if isinstance(v, float) and not math.isfinite(v):
                 v = str(v)
-            if f.name in ("lambda_table", "kicks", "kicks_neuron", "c_eff"):
+            if f.name in ("lambda_table", "kicks", "kicks_neuron", "c_eff", "kicks_neuron_fan_out"):
                 continue
             out[f.name] = v
         out["per_synapse_lambda"] = self.lambda_table is not None
@@ -227,6 +286,9 @@ class NeuronModel(LayerModel):
             for k in ("kicks", "kicks_neuron"):
                 if data.get(k) is not None:
                     data[k] = KickLaw(**_tuples(data[k]))
+            if data.get("kicks_neuron_fan_out") is not None:
+                data["kicks_neuron_fan_out"] = tuple((int(f), KickLaw(**_tuples(k)))
+                                                     for f, k in data["kicks_neuron_fan_out"])
             if data.get("c_eff") is not None:
                 data["c_eff"] = tuple((int(n), float(c)) for n, c in data["c_eff"])
             return cls(**data)
@@ -251,15 +313,19 @@ class NeuronModel(LayerModel):
         return cls.from_dict(data, str(path))
 
 
-def c_eff_law(points: tuple[tuple[int, float], ...]) -> tuple[float, float]:
-    """(C0, dC per synapse) of the least-squares line through the measured (fan-in, C_eff) points."""
-    n = [float(a) for a, _ in points]
-    c = [float(b) for _, b in points]
-    if len(points) < 2 or max(n) == min(n):
-        return (c[0] if c else 1.0), 0.0
-    mn, mc = sum(n) / len(n), sum(c) / len(c)
-    k = sum((a - mn) * (b - mc) for a, b in zip(n, c)) / sum((a - mn) ** 2 for a in n)
-    return mc - k * mn, k
+def c_eff_at(points: tuple[tuple[int, float], ...], fan_in: float) -> float:
+    """C_eff (F) at ``fan_in``, piecewise linear through the measured (fan-in, C_eff) points and continued along the
+    end segments beyond them. Each synapse adds nearly the same overlap capacitance (0.61 fF on the tt cell), but not
+    exactly: a line through fan-ins 0..20 misses the measured C_eff by 0.17 % at 256 and 0.24 % at 1024, ~4 ns of
+    spike time at 256 (docs/verification.md); each measured point left out, its neighbours predict it to 0.1 %."""
+    pts = sorted((float(n), float(c)) for n, c in points)
+    if len(pts) == 1:
+        return pts[0][1]
+    k = 1
+    while k < len(pts) - 1 and fan_in > pts[k][0]:
+        k += 1
+    (n0, c0), (n1, c1) = pts[k - 1], pts[k]
+    return c0 + (c1 - c0) * (fan_in - n0) / (n1 - n0)
 
 
 def _tuples(d: dict[str, Any]) -> dict[str, Any]:
@@ -271,6 +337,12 @@ def _kicks_of(table: Any) -> KickLaw | None:
         return None
     return KickLaw(tuple(table.n_w), tuple(table.n_kick), tuple(table.p_w), tuple(table.p_kick),
                    float(table.n_delay), float(table.p_delay))
+
+
+def _fan_out_kicks(cell: "CellParams") -> tuple[tuple[int, KickLaw], ...] | None:
+    """The neuron-fed kicks at every measured fan-out, ascending (None: measured at one fan-out only)."""
+    tables = cell.neuron_kicks_by_fan_out()
+    return tuple((f, _kicks_of(t)) for f, t in tables) if len(tables) > 1 else None
 
 
 def _lambda_of(cell: "CellParams") -> LambdaTable:
@@ -289,4 +361,4 @@ def _lambda_of(cell: "CellParams") -> LambdaTable:
     return LambdaTable(i_unit=cell.i_unit, v_th=cell.v_th, **cols)
 
 
-__all__ = ["KickLaw", "LambdaTable", "LayerModel", "NeuronModel", "MODEL_SCHEMA_VERSION", "c_eff_law"]
+__all__ = ["KickLaw", "LambdaTable", "LayerModel", "NeuronModel", "MODEL_SCHEMA_VERSION", "c_eff_at"]

@@ -98,7 +98,7 @@ class _RCSpikeBase(nn.Module):
 
     def _fire(self, v: Tensor) -> Tensor:
         n = self._neuron
-        t = Fn.fire_time(v, n.e_dis, n.ramp_rate, n.fire_threshold, n.t_min)
+        t = Fn.fire_time(v, n.e_dis, n.ramp_rate, n.threshold, n.t_min)
         if self.sigma > 0 and (self.training or self.eval_noise):
             t = (t + self.sigma * torch.randn_like(t)).clamp(0.0, 1.0)
         return t
@@ -354,13 +354,13 @@ class SpikeNet(nn.Module):
 
 def make_mlp(sizes: Sequence[int], neuron: NeuronModel | None = None, **knobs) -> SpikeNet:
     """``make_mlp([784, 400, 10], NeuronModel(e_plus=3, e_minus=-3), steps=10)`` -> SpikeNet of RCSpikeLinear
-    layers, layer i with ``neuron.layer(i, fan_in)`` (stimulus-fed first layer, neuron-fed later ones; the charge
-    scale of its fan-in)."""
+    layers, layer i with ``neuron.layer(i, fan_in, fan_out)`` (stimulus-fed first layer, neuron-fed later ones; the
+    charge scale of its fan-in; the kicks of its input lines' fan-out, one synapse per neuron of the layer)."""
     if len(sizes) < 2:
         raise ValueError("make_mlp needs at least an input and an output size")
     neuron = neuron if neuron is not None else NeuronModel()
     extra = 1 if knobs.get("bias") else 0  # the bias is one more synapse on the membrane
-    return SpikeNet(RCSpikeLinear(a, b, neuron.layer(i, a + extra), **knobs)
+    return SpikeNet(RCSpikeLinear(a, b, neuron.layer(i, a + extra, b), **knobs)
                     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])))
 
 

@@ -280,6 +280,9 @@ def test_cell_physics_is_validated_naming_the_file(tmp_path, field, value, says)
 def cell_fan_in_3(tmp_path_factory) -> Path:
     data = json.loads(CELL.read_text())
     data["design_fan_in"] = 3  # iris layers have fan-in 5
+    data["c_m_per_fanin"] = [{"n_in": 3, "c_m": data["c_m"]}]
+    # neuron-fed kicks measured on a spike line of fan-out 16 only; iris's output layer has 5 neurons
+    data["kicks_neuron"] = {"n_w": [0.01, 1.0], "n_kick": [4e-3, 7e-3], "p_w": [0.01, 1.0], "p_kick": [-3e-3, -6e-3]}
     path = tmp_path_factory.mktemp("cell3") / "cell.json"
     path.write_text(json.dumps(data))
     return path
@@ -289,8 +292,9 @@ def test_train_warns_when_the_fan_in_leaves_the_characterised_one(tmp_path, cell
     proc = _cli("imcpnn.cli.train", "run", "iris-bottomup", "--cell", str(cell_fan_in_3), "--out",
                 str(tmp_path / "run"), "--no-progress", "--set", "epochs=1")
     assert proc.returncode == 0, proc.stderr
-    assert ("warning: layer 1 has fan-in 5 but the cell was characterised at design_fan_in 3"
-            in proc.stderr)
+    assert "warning: layer 1 has fan-in 5, outside the fan-ins 3..3 the cell was characterised for" in proc.stderr
+    assert ("warning: layer 2's input spike lines have fan-out 5, outside the fan-outs 16..16 the cell's neuron-fed "
+            "kicks were measured at" in proc.stderr)
     ok = _cli("imcpnn.cli.train", "run", "iris-bottomup", "--cell", str(CELL), "--out", str(tmp_path / "ok"),
               "--no-progress", "--set", "epochs=1")
     assert ok.returncode == 0 and "warning" not in ok.stderr
@@ -305,8 +309,10 @@ def test_verify_warns_and_records_fan_in_and_corner(tmp_path, cell_fan_in_3):
     assert "warning: corner ff differs from the cell's characterisation corner tt" in proc.stderr
     warnings = json.loads((run_dir / "verify" / "summary.json").read_text())["warnings"]
     assert [w.split(":")[0] for w in warnings] == [
-        "layer 1 has fan-in 5 but the cell was characterised at design_fan_in 3",
-        "layer 2 has fan-in 5 but the cell was characterised at design_fan_in 3",
+        "layer 1 has fan-in 5, outside the fan-ins 3..3 the cell was characterised for (C_eff measured at [3])",
+        "layer 2 has fan-in 5, outside the fan-ins 3..3 the cell was characterised for (C_eff measured at [3])",
+        "layer 2's input spike lines have fan-out 5, outside the fan-outs 16..16 the cell's neuron-fed kicks were "
+        "measured at",
         "corner ff differs from the cell's characterisation corner tt"]
 
 

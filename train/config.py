@@ -102,8 +102,9 @@ class NeuronConfig(_Strict):
                                                   "tables instead of one E per sign (bottom-up refinement)")
     spike_kicks: bool = Field(False, description="with 'from': add the cell's spike-line kicks (extract/kicks.py) to "
                                                  "v at the firing start, when the cell has them (MLP only)")
-    fan_in_law: bool = Field(True, description="with 'from': scale each layer's charges by C_eff(design fan-in) / "
-                                                "C_eff(its fan-in), from the cell's measured C_eff points")
+    fan_in_law: bool = Field(True, description="with 'from': scale each layer's charges (weights, firing ramp, "
+                                                "kicks, comparator overshoot, reset level) by C_eff(design fan-in) / "
+                                                "C_eff(its fan-in), between the cell's measured C_eff points")
     use_cell_firing: bool = Field(True, description="with 'from': take alpha_dis, fire_threshold, t_min measured "
                                                     "in the firing transient from the cell params (when present)")
     weight_range: Literal["cell", "none"] | list[float] = Field(
