@@ -50,9 +50,11 @@ def latch_vectors(layer: int, neuron: int) -> tuple[str, str]:
     return f"{inst}.q", f"{inst}.qb"
 
 
-def replay_pwl(t: np.ndarray, v: np.ndarray, tol: float = 1e-4) -> str:
+def replay_pwl(t: np.ndarray, v: np.ndarray, tol: float = 1e-2) -> str:
     """A PWL that replays a simulated waveform: the samples where it moves by more than ``tol`` (V) from one to the
-    next (and their neighbours), so a latch output that sits on a rail costs two points, not thousands. Times at 15
+    next (and their neighbours), so a latch output that sits on a rail costs two points, not thousands. The
+    millivolt ripple that clock edges couple onto a rail is left out: replayed as breakpoints picoseconds apart it
+    stopped ngspice ("timestep too small"), and an inverter input on its rail does not pass it on. Times at 15
     significant digits: a 6-digit time would move an edge by up to 0.1 ns at 10 us."""
     t, v = np.asarray(t, float), np.asarray(v, float)
     moving = np.abs(np.diff(v)) > tol

@@ -149,7 +149,8 @@ def _read_times(weights: list[np.ndarray], n_samples: int, bundles: list[Netlist
 def simulate_scales(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, design: CellDesign,
                     lib_line: str, candidates: list[Scales], *, clip: bool = True, chunks: int = 2,
                     workers: int | None = None, cache: ResultCache | None = None, wire_cap: float = 0.0,
-                    layer_netlist: str | None = None, temp: float | None = None) -> list[list[np.ndarray]]:
+                    layer_netlist: str | None = None, temp: float | None = None, scheduler: str | None = None,
+                    mem_limit_gb: float | None = None) -> list[list[np.ndarray]]:
     """Spike times (per layer) for each candidate scale, loading each chunk's netlist once: between candidates only
     the gate-bias sources change (`alter`), which costs milliseconds instead of a netlist expansion (seconds)."""
     inputs = np.asarray(inputs, float)
@@ -174,7 +175,7 @@ def simulate_scales(weights: list[np.ndarray], inputs: np.ndarray, cell: CellPar
         vecs = ("time",) + tuple(n for layer in b.spike_nodes for n in layer)
         jobs.append(SimJob(b.text, tuple(cmds), vecs, f"calibration chunk{k}"))
     results = run_jobs(jobs, workers=workers, cache=cache, progress=True, label="SPICE calibration",
-                       timeout=1800.0)
+                       timeout=1800.0, scheduler=scheduler, mem_limit_gb=mem_limit_gb)
     failed = [r for r in results if not r.ok]
     if failed:
         raise failed[0].error
