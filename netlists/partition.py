@@ -10,9 +10,12 @@ axis and node names, with layer l's clocks only. Its input lines are driven as i
 
 Every spike line carries its real fan-out: the synapses of the neurons outside the partition that read the line
 (other neurons of layer l on the input lines, all of layer l+1 on the partition's own outputs) are there as the same
-``imc_synapse`` devices with their own gate biases, their membrane pin on the V0 rail (the membrane they would load is
-not simulated here). The transient of layer l < L runs one phase past the layer's last firing phase, to its reset,
-whose falling spike-line edges the next layer sees in its last firing phase.
+``imc_synapse`` devices, their membrane pin on the V0 rail (the membrane they would load is not simulated here): each
+with its own gate biases ('devices'), or per line one instance of multiplicity m per branch state ('lumped', the
+default: a partition then holds its own synapses plus 3 per line instead of the whole layer's).
+
+The transient of layer l < L runs one phase past the layer's last firing phase, to its reset, whose falling
+spike-line edges the next layer sees in its last firing phase.
 """
 
 from __future__ import annotations
@@ -82,24 +85,45 @@ def _driver_lines(l: int, drivers: Sequence[tuple[str, str]]) -> list[str]:
     return lines
 
 
-def _load_lines(l: int, vn: np.ndarray, vp: np.ndarray, rows: Sequence[int], cols: Sequence[int]) -> list[str]:
+def _load_lines(l: int, vn: np.ndarray, vp: np.ndarray, rows: Sequence[int], cols: Sequence[int], load: str,
+                vdd: float) -> list[str]:
     """Fan-out load: layer l's synapses (rows = output neurons, cols = inputs) that are not simulated as part of a
-    neuron, with their gate biases; their membrane pin sits on the V0 rail."""
-    lines = bias_lines(l, vn, vp, rows, cols)
-    for i in rows:
-        for j in cols:
-            lines.append(f"XLD{l}_{i}_{j} v0 spk_{l - 1}_{j} spkb_{l - 1}_{j} vn_{l}_{i}_{j} vp_{l}_{i}_{j} vdd "
-                         f"{SYNAPSE}")
+    neuron, their membrane pin on the V0 rail. ``load`` 'devices': each synapse with its own gate biases; 'lumped':
+    per input line one synapse of multiplicity m for the m whose NMOS branch is on (at their mean gate bias), one for
+    those whose PMOS branch is on, one for those with both off: the same devices on the line in at most 3
+    instances instead of len(rows)."""
+    if load == "devices":
+        lines = bias_lines(l, vn, vp, rows, cols)
+        for i in rows:
+            for j in cols:
+                lines.append(f"XLD{l}_{i}_{j} v0 spk_{l - 1}_{j} spkb_{l - 1}_{j} vn_{l}_{i}_{j} vp_{l}_{i}_{j} vdd "
+                             f"{SYNAPSE}")
+        return lines
+    if load != "lumped":
+        raise ConfigError(f"fan-out load {load!r}: use 'devices' or 'lumped'")
+    lines, rows = [], list(rows)
+    for j in cols:
+        gn, gp = vn[rows, j], vp[rows, j]
+        n_on, p_on = gn > 0, (gn <= 0) & (gp < vdd)
+        groups = (("n", n_on, lambda s: (np.mean(gn[s]), vdd)), ("p", p_on, lambda s: (0.0, np.mean(gp[s]))),
+                  ("off", ~(n_on | p_on), lambda s: (0.0, vdd)))
+        for tag, sel, gates in groups:
+            if sel.any():
+                node, (bn, bp) = f"{l}_{j}_{tag}", gates(sel)
+                lines += [f"Vln_{node} vln_{node} 0 DC {_fmt(bn)}", f"Vlp_{node} vlp_{node} 0 DC {_fmt(bp)}",
+                          f"XLD{node} v0 spk_{l - 1}_{j} spkb_{l - 1}_{j} vln_{node} vlp_{node} vdd {SYNAPSE} "
+                          f"m={int(sel.sum())}"]
     return lines
 
 
 def partition_netlist(design: CellDesign, lib_line: str, biases, part: Partition, n_samples: int, *,
                       input_times=None, drivers: Sequence[tuple[str, str]] | None = None, wire_cap: float = 0.0,
-                      title: str | None = None, temp: float = 27.0) -> NetlistBundle:
+                      title: str | None = None, temp: float = 27.0, load: str = "lumped") -> NetlistBundle:
     """The transient of partition ``part`` of the network ``biases`` (per layer (vn, vp), as network_netlist).
 
     Layer 1: ``input_times`` (n_samples, n_in), the stimulus. Layer l > 1: ``drivers``, per upstream neuron the PWL
-    texts of its latch outputs (q, qb) (:func:`replay_pwl` of the upstream partition's ``latch_nodes`` vectors)."""
+    texts of its latch outputs (q, qb) (:func:`replay_pwl` of the upstream partition's ``latch_nodes`` vectors).
+    ``load``: how the fan-out outside the partition is modelled (:func:`_load_lines`)."""
     lib_line = check_lib_line(lib_line)
     L, l, S = len(biases), part.layer, int(n_samples)
     if not 1 <= l <= L:
@@ -131,11 +155,11 @@ def partition_netlist(design: CellDesign, lib_line: str, biases, part: Partition
         lines += [f"Cw_{l}_{i} mem_{l}_{i} 0 {_fmt(wire_cap)}" for i in rows]
     others = [i for i in range(n_out) if i not in rows]
     if others:
-        lines += ["* fan-out of the input lines into the layer's other neurons", *_load_lines(l, vn, vp, others,
-                                                                                             range(n_in))]
+        lines += ["* fan-out of the input lines into the layer's other neurons",
+                  *_load_lines(l, vn, vp, others, range(n_in), load, design.vdd)]
     if l < L:
-        lines += ["* fan-out of the outputs into the next layer", *_load_lines(l + 1, *bl[l], range(len(bl[l][0])),
-                                                                               rows)]
+        lines += ["* fan-out of the outputs into the next layer",
+                  *_load_lines(l + 1, *bl[l], range(len(bl[l][0])), rows, load, design.vdd)]
     tran = Tran(design.t_edge / 2, phases * design.t_circ, 0.0, design.max_step).command()
     lines += [f".{tran}", ".end"]
     text = in_device_form("\n".join(lines), design, lib_line) + "\n"

@@ -81,9 +81,10 @@ def _merge_waves(plots: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 def simulate_partitioned(biases: list, inputs: np.ndarray, design: CellDesign, lib_line: str,
                          ranges: list[tuple[int, int]], spec: str, *, temp: float, wire_cap: float = 0.0,
-                         keep_waves: bool = False, **run_kw) -> PartitionedRun:
-    """Spike times of every layer, partition by partition, layer after layer (module docstring); ``run_kw`` go to
-    spice.pool.run_jobs (workers, cache, scheduler, mem_limit_gb, timeout, progress)."""
+                         keep_waves: bool = False, load: str = "lumped", **run_kw) -> PartitionedRun:
+    """Spike times of every layer, partition by partition, layer after layer (module docstring); ``load``: the
+    fan-out outside a partition (netlists/partition.py); ``run_kw`` go to spice.pool.run_jobs (workers, cache,
+    scheduler, mem_limit_gb, timeout, progress)."""
     L = len(biases)
     plan = plan_partitions([len(vn) for vn, _ in biases], spec)
     times = [np.ones((len(inputs), len(vn))) for vn, _ in biases]
@@ -96,7 +97,7 @@ def simulate_partitioned(biases: list, inputs: np.ndarray, design: CellDesign, l
             drivers = None if l == 1 else _drivers(upstream[c], biases[l - 1][0].shape[1], l)
             for p in parts:
                 b = partition_netlist(design, lib_line, biases, p, e - a, input_times=inputs[a:e] if l == 1 else None,
-                                      drivers=drivers, wire_cap=wire_cap, temp=temp,
+                                      drivers=drivers, wire_cap=wire_cap, temp=temp, load=load,
                                       title=f"samples {a}..{e - 1}")
                 vecs = ("time", *b.spike_nodes[l - 1], *(v for qq in b.latch_nodes.values() for v in qq),
                         *(b.mem_nodes[l - 1] if keep_waves else ()))

@@ -92,17 +92,18 @@ def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, de
              cache: ResultCache | None = None, keep_waves: bool = False, wire_cap: float = 0.0,
              layer_netlist: str | None = None, progress: bool = True, timeout: float = 900.0,
              temp: float | None = None, partition: str = "none", scheduler: str | None = None,
-             mem_limit_gb: float | None = None) -> CircuitResult:
+             mem_limit_gb: float | None = None, fanout_load: str = "lumped") -> CircuitResult:
     """Simulate `inputs` (samples, n_in) through the network; samples are split into `chunks` transients run in
     parallel (each chunk streams its samples, a new one every 3 phases). `partition` (verify/partition.py): 'none'
     (the whole network per chunk), 'layer' or 'neurons:K'. `scheduler`: a dask.distributed address; `mem_limit_gb`:
-    the most memory a worker may use."""
+    the most memory a worker may use; `fanout_load`: how a partition models the fan-out outside it ('lumped' or
+    'devices', netlists/partition.py)."""
     inputs = np.asarray(inputs, float)
     run_kw = dict(workers=workers, cache=cache, progress=progress, timeout=timeout, scheduler=scheduler,
                   mem_limit_gb=mem_limit_gb)
     if parse_partition(partition)[0] != "none":
         return _simulate_partitioned(weights, inputs, cell, design, lib_line, scales, clip, chunks, wire_cap,
-                                     layer_netlist, temp, keep_waves, partition, run_kw)
+                                     layer_netlist, temp, keep_waves, partition, dict(run_kw, load=fanout_load))
     bundles, ranges, n_clipped = build_bundles(weights, inputs, cell, design, lib_line, scales, clip=clip,
                                                chunks=chunks, wire_cap=wire_cap, layer_netlist=layer_netlist,
                                                temp=temp)

@@ -64,31 +64,34 @@ def test_replay_keeps_the_edges_and_drops_the_rail_ripple():
 
 
 def _synapse_gates(text: str) -> dict[str, int]:
-    """How many imc_synapse selector gates each spike line drives in a netlist."""
+    """How many imc_synapse selector gates each spike line drives in a netlist (instances times multiplicity)."""
     counts: dict[str, int] = {}
     for line in text.splitlines():
         f = line.split()
-        if f and f[-1] == "imc_synapse" and f[0].lower().startswith("x"):
-            counts[f[2]] = counts.get(f[2], 0) + 1
+        m = int(f[-1][2:]) if f and f[-1].startswith("m=") else 1
+        if f and "imc_synapse" in f[-2:] and f[0].lower().startswith("x"):
+            counts[f[2]] = counts.get(f[2], 0) + m
     return counts
 
 
-def test_partition_lines_carry_their_full_fan_out_and_the_neuron_driver():
+@pytest.mark.parametrize("load", ["lumped", "devices"])
+def test_partition_lines_carry_their_full_fan_out_and_the_neuron_driver(load):
     cell, design = load_cell(CELL), default_design()
     ws, x = _network([8, 6, 4], 2, seed=0)
     biases, _ = gate_biases(ws, cell, Scales(), clip=True)
-    first = partition_netlist(design, LIB, biases, Partition(1, (1, 2)), 2, input_times=x)
+    first = partition_netlist(design, LIB, biases, Partition(1, (1, 2)), 2, input_times=x, load=load)
     gates = _synapse_gates(first.text)
     # inputs: both neurons' own synapses and the 4 other neurons' loads; outputs: all 4 synapses of layer 2
     assert all(gates[f"spk_0_{j}"] == 6 for j in range(8)) and gates["spk_1_1"] == gates["spk_1_2"] == 4
     assert first.latch_nodes == {"spk_1_1": ("xl1_n1.q", "xl1_n1.qb"), "spk_1_2": ("xl1_n2.q", "xl1_n2.qb")}
     drivers = [("PWL(0 0 1e-6 0)", "PWL(0 1.8 1e-6 1.8)")] * 6
-    second = partition_netlist(design, LIB, biases, Partition(2, (3,)), 2, drivers=drivers)
+    second = partition_netlist(design, LIB, biases, Partition(2, (3,)), 2, drivers=drivers, load=load)
     assert all(_synapse_gates(second.text)[f"spk_1_{j}"] == 4 for j in range(6))
     # the line is driven as a neuron drives it: its latch outputs into the neuron's own output inverters
     assert re.search(r"^XBS_1_0 qb_1_0 spk_1_0 vdd imc_inv$", second.text, re.M)
     assert re.search(r"^XBSB_1_0 q_1_0 spkb_1_0 vdd imc_inv$", second.text, re.M)
-    assert "XBS qb spk vdd imc_inv" in second.text and "XBSB q spkb vdd imc_inv" in second.text  # the same as in the cell
+    # ... the same inverters as in the neuron cell
+    assert "XBS qb spk vdd imc_inv" in second.text and "XBSB q spkb vdd imc_inv" in second.text
     with pytest.raises(ConfigError, match="one driver per input"):
         partition_netlist(design, LIB, biases, Partition(2, (0,)), 2, drivers=drivers[:5])
 
