@@ -20,7 +20,7 @@ spike-line edges the next layer sees in its last firing phase.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -28,7 +28,7 @@ import numpy as np
 from imcpnn.errors import ConfigError
 from imcpnn.spice.analyses import Tran
 
-from .cells import INV, SYNAPSE, in_device_form, layer_body, subcircuits
+from .cells import INV, SYNAPSE, in_device_form, layer_body, subcircuits, synapse_branch_lines
 from .design import CellDesign, _fmt
 from .network import (NetlistBundle, bias_lines, check_lib_line, layer_connections, options_lines, rail_lines,
                       _check_biases)
@@ -85,13 +85,13 @@ def _driver_lines(l: int, drivers: Sequence[tuple[str, str]]) -> list[str]:
     return lines
 
 
-def _load_lines(l: int, vn: np.ndarray, vp: np.ndarray, rows: Sequence[int], cols: Sequence[int], load: str,
-                vdd: float) -> list[str]:
+def _load_lines(design: CellDesign, l: int, vn: np.ndarray, vp: np.ndarray, rows: Sequence[int],
+                cols: Sequence[int], load: str) -> list[str]:
     """Fan-out load: layer l's synapses (rows = output neurons, cols = inputs) that are not simulated as part of a
     neuron, their membrane pin on the V0 rail. ``load`` 'devices': each synapse with its own gate biases; 'lumped':
     per input line one synapse of multiplicity m for the m whose NMOS branch is on (at their mean gate bias), one for
     those whose PMOS branch is on, one for those with both off: the same devices on the line in at most 3
-    instances instead of len(rows)."""
+    synapses instead of len(rows)."""
     if load == "devices":
         lines = bias_lines(l, vn, vp, rows, cols)
         for i in rows:
@@ -101,7 +101,7 @@ def _load_lines(l: int, vn: np.ndarray, vp: np.ndarray, rows: Sequence[int], col
         return lines
     if load != "lumped":
         raise ConfigError(f"fan-out load {load!r}: use 'devices' or 'lumped'")
-    lines, rows = [], list(rows)
+    lines, rows, vdd = [], list(rows), design.vdd
     for j in cols:
         gn, gp = vn[rows, j], vp[rows, j]
         n_on, p_on = gn > 0, (gn <= 0) & (gp < vdd)
@@ -111,9 +111,19 @@ def _load_lines(l: int, vn: np.ndarray, vp: np.ndarray, rows: Sequence[int], col
             if sel.any():
                 node, (bn, bp) = f"{l}_{j}_{tag}", gates(sel)
                 lines += [f"Vln_{node} vln_{node} 0 DC {_fmt(bn)}", f"Vlp_{node} vlp_{node} 0 DC {_fmt(bp)}",
-                          f"XLD{node} v0 spk_{l - 1}_{j} spkb_{l - 1}_{j} vln_{node} vlp_{node} vdd {SYNAPSE} "
-                          f"m={int(sel.sum())}"]
+                          *_parallel_synapses(design, int(sel.sum()), f"spk_{l - 1}_{j}", f"spkb_{l - 1}_{j}",
+                                              f"vln_{node}", f"vlp_{node}", f"LD{node}")]
     return lines
+
+
+def _parallel_synapses(design: CellDesign, m: int, spk: str, spkb: str, vgn: str, vgp: str, tag: str) -> list[str]:
+    """m synapses in parallel, membrane pin on V0, as one synapse whose devices have multiplicity m: ngspice does not
+    pass an ``m=`` on an ``imc_synapse`` instance down through the sky130 wrappers (measured: no effect at all), so
+    the device lines carry it."""
+    scaled = design.derive(**{k: replace(getattr(design, k), m=getattr(design, k).m * m)
+                              for k in ("syn_n_mem", "syn_n_sel", "syn_p_mem", "syn_p_sel")})
+    return (synapse_branch_lines(scaled, "n", "v0", spk, vgn, "vdd", tag)
+            + synapse_branch_lines(scaled, "p", "v0", spkb, vgp, "vdd", tag))
 
 
 def partition_netlist(design: CellDesign, lib_line: str, biases, part: Partition, n_samples: int, *,
@@ -156,10 +166,10 @@ def partition_netlist(design: CellDesign, lib_line: str, biases, part: Partition
     others = [i for i in range(n_out) if i not in rows]
     if others:
         lines += ["* fan-out of the input lines into the layer's other neurons",
-                  *_load_lines(l, vn, vp, others, range(n_in), load, design.vdd)]
+                  *_load_lines(design, l, vn, vp, others, range(n_in), load)]
     if l < L:
         lines += ["* fan-out of the outputs into the next layer",
-                  *_load_lines(l + 1, *bl[l], range(len(bl[l][0])), rows, load, design.vdd)]
+                  *_load_lines(design, l + 1, *bl[l], range(len(bl[l][0])), rows, load)]
     tran = Tran(design.t_edge / 2, phases * design.t_circ, 0.0, design.max_step).command()
     lines += [f".{tran}", ".end"]
     text = in_device_form("\n".join(lines), design, lib_line) + "\n"
