@@ -113,12 +113,10 @@ def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode,
     from imcpnn.spice.cache import ResultCache
     from imcpnn.verify.flow import verify
     from imcpnn.verify.mapping import Scales
-    from imcpnn.verify.partition import parse_partition
+    from imcpnn.verify.partition import check_partition
     from imcpnn.verify.sources import default_scale_mode
 
-    parse_partition(partition)
-    if partition.strip().lower() != "none" and layer_netlist is not None:
-        raise ConfigError("--layer-netlist substitutes a whole layer's subcircuit; use it with --partition none")
+    check_partition(partition, str(layer_netlist) if layer_netlist else None)
     net, cell, cell_file, run_cell_sha, out = _network(run_dir, cell_path, weights, inputs, labels, samples, n_cal,
                                                        kicks, other_cell, out)
     mode = default_scale_mode(net.flow) if scale_mode == "auto" else scale_mode

@@ -18,7 +18,7 @@ from imcpnn.neuron import NeuronModel
 from imcpnn.spice.cache import ResultCache
 from imcpnn.verify.calibrate import fit_batched
 from imcpnn.verify.mapping import Scales
-from imcpnn.verify.partition import parse_partition
+from imcpnn.verify.partition import check_partition
 from imcpnn.verify.predict import model_times
 from imcpnn.verify.record import TEST_INPUTS_FILE, VERIFY_SCHEMA_VERSION, VerifyInputs
 from imcpnn.verify.report import check_out, hand_command, write_verification
@@ -58,7 +58,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
     summary. `partition` splits the test simulation (verify/partition.py; calibration simulates the whole network,
     its candidates share one loaded netlist); `scheduler` (a Dask address) and `mem_limit_gb` go to the job runner."""
     check_network(net.weights, net.test_inputs)
-    parse_partition(partition)
+    check_partition(partition, layer_netlist)
     check_out(out, force)
     temp = cell.temperature if temp is None else float(temp)
     kw = dict(chunks=chunks, workers=workers, cache=cache, wire_cap=wire_cap, layer_netlist=layer_netlist, temp=temp,

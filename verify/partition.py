@@ -35,6 +35,14 @@ def parse_partition(spec: str) -> tuple[str, int]:
     raise ConfigError(f"--partition {spec!r}: use none, layer or neurons:K (K >= 1 neurons per transient)")
 
 
+def check_partition(spec: str, layer_netlist: str | None = None) -> str:
+    """The partition mode of ``spec``; an error for a spec that cannot be simulated (also with --layer-netlist)."""
+    mode = parse_partition(spec)[0]
+    if mode != "none" and layer_netlist is not None:
+        raise ConfigError("--layer-netlist substitutes a whole layer's subcircuit; use it with --partition none")
+    return mode
+
+
 def plan_partitions(n_outs: list[int], spec: str) -> list[list[Partition]]:
     """Per layer, its partitions: consecutive neurons in groups of at most K, as even as they can be."""
     mode, k = parse_partition(spec)

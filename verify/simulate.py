@@ -15,7 +15,7 @@ from imcpnn.spice.errors import SpiceError
 from imcpnn.spice.jobs import SimJob
 from imcpnn.spice.pool import run_jobs
 from imcpnn.verify.mapping import BiasMapper, Scales
-from imcpnn.verify.partition import job_record, parse_partition, simulate_partitioned
+from imcpnn.verify.partition import check_partition, job_record, simulate_partitioned
 from imcpnn.verify.postlayout import substitute_layer
 from imcpnn.verify.readout import layer_spike_times
 
@@ -101,7 +101,7 @@ def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, de
     inputs = np.asarray(inputs, float)
     run_kw = dict(workers=workers, cache=cache, progress=progress, timeout=timeout, scheduler=scheduler,
                   mem_limit_gb=mem_limit_gb)
-    if parse_partition(partition)[0] != "none":
+    if check_partition(partition, layer_netlist) != "none":
         return _simulate_partitioned(weights, inputs, cell, design, lib_line, scales, clip, chunks, wire_cap,
                                      layer_netlist, temp, keep_waves, partition, dict(run_kw, load=fanout_load))
     bundles, ranges, n_clipped = build_bundles(weights, inputs, cell, design, lib_line, scales, clip=clip,
@@ -125,8 +125,6 @@ def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, de
 
 def _simulate_partitioned(weights, inputs, cell, design, lib_line, scales, clip, chunks, wire_cap, layer_netlist,
                           temp, keep_waves, partition, run_kw) -> CircuitResult:
-    if layer_netlist is not None:
-        raise ConfigError("--layer-netlist substitutes a whole layer's subcircuit; use it with --partition none")
     check_network(weights, inputs)
     biases, n_clipped = gate_biases(weights, cell, scales, clip)
     ranges = sample_ranges(len(inputs), chunks)

@@ -20,7 +20,7 @@ from imcpnn.netlists.partition import Partition, partition_netlist, replay_pwl
 from imcpnn.spice.jobs import SimJob
 from imcpnn.spice.pool import run_jobs
 from imcpnn.verify.mapping import Scales
-from imcpnn.verify.partition import parse_partition, plan_partitions
+from imcpnn.verify.partition import check_partition, parse_partition, plan_partitions
 from imcpnn.verify.simulate import gate_biases, simulate
 
 CELL = Path(__file__).resolve().parents[1] / "fixtures" / "cell_paper.json"
@@ -40,6 +40,9 @@ def test_partition_option_is_parsed_and_planned():
     for bad in ("neurons:0", "neurons", "rows:2", "neurons:-1", ""):
         with pytest.raises(ConfigError, match="use none, layer or neurons:K"):
             parse_partition(bad)
+    with pytest.raises(ConfigError, match="use it with --partition none"):
+        check_partition("layer", "pex_layer.spice")
+    assert check_partition("none", "pex_layer.spice") == "none"
     plan = plan_partitions([6, 4], "neurons:4")
     assert [[p.neurons for p in layer] for layer in plan] == [[(0, 1, 2), (3, 4, 5)], [(0, 1, 2, 3)]]
     assert [[p.neurons for p in layer] for layer in plan_partitions([6, 4], "layer")] == [[tuple(range(6))],
