@@ -6,7 +6,14 @@ included, as a fresh session would pay it):
 1. the 5-5-5 network: S samples streamed in one transient vs one transient per sample (per-sample wall time);
 2. how one layer's transient grows with array size (5x5, 10x10, 20x20), 2 samples streamed.
 
-Run: ``.venv/bin/python benchmarks/network_transient.py [--samples 10] [--sizes 5,10,20]``.
+With ``--partition SPEC --cell cell.json`` it measures instead the whole network against the partitioned one
+(verify/partition.py) for the network ``--network`` (random weights), through the verification's own job runner
+(libngspice in pool workers): wall time, the transients' summed time, the largest peak RSS of one transient and how
+far the partitioned spike times are from the whole network's.
+
+Run: ``.venv/bin/python benchmarks/network_transient.py [--samples 10] [--sizes 5,10,20]``, or
+``.venv/bin/python benchmarks/network_transient.py --cell cell.json --partition neurons:8 --network 16,32,10
+--samples 3``.
 Numbers depend on machine load; the ratios are the point.
 """
 
@@ -20,7 +27,10 @@ import time
 
 import numpy as np
 
+from imcpnn.cell import load_cell
 from imcpnn.netlists import default_design, network_netlist
+from imcpnn.verify.simulate import simulate
+from imcpnn.verify.sources import from_run
 
 
 def _run(text: str) -> tuple[float, str]:
@@ -58,7 +68,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=10)
     ap.add_argument("--sizes", default="5,10,20")
+    ap.add_argument("--partition", help="compare the whole network with this partitioning (e.g. neurons:8)")
+    ap.add_argument("--cell", help="cell.json (with --partition)")
+    ap.add_argument("--network", default="16,32,10", help="layer sizes (with --partition)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--run", help="a trained run's weights and test inputs instead of --network (with --partition)")
+    ap.add_argument("--reltol", type=float, help="the design's reltol for both sides (with --partition)")
+    ap.add_argument("--load", default="lumped", choices=["lumped", "devices"],
+                    help="fan-out outside a partition (with --partition)")
     args = ap.parse_args()
+    if args.partition:
+        compare_partitioned(args)
+        return
     import imcpnn.pdk
 
     lib = imcpnn.pdk.lib_line()
@@ -83,6 +104,45 @@ def main() -> None:
         w2, log2 = _run(network_netlist(d, lib, bb, xx).text)
         print(f"one layer {n}x{n}, 2 samples: {w2:.2f} s wall (expansion {_field(log2, 'Param expansion time')} s, "
               f"transient {_field(log2, 'Transient analysis time')} s)")
+
+
+def compare_partitioned(args: argparse.Namespace) -> None:
+    """The whole network vs the partitioned one, side by side (module docstring)."""
+    import imcpnn.pdk
+
+    if not args.cell:
+        raise SystemExit("--partition needs --cell cell.json")
+    cell, d, lib = load_cell(args.cell), default_design(), imcpnn.pdk.lib_line()
+    d = d if args.reltol is None else d.derive(reltol=args.reltol)
+    if args.run:
+        net, _ = from_run(args.run, args.samples, 1, with_cell=False)
+        ws, x, what = net.weights, net.test_inputs, f"run {args.run}"
+    else:
+        sizes = [int(v) for v in args.network.split(",")]
+        rng = np.random.default_rng(0)
+        ws = [rng.uniform(-1, 1, (o, i)) * min(1.0, 2.5 / np.sqrt(i)) for i, o in zip(sizes[:-1], sizes[1:])]
+        x, what = rng.uniform(0, 0.8, (args.samples, sizes[0])), f"network {args.network}"
+    rows, times = [], {}
+    for spec in ("none", args.partition):
+        t0 = time.perf_counter()
+        r = simulate(ws, x, cell, d, lib, chunks=1, workers=args.workers, cache=None, progress=False, clip=True,
+                     partition=spec, timeout=7200.0, fanout_load=args.load)
+        wall = time.perf_counter() - t0
+        times[spec] = r.times
+        rows.append((spec, len(r.jobs), wall, sum(j["seconds"] for j in r.jobs),
+                     max(j["peak_rss_mb"] for j in r.jobs)))
+    t_ns = cell.t_circ * 1e9
+    rms = np.sqrt(np.mean(np.concatenate([((a - b) * t_ns).ravel() for a, b in zip(*times.values())]) ** 2))
+    same = all(np.array_equal(a < 1, b < 1) for a, b in zip(*times.values()))
+    print(f"{what}, {len(x)} samples, {args.workers} workers; design {d.name}, reltol {d.reltol:g}, "
+          f"fan-out load {args.load}")
+    print("| partition | transients | wall (s) | sum of transients (s) | largest peak RSS of one (MiB) |")
+    print("| --- | --- | --- | --- | --- |")
+    for spec, n, wall, busy, rss in rows:
+        print(f"| {spec} | {n} | {wall:.1f} | {busy:.1f} | {rss:.0f} |")
+    per_layer = ", ".join(f"{np.sqrt(np.mean(((a - b) * t_ns) ** 2)):.3f}" for a, b in zip(*times.values()))
+    print(f"partitioned vs whole: spike-time RMS {rms:.3f} ns over all pairs (per layer {per_layer}), same fired "
+          f"pattern: {same}")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,12 @@ def _preflight(net, cell, out: Path, samples: int, scale: float | None, mode: st
     return warnings
 
 
+def _positive_finite_gb(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"{value} is not a finite number of GB > 0")
+    return value
+
+
 @tool_group("imc-verify")
 def main() -> None:
     """Measure how far the model and the transistor-level circuit disagree."""
@@ -77,6 +83,14 @@ def main() -> None:
 @click.option("--chunks", type=click.IntRange(min=1), default=2, show_default=True,
               help="Transients the samples are split into (parallel).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: cores).")
+@click.option("--partition", default="none", show_default=True,
+              help="Split the test simulation: none (the whole network per chunk), layer (one transient per layer) "
+                   "or neurons:K (at most K neurons of a layer per transient); layer l+1 after layer l.")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
+              help="Run the transients on this dask.distributed scheduler instead of local worker processes.")
+@click.option("--worker-mem-gb", type=float, default=None, callback=_positive_finite_gb,
+              help="Cap each local worker's memory (GB); with --scheduler, refuse workers whose memory_limit is "
+                   "larger.")
 @click.option("--no-cache", is_flag=True)
 @click.option("--kicks/--no-kicks", default=True, show_default=True,
               help="Bottom-up model with the cell's spike-line kicks (off: the ablation without them).")
@@ -87,7 +101,8 @@ def main() -> None:
 @click.option("--force", is_flag=True,
               help="Replace a verification already in the output directory (removed once the new one is complete).")
 def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, corner, wire_cap,
-        layer_netlist, chunks, jobs, no_cache, kicks, other_cell, temp, out, force) -> None:
+        layer_netlist, chunks, jobs, partition, scheduler, worker_mem_gb, no_cache, kicks, other_cell, temp, out,
+        force) -> None:
     """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice.
 
     The output directory must not hold a verification already (--force replaces it); it is written complete or
@@ -98,8 +113,10 @@ def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode,
     from imcpnn.spice.cache import ResultCache
     from imcpnn.verify.flow import verify
     from imcpnn.verify.mapping import Scales
+    from imcpnn.verify.partition import check_partition
     from imcpnn.verify.sources import default_scale_mode
 
+    check_partition(partition, str(layer_netlist) if layer_netlist else None)
     net, cell, cell_file, run_cell_sha, out = _network(run_dir, cell_path, weights, inputs, labels, samples, n_cal,
                                                        kicks, other_cell, out)
     mode = default_scale_mode(net.flow) if scale_mode == "auto" else scale_mode
@@ -112,7 +129,8 @@ def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode,
                      scales=Scales.global_(scale) if scale is not None else None, clip=clip, chunks=chunks,
                      workers=jobs, cache=None if no_cache else ResultCache(), wire_cap=wire_cap,
                      layer_netlist=str(layer_netlist) if layer_netlist else None, temp=temp, inputs=record,
-                     warnings=warnings, log=lambda m: click.echo(m, err=True), force=force)
+                     warnings=warnings, log=lambda m: click.echo(m, err=True), force=force, partition=partition,
+                     scheduler=scheduler, mem_limit_gb=worker_mem_gb)
     acc = "" if summary["accuracy_spice"] is None else \
         f"; accuracy model {summary['accuracy_model']:.1%}, SPICE {summary['accuracy_spice']:.1%}"
     click.echo(f"{summary['flow']}: output-layer RMSE {summary['rmse_ns']:.2f} ns over {summary['n_samples']} samples "

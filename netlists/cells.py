@@ -14,7 +14,7 @@ Port conventions (all subcircuits use global ground ``0``):
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 from imcpnn.pdk.flat import flatten_netlist
 
@@ -139,16 +139,19 @@ def layer_fits_subckt(n_in: int, n_out: int) -> bool:
     return len(layer_ports(n_in, n_out)) <= MAX_SUBCKT_PORTS
 
 
-def layer_body(n_in: int, n_out: int, node: Callable[[str], str] = str, prefix: str = "") -> list[str]:
-    """The instance lines of an N_in x N_out layer, its ports renamed by ``node`` and instance names prefixed."""
+def layer_body(n_in: int, n_out: int, node: Callable[[str], str] = str, prefix: str = "",
+               neurons: Sequence[int] | None = None) -> list[str]:
+    """The instance lines of an N_in x N_out layer, its ports renamed by ``node`` and instance names prefixed;
+    ``neurons``: only these output neurons (indices within the layer; a partition, verify/partition.py)."""
     if n_in < 1 or n_out < 1:
         raise ValueError("n_in and n_out must be >= 1")
+    rows = range(n_out) if neurons is None else neurons
     lines = []
-    for i in range(n_out):
+    for i in rows:
         for j in range(n_in):
             lines.append(f"X{prefix}S{i}_{j} {node(f'mem_{i}')} {node(f'in_{j}')} {node(f'inb_{j}')} "
                          f"{node(f'vn_{i}_{j}')} {node(f'vp_{i}_{j}')} {node('vdd')} {SYNAPSE}")
-    for i in range(n_out):
+    for i in rows:
         ports = [f"mem_{i}", f"out_{i}", f"outb_{i}", "ph", "phb", "rstb", "v0", "vbdis", "vbsense", "vdd"]
         lines.append(f"X{prefix}N{i} " + " ".join(node(p) for p in ports) + f" {NEURON}")
     return lines

@@ -77,6 +77,9 @@ class NetlistBundle:
     bias_sources: list[dict[str, np.ndarray]] = field(default_factory=list)
     vdd: float = 1.8
     lib_line: str = ""
+    #: a partition's (netlists/partition.py) neurons: spike node -> the vectors of its latch outputs (q, qb), which
+    #: the partitions of the next layer replay into their copies of the neuron's output buffers
+    latch_nodes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def fire_window(self, layer: int, sample: int) -> tuple[float, float]:
         """(start, end) in seconds of the firing phase of ``layer`` (0-based) for ``sample``."""
@@ -118,11 +121,30 @@ def _check_biases(biases, design: CellDesign, n_in0: int) -> list[tuple[np.ndarr
 def _layer_lines(l: int, vn: np.ndarray, vp: np.ndarray, wire_cap: float) -> list[str]:
     """Layer ``l`` (1-based): its gate-bias sources, the layer instance wired to the layers around it, wire caps."""
     n_out, n_in = vn.shape
-    lines = [f"* layer {l}: {n_in} x {n_out}"]
-    for i in range(n_out):
-        for j in range(n_in):
+    lines = [f"* layer {l}: {n_in} x {n_out}", *bias_lines(l, vn, vp, range(n_out))]
+    conn = layer_connections(l, n_in, n_out)
+    if layer_fits_subckt(n_in, n_out):
+        lines.append(f"XL{l} " + " ".join(conn[p] for p in layer_ports(n_in, n_out)) + f" {layer_name(n_in, n_out)}")
+    else:
+        lines += layer_body(n_in, n_out, conn.__getitem__, prefix=f"L{l}_")
+    if wire_cap > 0:
+        lines += [f"Cw_{l}_{i} mem_{l}_{i} 0 {_fmt(wire_cap)}" for i in range(n_out)]
+    return lines
+
+
+def bias_lines(l: int, vn: np.ndarray, vp: np.ndarray, rows, cols=None) -> list[str]:
+    """The gate-bias DC sources of layer ``l`` (1-based) for output neurons ``rows`` and inputs ``cols`` (all)."""
+    cols = range(vn.shape[1]) if cols is None else cols
+    lines = []
+    for i in rows:
+        for j in cols:
             lines.append(f"Vn_{l}_{i}_{j} vn_{l}_{i}_{j} 0 DC {_fmt(vn[i, j])}")
             lines.append(f"Vp_{l}_{i}_{j} vp_{l}_{i}_{j} 0 DC {_fmt(vp[i, j])}")
+    return lines
+
+
+def layer_connections(l: int, n_in: int, n_out: int) -> dict[str, str]:
+    """Layer ``l``'s subcircuit ports -> the network's node names (module docstring)."""
     conn = {**{f"in_{j}": f"spk_{l - 1}_{j}" for j in range(n_in)},
             **{f"inb_{j}": f"spkb_{l - 1}_{j}" for j in range(n_in)},
             **{f"mem_{i}": f"mem_{l}_{i}" for i in range(n_out)},
@@ -134,13 +156,12 @@ def _layer_lines(l: int, vn: np.ndarray, vp: np.ndarray, wire_cap: float) -> lis
         for j in range(n_in):
             conn[f"vn_{i}_{j}"] = f"vn_{l}_{i}_{j}"
             conn[f"vp_{i}_{j}"] = f"vp_{l}_{i}_{j}"
-    if layer_fits_subckt(n_in, n_out):
-        lines.append(f"XL{l} " + " ".join(conn[p] for p in layer_ports(n_in, n_out)) + f" {layer_name(n_in, n_out)}")
-    else:
-        lines += layer_body(n_in, n_out, conn.__getitem__, prefix=f"L{l}_")
-    if wire_cap > 0:
-        lines += [f"Cw_{l}_{i} mem_{l}_{i} 0 {_fmt(wire_cap)}" for i in range(n_out)]
-    return lines
+    return conn
+
+
+def rail_lines(design: CellDesign) -> list[str]:
+    return ["* rails and biases", f"Vdd vdd 0 DC {_fmt(design.vdd)}", f"Vv0 v0 0 DC {_fmt(design.v0)}",
+            f"Vbdis vbdis 0 DC {_fmt(design.v_b_dis)}", f"Vbsense vbsense 0 DC {_fmt(design.v_b_sense)}"]
 
 
 def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, wire_cap: float = 0.0,
@@ -170,11 +191,7 @@ def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, w
     lines = [f"* imc-pnn network: design '{design.name}', {L} layers {[shapes[0][0]] + [s[1] for s in shapes]}, "
              f"{S} samples" + (f" ({title})" if title else ""),
              lib_line, *options_lines(design, temp), subcircuits(design, shapes).rstrip("\n"),
-             "* rails and biases",
-             f"Vdd vdd 0 DC {_fmt(design.vdd)}",
-             f"Vv0 v0 0 DC {_fmt(design.v0)}",
-             f"Vbdis vbdis 0 DC {_fmt(design.v_b_dis)}",
-             f"Vbsense vbsense 0 DC {_fmt(design.v_b_sense)}",
+             *rail_lines(design),
              "* phase clocks (edges of t_edge centred on the phase boundaries)",
              *phase_sources(design, L, S),
              "* input spikes (layer 0), true and complement",

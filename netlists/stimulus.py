@@ -52,12 +52,13 @@ def _pwl(pts: list[tuple[float, float]]) -> str:
     return "PWL(" + " ".join(f"{_fmt(t)} {_fmt(v)}" for t, v in pts) + ")"
 
 
-def phase_sources(design: CellDesign, n_layers: int, n_samples: int) -> list[str]:
+def phase_sources(design: CellDesign, n_layers: int, n_samples: int,
+                  layers: Sequence[int] | None = None) -> list[str]:
     """Per layer l: ``Vph_l`` (node ``ph_l``, firing phase), ``Vphb_l`` (``phb_l``), ``Vrstb_l`` (``rstb_l``, reset
-    active low)."""
+    active low), over the phases of an ``n_layers`` network; ``layers``: only these (1-based; a partition)."""
     P = n_phases(n_layers, n_samples)
     out = []
-    for l in range(1, n_layers + 1):
+    for l in (range(1, n_layers + 1) if layers is None else layers):
         roles = layer_phase_roles(l, n_samples, P)
         ph = [1 if r == "fire" else 0 for r in roles]
         rst = [1 if r == "reset" else 0 for r in roles]

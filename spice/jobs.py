@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from imcpnn.spice.analyses import Command, Vector, command_lines, vector_name
 from imcpnn.spice.errors import SpiceConvergenceError, SpiceError
+from imcpnn.spice.memory import peak_rss_mb, reset_peak_rss
 from imcpnn.spice.session import ANALYSES, Plot, Session
 
 # Tried once when a job fails to converge and retry_with_aids is set: Gear integration, looser tolerances, more
@@ -44,6 +45,7 @@ class JobResult:
     from_cache: bool = False
     seconds: float = 0.0
     used_aids: bool = False
+    peak_rss_mb: float | None = None  # of the process that ran it, during the job (None: from the cache)
 
     def __post_init__(self):
         self.plots = [p if isinstance(p, Plot) else Plot(f"{self.label}[{k}]", p) for k, p in enumerate(self.plots)]
@@ -73,6 +75,13 @@ def _run(job: SimJob, extra: tuple[str, ...] = ()) -> list[Plot]:
 
 def execute(job: SimJob) -> JobResult:
     """Run a job in this process (used by pool workers and the Dask backend). Errors are returned, not raised."""
+    reset_peak_rss()
+    result = _execute(job)
+    result.peak_rss_mb = peak_rss_mb()
+    return result
+
+
+def _execute(job: SimJob) -> JobResult:
     t0 = time.perf_counter()
     try:
         return JobResult(job.label, _run(job), seconds=time.perf_counter() - t0)

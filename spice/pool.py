@@ -7,6 +7,7 @@ Results come back in submission order.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -30,12 +31,13 @@ from imcpnn.spice.progress import JobStatus, reporting
 
 
 class _Worker:
-    def __init__(self):
+    def __init__(self, mem_limit_gb: float | None = None):
         parent, child = socket.socketpair()
+        limit = [] if mem_limit_gb is None else [repr(float(mem_limit_gb))]
         # stderr goes to a file (a pipe nobody reads could fill and block the worker) so that a worker that dies can
         # be reported with its last words; its own session, so that one killpg also ends anything it started.
         self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([sys.executable, "-m", "imcpnn.spice.worker", str(child.fileno())],
+        self.proc = subprocess.Popen([sys.executable, "-m", "imcpnn.spice.worker", str(child.fileno()), *limit],
                                      pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stderr=self.stderr,
                                      env=worker_env(), start_new_session=True)
         child.close()
@@ -115,15 +117,17 @@ def _sigterm_as_interrupt():
 
 
 def run_local(jobs: Sequence[SimJob], workers: int, timeout: float, on_done: Callable[[int, JobResult], None],
-              retries_on_crash: int = 1, on_progress: Callable[[int, float], None] | None = None) -> None:
-    """on_progress(i, fraction): job i is that far along (from ngspice's status line, about once a second)."""
+              retries_on_crash: int = 1, on_progress: Callable[[int, float], None] | None = None,
+              mem_limit_gb: float | None = None) -> None:
+    """on_progress(i, fraction): job i is that far along (from ngspice's status line, about once a second).
+    mem_limit_gb: each worker's address space is capped there (spice/memory.py)."""
     if workers < 1:
         raise ConfigError(f"workers must be >= 1 (got {workers}): an empty pool would wait forever")
-    run = _LocalRun(jobs, timeout, on_done, retries_on_crash, on_progress)
+    run = _LocalRun(jobs, timeout, on_done, retries_on_crash, on_progress, mem_limit_gb)
     clean = False
     try:
         with _sigterm_as_interrupt():
-            run.pool.extend(_Worker() for _ in range(min(workers, len(jobs))))
+            run.pool.extend(_Worker(mem_limit_gb) for _ in range(min(workers, len(jobs))))
             while run.remaining:
                 run.dispatch()
                 ready = wait([w.conn for w in run.pool], timeout=0.5)
@@ -139,9 +143,10 @@ class _LocalRun:
     """The bookkeeping of one run_local call: which worker holds which job, retries, early deaths."""
 
     def __init__(self, jobs: Sequence[SimJob], timeout: float, on_done: Callable[[int, JobResult], None],
-                 retries_on_crash: int, on_progress: Callable[[int, float], None] | None = None):
+                 retries_on_crash: int, on_progress: Callable[[int, float], None] | None = None,
+                 mem_limit_gb: float | None = None):
         self.jobs, self.timeout, self.on_done, self.retries = jobs, timeout, on_done, retries_on_crash
-        self.on_progress = on_progress
+        self.on_progress, self.mem_limit_gb = on_progress, mem_limit_gb
         self.pending = list(range(len(jobs)))[::-1]
         self.crashes = {i: 0 for i in range(len(jobs))}
         self.pool: list[_Worker] = []
@@ -166,7 +171,7 @@ class _LocalRun:
                 raise SpiceWorkerDied(f"ngspice worker exited (code {self.pool[i].proc.poll()}) before it was ready, "
                                       f"{self.early_deaths} times in a row: {self.pool[i].stderr_tail()}")
         self.pool[i].kill()
-        self.pool[i] = _Worker()
+        self.pool[i] = _Worker(self.mem_limit_gb)
 
     def poll(self, i: int, ready: list, now: float) -> None:
         """Handle worker i: its message (ready, a result), its death or its job's timeout."""
@@ -196,8 +201,9 @@ class _LocalRun:
             if self.crashes[job] <= self.retries:
                 self.pending.append(job)
             else:
+                cap = "" if self.mem_limit_gb is None else f" (its memory is capped at {self.mem_limit_gb:g} GB)"
                 self.finish(job, JobResult(self.jobs[job].label, error=SpiceWorkerDied(
-                    f"{self.jobs[job].label}: worker died (exit code {code}) running this job: {tail}")))
+                    f"{self.jobs[job].label}: worker died (exit code {code}) running this job{cap}: {tail}")))
         elif now > w.deadline:
             job = w.job
             self.replace(i)
@@ -222,12 +228,27 @@ def _close(pool: list[_Worker], clean: bool) -> None:
         w.kill()
 
 
-def run_dask(jobs: Sequence[SimJob], scheduler: str, timeout: float, on_done: Callable[[int, JobResult], None]) -> None:
+def check_dask_memory(client, mem_limit_gb: float) -> None:
+    """On Dask the cluster sets each worker's memory (``dask worker --memory-limit``); refuse a cluster whose workers
+    may use more than ``mem_limit_gb`` (or have no limit at all)."""
+    for addr, w in client.scheduler_info().get("workers", {}).items():
+        limit = w.get("memory_limit") or 0
+        if not 0 < limit <= mem_limit_gb * 1024 ** 3 * 1.0001:
+            have = f"{limit / 1024 ** 3:.2f} GB" if limit else "no limit"
+            raise ConfigError(f"Dask worker {addr} has memory_limit {have}, above --worker-mem-gb {mem_limit_gb:g}: "
+                              f"start the workers with --memory-limit {mem_limit_gb:g}GB")
+
+
+def run_dask(jobs: Sequence[SimJob], scheduler: str, timeout: float, on_done: Callable[[int, JobResult], None],
+             mem_limit_gb: float | None = None) -> None:
     """Same jobs on a dask.distributed cluster. Workers should run one thread each (one libngspice per process)."""
+    # lazy: dask.distributed takes about a second to import and only a --scheduler run needs it
     from dask.distributed import Client, as_completed
     from dask.distributed import TimeoutError as DaskTimeout
 
     with Client(scheduler, timeout=30) as client:
+        if mem_limit_gb is not None:
+            check_dask_memory(client, mem_limit_gb)
         futures = {client.submit(execute, job, pure=False, key=f"imc-{i}-{time.time_ns()}"): i
                    for i, job in enumerate(jobs)}
         start = time.monotonic()
@@ -247,11 +268,15 @@ def run_dask(jobs: Sequence[SimJob], scheduler: str, timeout: float, on_done: Ca
 
 def run_jobs(jobs: Sequence[SimJob], *, workers: int | None = None, timeout: float = 300.0,
              cache: ResultCache | None = None, progress: bool = True, label: str = "simulating",
-             scheduler: str | None = None, inline: bool = False) -> list[JobResult]:
+             scheduler: str | None = None, inline: bool = False,
+             mem_limit_gb: float | None = None) -> list[JobResult]:
     """Run jobs (cached ones are answered from the cache), return results in order.
 
     workers=None: one per core. scheduler: a dask.distributed address to use a cluster instead of local processes.
-    inline: run in this process (no timeout; for a single quick job or debugging)."""
+    inline: run in this process (no timeout; for a single quick job or debugging). mem_limit_gb: the most memory a
+    worker may use (local workers are capped; Dask workers must have that memory_limit or less)."""
+    if mem_limit_gb is not None and not (math.isfinite(mem_limit_gb) and mem_limit_gb > 0):
+        raise ConfigError(f"worker memory limit must be a number of GB > 0 (got {mem_limit_gb})")
     if workers is not None and workers < 1:
         raise ConfigError(f"workers must be >= 1 (got {workers}): an empty pool would wait forever")
     results: list[JobResult | None] = [None] * len(jobs)
@@ -279,13 +304,14 @@ def run_jobs(jobs: Sequence[SimJob], *, workers: int | None = None, timeout: flo
     sub = [jobs[i] for i in todo]
     if sub:
         if scheduler:
-            run_dask(sub, scheduler, timeout, done)
-        elif inline or (len(sub) == 1 and workers == 1):
+            run_dask(sub, scheduler, timeout, done, mem_limit_gb)
+        elif mem_limit_gb is None and (inline or (len(sub) == 1 and workers == 1)):
             with reporting(JobStatus(bar.advance)) as status:
                 for k, job in enumerate(sub):
                     status.start(k, job.commands)
                     done(k, execute(job))
         else:
-            run_local(sub, workers or default_workers(), timeout, done, on_progress=bar.advance)
+            run_local(sub, workers or default_workers(), timeout, done, on_progress=bar.advance,
+                      mem_limit_gb=mem_limit_gb)
     bar.close()
     return results  # type: ignore[return-value]  # every slot is filled above

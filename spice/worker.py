@@ -1,4 +1,5 @@
-"""Pool worker: `python -m imcpnn.spice.worker FD` serves SimJobs over a socket until told to stop.
+"""Pool worker: `python -m imcpnn.spice.worker FD [MEM_GB]` serves SimJobs over a socket until told to stop; with
+MEM_GB its address space is capped there (spice/memory.py), before libngspice loads.
 
 A fresh interpreter per worker (not fork, not multiprocessing's spawn): a libngspice live in the parent would not
 survive a fork, and spawn would re-import the user's __main__, which breaks scripts without a main guard.
@@ -15,11 +16,14 @@ from multiprocessing.connection import Connection
 from imcpnn.errors import ImcError
 from imcpnn.spice.errors import SpiceError
 from imcpnn.spice.jobs import JobResult, execute
+from imcpnn.spice.memory import limit_memory
 from imcpnn.spice.progress import JobStatus
 
 
 def main() -> None:
     logging.disable(logging.WARNING)
+    if len(sys.argv) > 2:
+        limit_memory(float(sys.argv[2]))
     # PySpice and libngspice load here, after the worker's environment (thread count) is in place
     from imcpnn.spice.engine import engine
 

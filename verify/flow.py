@@ -18,6 +18,7 @@ from imcpnn.neuron import NeuronModel
 from imcpnn.spice.cache import ResultCache
 from imcpnn.verify.calibrate import fit_batched
 from imcpnn.verify.mapping import Scales
+from imcpnn.verify.partition import check_partition
 from imcpnn.verify.predict import model_times
 from imcpnn.verify.record import TEST_INPUTS_FILE, VERIFY_SCHEMA_VERSION, VerifyInputs
 from imcpnn.verify.report import check_out, hand_command, write_verification
@@ -48,16 +49,20 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
            scales: Scales | None = None, clip: bool = False, chunks: int = 2, workers: int | None = None,
            cache: ResultCache | None = None, wire_cap: float = 0.0, layer_netlist: str | None = None,
            temp: float | None = None, inputs: VerifyInputs | None = None,
-           warnings: list[str] | None = None, log: Callable[[str], None] = print, force: bool = False) -> dict:
+           warnings: list[str] | None = None, log: Callable[[str], None] = print, force: bool = False,
+           partition: str = "none", scheduler: str | None = None, mem_limit_gb: float | None = None) -> dict:
     """Calibrate (unless `scales` are given), simulate the test samples at `temp` (C; default the cell's), compare
     with the model and write the verification directory: summary['directory'] (`out`, or `out-2`... when another
     verification reached `out` meanwhile); an existing verification in `out` is refused unless `force`. `inputs`
     (what the verification was made from) and `warnings` (characterisation range, printed by the CLI) go into the
-    summary."""
+    summary. `partition` splits the test simulation (verify/partition.py; calibration simulates the whole network,
+    its candidates share one loaded netlist); `scheduler` (a Dask address) and `mem_limit_gb` go to the job runner."""
     check_network(net.weights, net.test_inputs)
+    check_partition(partition, layer_netlist)
     check_out(out, force)
     temp = cell.temperature if temp is None else float(temp)
-    kw = dict(chunks=chunks, workers=workers, cache=cache, wire_cap=wire_cap, layer_netlist=layer_netlist, temp=temp)
+    kw = dict(chunks=chunks, workers=workers, cache=cache, wire_cap=wire_cap, layer_netlist=layer_netlist, temp=temp,
+              scheduler=scheduler, mem_limit_gb=mem_limit_gb)
     t_start = time.perf_counter()
     calibration = None
     if scales is None:
@@ -66,11 +71,15 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
     t_cal = time.perf_counter() - t_start
     log(f"simulating {len(net.test_inputs)} test samples (scale +{scales.pos:.4f} / -{scales.neg:.4f})")
     t0 = time.perf_counter()
-    circuit = simulate(net.weights, net.test_inputs, cell, design, lib_line, scales, clip=clip, keep_waves=True, **kw)
+    circuit = simulate(net.weights, net.test_inputs, cell, design, lib_line, scales, clip=clip, keep_waves=True,
+                       partition=partition, **kw)
     t_sim = time.perf_counter() - t0
     model = model_times(net.weights, net.test_inputs, net.model)
     summary = _summary(net, cell, circuit, model, scales, scale_mode, calibration, temp,
                        {"seconds_calibration": t_cal, "seconds_test_simulation": t_sim})
+    summary.update(partition=partition, worker_mem_gb=mem_limit_gb, transients=circuit.jobs,
+                   peak_rss_mb=max((j["peak_rss_mb"] for j in circuit.jobs if j["peak_rss_mb"] is not None),
+                                   default=None))
     summary["warnings"] = list(warnings or [])
     # the inputs actually simulated, at full precision: `imc-verify run --inputs` on this file repeats the run
     inputs_csv = "".join(",".join(f"{v:.17g}" for v in row) + "\n" for row in np.asarray(net.test_inputs, float))

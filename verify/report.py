@@ -86,6 +86,10 @@ def _plots(out: Path, net, cell, circuit, model, worst: int) -> list[str]:
     return names
 
 
+def _mb(x) -> str:
+    return "n/a (from the cache)" if x is None else f"{x:.0f} MiB"
+
+
 def _num(x) -> str:
     return f"{x:.3f}" if isinstance(x, (int, float)) else str(x)
 
@@ -163,18 +167,16 @@ def write_verification(out: Path, net, cell, circuit, model, summary: dict, cali
 
 def hand_command(directory: str | Path, circuit) -> str:
     """The one line that simulates the first exported netlist of a verification in `directory` with ngspice."""
-    a, e = circuit.chunks[0]
-    name = f"test_samples_{a:03d}-{e - 1:03d}"
+    name = circuit.netlist_files()[0][0]
     return f"ngspice -b -r {name}.raw {Path(directory) / 'netlists' / name}.cir"
 
 
 def write_outputs(out: Path, net, cell, circuit, model, summary: dict, calibration) -> None:
     """The files of one verification, into the (new) directory `out`."""
     (out / "netlists").mkdir(parents=True, exist_ok=True)
-    for k, b in enumerate(circuit.bundles):
-        a, e = circuit.chunks[k]
+    for name, b in circuit.netlist_files():
         text, pdk = portable_netlist(b.text, b.lib_line)
-        atomic_write_text(out / "netlists" / f"test_samples_{a:03d}-{e - 1:03d}.cir", text)
+        atomic_write_text(out / "netlists" / f"{name}.cir", text)
         atomic_write_text(out / "netlists" / PDK_INCLUDE, pdk)
     T_ns = cell.t_circ * 1e9
     buf = io.StringIO()
@@ -214,6 +216,7 @@ Network {s['layer_sizes']} exported to sky130 netlists (design `{s['cell']['desi
 | calibration samples / evaluations | {s['n_calibration']} / {s['calibration_evaluations']} |
 | clipped weights | {s['n_clipped_weights']} |
 | SPICE time: calibration / test | {s['seconds_calibration']:.1f} s / {s['seconds_test_simulation']:.1f} s |
+| test transients (partition {s['partition']}) / largest peak RSS of one | {len(s['transients'])} / {_mb(s['peak_rss_mb'])} |
 
 Files: `spike_times.csv` (per sample, layer, neuron), `summary.json`, `netlists/`, {', '.join(f'`{p}`' for p in plots)}.
 Run a netlist by hand (all node voltages into a raw file; the models are named in `netlists/{PDK_INCLUDE}`, the one

@@ -15,6 +15,7 @@ from imcpnn.spice.errors import SpiceError
 from imcpnn.spice.jobs import SimJob
 from imcpnn.spice.pool import run_jobs
 from imcpnn.verify.mapping import BiasMapper, Scales
+from imcpnn.verify.partition import check_partition, job_record, simulate_partitioned
 from imcpnn.verify.postlayout import substitute_layer
 from imcpnn.verify.readout import layer_spike_times
 
@@ -26,6 +27,12 @@ class CircuitResult:
     chunks: list[tuple[int, int]]  # sample ranges [a, b) of each bundle
     waves: list[dict[str, np.ndarray]] = field(default_factory=list)  # per chunk: 'time', spike and membrane nodes
     n_clipped: int = 0
+    files: list[tuple[str, NetlistBundle]] = field(default_factory=list)  # partitioned: (file stem, netlist) each
+    jobs: list[dict] = field(default_factory=list)  # per transient: samples, partition, seconds, peak RSS
+
+    def netlist_files(self) -> list[tuple[str, NetlistBundle]]:
+        """(file stem, netlist) of every transient simulated."""
+        return self.files or [(f"test_samples_{a:03d}-{e - 1:03d}", b) for b, (a, e) in zip(self.bundles, self.chunks)]
 
 
 def check_network(weights: list[np.ndarray], inputs: np.ndarray) -> None:
@@ -44,21 +51,32 @@ def check_network(weights: list[np.ndarray], inputs: np.ndarray) -> None:
         n = w.shape[0]
 
 
-def build_bundles(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, design: CellDesign, lib_line: str,
-                  scales: Scales, *, clip: bool = False, chunks: int = 1, wire_cap: float = 0.0,
-                  layer_netlist: str | None = None,
-                  temp: float | None = None) -> tuple[list[NetlistBundle], list[tuple[int, int]], int]:
-    """Netlists of the network per chunk of samples, at ``temp`` (C; default the cell's extraction temperature)."""
-    check_network(weights, inputs)
+def gate_biases(weights: list[np.ndarray], cell: CellParams, scales: Scales,
+                clip: bool) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """Per layer the (vn, vp) gate voltages of the weights, and how many weights were clipped."""
     mapper = BiasMapper(cell)
     biases, n_clipped = [], 0
     for w in weights:
         vn, vp, k = mapper.biases(np.asarray(w, float), scales, clip=clip)
         biases.append((vn, vp))
         n_clipped += k
-    n = len(inputs)
+    return biases, n_clipped
+
+
+def sample_ranges(n: int, chunks: int) -> list[tuple[int, int]]:
+    """[a, b) sample ranges of ``chunks`` near-equal chunks of n samples."""
     edges = np.linspace(0, n, max(1, min(chunks, n)) + 1).round().astype(int)
-    ranges = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def build_bundles(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, design: CellDesign, lib_line: str,
+                  scales: Scales, *, clip: bool = False, chunks: int = 1, wire_cap: float = 0.0,
+                  layer_netlist: str | None = None,
+                  temp: float | None = None) -> tuple[list[NetlistBundle], list[tuple[int, int]], int]:
+    """Netlists of the network per chunk of samples, at ``temp`` (C; default the cell's extraction temperature)."""
+    check_network(weights, inputs)
+    biases, n_clipped = gate_biases(weights, cell, scales, clip)
+    ranges = sample_ranges(len(inputs), chunks)
     bundles = []
     for a, b in ranges:
         bundle = network_netlist(design, lib_line, biases, inputs[a:b], wire_cap=wire_cap,
@@ -73,10 +91,19 @@ def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, de
              scales: Scales = Scales(), *, clip: bool = False, chunks: int = 2, workers: int | None = None,
              cache: ResultCache | None = None, keep_waves: bool = False, wire_cap: float = 0.0,
              layer_netlist: str | None = None, progress: bool = True, timeout: float = 900.0,
-             temp: float | None = None) -> CircuitResult:
+             temp: float | None = None, partition: str = "none", scheduler: str | None = None,
+             mem_limit_gb: float | None = None, fanout_load: str = "lumped") -> CircuitResult:
     """Simulate `inputs` (samples, n_in) through the network; samples are split into `chunks` transients run in
-    parallel (each chunk streams its samples, a new one every 3 phases)."""
+    parallel (each chunk streams its samples, a new one every 3 phases). `partition` (verify/partition.py): 'none'
+    (the whole network per chunk), 'layer' or 'neurons:K'. `scheduler`: a dask.distributed address; `mem_limit_gb`:
+    the most memory a worker may use; `fanout_load`: how a partition models the fan-out outside it ('lumped' or
+    'devices', netlists/partition.py)."""
     inputs = np.asarray(inputs, float)
+    run_kw = dict(workers=workers, cache=cache, progress=progress, timeout=timeout, scheduler=scheduler,
+                  mem_limit_gb=mem_limit_gb)
+    if check_partition(partition, layer_netlist) != "none":
+        return _simulate_partitioned(weights, inputs, cell, design, lib_line, scales, clip, chunks, wire_cap,
+                                     layer_netlist, temp, keep_waves, partition, dict(run_kw, load=fanout_load))
     bundles, ranges, n_clipped = build_bundles(weights, inputs, cell, design, lib_line, scales, clip=clip,
                                                chunks=chunks, wire_cap=wire_cap, layer_netlist=layer_netlist,
                                                temp=temp)
@@ -86,14 +113,25 @@ def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, de
         if keep_waves:
             vecs += [n for layer in b.mem_nodes for n in layer]
         jobs.append(SimJob(b.text, (b.tran,), tuple(vecs), f"chunk{k}"))
-    results = run_jobs(jobs, workers=workers, cache=cache, progress=progress, label="SPICE transient",
-                       timeout=timeout)
+    results = run_jobs(jobs, label="SPICE transient", **run_kw)
     failed = [r for r in results if not r.ok]
     if failed:
         raise failed[0].error if isinstance(failed[0].error, SpiceError) else SpiceError(str(failed[0].error))
     plots = [r.plots[0] for r in results]
     times = _read_times(weights, len(inputs), bundles, ranges, plots)
-    return CircuitResult(times, bundles, ranges, plots if keep_waves else [], n_clipped)
+    return CircuitResult(times, bundles, ranges, plots if keep_waves else [], n_clipped,
+                         jobs=[job_record(r, rng) for r, rng in zip(results, ranges)])
+
+
+def _simulate_partitioned(weights, inputs, cell, design, lib_line, scales, clip, chunks, wire_cap, layer_netlist,
+                          temp, keep_waves, partition, run_kw) -> CircuitResult:
+    check_network(weights, inputs)
+    biases, n_clipped = gate_biases(weights, cell, scales, clip)
+    ranges = sample_ranges(len(inputs), chunks)
+    run = simulate_partitioned(biases, inputs, design, lib_line, ranges, partition,
+                               temp=cell.temperature if temp is None else temp, wire_cap=wire_cap,
+                               keep_waves=keep_waves, **run_kw)
+    return CircuitResult(run.times, run.views, ranges, run.waves, n_clipped, files=run.files, jobs=run.jobs)
 
 
 def _read_times(weights: list[np.ndarray], n_samples: int, bundles: list[NetlistBundle],
@@ -110,7 +148,8 @@ def _read_times(weights: list[np.ndarray], n_samples: int, bundles: list[Netlist
 def simulate_scales(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, design: CellDesign,
                     lib_line: str, candidates: list[Scales], *, clip: bool = True, chunks: int = 2,
                     workers: int | None = None, cache: ResultCache | None = None, wire_cap: float = 0.0,
-                    layer_netlist: str | None = None, temp: float | None = None) -> list[list[np.ndarray]]:
+                    layer_netlist: str | None = None, temp: float | None = None, scheduler: str | None = None,
+                    mem_limit_gb: float | None = None) -> list[list[np.ndarray]]:
     """Spike times (per layer) for each candidate scale, loading each chunk's netlist once: between candidates only
     the gate-bias sources change (`alter`), which costs milliseconds instead of a netlist expansion (seconds)."""
     inputs = np.asarray(inputs, float)
@@ -135,7 +174,7 @@ def simulate_scales(weights: list[np.ndarray], inputs: np.ndarray, cell: CellPar
         vecs = ("time",) + tuple(n for layer in b.spike_nodes for n in layer)
         jobs.append(SimJob(b.text, tuple(cmds), vecs, f"calibration chunk{k}"))
     results = run_jobs(jobs, workers=workers, cache=cache, progress=True, label="SPICE calibration",
-                       timeout=1800.0)
+                       timeout=1800.0, scheduler=scheduler, mem_limit_gb=mem_limit_gb)
     failed = [r for r in results if not r.ok]
     if failed:
         raise failed[0].error
