@@ -49,7 +49,9 @@ def pwl_from_levels(levels: Sequence[int], t_circ: float, t_edge: float, high: f
 
 
 def _pwl(pts: list[tuple[float, float]]) -> str:
-    return "PWL(" + " ".join(f"{_fmt(t)} {_fmt(v)}" for t, v in pts) + ")"
+    # times at 12 significant digits: %.6g would move an input edge by up to 0.1 ns once a transient runs past 10 us
+    # (a chunk of more than 3 samples), a timing error the size of the model error being measured
+    return "PWL(" + " ".join(f"{float(t):.12g} {_fmt(v)}" for t, v in pts) + ")"
 
 
 def phase_sources(design: CellDesign, n_layers: int, n_samples: int,
