@@ -57,6 +57,8 @@ def _build_ttfs(cfg: TrainConfig, input_shape: tuple[int, ...], model: NeuronMod
     flat = math.prod(input_shape)
     if m.sizes[0] != flat:
         raise ConfigError(f"model.sizes[0] = {m.sizes[0]} but the dataset '{cfg.dataset.name}' has {flat} inputs")
+    if not model.e_plus > 1:  # e.g. `imc-train eval --e-rev 1` on a TTFS run
+        raise ConfigError(f"a TTFS network needs E+ > 1, the threshold (got {model.e_plus}): it can never fire")
     knobs = {k: v for k, v in knobs.items() if k != "init_scale"}
     return M.make_ttfs_mlp(list(m.sizes), model.layer(0), t_ref=cfg.loss.t_ref, w_star=m.w_star, t_max=m.t_max,
                            **knobs)

@@ -46,6 +46,12 @@ def test_ttfs_config_errors_are_one_line(changes, needle):
     assert needle in _err(_ttfs(**changes))
 
 
+def test_a_ttfs_net_at_e_below_threshold_is_a_config_error():
+    cfg, model, _, _ = make_config("digits-ttfs")
+    with pytest.raises(ConfigError, match="E\\+ > 1"):
+        build_net(cfg, (64,), model, e_rev=1.0)
+
+
 def test_rcspike_configs_refuse_ttfs_only_settings():
     data, _ = load_config_dict("digits-mlp")
     assert "gamma_q" in _err({**data, "loss": {**data["loss"], "gamma_q": 1e-3}})
