@@ -5,8 +5,8 @@ batch 100, M = 10 (fixed offset), |E| = 2, n_in in {100, 300, 1000}.
 TTFS (``--model ttfs``): the same layer as TTFS neurons (docs/paper.md §1.4, §4.3), M = 20 over the window
 [0, t_max = 2], n_in in {100, 300} (the exact solver's graph holds n_in steps of (n_out, batch) tensors); weights
 U(-0.25, 1) w_max/n_in with App. C's w_max for one layer and t_ref = 1, so most neurons fire near t = 0.7 and a fifth
-of the synapses are inhibitory; loss = sum of the first-spike times. ``--model both`` runs the two tables in one go. One epoch = forward + backward (loss = sum of output spike times) over all batches,
-timed after one untimed warm-up batch. Epochs are repeated until at least ``--epochs`` have run and ``--min-time``
+of the synapses are inhibitory; loss = sum of the first-spike times. ``--model both`` runs the two tables in one go.
+One epoch = forward + backward (loss = sum of output spike times) over all batches, timed after one untimed warm-up batch. Epochs are repeated until at least ``--epochs`` have run and ``--min-time``
 seconds have been spent, and the fastest is reported (as timeit does: on a shared machine the minimum is the
 estimate least disturbed by other load). One exact epoch alone exceeds the default 3 s, so in practice this only
 repeats the short DSTD epochs. Both solvers run single-threaded by default (``--threads``): when other jobs keep
@@ -54,17 +54,13 @@ def _status_kb(key: str) -> int:
     raise KeyError(key)
 
 
-def worker(a) -> dict:
-    # imported in the worker only: the parent stays light, and each solver's process starts from the same baseline
+def _layer(a, dev):
+    """The weights (requires_grad) and the output spike times of one layer for a batch, as the model and solver
+    in `a` compute them. Called in the worker only (its imports, like the worker's, stay out of the parent)."""
     import torch
     from imcpnn.models import functional as Fn
     from imcpnn.models.ttfs import ttfs_w_max
 
-    dev = torch.device(a.device)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
-    X = torch.rand(a.samples, a.n_in, device=dev)
     if a.model == "ttfs":
         w = (torch.rand(a.n_out, a.n_in, device=dev) * 1.25 - 0.25) * ttfs_w_max(a.e, 1, 1.0) / a.n_in
     else:
@@ -79,6 +75,20 @@ def worker(a) -> dict:
         if a.solver == "exact":
             return Fn.fire_time(Fn.rcspike_exact(xb, w, a.e, -a.e))
         return Fn.fire_time(Fn.rcspike_dstd(xb, w, a.e, -a.e, a.steps, 0.0))
+
+    return w, out
+
+
+def worker(a) -> dict:
+    # imported in the worker only: the parent stays light, and each solver's process starts from the same baseline
+    import torch
+
+    dev = torch.device(a.device)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    X = torch.rand(a.samples, a.n_in, device=dev)
+    w, out = _layer(a, dev)
 
     def step(xb):
         loss = out(xb).sum()
