@@ -1,8 +1,12 @@
-"""Exact event-ordered RC-Spike solver vs DSTD: training time per epoch and peak memory (docs/paper.md §4.5, issue 5).
+"""Exact event-ordered solver vs DSTD: training time per epoch and peak memory (docs/paper.md §4.5, issues 5 and 17).
 
-One RC-Spike layer of 1000 neurons, 1000 samples of input spike times U[0,1], batch 100, M = 10 (fixed offset),
-|E| = 2, n_in in {100, 300, 1000}. One epoch = forward + backward (loss = sum of output spike times) over all batches,
-timed after one untimed warm-up batch. Epochs are repeated until at least ``--epochs`` have run and ``--min-time``
+RC-Spike (``--model rcspike``, the default): one layer of 1000 neurons, 1000 samples of input spike times U[0,1],
+batch 100, M = 10 (fixed offset), |E| = 2, n_in in {100, 300, 1000}.
+TTFS (``--model ttfs``): the same layer as TTFS neurons (docs/paper.md §1.4, §4.3), M = 20 over the window
+[0, t_max = 2], n_in in {100, 300} (the exact solver's graph holds n_in steps of (n_out, batch) tensors); weights
+U(-0.25, 1) w_max/n_in with App. C's w_max for one layer and t_ref = 1, so most neurons fire near t = 0.7 and a fifth
+of the synapses are inhibitory; loss = sum of the first-spike times. ``--model both`` runs the two tables in one go.
+One epoch = forward + backward (loss = sum of output spike times) over all batches, timed after one untimed warm-up batch. Epochs are repeated until at least ``--epochs`` have run and ``--min-time``
 seconds have been spent, and the fastest is reported (as timeit does: on a shared machine the minimum is the
 estimate least disturbed by other load). One exact epoch alone exceeds the default 3 s, so in practice this only
 repeats the short DSTD epochs. Both solvers run single-threaded by default (``--threads``): when other jobs keep
@@ -23,8 +27,8 @@ Peak memory is MEASURED, each (solver, n_in) in a fresh subprocess:
     the exact solver's large ones are mmapped anyway), so the speed-up is conservative.
   * CUDA: torch.cuda.max_memory_allocated() after reset_peak_memory_stats(), minus the memory allocated at the reset.
 
-Usage:  python benchmarks/dstd_vs_exact.py [--quick] [--json PATH] [--result DIR] [--device cpu|cuda] [--epochs N]
-                                          [--min-time S] [--threads N]
+Usage:  python benchmarks/dstd_vs_exact.py [--model rcspike|ttfs|both] [--quick] [--json PATH] [--result DIR]
+                                          [--device cpu|cuda] [--epochs N] [--min-time S] [--threads N]
 
 --result DIR writes claim 2's result file (imcpnn/results.py, scripts/paper_claims.py) from the largest n_in measured.
 """
@@ -53,25 +57,44 @@ def _status_kb(key: str) -> int:
     raise KeyError(key)
 
 
+def _layer(a, dev):
+    """The weights (requires_grad) and the output spike times of one layer for a batch, as the model and solver
+    in `a` compute them. Called in the worker only (its imports, like the worker's, stay out of the parent)."""
+    import torch
+    from imcpnn.models import functional as Fn
+    from imcpnn.models.ttfs import ttfs_w_max
+
+    if a.model == "ttfs":
+        w = (torch.rand(a.n_out, a.n_in, device=dev) * 1.25 - 0.25) * ttfs_w_max(a.e, 1, 1.0) / a.n_in
+    else:
+        w = (torch.rand(a.n_out, a.n_in, device=dev) * 2 - 1) * (3.0 / a.n_in) ** 0.5
+    w.requires_grad_(True)
+
+    def out(xb):
+        if a.model == "ttfs":
+            if a.solver == "exact":
+                return Fn.ttfs_exact(xb, w, a.e, -a.e, t_max=a.t_max)
+            return Fn.ttfs_dstd(xb, w, a.e, -a.e, a.steps, 0.0, a.t_max)
+        if a.solver == "exact":
+            return Fn.fire_time(Fn.rcspike_exact(xb, w, a.e, -a.e))
+        return Fn.fire_time(Fn.rcspike_dstd(xb, w, a.e, -a.e, a.steps, 0.0))
+
+    return w, out
+
+
 def worker(a) -> dict:
     # imported in the worker only: the parent stays light, and each solver's process starts from the same baseline
     import torch
-    from imcpnn.models import functional as Fn
 
     dev = torch.device(a.device)
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     X = torch.rand(a.samples, a.n_in, device=dev)
-    w = (torch.rand(a.n_out, a.n_in, device=dev) * 2 - 1) * (3.0 / a.n_in) ** 0.5
-    w.requires_grad_(True)
+    w, out = _layer(a, dev)
 
     def step(xb):
-        if a.solver == "exact":
-            v = Fn.rcspike_exact(xb, w, a.e, -a.e)
-        else:
-            v = Fn.rcspike_dstd(xb, w, a.e, -a.e, a.steps, 0.0)
-        loss = Fn.fire_time(v).sum()
+        loss = out(xb).sum()
         w.grad = None
         loss.backward()
 
@@ -107,13 +130,14 @@ def worker(a) -> dict:
         peak = _status_kb("VmHWM") * 1024 - base
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
-    return {"solver": a.solver, "n_in": a.n_in, "epoch_s": min(times), "epochs_timed": len(times),
+    return {"model": a.model, "solver": a.solver, "n_in": a.n_in, "epoch_s": min(times), "epochs_timed": len(times),
             "peak_bytes": max(int(peak), 0), "mem_method": method, "threads": torch.get_num_threads(),
             "device": str(dev), "malloc_env": {k: os.environ.get(k) for k in MALLOC_ENV}}
 
 
 def run_one(a, solver: str, n_in: int) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--solver", solver, "--n-in", str(n_in),
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--model", a.model, "--t-max", str(a.t_max),
+           "--solver", solver, "--n-in", str(n_in),
            "--n-out", str(a.n_out), "--samples", str(a.samples), "--batch", str(a.batch), "--steps", str(a.steps),
            "--epochs", str(a.epochs), "--min-time", str(a.min_time), "--threads", str(a.threads),
            "--device", a.device, "--e", str(a.e)]
@@ -133,7 +157,9 @@ def _args(argv) -> argparse.Namespace:
     p.add_argument("--n-out", type=int, default=1000)
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--batch", type=int, default=100)
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--model", choices=("rcspike", "ttfs", "both"), default="rcspike")
+    p.add_argument("--steps", type=int, default=None, help="DSTD M (default 10 for RC-Spike, 20 for TTFS)")
+    p.add_argument("--t-max", type=float, default=2.0, help="TTFS window (DSTD grid span)")
     p.add_argument("--epochs", type=int, default=1, help="minimum timed epochs per config (the fastest is reported)")
     p.add_argument("--min-time", type=float, default=3.0,
                    help="repeat epochs until this many seconds are spent (default 3)")
@@ -156,17 +182,24 @@ def main(argv=None) -> int:
         return 0
     if a.quick:
         a.n_out, a.samples = 200, 200
-        sizes = a.n_in or [100, 300]
-    else:
-        sizes = a.n_in or [100, 300, 1000]
     load0 = os.getloadavg()[0]
-    print(f"RC-Spike layer: {a.n_out} neurons, {a.samples} samples, batch {a.batch}, M={a.steps}, |E|={a.e}, "
-          f"device={a.device}; each config in a fresh process")
-    hdr = f"{'n_in':>6} | {'exact s/epoch':>13} {'DSTD s/epoch':>13} {'speed-up':>9} | " \
-          f"{'exact peak MiB':>14} {'DSTD peak MiB':>14} {'mem ratio':>9}"
-    print(hdr)
-    print("-" * len(hdr))
-    rows = [_row(a, n) for n in sizes]
+    models = ("rcspike", "ttfs") if a.model == "both" else (a.model,)
+    steps = a.steps
+    rows = []
+    for model in models:
+        a.model = model
+        a.steps = steps or (20 if model == "ttfs" else 10)
+        sizes = a.n_in or ([100, 300] if a.quick or model == "ttfs" else [100, 300, 1000])
+        name = "TTFS" if model == "ttfs" else "RC-Spike"
+        window = f", window [0, {a.t_max:g}]" if model == "ttfs" else ""
+        print(f"{name} layer: {a.n_out} neurons, {a.samples} samples, batch {a.batch}, M={a.steps}{window}, "
+              f"|E|={a.e}, device={a.device}; each config in a fresh process")
+        hdr = f"{'n_in':>6} | {'exact s/epoch':>13} {'DSTD s/epoch':>13} {'speed-up':>9} | " \
+              f"{'exact peak MiB':>14} {'DSTD peak MiB':>14} {'mem ratio':>9}"
+        print(hdr)
+        print("-" * len(hdr))
+        rows += [{"model": model, "steps": a.steps, **_row(a, n)} for n in sizes]
+    a.model, a.steps = "both" if len(models) > 1 else models[0], steps
     _footer(a, rows, load0)
     return 0
 
@@ -194,9 +227,8 @@ def _footer(a: argparse.Namespace, rows: list[dict], load0: float) -> None:
           f"1-min load average {load[0]:.2f} at start, {load[1]:.2f} at end on {os.cpu_count()} CPUs (other jobs "
           f"slow the short DSTD epochs most)")
     if a.json:
-        atomic_write_json(a.json, {"config": {k: getattr(a, k) for k in ("n_out", "samples", "batch", "steps", "e",
-                                                                          "device", "epochs", "min_time", "threads",
-                                                                          "quick")},
+        keys = ("model", "n_out", "samples", "batch", "e", "t_max", "device", "epochs", "min_time", "threads", "quick")
+        atomic_write_json(a.json, {"config": {k: getattr(a, k) for k in keys},
                                    "load_avg_start_end": load, "results": rows})
     if a.result:
         write_claim(a, rows, load)

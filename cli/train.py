@@ -118,6 +118,32 @@ def sweep_cmd(config, params, seeds, jobs, out, cell, sets):
     click.echo((Path(path) / "sweep.csv").read_text(), nl=False)
 
 
+@main.command("baseline")
+@click.argument("run_dir", type=click.Path())
+@click.option("--e", "e_values", required=True, metavar="E1,E2,...", help="symmetric |E| values, e.g. 1,2,4,inf.")
+@click.option("--alpha-step", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
+              help="grid step of alpha+ and alpha-.")
+@click.option("--alpha-max", type=click.FloatRange(min=0, min_open=True), default=3.0, show_default=True)
+@click.option("--search-samples", type=click.IntRange(min=1), default=360, show_default=True,
+              help="training samples the alphas are chosen on.")
+@click.option("--out", type=click.Path(), default=None, help="also write the CSV here (an existing file is refused).")
+def baseline_cmd(run_dir, e_values, alpha_step, alpha_max, search_samples, out):
+    """ANN and scaled-ANN baselines: RUN_DIR (trained at a large |E|) evaluated unchanged at each |E|, and with the
+    best (alpha+, alpha-) scaling of its positive / negative weights (chosen on training samples). Prints a CSV of
+    test accuracies."""
+    from pathlib import Path
+
+    from imcpnn.train.baseline import baseline, parse_e_values, rows_csv, save_csv
+
+    if out and Path(out).exists():  # say so before the search, not after it
+        raise ConfigError(f"{out} already exists; pick another --out (earlier results are kept)")
+    rows = baseline(run_dir, parse_e_values(e_values), alpha_step=alpha_step, alpha_max=alpha_max,
+                    search_samples=search_samples)
+    if out:
+        save_csv(out, rows)
+    click.echo(rows_csv(rows), nl=False)
+
+
 @main.command("configs")
 def configs_cmd():
     """List the shipped configs."""

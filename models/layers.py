@@ -44,6 +44,9 @@ class _RCSpikeBase(nn.Module):
     layer is trained and evaluated. Replace ``layer.neuron`` to change the physics (e.g. a symmetric |E| in a
     robustness study); ``e_plus``, ``e_minus``, ``e_dis`` and ``leak`` read through to it."""
 
+    #: the span of the DSTD grid, [0, window]: one phase for RC-Spike (a random offset is drawn from [0, window/M))
+    window = 1.0
+
     def __init__(self, neuron: LayerModel | None = None, *, solver: str = "dstd", steps: int = 10,
                  offset: Union[str, float] = "random", sigma: float = 0.0, w_min: float | None = None,
                  w_max: float | None = None, eval_offset: Union[str, float] = 0.0, eval_noise: bool = False):
@@ -89,7 +92,7 @@ class _RCSpikeBase(nn.Module):
         if mode == "random":
             mode = "random" if self.training else self.eval_offset
         if mode == "random":
-            return float(torch.rand(()).item()) / self.steps
+            return float(torch.rand(()).item()) * self.window / self.steps
         return float(mode)
 
     def _check_solver(self):
@@ -139,11 +142,7 @@ class RCSpikeLinear(_RCSpikeBase):
         self._init(n_in + (1 if bias else 0), init_scale)
 
     def _inputs(self, t_in: Tensor):
-        w = self.weight
-        if self.bias is not None:
-            t_in = torch.cat((t_in.new_zeros(t_in.shape[0], 1), t_in), 1)
-            w = torch.cat((self.bias.unsqueeze(1), w), 1)
-        return t_in, w
+        return with_bias(t_in, self.weight, self.bias)
 
     def _synapses(self, t_in: Tensor) -> tuple[Tensor, Tensor]:
         """(times, weights) of the synapses as the circuit sees them: weights times the layer's charge scale; with
@@ -268,6 +267,13 @@ class RCSpikeConv2d(_RCSpikeBase):
 
     def forward(self, t_in: Tensor) -> Tensor:
         return self._fire(self.membrane(t_in))
+
+
+def with_bias(t_in: Tensor, w: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor]:
+    """(times, weights) with the bias as one more synapse fed by a spike at t = 0 (none without a bias)."""
+    if bias is None:
+        return t_in, w
+    return torch.cat((t_in.new_zeros(t_in.shape[0], 1), t_in), 1), torch.cat((bias.unsqueeze(1), w), 1)
 
 
 def _pair(x):

@@ -54,6 +54,8 @@ class DatasetConfig(_Strict):
 
 
 class ModelConfig(_Strict):
+    kind: Literal["rcspike", "ttfs"] = Field("rcspike", description="neuron: RC-Spike (two phases) or TTFS "
+                                             "(docs/paper.md §1.4; arch mlp, symmetric or given E+/E-)")
     arch: Literal["mlp", "cnn"] = "mlp"
     sizes: list[int] | None = Field(None, description="MLP layer sizes including the input, e.g. [5, 5, 5]")
     layers: list[str] | None = Field(None, description="CNN spec: 'conv:64', 'pool:2', 'flatten', 'fc:512', 'fc:10'")
@@ -64,6 +66,9 @@ class ModelConfig(_Strict):
         "neuron starts silent with zero gradient; 'auto': per layer, the shift that puts the median spike time of the "
         "first training samples at mid-window (train/net.py auto_init_shift), for any cell")
     init_scale: float = Field(1.0, gt=0, description="models' init: w ~ U(-a, a), a = init_scale * sqrt(3 / fan_in)")
+    t_max: float = Field(4.0, gt=0, description="TTFS: time window (a neuron silent by t_max fires at t_max; the "
+                         "DSTD grid spans [0, t_max])")
+    w_star: float = Field(2.0, gt=0, description="TTFS init (App. C): w ~ U(0, w_max/N), w_max proportional to w*")
 
     @model_validator(mode="after")
     def _arch(self) -> "ModelConfig":
@@ -148,9 +153,12 @@ class OptimConfig(_Strict):
 class LossConfig(_Strict):
     tau_soft: float = Field(0.07, gt=0)
     gamma_t: float = Field(0.0, ge=0, description="temporal penalty weight (Temp)")
-    t_ref: float = Field(0.9, ge=0, le=1)
+    t_ref: float = Field(0.9, ge=0, description="target output time of Temp (RC-Spike: <= 1; TTFS: the total "
+                         "latency, < model.t_max, also used by the TTFS init)")
     gamma_w: float = Field(0.0, ge=0, description="weight 2-norm penalty (P)")
     gamma_v: float = Field(0.0, ge=0, description="early-spike penalty on all layers' spikes (V)")
+    gamma_q: float = Field(0.0, ge=0, description="TTFS: weight of Q, the summed weights of the inputs that arrive "
+                           "before each neuron fires; the loss adds -gamma_q Q (encourages firing)")
 
 
 class TrainConfig(_Strict):
@@ -171,6 +179,29 @@ class TrainConfig(_Strict):
         n_out = self.model.n_out
         if self.model.n_classes is not None and self.model.n_classes > n_out:
             raise ValueError(f"model.n_classes {self.model.n_classes} exceeds the {n_out} output neurons")
+        return self
+
+    @model_validator(mode="after")
+    def _kind(self) -> "TrainConfig":
+        m, n, lc = self.model, self.neuron, self.loss
+        if m.kind == "rcspike":
+            if lc.t_ref > 1:
+                raise ValueError(f"loss.t_ref {lc.t_ref} lies after the firing phase (RC-Spike spikes are in [0, 1])")
+            if lc.gamma_q:
+                raise ValueError("loss.gamma_q (Q) is a TTFS term; set model.kind: ttfs or gamma_q: 0")
+            return self
+        if m.arch != "mlp":
+            raise ValueError("model.kind ttfs is built for arch mlp only")
+        if n.from_ is not None or n.leak or n.e_dis is not None:
+            raise ValueError("model.kind ttfs takes neuron.e_rev or e_plus/e_minus only (no cell, leak or e_dis: "
+                             "the TTFS circuit is not characterised and has no firing phase)")
+        e_plus = n.e_rev if n.e_rev is not None else n.e_plus
+        if not e_plus > 1:
+            raise ValueError(f"model.kind ttfs needs E+ > 1, the threshold (got {e_plus}): the neuron never fires")
+        if not lc.t_ref < m.t_max:
+            raise ValueError(f"loss.t_ref {lc.t_ref} must lie before model.t_max {m.t_max}")
+        if lc.gamma_v:
+            raise ValueError("loss.gamma_v (V, early spikes against t = 1) is an RC-Spike term; use gamma_v: 0")
         return self
 
     @property

@@ -486,7 +486,7 @@ def _batches(tr: _Trainer, x_tr: torch.Tensor, y_tr: torch.Tensor, epoch: int, p
             if cfg.dataset.augment and xb.ndim == 4:
                 xb = augment_images(xb.cpu()).to(tr.device)
             times = forward_all(net, xb)
-            parts = paper_loss(net, times, yb, cfg)
+            parts = paper_loss(net, times, yb, cfg, inputs=xb)
             if not torch.isfinite(parts.total):
                 kept = f"last good checkpoint (epoch {tr.done}) kept" if tr.done else "no epoch was checkpointed"
                 raise TrainingDiverged(f"loss became {parts.total.item()} at epoch {epoch}, batch {b + 1}; training "

@@ -32,7 +32,9 @@ def build_net(cfg: TrainConfig, input_shape: tuple[int, ...], model: NeuronModel
     knobs = {**layer_knobs(cfg, steps=steps, sigma=sigma), "w_min": model.w_min, "w_max": model.w_max,
              "init_scale": cfg.model.init_scale}
     m = cfg.model
-    if m.arch == "mlp":
+    if m.kind == "ttfs":
+        net = _build_ttfs(cfg, input_shape, model, knobs)
+    elif m.arch == "mlp":
         flat = math.prod(input_shape)
         if m.sizes[0] != flat:
             raise ConfigError(f"model.sizes[0] = {m.sizes[0]} but the dataset '{cfg.dataset.name}' has {flat} inputs")
@@ -47,6 +49,19 @@ def build_net(cfg: TrainConfig, input_shape: tuple[int, ...], model: NeuronModel
                 layer.weight.add_(m.init_shift)
     clamp_weights(net)
     return net
+
+
+def _build_ttfs(cfg: TrainConfig, input_shape: tuple[int, ...], model: NeuronModel, knobs: dict) -> M.SpikeNet:
+    """TTFS MLP (docs/models.md): App. C init with the loss's t_ref as the total latency."""
+    m = cfg.model
+    flat = math.prod(input_shape)
+    if m.sizes[0] != flat:
+        raise ConfigError(f"model.sizes[0] = {m.sizes[0]} but the dataset '{cfg.dataset.name}' has {flat} inputs")
+    if not model.e_plus > 1:  # e.g. `imc-train eval --e-rev 1` on a TTFS run
+        raise ConfigError(f"a TTFS network needs E+ > 1, the threshold (got {model.e_plus}): it can never fire")
+    knobs = {k: v for k, v in knobs.items() if k != "init_scale"}
+    return M.make_ttfs_mlp(list(m.sizes), model.layer(0), t_ref=cfg.loss.t_ref, w_star=m.w_star, t_max=m.t_max,
+                           **knobs)
 
 
 def _build_cnn(cfg: TrainConfig, input_shape: tuple[int, ...], neuron: LayerModel, knobs: dict) -> M.SpikeNet:
@@ -113,8 +128,8 @@ def auto_init_shift(net: M.SpikeNet, x: torch.Tensor, target: float = 0.7, iters
 
 
 def rc_layers(net: torch.nn.Module) -> list[torch.nn.Module]:
-    """The weighted RC-Spike layers in forward order."""
-    return [mod for mod in net.modules() if isinstance(mod, (M.RCSpikeLinear, M.RCSpikeConv2d))]
+    """The weighted spiking layers (RC-Spike or TTFS) in forward order."""
+    return [mod for mod in net.modules() if isinstance(mod, (M.RCSpikeLinear, M.RCSpikeConv2d, M.TTFSLinear))]
 
 
 def layer_weights(net: torch.nn.Module) -> list[torch.Tensor]:
@@ -149,6 +164,7 @@ class LossParts:
     temp: torch.Tensor
     p: torch.Tensor
     v: torch.Tensor
+    q: torch.Tensor
 
 
 def forward_all(net, x) -> list[torch.Tensor]:
@@ -166,9 +182,11 @@ def rc_times(net, times: list[torch.Tensor]) -> list[torch.Tensor]:
     return times
 
 
-def paper_loss(net, times: list[torch.Tensor], labels: torch.Tensor, cfg: TrainConfig) -> LossParts:
-    """C = CE(softmax(-t/tau_soft)) + gamma_T * Temp + gamma_W * P + gamma_V * V (docs/paper.md §1.6); CE and Temp
-    use the class neurons 0..n_classes-1 of the output layer, V every RC layer's spikes, P every weight."""
+def paper_loss(net, times: list[torch.Tensor], labels: torch.Tensor, cfg: TrainConfig,
+               inputs: torch.Tensor | None = None) -> LossParts:
+    """C = CE(softmax(-t/tau_soft)) + gamma_T * Temp + gamma_W * P + gamma_V * V - gamma_Q * Q (docs/paper.md §1.6,
+    Q's sign: docs/models.md); CE and Temp use the class neurons 0..n_classes-1 of the output layer, V every RC
+    layer's spikes, P every weight, Q (TTFS) every layer's causal inputs, which needs the network's `inputs`."""
     lc = cfg.loss
     t_cls = times[-1][:, :cfg.n_classes]
     ce = F.spike_ce_loss(t_cls, labels, lc.tau_soft)
@@ -176,8 +194,11 @@ def paper_loss(net, times: list[torch.Tensor], labels: torch.Tensor, cfg: TrainC
     temp = F.temporal_penalty(t_cls, lc.t_ref) if lc.gamma_t else zero
     p = F.weight_l2([layer.weight for layer in rc_layers(net)]) if lc.gamma_w else zero
     v = F.early_spike_penalty(rc_times(net, times)) if lc.gamma_v else zero
-    total = ce + lc.gamma_t * temp + lc.gamma_w * p + lc.gamma_v * v
-    return LossParts(total, ce, temp, p, v)
+    if lc.gamma_q and inputs is None:
+        raise ValueError("paper_loss: gamma_q needs the network inputs")
+    q = M.ttfs_q(net, inputs, times) if lc.gamma_q else zero
+    total = ce + lc.gamma_t * temp + lc.gamma_w * p + lc.gamma_v * v - lc.gamma_q * q
+    return LossParts(total, ce, temp, p, v, q)
 
 
 def predict(t_out: torch.Tensor, n_classes: int) -> torch.Tensor:

@@ -13,6 +13,7 @@ from imcpnn.errors import ConfigError
 from imcpnn.neuron import NeuronModel
 from imcpnn.train import layer_weights, load_run
 from imcpnn.train.data import load_dataset
+from imcpnn.train.loop import load_run_config
 from imcpnn.userfiles import load_csv_matrix
 from imcpnn.verify.flow import Network
 
@@ -22,6 +23,8 @@ def from_run(run_dir: str | Path, n_samples: int = 50, n_calibration: int = 20, 
     """The run's trained weights and its own neuron-model record (model.json), its test split and calibration samples
     drawn (seeded) from its training split. Returns the run's cell too (None for a run without one, or with
     with_cell=False: the caller brings its own, so a stale copy in the run must not stand in the way)."""
+    if load_run_config(Path(run_dir)).model.kind != "rcspike":
+        raise ConfigError(f"{run_dir}: a TTFS run has no circuit here; only RC-Spike runs can be exported to netlists")
     run = load_run(run_dir, with_cell=with_cell)
     cfg = run.config
     if cfg.model.arch != "mlp":

@@ -102,9 +102,9 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     real = L.paper_loss
     calls = {"n": 0}
 
-    def poisoned(net, times, labels, cfg):
+    def poisoned(net, times, labels, cfg, **kw):
         calls["n"] += 1
-        parts = real(net, times, labels, cfg)
+        parts = real(net, times, labels, cfg, **kw)
         if calls["n"] > 4:  # epoch 1 has 4 batches; epoch 2 diverges
             parts.total = parts.total * float("nan")
         return parts

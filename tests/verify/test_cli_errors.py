@@ -35,3 +35,11 @@ def test_weights_of_the_wrong_shape_and_inputs_out_of_range(tmp_path):
 def test_compare_needs_verification_dirs(tmp_path):
     p = _verify("compare", str(tmp_path), str(tmp_path))
     assert p.returncode == 2 and "not a verification directory" in p.stderr
+
+
+def test_a_ttfs_run_is_refused_in_one_line(tmp_path):
+    from imcpnn.train import create_run
+
+    rd = create_run("digits-ttfs", tmp_path / "ttfs")
+    p = _verify("run", str(rd), "--cell", "tests/fixtures/cell_paper.json")
+    assert p.returncode == 2 and "TTFS run" in p.stderr and p.stderr.count("\n") == 1
