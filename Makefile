@@ -12,7 +12,7 @@ STAMP := .venv/.imcpnn-setup-stamp
 TORCH_PIN ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-fast demo doctor clean-venv
+.PHONY: setup test test-fast demo demo-digits doctor clean-venv
 
 setup: $(STAMP)
 
@@ -40,6 +40,9 @@ doctor: setup
 
 demo: setup
 	bash scripts/demo.sh
+
+demo-digits: setup
+	bash scripts/demo_digits.sh
 
 clean-venv:
 	rm -rf .venv

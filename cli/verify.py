@@ -77,6 +77,9 @@ def main() -> None:
               help="Use this global current scale (> 0) instead of fitting one.")
 @click.option("--clip", is_flag=True, help="Clip weights beyond the exportable range (count reported).")
 @click.option("--design", default=None, help="Cell design name or file (default: the cell's design).")
+@click.option("--device-form", type=click.Choice(["design", "subckt", "flat"]), default="design", show_default=True,
+              help="How the netlists write the sky130 devices: as the design says, through the wrapper subcircuits, "
+                   "or flat (set-up time and memory linear in the device count; for large layers).")
 @click.option("--corner", default=None, help="PDK corner (default: the cell's).")
 @click.option("--wire-cap", default=0.0, show_default=True, help="Extra dendrite capacitance per membrane (F).")
 @click.option("--layer-netlist", type=click.Path(path_type=Path), help="Extracted layer subckt to substitute.")
@@ -100,8 +103,8 @@ def main() -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: RUN_DIR/verify).")
 @click.option("--force", is_flag=True,
               help="Replace a verification already in the output directory (removed once the new one is complete).")
-def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, corner, wire_cap,
-        layer_netlist, chunks, jobs, partition, scheduler, worker_mem_gb, no_cache, kicks, other_cell, temp, out,
+def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form,
+        corner, wire_cap, layer_netlist, chunks, jobs, partition, scheduler, worker_mem_gb, no_cache, kicks, other_cell, temp, out,
         force) -> None:
     """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice.
 
@@ -123,6 +126,8 @@ def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode,
     corner = corner or cell.provenance.corner
     warnings = _preflight(net, cell, Path(out), samples, scale, mode, clip, corner)
     dsg = load_design(design or cell.design)
+    if device_form != "design":  # the same circuit written another way (equal to 1e-6 in DC, docs/circuit.md)
+        dsg = dsg.derive(device_form=device_form)
     temp = cell.temperature if temp is None else temp
     record = _inputs_record(net, cell, cell_file, run_cell_sha, dsg, corner, temp, click.get_current_context().params)
     summary = verify(net, cell, dsg, lib_line(corner), Path(out), scale_mode=mode,
