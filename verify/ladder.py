@@ -93,14 +93,15 @@ def _calibrated(v: Verified, rows: list[dict[str, Any]], workers: int | None, ca
 
 
 def _design(v: Verified) -> CellDesign:
-    """The design the verification simulated: the cell's own or the named one, whichever has the recorded sha256."""
+    """The design the verification simulated: the cell's own or the named one, whichever has the recorded sha256 (of
+    the design as it was written then, or as this imc-pnn writes it: a newer one adds fields with their defaults)."""
     want = v.summary["inputs"].get("design_sha256")
     for cand in (v.cell.design, v.summary["inputs"].get("design")):
         try:
             d = load_design(cand)
         except ConfigError:
             continue
-        if design_sha256(d.to_dict()) == want:
+        if want in (design_sha256(d.to_dict()), isinstance(cand, dict) and design_sha256(cand)):
             return d
     raise ConfigError(f"the cell design {v.summary['inputs'].get('design')!r} the verification simulated is neither "
                       f"the cell's nor a built-in one; --no-calibrate needs no design")
