@@ -190,6 +190,9 @@ def compare(dirs: tuple[Path, ...], out: Path | None) -> None:
 @click.option("--calibrate/--no-calibrate", default=False, show_default=True,
               help="Also fit a global current scale per level (SPICE in the loop on the verification's calibration "
                    "samples, cached) and simulate the test samples at it.")
+@click.option("--levels", default=None,
+              help="Comma-separated levels to measure (default: the whole ladder, "
+                   "paper,+threshold,...,+fan-in); --calibrate costs SPICE per level.")
 @click.option("--cell", "cell_path", type=click.Path(path_type=Path),
               help="The cell.json verified against, if it moved (its sha256 must be the recorded one).")
 @click.option("--weights", type=click.Path(path_type=Path),
@@ -199,7 +202,7 @@ def compare(dirs: tuple[Path, ...], out: Path | None) -> None:
 @click.option("--out", type=click.Path(path_type=Path),
               help="Output directory (default: beside the verification, VERIFY_DIR-ladder).")
 @click.option("--force", is_flag=True, help="Replace a ladder already in the output directory.")
-def ladder(verification, calibrate, cell_path, weights, jobs, no_cache, out, force) -> None:
+def ladder(verification, calibrate, levels, cell_path, weights, jobs, no_cache, out, force) -> None:
     """The bottom-up model one refinement at a time against a finished VERIFICATION (or a run dir with verify/).
 
     Reuses the verification's SPICE spike times; writes ladder.md and ladder.json."""
@@ -207,17 +210,23 @@ def ladder(verification, calibrate, cell_path, weights, jobs, no_cache, out, for
     import sys
 
     from imcpnn.spice.cache import ResultCache
+    from imcpnn.neuron import LADDER
     from imcpnn.verify.ladder import check_ladder_out
     from imcpnn.verify.ladder import ladder as measure
     from imcpnn.verify.ladder import write_ladder
     from imcpnn.verify.reread import read_verification
 
+    chosen = LADDER if levels is None else tuple(x.strip() for x in levels.split(",") if x.strip())
+    unknown = [x for x in chosen if x not in LADDER]
+    if unknown or not chosen:
+        raise ConfigError(f"--levels: unknown level(s) {', '.join(unknown) or '(none given)'}; the ladder is "
+                          f"{','.join(LADDER)}")
     v = read_verification(verification, cell_path, weights)
     out = Path(out) if out else v.directory.with_name(v.directory.name + "-ladder")
     check_output_dir(out, "--out")
     check_ladder_out(out, force)
     res = measure(v, calibrate=calibrate, workers=jobs, cache=None if no_cache else ResultCache(),
-                  log=lambda m: click.echo(m, err=True))
+                  log=lambda m: click.echo(m, err=True), levels=chosen)
     report = write_ladder(out, res, " ".join(["imc-verify", *map(shlex.quote, sys.argv[1:])]))
     for r in res["levels"]:
         e = r["as_verified"]["layers"][-1]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -50,12 +50,13 @@ def level_errors(net: Network, circuit: list[np.ndarray], model: NeuronModel, t_
 
 
 def ladder(v: Verified, *, calibrate: bool = False, workers: int | None = None, cache: ResultCache | None = None,
-           log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Every level of the ladder against the verification's circuit as simulated, and with ``calibrate`` against
-    the circuit at a global scale fitted for that level on the verification's calibration samples."""
+           log: Callable[[str], None] = print, levels: Sequence[str] = LADDER) -> dict[str, Any]:
+    """Every level of the ladder (or of ``levels``) against the verification's circuit as simulated, and with
+    ``calibrate`` against the circuit at a global scale fitted for that level on the verification's calibration
+    samples."""
     t_ns = v.cell.t_circ * 1e9
     rows = [{"level": lv, "adds": ADDS[lv], "model": v.net.model.at_level(lv).describe(),
-             "as_verified": level_errors(v.net, v.circuit, v.net.model.at_level(lv), t_ns)} for lv in LADDER]
+             "as_verified": level_errors(v.net, v.circuit, v.net.model.at_level(lv), t_ns)} for lv in levels]
     if calibrate:
         _calibrated(v, rows, workers, cache, log)
     return {"verification": str(v.directory), "flow": v.summary["flow"], "source": v.summary["source"],
