@@ -174,7 +174,14 @@ class NeuronModel(LayerModel):
         turn-on delays. ``+fan-in``: the fan-in law; this level is the model itself."""
         if level not in LADDER:
             raise ConfigError(f"unknown model level {level!r}; the ladder is {', '.join(LADDER)}")
-        on = set(LADDER[1:LADDER.index(level) + 1])
+        return self.refined(LADDER[1:LADDER.index(level) + 1])
+
+    def refined(self, steps: "tuple[str, ...] | set[str]") -> "NeuronModel":
+        """This (full bottom-up) model with only the refinements ``steps`` (names from :data:`LADDER` after
+        ``paper``) on: :meth:`at_level` climbs the ladder, ``set(LADDER[1:]) - {step}`` leaves one step out."""
+        on = set(steps)
+        if on - set(LADDER[1:]):
+            raise ConfigError(f"unknown refinement(s) {', '.join(sorted(on - set(LADDER[1:])))}")
         stimulus = self.kicks if "+kicks" in on else None
         neuron = self.kicks_neuron if "+neuron-kicks" in on else None
         if "+delays" not in on:

@@ -59,11 +59,16 @@ def ladder(v: Verified, *, calibrate: bool = False, workers: int | None = None, 
              "as_verified": level_errors(v.net, v.circuit, v.net.model.at_level(lv), t_ns)} for lv in levels]
     if calibrate:
         _calibrated(v, rows, workers, cache, log)
+    # the order of the ladder decides what each step is credited with: each refinement left out of the full model
+    # instead says what it is worth with all the others on
+    left_out = [{"left_out": st, "as_verified": level_errors(v.net, v.circuit,
+                                                             v.net.model.refined(set(LADDER[1:]) - {st}), t_ns)}
+                for st in LADDER[1:]]
     return {"verification": str(v.directory), "flow": v.summary["flow"], "source": v.summary["source"],
             "n_samples": int(len(v.net.test_inputs)), "layer_sizes": v.summary["layer_sizes"],
             "scale_as_verified": v.scales.as_dict(),
             "n_calibration": 0 if v.net.cal_inputs is None else int(len(v.net.cal_inputs)),
-            "calibrated": bool(calibrate), "levels": rows}
+            "calibrated": bool(calibrate), "levels": rows, "left_out": left_out}
 
 
 def _calibrated(v: Verified, rows: list[dict[str, Any]], workers: int | None, cache: ResultCache | None,
@@ -153,4 +158,8 @@ def ladder_markdown(result: dict[str, Any], command: str = "") -> str:
                   "SPICE in the loop)", "", head.replace("| adds |", "| scale |"), "| --- " * 7 + "|"]
         lines += ["| " + " | ".join([r["level"], f"{r['calibrated']['scale']:.4f}", *_cells(r["calibrated"])])
                   + " |" for r in result["levels"]]
+    lines += ["", "## The full model with one refinement left out (the circuit as verified)", "",
+              head.replace("| level | adds |", "| model |"), "| --- " * 6 + "|"]
+    lines += ["| " + " | ".join([f"full without {r['left_out']}", *_cells(r["as_verified"])]) + " |"
+              for r in result["left_out"]]
     return "\n".join(lines) + "\n"

@@ -85,6 +85,16 @@ def test_top_level_is_the_full_model(full):
         assert np.array_equal(a, b)
 
 
+def test_one_refinement_left_out_of_the_full_model(full):
+    assert full.refined(LADDER[1:]) == full
+    no_stimulus = full.refined(set(LADDER[1:]) - {"+kicks"})
+    assert no_stimulus.kicks is None and no_stimulus.kicks_neuron == KICKS_NEURON and no_stimulus.c_eff == C_EFF
+    no_lambda = full.refined(set(LADDER[1:]) - {"+lambda-table"})
+    assert no_lambda == replace(full, lambda_table=None)
+    with pytest.raises(ConfigError, match="unknown refinement"):
+        full.refined({"+kicks", "kicks"})
+
+
 def test_unknown_level_is_a_config_error(full):
     with pytest.raises(ConfigError, match="the ladder is paper, \\+threshold"):
         full.at_level("kicks")
