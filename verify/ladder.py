@@ -41,12 +41,17 @@ ADDS = {
 
 
 def level_errors(net: Network, circuit: list[np.ndarray], model: NeuronModel, t_ns: float) -> dict[str, Any]:
-    """Per-layer spike-time errors (verify.spike_errors) and class agreement of one model against a circuit."""
+    """Per-layer spike-time errors (verify.spike_errors), the mean SPICE - model time over the pairs where both fire
+    (a systematic offset, as against scatter; None where no pair does) and class agreement of one model against a
+    circuit."""
     times = model_times(net.weights, net.test_inputs, model)
     pm, pc = predicted_class(times[-1], net.n_classes), predicted_class(circuit[-1], net.n_classes)
     acc = None if net.test_labels is None else float(np.mean(pm == net.test_labels))
-    return {"layers": layer_errors(circuit, times, t_ns), "class_agreement": float(np.mean(pm == pc)),
-            "accuracy_model": acc}
+    layers = layer_errors(circuit, times, t_ns)
+    for e, c, m in zip(layers, circuit, times):
+        both = (c < 1.0) & (m < 1.0)
+        e["mean_error_ns_both_fired"] = float(np.mean(c[both] - m[both]) * t_ns) if both.any() else None
+    return {"layers": layers, "class_agreement": float(np.mean(pm == pc)), "accuracy_model": acc}
 
 
 def ladder(v: Verified, *, calibrate: bool = False, workers: int | None = None, cache: ResultCache | None = None,
@@ -130,36 +135,42 @@ def _pairs(e: dict[str, Any]) -> str:
     return f"{e['both_fired']} / {e['both_silent']} / {e['only_circuit_fired']} / {e['only_model_fired']}"
 
 
+def _mean(e: dict[str, Any]) -> str:
+    return "n/a" if e["mean_error_ns_both_fired"] is None else f"{e['mean_error_ns_both_fired']:+.2f}"
+
+
 def _cells(errs: dict[str, Any]) -> list[str]:
-    """Output layer: RMSE fired / all and pairs; hidden layers (; between several): the same; class agreement."""
+    """Output layer: RMSE fired / all; hidden layers (; between several): the same; mean SPICE - model, output /
+    hidden; pairs of the output layer and the hidden ones; class agreement."""
     layers = errs["layers"]
     out, hidden = layers[-1], layers[:-1]
     fig = lambda e: f"{fmt_ns(e['rmse_ns_fired'])} / {e['rmse_ns']:.2f}"  # noqa: E731
-    return [f"**{fig(out)}**", "; ".join(fig(e) for e in hidden) or "-", _pairs(out),
-            "; ".join(_pairs(e) for e in hidden) or "-", f"{errs['class_agreement']:.0%}"]
+    return [f"**{fig(out)}**", "; ".join(fig(e) for e in hidden) or "-", " / ".join(_mean(e) for e in [out, *hidden]),
+            _pairs(out), "; ".join(_pairs(e) for e in hidden) or "-", f"{errs['class_agreement']:.0%}"]
 
 
 def ladder_markdown(result: dict[str, Any], command: str = "") -> str:
-    head = ("| level | adds | output RMSE fired / all (ns) | hidden RMSE fired / all (ns) | output pairs | "
-            "hidden pairs | class agreement |")
+    head = ("| level | adds | output RMSE fired / all (ns) | hidden RMSE fired / all (ns) | mean SPICE - model, "
+            "output / hidden (ns) | output pairs | hidden pairs | class agreement |")
     sv = result["scale_as_verified"]
     lines = [f"# Model ladder: {result['flow']} ({result['source']})", "",
              f"The bottom-up model one refinement at a time, each level predicting the SPICE spike times of "
              f"`{result['verification']}` ({result['n_samples']} test samples, layers {result['layer_sizes']}). "
-             "RMSE over the pairs where model or SPICE fires / over all pairs; pairs: both fired / both silent / "
-             "only SPICE / only model.", ""]
+             "RMSE over the pairs where model or SPICE fires / over all pairs; the mean SPICE - model time over the "
+             "pairs where both fire (+: the circuit fires later); pairs: both fired / both silent / only SPICE / only "
+             "model.", ""]
     if command:
         lines += ["Command: `" + command + "`", ""]
     lines += [f"## The circuit as verified (current scale +{sv['pos']:.4f} / -{sv['neg']:.4f})", "", head,
-              "| --- " * 7 + "|"]
+              "| --- " * 8 + "|"]
     lines += ["| " + " | ".join([r["level"], r["adds"], *_cells(r["as_verified"])]) + " |" for r in result["levels"]]
     if result["calibrated"]:
         lines += ["", f"## A global current scale fitted per level ({result['n_calibration']} calibration samples, "
-                  "SPICE in the loop)", "", head.replace("| adds |", "| scale |"), "| --- " * 7 + "|"]
+                  "SPICE in the loop)", "", head.replace("| adds |", "| scale |"), "| --- " * 8 + "|"]
         lines += ["| " + " | ".join([r["level"], f"{r['calibrated']['scale']:.4f}", *_cells(r["calibrated"])])
                   + " |" for r in result["levels"]]
     lines += ["", "## The full model with one refinement left out (the circuit as verified)", "",
-              head.replace("| level | adds |", "| model |"), "| --- " * 6 + "|"]
+              head.replace("| level | adds |", "| model |"), "| --- " * 7 + "|"]
     lines += ["| " + " | ".join([f"full without {r['left_out']}", *_cells(r["as_verified"])]) + " |"
               for r in result["left_out"]]
     return "\n".join(lines) + "\n"
