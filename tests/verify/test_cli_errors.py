@@ -35,3 +35,12 @@ def test_weights_of_the_wrong_shape_and_inputs_out_of_range(tmp_path):
 def test_compare_needs_verification_dirs(tmp_path):
     p = _verify("compare", str(tmp_path), str(tmp_path))
     assert p.returncode == 2 and "not a verification directory" in p.stderr
+
+
+def test_ladder_needs_a_verification(tmp_path):
+    p = _verify("ladder", str(tmp_path / "nope"))
+    assert p.returncode == 2 and "is not a directory" in p.stderr and p.stderr.count("\n") == 1
+    p = _verify("ladder", str(tmp_path))
+    assert p.returncode == 2 and "not a verification directory" in p.stderr
+    p = _verify("ladder", str(tmp_path), "--levels", "paper,kicks")
+    assert p.returncode == 2 and "unknown level(s) kicks; the ladder is paper,+threshold" in p.stderr
