@@ -62,6 +62,8 @@ def read_verification(path: str | Path, cell_path: str | Path | None = None,
     if summary["flow"] == "top-down":
         raise ConfigError(f"{vdir} is a top-down verification: the model ladder takes the bottom-up model apart, "
                           f"verify a bottom-up run (or --weights with a cell)")
+    if not (isinstance(summary.get("layer_sizes"), list) and len(summary["layer_sizes"]) >= 2):
+        raise ConfigError(f"{vdir}/summary.json has no layer_sizes; re-run `imc-verify run`")
     options = record["options"]
     x = _test_inputs(vdir, record)
     run_dir = _run_dir(path, vdir, options)
