@@ -97,8 +97,9 @@ def _calibrated(v: Verified, rows: list[dict[str, Any]], workers: int | None, ca
         cal = fit_scales(replace(v.net, model=model), v.cell, design, lib, "global", log, kw)
         if cal.scales not in circuits:
             log(f"level {row['level']}: simulating {len(v.net.test_inputs)} test samples at scale {cal.scales.pos:.4f}")
+            # the whole test set in one transient per chunk, as the verification ran it: allow for a busy machine
             circuits[cal.scales] = simulate(v.net.weights, v.net.test_inputs, v.cell, design, lib, cal.scales,
-                                            clip=bool(opts.get("clip")), **kw).times
+                                            clip=bool(opts.get("clip")), timeout=3600.0, **kw).times
         row["calibrated"] = {"scale": cal.scales.pos, "calibration_rmse_ns": cal.rmse * t_ns,
                              **level_errors(v.net, circuits[cal.scales], model, t_ns)}
 
