@@ -6,6 +6,7 @@ from __future__ import annotations
 # at once instead of first paying for torch, PySpice and libngspice.
 
 import math
+import shlex
 from pathlib import Path
 
 import click
@@ -206,9 +207,6 @@ def ladder(verification, calibrate, levels, cell_path, weights, jobs, no_cache, 
     """The bottom-up model one refinement at a time against a finished VERIFICATION (or a run dir with verify/).
 
     Reuses the verification's SPICE spike times; writes ladder.md and ladder.json."""
-    import shlex
-    import sys
-
     from imcpnn.spice.cache import ResultCache
     from imcpnn.neuron import LADDER
     from imcpnn.verify.ladder import check_ladder_out
@@ -227,7 +225,7 @@ def ladder(verification, calibrate, levels, cell_path, weights, jobs, no_cache, 
     check_ladder_out(out, force)
     res = measure(v, calibrate=calibrate, workers=jobs, cache=None if no_cache else ResultCache(),
                   log=lambda m: click.echo(m, err=True), levels=chosen)
-    report = write_ladder(out, res, " ".join(["imc-verify", *map(shlex.quote, sys.argv[1:])]))
+    report = write_ladder(out, res, _command_line(click.get_current_context()))
     for r in res["levels"]:
         e = r["as_verified"]["layers"][-1]
         cal = r.get("calibrated")
@@ -237,6 +235,22 @@ def ladder(verification, calibrate, levels, cell_path, weights, jobs, no_cache, 
                    f"{e['rmse_ns']:.2f} ns over all{tail}")
     click.echo(f"report: {report}")
     finish(0)
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The command as given (its arguments and the options not left at their defaults), for the reports."""
+    words = [ctx.command_path]
+    for p in ctx.command.params:
+        if ctx.get_parameter_source(p.name) == click.core.ParameterSource.DEFAULT:
+            continue
+        value = ctx.params[p.name]
+        if isinstance(p, click.Argument):
+            words.append(shlex.quote(str(value)))
+        elif p.is_flag:
+            words.append(p.opts[0] if value else p.secondary_opts[0])
+        else:
+            words += [p.opts[0], shlex.quote(str(value))]
+    return " ".join(words)
 
 
 if __name__ == "__main__":
