@@ -6,6 +6,7 @@ from __future__ import annotations
 # at once instead of first paying for torch, PySpice and libngspice.
 
 import math
+import shlex
 from pathlib import Path
 
 import click
@@ -206,6 +207,73 @@ def compare(dirs: tuple[Path, ...], out: Path | None) -> None:
     res = cmp(list(dirs), out)
     click.echo("; ".join(f"{s['label']}: RMSE {s['rmse_ns']:.2f} ns ({fmt_ns(s['rmse_ns_fired'])} ns fired pairs)"
                          for s in res["sides"]) + f"; report: {res['report']}")
+
+
+@main.command()
+@click.argument("verification", type=click.Path(path_type=Path))
+@click.option("--calibrate/--no-calibrate", default=False, show_default=True,
+              help="Also fit a global current scale per level (SPICE in the loop on the verification's calibration "
+                   "samples, cached) and simulate the test samples at it.")
+@click.option("--levels", default=None,
+              help="Comma-separated levels to measure (default: the whole ladder, "
+                   "paper,+threshold,...,+fan-in); --calibrate costs SPICE per level.")
+@click.option("--cell", "cell_path", type=click.Path(path_type=Path),
+              help="The cell.json verified against, if it moved (its sha256 must be the recorded one).")
+@click.option("--weights", type=click.Path(path_type=Path),
+              help="The weights file of a --weights verification, if it moved.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: cores).")
+@click.option("--no-cache", is_flag=True)
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Output directory (default: beside the verification, VERIFY_DIR-ladder).")
+@click.option("--force", is_flag=True, help="Replace a ladder already in the output directory.")
+def ladder(verification, calibrate, levels, cell_path, weights, jobs, no_cache, out, force) -> None:
+    """The bottom-up model one refinement at a time against a finished VERIFICATION (or a run dir with verify/).
+
+    Reuses the verification's SPICE spike times; writes ladder.md and ladder.json."""
+    from imcpnn.spice.cache import ResultCache
+    from imcpnn.neuron import LADDER
+    from imcpnn.verify.ladder import check_ladder_out
+    from imcpnn.verify.ladder import ladder as measure
+    from imcpnn.verify.ladder import write_ladder
+    from imcpnn.verify.reread import read_verification
+
+    chosen = LADDER if levels is None else tuple(x.strip() for x in levels.split(",") if x.strip())
+    unknown = [x for x in chosen if x not in LADDER]
+    if unknown or not chosen:
+        raise ConfigError(f"--levels: unknown level(s) {', '.join(unknown) or '(none given)'}; the ladder is "
+                          f"{','.join(LADDER)}")
+    v = read_verification(verification, cell_path, weights)
+    out = Path(out) if out else v.directory.with_name(v.directory.name + "-ladder")
+    check_output_dir(out, "--out")
+    check_ladder_out(out, force)
+    res = measure(v, calibrate=calibrate, workers=jobs, cache=None if no_cache else ResultCache(),
+                  log=lambda m: click.echo(m, err=True), levels=chosen)
+    report = write_ladder(out, res, _command_line(click.get_current_context()))
+    for r in res["levels"]:
+        e = r["as_verified"]["layers"][-1]
+        cal = r.get("calibrated")
+        tail = "" if cal is None else (f"; scale {cal['scale']:.4f}: "
+                                       f"{fmt_ns(cal['layers'][-1]['rmse_ns_fired'])} ns")
+        click.echo(f"{r['level']:>14}: output-layer RMSE {fmt_ns(e['rmse_ns_fired'])} ns over fired pairs, "
+                   f"{e['rmse_ns']:.2f} ns over all{tail}")
+    click.echo(f"report: {report}")
+    finish(0)
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The command as given (its arguments and the options not left at their defaults), for the reports."""
+    words = [ctx.command_path]
+    for p in ctx.command.params:
+        if ctx.get_parameter_source(p.name) == click.core.ParameterSource.DEFAULT:
+            continue
+        value = ctx.params[p.name]
+        if isinstance(p, click.Argument):
+            words.append(shlex.quote(str(value)))
+        elif p.is_flag:
+            words.append(p.opts[0] if value else p.secondary_opts[0])
+        else:
+            words += [p.opts[0], shlex.quote(str(value))]
+    return " ".join(words)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,11 @@ if TYPE_CHECKING:  # the record is built from a cell duck-typed, so that models/
 
 MODEL_SCHEMA_VERSION = 1
 
+#: The model ladder (docs/verification.md, "The model ladder"): the paper's bottom-up form (scalar E+ / E- from the
+#: cell's lambda, E_dis and the paper's firing law), then one measured circuit effect at a time, cumulatively, up to
+#: the full record. :meth:`NeuronModel.at_level` gives one level.
+LADDER = ("paper", "+threshold", "+lambda-table", "+firing-law", "+kicks", "+neuron-kicks", "+delays", "+fan-in")
+
 
 @dataclass(frozen=True)
 class KickLaw:
@@ -216,6 +221,38 @@ class NeuronModel(LayerModel):
         return replace(self, e_plus=float(e_rev), e_minus=-float(e_rev), lambda_table=None, kicks=None,
                        kicks_neuron=None, kicks_neuron_fan_out=None)
 
+    def at_level(self, level: str) -> "NeuronModel":
+        """This (full bottom-up) model at one level of :data:`LADDER`: the refinements of the later levels switched
+        off. ``paper``: E+ / E- and E_dis, threshold 1, the paper's ramp rate, no latency, no per-synapse lambda, no
+        kicks, no turn-on delays, no fan-in law. ``+threshold``: the measured effective threshold. ``+lambda-table``:
+        per-synapse lambda. ``+firing-law``: the measured ramp rate and latency. ``+kicks``: the stimulus-fed kick
+        table, for every layer. ``+neuron-kicks``: layers 2.. take the neuron-fed table. ``+delays``: the branches'
+        turn-on delays. ``+fan-in``: the fan-in law; this level is the model itself."""
+        if level not in LADDER:
+            raise ConfigError(f"unknown model level {level!r}; the ladder is {', '.join(LADDER)}")
+        return self.refined(LADDER[1:LADDER.index(level) + 1])
+
+    def refined(self, steps: "tuple[str, ...] | set[str]") -> "NeuronModel":
+        """This (full bottom-up) model with only the refinements ``steps`` (names from :data:`LADDER` after
+        ``paper``) on: :meth:`at_level` climbs the ladder, ``set(LADDER[1:]) - {step}`` leaves one step out."""
+        on = set(steps)
+        if on - set(LADDER[1:]):
+            raise ConfigError(f"unknown refinement(s) {', '.join(sorted(on - set(LADDER[1:])))}")
+        stimulus = self.kicks if "+kicks" in on else None
+        neuron = self.kicks_neuron if "+neuron-kicks" in on else None
+        by_fan_out = self.kicks_neuron_fan_out if "+neuron-kicks" in on else None
+        if "+delays" not in on:
+            stimulus, neuron = _without_delays(stimulus), _without_delays(neuron)
+            by_fan_out = None if by_fan_out is None else tuple((f, _without_delays(k)) for f, k in by_fan_out)
+        law = "+firing-law" in on
+        fan_in = "+fan-in" in on
+        return replace(self, fire_threshold=self.fire_threshold if "+threshold" in on else 1.0,
+                       alpha_dis=self.alpha_dis if law else None, t_min=self.t_min if law else 0.0,
+                       lambda_table=self.lambda_table if "+lambda-table" in on else None,
+                       kicks=stimulus, kicks_neuron=neuron, kicks_neuron_fan_out=by_fan_out,
+                       c_eff=self.c_eff if fan_in else None, design_fan_in=self.design_fan_in if fan_in else None,
+                       reset_offset=self.reset_offset if fan_in else 0.0)
+
     # -------------------------------------------------------------------------------------------- from a cell
     @classmethod
     def from_cell(cls, cell: "CellParams", *, lambda_table: bool = True, kicks: bool = True, firing: bool = True,
@@ -345,6 +382,10 @@ def _fan_out_kicks(cell: "CellParams") -> tuple[tuple[int, KickLaw], ...] | None
     return tuple((f, _kicks_of(t)) for f, t in tables) if len(tables) > 1 else None
 
 
+def _without_delays(kicks: KickLaw | None) -> KickLaw | None:
+    return None if kicks is None else replace(kicks, n_delay=0.0, p_delay=0.0)
+
+
 def _lambda_of(cell: "CellParams") -> LambdaTable:
     """lambda against current per branch, sorted by current with duplicate currents dropped (the interpolation
     needs strictly increasing abscissae)."""
@@ -361,4 +402,4 @@ def _lambda_of(cell: "CellParams") -> LambdaTable:
     return LambdaTable(i_unit=cell.i_unit, v_th=cell.v_th, **cols)
 
 
-__all__ = ["KickLaw", "LambdaTable", "LayerModel", "NeuronModel", "MODEL_SCHEMA_VERSION", "c_eff_at"]
+__all__ = ["KickLaw", "LADDER", "LambdaTable", "LayerModel", "NeuronModel", "MODEL_SCHEMA_VERSION", "c_eff_at"]

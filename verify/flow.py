@@ -66,7 +66,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
     t_start = time.perf_counter()
     calibration = None
     if scales is None:
-        calibration = _calibrate(net, cell, design, lib_line, scale_mode, log, kw)
+        calibration = fit_scales(net, cell, design, lib_line, scale_mode, log, kw)
         scales = calibration.scales if calibration is not None else Scales()
     t_cal = time.perf_counter() - t_start
     log(f"simulating {len(net.test_inputs)} test samples (scale +{scales.pos:.4f} / -{scales.neg:.4f})")
@@ -97,7 +97,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
     return summary
 
 
-def _calibrate(net: Network, cell: CellParams, design: CellDesign, lib_line: str, scale_mode: str,
+def fit_scales(net: Network, cell: CellParams, design: CellDesign, lib_line: str, scale_mode: str,
                log: Callable[[str], None], kw: dict):
     """The fitted current scale(s) (SPICE in the loop on the calibration samples), or None for scale_mode 'none'."""
     if scale_mode == "none":

@@ -43,3 +43,12 @@ def test_a_ttfs_run_is_refused_in_one_line(tmp_path):
     rd = create_run("digits-ttfs", tmp_path / "ttfs")
     p = _verify("run", str(rd), "--cell", "tests/fixtures/cell_paper.json")
     assert p.returncode == 2 and "TTFS run" in p.stderr and p.stderr.count("\n") == 1
+
+
+def test_ladder_needs_a_verification(tmp_path):
+    p = _verify("ladder", str(tmp_path / "nope"))
+    assert p.returncode == 2 and "is not a directory" in p.stderr and p.stderr.count("\n") == 1
+    p = _verify("ladder", str(tmp_path))
+    assert p.returncode == 2 and "not a verification directory" in p.stderr
+    p = _verify("ladder", str(tmp_path), "--levels", "paper,kicks")
+    assert p.returncode == 2 and "unknown level(s) kicks; the ladder is paper,+threshold" in p.stderr
