@@ -3,6 +3,7 @@
     python scripts/paper_claims.py [render] [--results docs/results] [--out docs/paper-claims.md]
     python scripts/paper_claims.py from-cell CELL.json [--results docs/results]           # claim 7
     python scripts/paper_claims.py from-comparison COMPARISON.json [--results ...]         # claim 8
+    python scripts/paper_claims.py from-ladder LADDER.json [--results ...]                 # claim 8 (ladder)
 
 `render` (the default) writes docs/paper-claims.md from CLAIMS below and the result files in the results folder;
 nothing is re-measured. A claim with no result file shows "not yet measured" (or "not possible here" with the reason,
@@ -70,7 +71,8 @@ CLAIMS: list[tuple[str, str, str, str, str, str]] = [
      "top-down vs 1.97 ns bottom-up RMSE, about 20x lower (§3.3, Fig. 7)", "make demo && python "
      "scripts/paper_claims.py from-comparison demo-out/comparison/comparison.json", ""),
     ("8-ladder", "8 (ladder)", "What closes the gap: the modelling error as model terms are added", "(the paper "
-     "compares only the two ends, §3.3)", "imc-verify ladder", ""),
+     "compares only the two ends, §3.3)", "imc-verify ladder demo-out/iris-bottomup && python "
+     "scripts/paper_claims.py from-ladder demo-out/iris-bottomup/verify-ladder/ladder.json", ""),
     ("table3", "Table 3", "Best accuracy over the |E| sweep for each σ", "Table 3 (§5.4): MLP 90.1-90.5 %, |E| = 1 "
      "costs at most about 1 point", "imc-train sweep digits-mlp --param sigma=0,0.01,0.02,0.04 --param "
      "e_rev=1,2,4,100 --seeds 2 --jobs 2 --out runs/digits-grid && python benchmarks/digits_claims.py "
@@ -179,9 +181,34 @@ def from_comparison(path: Path, folder: Path) -> Path:
                         data={"bottom_up": bu, "top_down": td})
 
 
+def from_ladder(path: Path, folder: Path) -> Path:
+    """Claim 8's qualification from `imc-verify ladder`'s ladder.json: the output layer's error at each level."""
+    try:
+        d = json.loads(path.read_text())
+        rows = [(lv["level"], lv["as_verified"]["layers"][-1]) for lv in d["levels"]]
+        first, last = rows[0][1], rows[-1][1]
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ImcError(f"{path}: not a ladder.json of imc-verify ladder ({exc!r})") from None
+    fig = "; ".join(f"{name} {r['rmse_ns_fired']:.2f}" for name, r in rows if r["rmse_ns_fired"] is not None)
+    fig = f"output-layer RMSE over fired pairs (ns): {fig}; all pairs {first['rmse_ns']:.2f} -> {last['rmse_ns']:.2f}"
+    # the paper's order-of-magnitude claim rests on its model form; on this circuit that form alone does not carry it
+    return write_result(folder, "8-ladder", figure=fig, status="differs",
+                        why=f"the paper's own model form (first level) predicts the circuit to {first['rmse_ns']:.2f} "
+                            "ns over all pairs, no better than top-down (claim 8's row); the measured threshold, "
+                            "kicks and delays make the order of magnitude "
+                            f"({d.get('n_samples')} samples, "
+                            f"{'global scale fitted per level' if d.get('calibrated') else 'uncalibrated'})",
+                        command=f"imc-verify ladder demo-out/iris-bottomup && python scripts/paper_claims.py "
+                                f"from-ladder demo-out/iris-bottomup/verify-ladder/ladder.json",
+                        conditions={"ladder": str(path), "ladder_sha256": _sha256(path),
+                                    "n_samples": d.get("n_samples"), "calibrated": d.get("calibrated")},
+                        data={"levels": [{"level": n, **r} for n, r in rows]})
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", nargs="?", default="render", choices=["render", "from-cell", "from-comparison"])
+    p.add_argument("what", nargs="?", default="render", choices=["render", "from-cell", "from-comparison",
+                                                                   "from-ladder"])
     p.add_argument("path", nargs="?", type=Path, help="cell.json (from-cell) or comparison.json (from-comparison)")
     p.add_argument("--results", type=Path, default=ROOT / "docs" / "results")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "paper-claims.md")
@@ -190,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.what != "render":
             if a.path is None:
                 raise ImcError(f"{a.what} needs a file argument")
-            made = (from_cell if a.what == "from-cell" else from_comparison)(a.path, a.results)
+            made = {"from-cell": from_cell, "from-comparison": from_comparison,
+                    "from-ladder": from_ladder}[a.what](a.path, a.results)
             print(f"wrote {made}")
         atomic_write_text(a.out, render(read_results(a.results)))
         print(f"wrote {a.out}")

@@ -61,7 +61,7 @@ def test_every_paper_claim_has_a_row(tmp_path):
     assert rows["4"][5].startswith("not possible here:")
     for sub in ("Table 3", "Fig. 4d", "App. D", "6", "2 (TTFS)", "8 (ladder)"):
         assert sub in rows, sub
-    assert "`imc-verify ladder`" in rows["8 (ladder)"][4]
+    assert "`imc-verify ladder " in rows["8 (ladder)"][4]
 
 
 def test_main_writes_the_table_and_extra_rows(tmp_path):
@@ -117,6 +117,24 @@ def test_from_comparison(tmp_path):
     comp.write_text(json.dumps({"sides": sides[:1]}))
     assert mod.main(["from-comparison", str(comp), "--results", str(tmp_path / "r"),
                      "--out", str(tmp_path / "pc.md")]) == 2
+
+
+def test_from_ladder(tmp_path):
+    def level(name, fired, alls):
+        return {"level": name, "as_verified": {"layers": [{"rmse_ns": 9.0, "rmse_ns_fired": 9.0},
+                                                          {"rmse_ns": alls, "rmse_ns_fired": fired}]}}
+
+    lad = tmp_path / "ladder.json"
+    lad.write_text(json.dumps({"n_samples": 3, "calibrated": False,
+                               "levels": [level("paper", 20.0, 15.0), level("+threshold", 7.0, 5.0),
+                                          level("+fan-in", 1.5, 1.0)]}))
+    mod = _script()
+    mod.from_ladder(lad, tmp_path / "r")
+    res = read_results(tmp_path / "r")["8-ladder"]
+    assert "paper 20.00; +threshold 7.00; +fan-in 1.50" in res["figure"] and "15.00 -> 1.00" in res["figure"]
+    assert res["status"] == "differs" and "15.00 ns" in res["why"]
+    lad.write_text(json.dumps({"levels": []}))
+    assert mod.main(["from-ladder", str(lad), "--results", str(tmp_path / "r"), "--out", str(tmp_path / "pc.md")]) == 2
 
 
 def test_committed_table_is_current():
