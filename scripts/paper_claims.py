@@ -47,7 +47,7 @@ CLAIMS: list[tuple[str, str, str, str, str, str]] = [
      "memory; v1 M = 10: about 30x faster, 100x less memory (1000 neurons, batch 100, V100)",
      "python benchmarks/dstd_vs_exact.py --n-in 1000 --samples 200 --result docs/results", ""),
     ("2-ttfs", "2 (TTFS)", "TTFS with DSTD is faster and leaner than exact TTFS", "v1: M = 20 about 10x less "
-     "memory, '1000x' faster", "python benchmarks/dstd_vs_exact.py --model ttfs --samples 200 "
+     "memory, '1000x' faster", "python benchmarks/dstd_vs_exact.py --model ttfs --n-in 100 --samples 200 "
      "--result docs/results", ""),
     ("3", "3", "Fashion-MNIST MLP 784-400-400-10", "90.40 % (Table 3, σ 0.01, |E| 30.7); 90.4-90.5 % over σ",
      "imc-train run fmnist-mlp", NO_DATA),
