@@ -18,8 +18,8 @@ its format (schema 1) is in imcpnn/results.py:
      "data": {...}}
 
 `<id>` is one of CLAIMS' ids; a result with an id CLAIMS does not list gets its own row when it carries
-"paper_claim" and "paper_figure". To register a claim, add an entry to CLAIMS (and replace a "TODO(integrator)"
-command once the measuring command exists). `from-cell` and `from-comparison` turn an extraction's cell.json and
+"paper_claim" and "paper_figure". To register a claim, add an entry to CLAIMS with the command that measures
+it. `from-cell` and `from-comparison` turn an extraction's cell.json and
 `imc-verify compare`'s comparison.json into the results of claims 7 and 8.
 """
 
@@ -48,7 +48,8 @@ CLAIMS: list[tuple[str, str, str, str, str, str]] = [
      "memory; v1 M = 10: about 30x faster, 100x less memory (1000 neurons, batch 100, V100)",
      "python benchmarks/dstd_vs_exact.py --n-in 1000 --samples 200 --result docs/results", ""),
     ("2-ttfs", "2 (TTFS)", "TTFS with DSTD is faster and leaner than exact TTFS", "v1: M = 20 about 10x less "
-     "memory, '1000x' faster", "TODO(integrator): the TTFS DSTD-vs-exact benchmark command", ""),
+     "memory, '1000x' faster", "python benchmarks/dstd_vs_exact.py --model ttfs --n-in 100 --samples 200 "
+     "--result docs/results", ""),
     ("3", "3", "Fashion-MNIST MLP 784-400-400-10", "90.40 % (Table 3, σ 0.01, |E| 30.7); 90.4-90.5 % over σ",
      "imc-train run fmnist-mlp", NO_DATA),
     ("3-offset", "3 (offset)", "Random DSTD offset: M = 3 about as good as M = 15; fixed offset loses at M = 3",
@@ -63,8 +64,12 @@ CLAIMS: list[tuple[str, str, str, str, str, str]] = [
     ("5-best-e", "5 (best |E|)", "CIFAR-10: the best |E| is finite (\"nonideality helps\")", "peak near |E| 3; "
      "best |E| 1-6 at low noise (Fig. 5, Table 3)",
      "imc-train sweep cifar10-cnn --param e_rev=1.1,2.3,3.3,8.4,30.7 --seeds 5", NO_DATA),
-    ("6", "6", "ANN and scaled-ANN baselines collapse at small |E|", "below |E| ≈ 4 (RC-Spike, Fig. 4), ≈ 10 "
-     "(TTFS, Fig. 10); App. F", "TODO(integrator): the ANN / scaled-ANN baseline command", ""),
+    ("6", "6", "ANN and scaled-ANN baselines collapse at small |E| (RC-Spike)", "below |E| ≈ 4 (Fig. 4); App. F",
+     "python benchmarks/ann_baseline.py --config digits-mlp --e 1,2,4,10,inf --epochs 5 --out runs/ann-digits "
+     "--result docs/results", ""),
+    ("6-ttfs", "6 (TTFS)", "ANN and scaled-ANN baselines collapse at small |E| (TTFS)", "below |E| ≈ 10 (Fig. 10); "
+     "App. F", "python benchmarks/ann_baseline.py --config digits-ttfs --ann-e 31.6 --e 1.5,2,4,10,inf --epochs 3 "
+     "--search-samples 200 --out runs/ann-digits-ttfs --result docs/results", ""),
     ("7", "7", "Circuit extraction", "λ_N 0.41, λ_P 0.75, λ_dis 0.177 /V → E+ 2.80, E- -1.53, E_dis 6.44 "
      "(Table 2)", "imc-extract run --out cell.json && python scripts/paper_claims.py from-cell cell.json", ""),
     ("8", "8", "Post-layout modelling error on Iris (50 test samples, output-layer spike times)", "39.04 ns "

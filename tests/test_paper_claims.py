@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import re
@@ -158,12 +159,61 @@ def test_dstd_vs_exact_claim_uses_the_largest_layer(tmp_path):
     mod = _load("benchmarks/dstd_vs_exact.py")
     a = mod._args(["--n-in", "100", "1000", "--result", str(tmp_path), "--device", "cpu"])
     side = {"mem_method": "VmHWM"}
-    rows = [{"n_in": 100, "speedup": 17.0, "mem_ratio": 16.0, "exact": side},
-            {"n_in": 1000, "speedup": 85.0, "mem_ratio": 133.0, "exact": side}]
+    rows = [{"model": "rcspike", "steps": 10, "n_in": 100, "speedup": 17.0, "mem_ratio": 16.0, "exact": side},
+            {"model": "rcspike", "steps": 10, "n_in": 1000, "speedup": 85.0, "mem_ratio": 133.0, "exact": side}]
     mod.write_claim(a, rows, (1.0, 2.0))
     res = read_results(tmp_path)["2"]
     assert res["status"] == "reproduced" and res["figure"].startswith("85x faster, 133x less memory at n_in 1000")
-    assert "--n-in 100 1000" in res["command"]
+    assert "--n-in 100 1000" in res["command"] and "M 10," in res["figure"]
+    assert "2-ttfs" not in read_results(tmp_path)
+
+
+def test_dstd_vs_exact_writes_each_measured_model(tmp_path):
+    """--model both: claim 2 from the RC-Spike rows only, 2-ttfs from the TTFS rows; --model ttfs leaves 2 alone."""
+    mod = _load("benchmarks/dstd_vs_exact.py")
+    a = mod._args(["--model", "both", "--result", str(tmp_path), "--device", "cpu"])
+    side = {"mem_method": "VmHWM"}
+    rc = [{"model": "rcspike", "steps": 10, "n_in": n, "speedup": s, "mem_ratio": m, "exact": side}
+          for n, s, m in ((100, 3.0, 4.0), (1000, 5.0, 50.0))]
+    tt = [{"model": "ttfs", "steps": 20, "n_in": n, "speedup": s, "mem_ratio": m, "exact": side}
+          for n, s, m in ((100, 30.0, 9.0), (300, 40.0, 12.0))]
+    mod.write_claim(a, rc + tt, (1.0, 2.0))
+    res = read_results(tmp_path)
+    assert res["2"]["status"] == "partial" and res["2"]["figure"].startswith("5x faster, 50x less memory at n_in 1000")
+    assert res["2-ttfs"]["status"] == "reproduced" and "40x faster, 12x less memory at n_in 300" in \
+        res["2-ttfs"]["figure"] and "M 20, window [0, 2]" in res["2-ttfs"]["figure"]
+    assert [r["model"] for r in res["2-ttfs"]["data"]["rows"]] == ["ttfs", "ttfs"]
+    assert "--model ttfs --n-in 100 300" in res["2-ttfs"]["command"]
+    tt[1]["mem_ratio"] = 0.8
+    (tmp_path / "2.json").unlink()
+    mod.write_claim(a, tt, (1.0, 2.0))
+    res = read_results(tmp_path)
+    assert res["2-ttfs"]["status"] == "differs" and "2" not in res
+
+
+def _ann_table(ann: list[float], trained: list[float]) -> list[dict]:
+    return [{"e_rev": e, "ann": x, "scaled_ann": x + 0.05, "alpha_plus": 1.0, "alpha_minus": 1.0,
+             "trained_mean": t, "trained_seeds": [t]} for e, x, t in zip((1.0, 2.0, 4.0, 10.0, float("inf")), ann,
+                                                                       trained)]
+
+
+def test_ann_baseline_claim_statuses(tmp_path):
+    mod = _load("benchmarks/ann_baseline.py")
+    a = argparse.Namespace(config="digits-mlp", ann_e=100.0, e="1,2,4,10,inf", epochs=5, seeds=1, search_samples=360,
+                           alpha_step=0.1, alpha_max=3.0, out="runs/x", result=str(tmp_path))
+    held = [0.96, 0.97, 0.97, 0.97, 0.97]
+    mod.write_claim(a, "rcspike", 0.97, _ann_table([0.10, 0.50, 0.90, 0.96, 0.97], held), 1.0)
+    res = read_results(tmp_path)["6"]
+    assert res["status"] == "reproduced" and res["figure"].startswith("ANN 97.0 % at |E| 100 -> 10.0 % at |E| 1")
+    assert res["data"]["table"][-1]["e_rev"] == "inf" and "--result " + str(tmp_path) in res["command"]
+    mod.write_claim(a, "rcspike", 0.97, _ann_table([0.10, 0.50, 0.90, 0.96, 0.97], [0.80] + held[1:]), 1.0)
+    assert read_results(tmp_path)["6"]["status"] == "partial"
+    # TTFS is judged below |E| 10: a drop at |E| 10 itself does not count, one at |E| 4 does
+    mod.write_claim(a, "ttfs", 0.97, _ann_table([0.95, 0.96, 0.96, 0.50, 0.97], held), 1.0)
+    assert read_results(tmp_path)["6-ttfs"]["status"] == "differs"
+    mod.write_claim(a, "ttfs", 0.97, _ann_table([0.95, 0.96, 0.60, 0.96, 0.97], held), 1.0)
+    res = read_results(tmp_path)["6-ttfs"]
+    assert res["status"] == "reproduced" and "60.0 % at |E| 4" in res["figure"]
 
 
 def test_digits_offset_claim_from_a_sweep_csv(tmp_path):
