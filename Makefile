@@ -29,11 +29,20 @@ $(STAMP): pyproject.toml Makefile
 	.venv/bin/imc-extract pdk install
 	@touch $(STAMP)
 
+# pytest writes its report only when the session ends normally: a test that ends the process early (os._exit(0))
+# would otherwise pass for a complete run.
+REPORT := .pytest-report.xml
+CHECK_REPORT = @test -s $(REPORT) || { echo "error: the test run ended without pytest's report: a test ended the process early"; exit 1; }
+
 test: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	@rm -f $(REPORT)
+	$(PY) -m pytest -q --junitxml=$(REPORT) $(PYTEST_ARGS)
+	$(CHECK_REPORT)
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	@rm -f $(REPORT)
+	$(PY) -m pytest -q -m "not slow" --junitxml=$(REPORT) $(PYTEST_ARGS)
+	$(CHECK_REPORT)
 
 doctor: setup
 	.venv/bin/imc-extract doctor

@@ -54,9 +54,12 @@ def tt_cell(tmp_path_factory):
     return cell
 
 
-@pytest.fixture(autouse=True)
-def _in_process_cli_exits_raise(monkeypatch):
+@pytest.fixture(scope="session", autouse=True)
+def _in_process_cli_exits_raise():
     """In-process CLI calls (click's CliRunner) must raise SystemExit, not end the test process: the CLIs leave with
     os._exit once libngspice is loaded in their process (to skip its crash-prone teardown), and an earlier test may
-    have loaded it in this one."""
-    monkeypatch.setattr("imcpnn.cli.common._ngspice_loaded", lambda: False)
+    have loaded it in this one. Session scope, so that module- and session-scoped fixtures that call a CLI are covered
+    too (a function-scoped patch comes after them: a module fixture's CLI call ended a whole run with status 0)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("imcpnn.cli.common._ngspice_loaded", lambda: False)
+        yield
