@@ -26,7 +26,6 @@ it. `from-cell` and `from-comparison` turn an extraction's cell.json and
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -35,6 +34,7 @@ from imcpnn.atomic import atomic_write_text
 from imcpnn.cell import load_cell
 from imcpnn.errors import ImcError
 from imcpnn.results import read_results, write_result
+from imcpnn.train.config import file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_DATA = "Fashion-MNIST / CIFAR-10 cannot be downloaded here; the command runs where data/ holds the files " \
@@ -125,10 +125,6 @@ def render(results: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 #: Table 2's values (docs/paper.md §2.4) against the cell.json fields
 PAPER_CELL = {"lambda_n": 0.41, "lambda_p": 0.75, "lambda_dis": 0.177, "e_rev_plus": 2.80, "e_rev_minus": -1.53,
               "e_dis": 6.44}
@@ -148,7 +144,7 @@ def from_cell(cell_path: Path, folder: Path) -> Path:
     return write_result(folder, "7", figure=fig, status=status,
                         why=f"the project's own transistor-level neuron (docs/paper.md §6.3); largest difference "
                         f"{worst} {100 * dev[worst]:.0f} %", command=f"python scripts/paper_claims.py from-cell "
-                        f"{cell_path}", conditions={"cell": str(cell_path), "cell_sha256": _sha256(cell_path),
+                        f"{cell_path}", conditions={"cell": str(cell_path), "cell_sha256": file_sha256(cell_path),
                                                     "corner": prov.corner, "temperature": prov.temperature,
                                                     "pdk": f"{prov.pdk_source} {prov.pdk_version}",
                                                     "ngspice": prov.ngspice_version, "extracted": prov.timestamp},
@@ -181,7 +177,7 @@ def from_comparison(path: Path, folder: Path) -> Path:
                         "paper's 19.8x (own cell design and top-down mapping)" if ratio >= 10 else
                         f"ratio {ratio:.1f}x against the paper's 19.8x",
                         command=f"python scripts/paper_claims.py from-comparison {path}",
-                        conditions={"comparison": str(path), "comparison_sha256": _sha256(path),
+                        conditions={"comparison": str(path), "comparison_sha256": file_sha256(path),
                                     "sides": [s.get("dir") for s in (bu, td)]},
                         data={"bottom_up": bu, "top_down": td})
 
@@ -205,7 +201,7 @@ def from_ladder(path: Path, folder: Path) -> Path:
                             f"{'global scale fitted per level' if d.get('calibrated') else 'uncalibrated'})",
                         command=f"imc-verify ladder demo-out/iris-bottomup && python scripts/paper_claims.py "
                                 f"from-ladder demo-out/iris-bottomup/verify-ladder/ladder.json",
-                        conditions={"ladder": str(path), "ladder_sha256": _sha256(path),
+                        conditions={"ladder": str(path), "ladder_sha256": file_sha256(path),
                                     "n_samples": d.get("n_samples"), "calibrated": d.get("calibrated")},
                         data={"levels": [{"level": n, **r} for n, r in rows]})
 

@@ -7,7 +7,6 @@ error, not a silently different table."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,7 +89,7 @@ def _test_inputs(vdir: Path, record: dict[str, Any]) -> np.ndarray:
     p = vdir / TEST_INPUTS_FILE
     if not p.is_file():
         raise ConfigError(f"{vdir} has no {TEST_INPUTS_FILE} (made by an older imc-pnn?); verify it again")
-    if hashlib.sha256(p.read_bytes()).hexdigest() != record.get("test_inputs_sha256"):
+    if file_sha256(p) != record.get("test_inputs_sha256"):
         raise ConfigError(f"{p} is not the file the verification simulated (sha256 differs from its summary.json)")
     return load_csv_matrix(p, "test inputs")
 
