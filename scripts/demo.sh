@@ -9,12 +9,7 @@ OUT=${DEMO_OUT:-demo-out}
 mkdir -p "$OUT"
 t0=$(date +%s)
 echo "== 1/4 imc-extract: characterising the cell (tt, 27 C)"
-if $BIN/python -c 'import sys; from imcpnn.cell import load_cell; load_cell(sys.argv[1])' \
-     "$OUT/cell.json" 2>/dev/null; then
-  echo "   $OUT/cell.json already extracted"
-else  # none yet, or a damaged one: replacing it is deliberate here
-  $BIN/imc-extract run --corner tt --out "$OUT/cell.json" --report "$OUT/extract-report" --force
-fi
+bash scripts/extract_cell.sh "$OUT"
 echo "== 2/4 imc-train: bottom-up (E from cell.json) and top-down (|E| = 100)"
 for cfg in iris-bottomup iris-topdown; do
   if [ -f "$OUT/$cfg/config.yaml" ]; then  # an interrupted run continues, a finished one returns at once

@@ -13,12 +13,7 @@ SAMPLES=${DIGITS_SAMPLES:-1}
 mkdir -p "$OUT"
 t0=$(date +%s)
 echo "== 1/3 imc-extract: characterising the cell (tt, 27 C)"
-if $BIN/python -c 'import sys; from imcpnn.cell import load_cell; load_cell(sys.argv[1])' \
-     "$OUT/cell.json" 2>/dev/null; then
-  echo "   $OUT/cell.json already extracted"
-else  # none yet, or a damaged one: replacing it is deliberate here
-  $BIN/imc-extract run --corner tt --out "$OUT/cell.json" --report "$OUT/extract-report" --force
-fi
+bash scripts/extract_cell.sh "$OUT"
 echo "== 2/3 imc-train: digits-bottomup (64-128-10, the cell's model)"
 if [ -f "$OUT/digits-bottomup/config.yaml" ]; then
   $BIN/imc-train resume "$OUT/digits-bottomup" --no-progress
