@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from imcpnn.atomic import atomic_write_text
 from imcpnn.errors import ConfigError
 from imcpnn.userfiles import read_user_text
+from imcpnn.variation import Variation
 
 SCHEMA_VERSION = 2
 #: the fan-out of the test spike line in imc-extract's neuron-fed kick transient (its 16 test neurons), i.e. the load
@@ -46,6 +47,7 @@ UNITS = {
     "bias_interp_rel_error": "relative (log-linear interpolation of i_v0 at twice the table step)",
     "design": "the full cell design (netlists.CellDesign) the cell was extracted from",
     "design_sha256": "sha256 of the design's canonical JSON",
+    "variation": "Monte-Carlo mismatch: per-branch sigma(I)/I (A) and spreads of scalar quantities (imcpnn/variation.py)",
 }
 
 
@@ -185,6 +187,8 @@ class CellParams(_Strict):
     kicks_neuron: KickTable | None = None
     #: optional: the neuron-fed kicks at other fan-outs of the test spike line (kicks_neuron is at KICK_FAN_OUT)
     kicks_neuron_fan_out: list[FanOutKicks] = Field(default_factory=list)
+    #: optional (imc-extract with Monte-Carlo instances): the measured mismatch spread (imcpnn/variation.py)
+    variation: Variation | None = None
     units: dict[str, str] = Field(default_factory=lambda: dict(UNITS))
 
     @field_validator("*", mode="after")
