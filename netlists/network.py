@@ -53,10 +53,25 @@ def portable_netlist(text: str, lib_line: str) -> tuple[str, str]:
     return "\n".join(lines), pdk
 
 
-def options_lines(design: CellDesign, temp: float = 27.0) -> list[str]:
+SEED_RANGE = (1, 2**31 - 1)  # what ngspice 39 accepts as `.options seed` (0 and 2**32 are skipped with a warning)
+
+
+def check_seed(seed: int | None) -> int | None:
+    if seed is not None and not (isinstance(seed, int) and SEED_RANGE[0] <= seed <= SEED_RANGE[1]):
+        raise ConfigError(f"mismatch seed {seed!r} must be an integer in [{SEED_RANGE[0]}, {SEED_RANGE[1]}]")
+    return seed
+
+
+def options_lines(design: CellDesign, temp: float = 27.0, seed: int | None = None) -> list[str]:
     """Simulator options used by every transient netlist (accuracy over speed where it matters for ns timing) and the
-    temperature (C) the devices are simulated at."""
-    return [f".temp {float(temp):g}", f".options reltol={_fmt(design.reltol)} chgtol={_fmt(design.chgtol)} method={design.method}"]
+    temperature (C) the devices are simulated at. `seed` fixes ngspice's random numbers: the mismatch draws (AGAUSS)
+    of a `*_mm` section, taken per device while the netlist is expanded, in the order of the device lines. In the
+    netlist rather than a `set rndseed` before loading: the result cache keys on it and a netlist run by hand draws
+    the same circuit."""
+    lines = [f".temp {float(temp):g}", f".options reltol={_fmt(design.reltol)} chgtol={_fmt(design.chgtol)} method={design.method}"]
+    if check_seed(seed) is not None:
+        lines.append(f".options seed={seed}")
+    return lines
 
 
 @dataclass
@@ -165,13 +180,16 @@ def rail_lines(design: CellDesign) -> list[str]:
 
 
 def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, wire_cap: float = 0.0,
-                    title: str | None = None, temp: float = 27.0) -> NetlistBundle:
+                    title: str | None = None, temp: float = 27.0, seed: int | None = None) -> NetlistBundle:
     """A pipelined L-layer network streaming ``input_times.shape[0]`` samples in one transient.
 
     biases: per layer a pair (vn, vp) of (n_out, n_in) gate voltages (the unused branch already off: vn = 0, vp = vdd).
     input_times: (n_samples, n_in) spike times in model units; t >= 1 = no spike.
     wire_cap: extra capacitance (F) from every membrane node to ground (dendrite wiring), default 0.
     temp: the simulation temperature (C); verification passes the cell's.
+    seed: ngspice's random seed (options_lines): with a `*_mm` section, one Monte-Carlo instance of the circuit. The
+    draws follow the device lines, which do not depend on the samples: every chunk of samples of one seed is the same
+    physical circuit (tests/verify/test_mc_chunks.py).
     """
     lib_line = check_lib_line(lib_line)
     x = np.asarray(input_times, dtype=float)
@@ -190,7 +208,7 @@ def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, w
 
     lines = [f"* imc-pnn network: design '{design.name}', {L} layers {[shapes[0][0]] + [s[1] for s in shapes]}, "
              f"{S} samples" + (f" ({title})" if title else ""),
-             lib_line, *options_lines(design, temp), subcircuits(design, shapes).rstrip("\n"),
+             lib_line, *options_lines(design, temp, seed), subcircuits(design, shapes).rstrip("\n"),
              *rail_lines(design),
              "* phase clocks (edges of t_edge centred on the phase boundaries)",
              *phase_sources(design, L, S),

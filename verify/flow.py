@@ -22,7 +22,7 @@ from imcpnn.verify.partition import check_partition
 from imcpnn.verify.predict import model_times
 from imcpnn.verify.record import TEST_INPUTS_FILE, VERIFY_SCHEMA_VERSION, VerifyInputs
 from imcpnn.verify.report import check_out, hand_command, write_verification
-from imcpnn.verify.simulate import check_network, simulate, simulate_scales
+from imcpnn.verify.simulate import check_mc_partition, check_network, simulate, simulate_scales
 from imcpnn.verify.spike_errors import fmt_ns, layer_errors
 
 
@@ -50,19 +50,22 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
            cache: ResultCache | None = None, wire_cap: float = 0.0, layer_netlist: str | None = None,
            temp: float | None = None, inputs: VerifyInputs | None = None,
            warnings: list[str] | None = None, log: Callable[[str], None] = print, force: bool = False,
-           partition: str = "none", scheduler: str | None = None, mem_limit_gb: float | None = None) -> dict:
+           partition: str = "none", scheduler: str | None = None, mem_limit_gb: float | None = None,
+           seed: int | None = None) -> dict:
     """Calibrate (unless `scales` are given), simulate the test samples at `temp` (C; default the cell's), compare
     with the model and write the verification directory: summary['directory'] (`out`, or `out-2`... when another
     verification reached `out` meanwhile); an existing verification in `out` is refused unless `force`. `inputs`
     (what the verification was made from) and `warnings` (characterisation range, printed by the CLI) go into the
     summary. `partition` splits the test simulation (verify/partition.py; calibration simulates the whole network,
-    its candidates share one loaded netlist); `scheduler` (a Dask address) and `mem_limit_gb` go to the job runner."""
+    its candidates share one loaded netlist); `scheduler` (a Dask address) and `mem_limit_gb` go to the job runner;
+    `seed`: ngspice's random seed, with a `*_mm` section one Monte-Carlo instance (recorded as `mc_seed`)."""
     check_network(net.weights, net.test_inputs)
     check_partition(partition, layer_netlist)
+    check_mc_partition(partition, seed)
     check_out(out, force)
     temp = cell.temperature if temp is None else float(temp)
     kw = dict(chunks=chunks, workers=workers, cache=cache, wire_cap=wire_cap, layer_netlist=layer_netlist, temp=temp,
-              scheduler=scheduler, mem_limit_gb=mem_limit_gb)
+              scheduler=scheduler, mem_limit_gb=mem_limit_gb, seed=seed)
     t_start = time.perf_counter()
     calibration = None
     if scales is None:
@@ -78,6 +81,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
     summary = _summary(net, cell, circuit, model, scales, scale_mode, calibration, temp,
                        {"seconds_calibration": t_cal, "seconds_test_simulation": t_sim})
     summary.update(partition=partition, worker_mem_gb=mem_limit_gb, transients=circuit.jobs,
+                   section=lib_line.split()[-1], mc_seed=seed,
                    peak_rss_mb=max((j["peak_rss_mb"] for j in circuit.jobs if j["peak_rss_mb"] is not None),
                                    default=None))
     summary["warnings"] = list(warnings or [])

@@ -106,6 +106,10 @@ def model_line(m: dict) -> str:
     return "; ".join(parts)
 
 
+def _seed(s: dict) -> str:
+    return "" if s.get("mc_seed") is None else f", Monte-Carlo seed {s['mc_seed']}"
+
+
 def _is_verification(d: Path) -> bool:
     return (d / "summary.json").is_file() or (d / "spike_times.csv").is_file() or (d / "netlists").is_dir()
 
@@ -200,7 +204,7 @@ def write_outputs(out: Path, net, cell, circuit, model, summary: dict, calibrati
         f"| test accuracy, model | {s['accuracy_model']:.1%} |\n| test accuracy, SPICE | {s['accuracy_spice']:.1%} |\n")
     md = f"""# Verification: {s['flow']} ({s['source']})
 
-Network {s['layer_sizes']} exported to sky130 netlists (design `{s['cell']['design']}`, corner {s['cell']['corner']}),
+Network {s['layer_sizes']} exported to sky130 netlists (design `{s['cell']['design']}`, corner {s.get('section', s['cell']['corner'])}{_seed(s)}),
 {s['n_samples']} test samples simulated in ngspice and compared with the model (exact solver, no noise):
 {model_line(s['model'])}.
 

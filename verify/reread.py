@@ -68,7 +68,7 @@ def read_verification(path: str | Path, cell_path: str | Path | None = None,
     run_dir = _run_dir(path, vdir, options)
     cell = _cell(record, cell_path, run_dir)
     net = _network(vdir, options, cell, x, run_dir, weights, summary)
-    t_model, circuit = _spike_times(vdir, summary["layer_sizes"], len(x))
+    t_model, circuit = read_spike_times(vdir, summary["layer_sizes"], len(x))
     predicted = model_times(net.weights, x, net.model)
     if any(np.abs(p - m).max() > _CSV_TOL for p, m in zip(predicted, t_model)):
         raise ConfigError(f"the network and model rebuilt from {net.source} do not reproduce the model times in "
@@ -139,7 +139,7 @@ def _network(vdir: Path, options: dict[str, Any], cell: CellParams, x: np.ndarra
     return net
 
 
-def _spike_times(vdir: Path, sizes: list[int], n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def read_spike_times(vdir: Path, sizes: list[int], n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(model, SPICE) spike times per layer, (n_samples, n_out) each, from spike_times.csv."""
     rows = load_csv_matrix(vdir / "spike_times.csv", "spike times", skiprows=1)
     model = [np.full((n, k), np.nan) for k in sizes[1:]]

@@ -71,16 +71,18 @@ def sample_ranges(n: int, chunks: int) -> list[tuple[int, int]]:
 
 def build_bundles(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, design: CellDesign, lib_line: str,
                   scales: Scales, *, clip: bool = False, chunks: int = 1, wire_cap: float = 0.0,
-                  layer_netlist: str | None = None,
-                  temp: float | None = None) -> tuple[list[NetlistBundle], list[tuple[int, int]], int]:
-    """Netlists of the network per chunk of samples, at ``temp`` (C; default the cell's extraction temperature)."""
+                  layer_netlist: str | None = None, temp: float | None = None,
+                  seed: int | None = None) -> tuple[list[NetlistBundle], list[tuple[int, int]], int]:
+    """Netlists of the network per chunk of samples, at ``temp`` (C; default the cell's extraction temperature),
+    with ngspice's random ``seed`` (one Monte-Carlo instance in every chunk)."""
     check_network(weights, inputs)
     biases, n_clipped = gate_biases(weights, cell, scales, clip)
     ranges = sample_ranges(len(inputs), chunks)
     bundles = []
     for a, b in ranges:
         bundle = network_netlist(design, lib_line, biases, inputs[a:b], wire_cap=wire_cap,
-                                 title=f"samples {a}..{b - 1}", temp=cell.temperature if temp is None else temp)
+                                 title=f"samples {a}..{b - 1}", temp=cell.temperature if temp is None else temp,
+                                 seed=seed)
         if layer_netlist is not None:
             bundle.text = substitute_layer(bundle.text, layer_netlist)
         bundles.append(bundle)
@@ -92,13 +94,14 @@ def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, de
              cache: ResultCache | None = None, keep_waves: bool = False, wire_cap: float = 0.0,
              layer_netlist: str | None = None, progress: bool = True, timeout: float = 900.0,
              temp: float | None = None, partition: str = "none", scheduler: str | None = None,
-             mem_limit_gb: float | None = None, fanout_load: str = "lumped") -> CircuitResult:
+             mem_limit_gb: float | None = None, fanout_load: str = "lumped", seed: int | None = None) -> CircuitResult:
     """Simulate `inputs` (samples, n_in) through the network; samples are split into `chunks` transients run in
     parallel (each chunk streams its samples, a new one every 3 phases). `partition` (verify/partition.py): 'none'
     (the whole network per chunk), 'layer' or 'neurons:K'. `scheduler`: a dask.distributed address; `mem_limit_gb`:
     the most memory a worker may use; `fanout_load`: how a partition models the fan-out outside it ('lumped' or
-    'devices', netlists/partition.py)."""
+    'devices', netlists/partition.py); `seed`: ngspice's random seed, one Monte-Carlo instance (check_mc_partition)."""
     inputs = np.asarray(inputs, float)
+    check_mc_partition(partition, seed)
     run_kw = dict(workers=workers, cache=cache, progress=progress, timeout=timeout, scheduler=scheduler,
                   mem_limit_gb=mem_limit_gb)
     if check_partition(partition, layer_netlist) != "none":
@@ -106,7 +109,7 @@ def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, de
                                      layer_netlist, temp, keep_waves, partition, dict(run_kw, load=fanout_load))
     bundles, ranges, n_clipped = build_bundles(weights, inputs, cell, design, lib_line, scales, clip=clip,
                                                chunks=chunks, wire_cap=wire_cap, layer_netlist=layer_netlist,
-                                               temp=temp)
+                                               temp=temp, seed=seed)
     jobs = []
     for k, b in enumerate(bundles):
         vecs = ["time"] + [n for layer in b.spike_nodes for n in layer]
@@ -121,6 +124,14 @@ def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, de
     times = _read_times(weights, len(inputs), bundles, ranges, plots)
     return CircuitResult(times, bundles, ranges, plots if keep_waves else [], n_clipped,
                          jobs=[job_record(r, rng) for r, rng in zip(results, ranges)])
+
+
+def check_mc_partition(partition: str, seed: int | None) -> None:
+    """A seeded (Monte-Carlo) circuit must be one physical circuit in every transient. A partition netlist holds
+    another subset of the devices, so its draws would belong to another circuit: refused."""
+    if seed is not None and partition != "none":
+        raise ConfigError(f"--partition {partition} cannot simulate a Monte-Carlo instance (each partition netlist "
+                          f"would draw its own mismatch, not one circuit's); use --partition none with --mc")
 
 
 def _simulate_partitioned(weights, inputs, cell, design, lib_line, scales, clip, chunks, wire_cap, layer_netlist,
@@ -149,12 +160,12 @@ def simulate_scales(weights: list[np.ndarray], inputs: np.ndarray, cell: CellPar
                     lib_line: str, candidates: list[Scales], *, clip: bool = True, chunks: int = 2,
                     workers: int | None = None, cache: ResultCache | None = None, wire_cap: float = 0.0,
                     layer_netlist: str | None = None, temp: float | None = None, scheduler: str | None = None,
-                    mem_limit_gb: float | None = None) -> list[list[np.ndarray]]:
+                    mem_limit_gb: float | None = None, seed: int | None = None) -> list[list[np.ndarray]]:
     """Spike times (per layer) for each candidate scale, loading each chunk's netlist once: between candidates only
     the gate-bias sources change (`alter`), which costs milliseconds instead of a netlist expansion (seconds)."""
     inputs = np.asarray(inputs, float)
     bundles, ranges, _ = build_bundles(weights, inputs, cell, design, lib_line, Scales(), clip=True, chunks=chunks,
-                                       wire_cap=wire_cap, layer_netlist=layer_netlist, temp=temp)
+                                       wire_cap=wire_cap, layer_netlist=layer_netlist, temp=temp, seed=seed)
     mapper = BiasMapper(cell)
     alters: list[list[str]] = []
     for s in candidates:

@@ -1,0 +1,146 @@
+"""`imc-verify grid` and `imc-verify run --mc`: one network verified across conditions (corners, temperatures,
+Monte-Carlo instances), resumable (verify/grid.py); report grid.md / grid.json / grid.png (verify/grid_report.py)."""
+
+from __future__ import annotations
+
+# The stages are imported inside the functions: `imc-verify -h` must not wait for torch and PySpice to load.
+
+from pathlib import Path
+
+import click
+
+from imcpnn.cli.common import finish
+from imcpnn.cli.verify_inputs import (_inputs_record, _network, _preflight, design_for, mc_seed_option,
+                                      network_options, runner_options)
+from imcpnn.errors import ConfigError
+from imcpnn.verify.spike_errors import fmt_ns
+
+
+@click.command()
+@network_options
+@click.option("--corners", default="tt", show_default=True, help="Comma-separated corners: tt,ff,ss,sf,fs.")
+@click.option("--temps", default=None, help="Comma-separated temperatures in C (default: the cell's), e.g. -40,27,85.")
+@click.option("--mc", type=click.IntRange(min=1), default=None,
+              help="Also N Monte-Carlo instances (the _mm section, one seeded mismatch draw each) at --mc-at.")
+@click.option("--mc-at", default=None, metavar="CORNER/TEMP",
+              help="Where the Monte-Carlo instances run (default: the first corner at the first temperature).")
+@mc_seed_option
+@click.option("--cells", "cells_dir", type=click.Path(path_type=Path),
+              help="Directory of cells extracted per condition: also report each condition against the model of "
+                   "its own cell.")
+@click.option("--cell-pattern", default="cell_{corner}_{temp}.json", show_default=True,
+              help="File name of a condition's cell in --cells ({corner}, {temp} in C as 27 or -40); cell_<corner>.json "
+                   "of the right temperature is used when absent.")
+@click.option("--map-with", type=click.Choice(["run", "condition"]), default="run", show_default=True,
+              help="Cell that maps the weights to gate biases: the run's own (a chip programmed once, at the "
+                   "nominal condition) or each condition's from --cells (a chip re-programmed per condition).")
+@runner_options
+@click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: RUN_DIR/grid).")
+def grid(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form,
+         corners, temps, mc, mc_at, mc_seed, cells_dir, cell_pattern, map_with, chunks, jobs, scheduler, worker_mem_gb,
+         no_cache, kicks, out) -> None:
+    """Verify a RUN_DIR (or --weights/--inputs) at every corner and temperature, plus Monte-Carlo instances.
+
+    The chip is programmed once: gate biases from the run's cell (--map-with), at one current scale (--scale, or
+    calibrated once at the cell's own corner and temperature). Finished conditions in --out are kept; a second call
+    resumes or adds conditions (with the same settings)."""
+    from imcpnn.verify.conditions import Condition, grid_conditions, parse_at, parse_corners, parse_temps
+
+    if map_with == "condition" and cells_dir is None:
+        raise ConfigError("--map-with condition needs --cells DIR (a cell per condition)")
+    if mc_at is not None and mc is None:
+        raise ConfigError("--mc-at goes with --mc N")
+    names = parse_corners(corners)
+    net, cell, cell_file, run_sha, default_out = _network(run_dir, cell_path, weights, inputs, labels, samples, n_cal,
+                                                          kicks, False, None)
+    temp_list = parse_temps(temps) if temps is not None else [cell.temperature]
+    conds = grid_conditions(names, temp_list, mc or 0, parse_at(mc_at) if mc_at else None, mc_seed)
+    out = Path(out) if out else default_out.with_name("grid")
+    report = run_conditions(net, cell, cell_file, run_sha, design_for(cell, design, device_form), conds, out,
+                            program_at=Condition(cell.provenance.corner, cell.temperature), scale=scale,
+                            scale_mode=scale_mode, clip=clip, runner=dict(chunks=chunks, workers=jobs,
+                            scheduler=scheduler, mem_limit_gb=worker_mem_gb), no_cache=no_cache, kicks=kicks,
+                            cells_dir=cells_dir, cell_pattern=cell_pattern, map_with=map_with)
+    click.echo(f"report: {report}")
+    finish(0)
+
+
+def _settings(net, cell_file: Path, dsg, mode: str, scale, clip: bool, kicks: bool, program_at, map_with: str,
+              cells_dir, cell_pattern: str, runner: dict) -> dict:
+    """What the results of a grid depend on, apart from the conditions: a resume must bring the same."""
+    import hashlib
+
+    import numpy as np
+
+    from imcpnn.cell import design_sha256
+    from imcpnn.train.config import file_sha256
+
+    x = np.ascontiguousarray(np.asarray(net.test_inputs, float))
+    return {"source": net.source, "cell_sha256": file_sha256(cell_file), "design": dsg.name,
+            "design_sha256": design_sha256(dsg.to_dict()), "n_samples": int(len(x)),
+            "test_inputs_sha256": hashlib.sha256(x.tobytes()).hexdigest(),
+            "n_calibration": 0 if net.cal_inputs is None else int(len(net.cal_inputs)), "scale_mode": mode,
+            "scale": scale, "clip": clip, "kicks": kicks, "program_at": program_at.to_dict(), "map_with": map_with,
+            "cells_dir": None if cells_dir is None else str(Path(cells_dir).resolve()), "cell_pattern": cell_pattern,
+            "wire_cap": runner.get("wire_cap", 0.0), "layer_netlist": runner.get("layer_netlist")}
+
+
+def run_conditions(net, cell, cell_file: Path, run_sha, dsg, conds: list, out: Path, *, program_at, scale,
+                   scale_mode: str, clip: bool, runner: dict, no_cache: bool, kicks: bool, cells_dir=None,
+                   cell_pattern: str = "cell_{corner}_{temp}.json", map_with: str = "run") -> Path:
+    """Verify at every condition in `conds` (finished ones in `out` kept), then write the report; returns grid.md."""
+    from imcpnn.spice.cache import ResultCache
+    from imcpnn.verify.conditions import condition_cell
+    from imcpnn.verify.grid import check_grid_out, run_grid
+    from imcpnn.verify.mapping import Scales
+    from imcpnn.verify.sources import default_scale_mode
+
+    mode = default_scale_mode(net.flow) if scale_mode == "auto" else scale_mode
+    settings = _settings(net, cell_file, dsg, mode, scale, clip, kicks, program_at, map_with, cells_dir, cell_pattern,
+                         runner)
+    check_grid_out(out, settings)  # before the cells are read and anything is simulated
+    _preflight(net, cell, out, len(net.test_inputs), scale, mode, clip, program_at.corner)
+    cells = {c.name: condition_cell(Path(cells_dir), c, cell_pattern) for c in conds} if cells_dir else {}
+    if cells_dir and not any(cells.values()):
+        raise ConfigError(f"--cells {cells_dir}: no cell for any condition (names like "
+                          f"{cell_pattern.format(corner=conds[0].corner, temp=f'{conds[0].temp:g}')})")
+    params = click.get_current_context().params
+
+    def record(cond, map_cell, map_path):
+        return _inputs_record(net, map_cell, map_path or cell_file, run_sha, dsg, cond.section, cond.temp, params)
+
+    summaries = run_grid(net, cell, dsg, conds, out, settings=settings, program_at=program_at,
+                         scales=Scales.global_(scale) if scale is not None else None, scale_mode=mode, record=record,
+                         cells=cells, map_with=map_with, log=lambda m: click.echo(m, err=True), clip=clip,
+                         cache=None if no_cache else ResultCache(), **runner)
+    return _report(net, cell, conds, summaries, cells, out, settings, clip, kicks)
+
+
+def _report(net, cell, conds, summaries, cells, out: Path, settings: dict, clip: bool, kicks: bool) -> Path:
+    from imcpnn.verify.condition_model import condition_model_errors
+    from imcpnn.verify.grid import condition_dir
+    from imcpnn.verify.grid_report import condition_row, write_grid_report
+    from imcpnn.verify.mapping import Scales
+    from imcpnn.verify.reread import read_spike_times
+
+    rows = []
+    for cond, s in zip(conds, summaries):
+        own = cells.get(cond.name)
+        cm = None
+        if own is not None:
+            _, circuit = read_spike_times(condition_dir(out, cond), s["layer_sizes"], s["n_samples"])
+            programmed = own[0] if settings["map_with"] == "condition" else cell
+            cm = condition_model_errors(net.weights, net.test_inputs, circuit, programmed, own[0],
+                                        Scales(s["scale"]["pos"], s["scale"]["neg"]), clip=clip, kicks=kicks,
+                                        n_classes=net.n_classes, labels=net.test_labels)
+        rows.append(condition_row(cond, s, cm, None if own is None else str(own[1])))
+        click.echo(f"{cond.name}: accuracy SPICE {_pct(s['accuracy_spice'])}, class agreement "
+                   f"{s['class_agreement']:.1%}, RMSE {s['rmse_ns']:.2f} ns all / {fmt_ns(s['rmse_ns_fired'])} ns fired")
+    prog = (f"gate biases from {'each condition' if settings['map_with'] == 'condition' else 'the run'}'s cell, "
+            f"current scale {rows[0]['scale']['pos']:.4f} / {rows[0]['scale']['neg']:.4f} ({settings['scale_mode']})")
+    meta = {"source": net.source, "n_samples": settings["n_samples"], "programming": prog, "settings": settings}
+    return write_grid_report(out, rows, meta)
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{x:.1%}"

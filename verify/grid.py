@@ -1,0 +1,114 @@
+"""One network verified at many conditions (corners, temperatures, Monte-Carlo instances), resumable.
+
+The chip is programmed once: the weights become gate biases through one cell (the run's own, extracted at the
+nominal condition; or each condition's own with map_with='condition', a chip re-programmed per condition) at one
+current scale (given, or calibrated once at the programming condition without mismatch). Every condition then
+simulates those biases at its corner, temperature and seed, and is compared with the model.
+
+Layout of the output directory: settings.json (what the grid is made of: a resume with other settings is refused),
+scales.json (the programmed scale), conditions/<name>/ (one complete verification directory per finished
+condition, written atomically by verify()), grid.json, grid.md, grid.png (verify/grid_report.py). A finished
+condition is never recomputed; an interrupted one restarts, its finished transients coming from the result cache.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+from imcpnn.atomic import atomic_write_json
+from imcpnn.cell import CellParams
+from imcpnn.errors import ConfigError
+from imcpnn.netlists import CellDesign
+from imcpnn.pdk import lib_line
+from imcpnn.verify.conditions import Condition
+from imcpnn.verify.flow import Network, fit_scales, verify
+from imcpnn.verify.mapping import Scales
+from imcpnn.verify.record import VerifyInputs
+
+SETTINGS_FILE = "settings.json"
+SCALES_FILE = "scales.json"
+
+
+def condition_dir(out: Path, cond: Condition) -> Path:
+    return out / "conditions" / cond.name
+
+
+def is_done(out: Path, cond: Condition) -> bool:
+    return (condition_dir(out, cond) / "summary.json").is_file()
+
+
+def check_grid_out(out: Path, settings: dict) -> None:
+    """`out` is empty, or a grid of the same settings (to resume or extend); anything else is refused."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory")
+    if not any(out.iterdir()):
+        return
+    path = out / SETTINGS_FILE
+    if not path.is_file():
+        raise ConfigError(f"--out {out} is not empty and holds no grid of conditions; pick another --out")
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc}); pick another --out") from None
+    if old != json.loads(json.dumps(settings)):
+        diff = sorted(k for k in set(old) | set(settings) if old.get(k) != json.loads(json.dumps(settings)).get(k))
+        raise ConfigError(f"{out} holds a grid made with other settings ({', '.join(diff)}); its results would not "
+                          f"compare: pick another --out")
+
+
+def programmed_scales(net: Network, cell: CellParams, design: CellDesign, out: Path, at: Condition, scales: Scales | None,
+                      scale_mode: str, log: Callable[[str], None], kw: dict) -> Scales:
+    """The current scale the chip is programmed with: given, or calibrated at `at` (no mismatch) and kept in
+    scales.json so that a resumed grid programs the same chip."""
+    path = out / SCALES_FILE
+    if scales is not None or scale_mode == "none":
+        return scales or Scales()
+    if path.is_file():
+        d = json.loads(path.read_text())
+        return Scales(float(d["pos"]), float(d["neg"]))
+    log(f"programming: calibrating the current scale at {at.section} / {at.temp:g} C")
+    sim = {k: kw[k] for k in ("chunks", "workers", "cache", "wire_cap", "layer_netlist", "scheduler", "mem_limit_gb")
+           if k in kw}
+    cal = fit_scales(net, cell, design, lib_line(at.section), scale_mode, log, dict(sim, temp=at.temp, seed=None))
+    s = cal.scales if cal is not None else Scales()
+    atomic_write_json(path, {**s.as_dict(), "mode": scale_mode, "at": at.to_dict(),
+                             "calibration_rmse_ns": None if cal is None else cal.rmse * cell.t_circ * 1e9})
+    return s
+
+
+def run_grid(net: Network, cell: CellParams, design: CellDesign, conditions: list[Condition], out: Path, *,
+             settings: dict, program_at: Condition, scales: Scales | None, scale_mode: str,
+             record: Callable[[Condition, CellParams, Path | None], VerifyInputs],
+             cells: dict[str, tuple[CellParams, Path]] | None = None, map_with: str = "run",
+             log: Callable[[str], None] = print, **kw) -> list[dict]:
+    """Verify `net` at every condition not already finished in `out`; returns each condition's summary (finished
+    ones read back). `cells`: condition name -> (cell, path) extracted there; with map_with='condition' the biases
+    come from it. `kw` go to verify() (chunks, workers, cache, clip, scheduler, mem_limit_gb, device options)."""
+    check_grid_out(out, settings)
+    if map_with == "condition":
+        missing = [c.name for c in conditions if (cells or {}).get(c.name) is None]
+        if missing:
+            raise ConfigError(f"--map-with condition needs a cell per condition; none for {', '.join(missing)}")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / SETTINGS_FILE, settings)
+    prog = programmed_scales(net, cell, design, out, program_at, scales, scale_mode, log, kw)
+    summaries = []
+    for k, cond in enumerate(conditions, start=1):
+        d = condition_dir(out, cond)
+        if is_done(out, cond):
+            log(f"[{k}/{len(conditions)}] {cond.name}: finished earlier, kept")
+        else:
+            own = (cells or {}).get(cond.name)
+            map_cell, map_path = own if map_with == "condition" else (cell, None)
+            log(f"[{k}/{len(conditions)}] {cond.name}: simulating")
+            t0 = time.perf_counter()
+            verify(net, map_cell, design, lib_line(cond.section), d, scale_mode=scale_mode, scales=prog,
+                   temp=cond.temp, seed=cond.seed, inputs=record(cond, map_cell, map_path), log=log, **kw)
+            log(f"[{k}/{len(conditions)}] {cond.name}: done in {time.perf_counter() - t0:.0f} s")
+        summaries.append(json.loads((d / "summary.json").read_text()))
+    return summaries
