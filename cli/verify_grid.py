@@ -99,7 +99,7 @@ def run_conditions(net, cell, cell_file: Path, run_sha, dsg, conds: list, out: P
     settings = _settings(net, cell_file, dsg, mode, scale, clip, kicks, program_at, map_with, cells_dir, cell_pattern,
                          runner)
     check_grid_out(out, settings)  # before the cells are read and anything is simulated
-    _preflight(net, cell, out, len(net.test_inputs), scale, mode, clip, program_at.corner)
+    warnings = _preflight(net, cell, out, len(net.test_inputs), scale, mode, clip, program_at.corner)
     cells = {c.name: condition_cell(Path(cells_dir), c, cell_pattern) for c in conds} if cells_dir else {}
     if cells_dir and not any(cells.values()):
         raise ConfigError(f"--cells {cells_dir}: no cell for any condition (names like "
@@ -112,7 +112,7 @@ def run_conditions(net, cell, cell_file: Path, run_sha, dsg, conds: list, out: P
     summaries = run_grid(net, cell, dsg, conds, out, settings=settings, program_at=program_at,
                          scales=Scales.global_(scale) if scale is not None else None, scale_mode=mode, record=record,
                          cells=cells, map_with=map_with, log=lambda m: click.echo(m, err=True), clip=clip,
-                         cache=None if no_cache else ResultCache(), **runner)
+                         cache=None if no_cache else ResultCache(), warnings=warnings, **runner)
     return _report(net, cell, conds, summaries, cells, out, settings, clip, kicks)
 
 

@@ -15,18 +15,23 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 from imcpnn.atomic import atomic_write_json
 from imcpnn.cell import CellParams
 from imcpnn.errors import ConfigError
 from imcpnn.netlists import CellDesign
 from imcpnn.pdk import lib_line
+from imcpnn.spice.pool import run_jobs
 from imcpnn.verify.conditions import Condition
 from imcpnn.verify.flow import Network, fit_scales, verify
 from imcpnn.verify.mapping import Scales
 from imcpnn.verify.record import VerifyInputs
+from imcpnn.verify.simulate import build_bundles, transient_jobs
 
 SETTINGS_FILE = "settings.json"
 SCALES_FILE = "scales.json"
@@ -69,8 +74,11 @@ def programmed_scales(net: Network, cell: CellParams, design: CellDesign, out: P
     if scales is not None or scale_mode == "none":
         return scales or Scales()
     if path.is_file():
-        d = json.loads(path.read_text())
-        return Scales(float(d["pos"]), float(d["neg"]))
+        try:
+            d = json.loads(path.read_text())
+            return Scales(float(d["pos"]), float(d["neg"]))
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}: unreadable programmed scale ({exc}); remove it to calibrate again") from None
     log(f"programming: calibrating the current scale at {at.section} / {at.temp:g} C")
     sim = {k: kw[k] for k in ("chunks", "workers", "cache", "wire_cap", "layer_netlist", "scheduler", "mem_limit_gb")
            if k in kw}
@@ -79,6 +87,25 @@ def programmed_scales(net: Network, cell: CellParams, design: CellDesign, out: P
     atomic_write_json(path, {**s.as_dict(), "mode": scale_mode, "at": at.to_dict(),
                              "calibration_rmse_ns": None if cal is None else cal.rmse * cell.t_circ * 1e9})
     return s
+
+
+def _prefetch(net: Network, design: CellDesign, pending: list[Condition], scales: Scales,
+              map_cells: dict[str, CellParams], log: Callable[[str], None], kw: dict) -> None:
+    """Every pending condition's test transients in one batch on the pool (or Dask cluster), into the result cache:
+    the conditions then run one after the other from it, and the workers are never idle between two conditions."""
+    jobs = []
+    for cond in pending:
+        bundles, _, _ = build_bundles(net.weights, np.asarray(net.test_inputs, float), map_cells[cond.name], design,
+                                      lib_line(cond.section), scales, clip=kw.get("clip", False),
+                                      chunks=kw.get("chunks", 2), wire_cap=kw.get("wire_cap", 0.0),
+                                      layer_netlist=kw.get("layer_netlist"), temp=cond.temp, seed=cond.seed)
+        jobs += [replace(j, label=f"{cond.name} {j.label}") for j in transient_jobs(bundles, keep_waves=True)]
+    log(f"simulating the {len(jobs)} transients of {len(pending)} conditions")
+    results = run_jobs(jobs, workers=kw.get("workers"), cache=kw["cache"], label="SPICE transients",
+                       scheduler=kw.get("scheduler"), mem_limit_gb=kw.get("mem_limit_gb"), timeout=900.0)
+    failed = [r for r in results if not r.ok]
+    if failed:  # the condition's own run below repeats it and reports the error in its place
+        log(f"{len(failed)} transient(s) failed in the batch, first: {failed[0].error}")
 
 
 def run_grid(net: Network, cell: CellParams, design: CellDesign, conditions: list[Condition], out: Path, *,
@@ -97,14 +124,18 @@ def run_grid(net: Network, cell: CellParams, design: CellDesign, conditions: lis
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / SETTINGS_FILE, settings)
     prog = programmed_scales(net, cell, design, out, program_at, scales, scale_mode, log, kw)
+    # the cell that maps each condition's weights to gate biases, and its file (None: the run's own)
+    mapping = {c.name: (cells or {})[c.name] if map_with == "condition" else (cell, None) for c in conditions}
+    pending = [c for c in conditions if not is_done(out, c)]
+    if len(pending) > 1 and kw.get("cache") is not None:
+        _prefetch(net, design, pending, prog, {c.name: mapping[c.name][0] for c in pending}, log, kw)
     summaries = []
     for k, cond in enumerate(conditions, start=1):
         d = condition_dir(out, cond)
         if is_done(out, cond):
             log(f"[{k}/{len(conditions)}] {cond.name}: finished earlier, kept")
         else:
-            own = (cells or {}).get(cond.name)
-            map_cell, map_path = own if map_with == "condition" else (cell, None)
+            map_cell, map_path = mapping[cond.name]
             log(f"[{k}/{len(conditions)}] {cond.name}: simulating")
             t0 = time.perf_counter()
             verify(net, map_cell, design, lib_line(cond.section), d, scale_mode=scale_mode, scales=prog,

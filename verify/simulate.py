@@ -110,13 +110,7 @@ def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, de
     bundles, ranges, n_clipped = build_bundles(weights, inputs, cell, design, lib_line, scales, clip=clip,
                                                chunks=chunks, wire_cap=wire_cap, layer_netlist=layer_netlist,
                                                temp=temp, seed=seed)
-    jobs = []
-    for k, b in enumerate(bundles):
-        vecs = ["time"] + [n for layer in b.spike_nodes for n in layer]
-        if keep_waves:
-            vecs += [n for layer in b.mem_nodes for n in layer]
-        jobs.append(SimJob(b.text, (b.tran,), tuple(vecs), f"chunk{k}"))
-    results = run_jobs(jobs, label="SPICE transient", **run_kw)
+    results = run_jobs(transient_jobs(bundles, keep_waves), label="SPICE transient", **run_kw)
     failed = [r for r in results if not r.ok]
     if failed:
         raise failed[0].error if isinstance(failed[0].error, SpiceError) else SpiceError(str(failed[0].error))
@@ -124,6 +118,17 @@ def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, de
     times = _read_times(weights, len(inputs), bundles, ranges, plots)
     return CircuitResult(times, bundles, ranges, plots if keep_waves else [], n_clipped,
                          jobs=[job_record(r, rng) for r, rng in zip(results, ranges)])
+
+
+def transient_jobs(bundles: list[NetlistBundle], keep_waves: bool) -> list[SimJob]:
+    """The test transient of each chunk: its spike nodes (and membranes with keep_waves) over time."""
+    jobs = []
+    for k, b in enumerate(bundles):
+        vecs = ["time"] + [n for layer in b.spike_nodes for n in layer]
+        if keep_waves:
+            vecs += [n for layer in b.mem_nodes for n in layer]
+        jobs.append(SimJob(b.text, (b.tran,), tuple(vecs), f"chunk{k}"))
+    return jobs
 
 
 def check_mc_partition(partition: str, seed: int | None) -> None:

@@ -4,6 +4,7 @@ settings refused, and a condition's own cell reported against the circuit."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,8 @@ def _grid(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "imcpnn.cli.verify", "grid", "--weights", str(tmp_path / "w.npz"),
                            "--inputs", str(tmp_path / "x.csv"), "--cell", str(CELL), "--scale-mode", "none", "--clip",
                            "--chunks", "1", "--temps", "27", "--cells", str(tmp_path / "cells"), "--out",
-                           str(tmp_path / "grid"), *args], capture_output=True, text=True, timeout=600)
+                           str(tmp_path / "grid"), *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "IMC_CACHE_DIR": str(tmp_path / "cache")})
 
 
 def _stamps(out: Path) -> dict[str, int]:
@@ -46,6 +48,11 @@ def test_grid_runs_conditions_and_resumes_without_recomputing(tmp_path):
     assert abs(tt["condition_cell"]["rmse_ns"] - tt["rmse_ns"]) < 0.05
     assert tt["condition_cell"]["class_agreement"] == tt["class_agreement"]
     assert ss["rmse_ns"] != tt["rmse_ns"]  # another corner, another circuit
+    # both conditions' transients ran in one batch on the pool; each condition then found its own in the cache
+    assert "simulating the 2 transients of 2 conditions" in p.stderr
+    for name in rows:
+        summary = json.loads((out / "conditions" / name / "summary.json").read_text())
+        assert summary["transients"] and all(t["from_cache"] for t in summary["transients"])
     before = _stamps(out)
 
     p = _grid(tmp_path, "--corners", "tt,ss")
