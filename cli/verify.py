@@ -72,6 +72,7 @@ def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode,
                 corner, temp, mc, mc_seed, scale, mode, clip, dict(chunks=chunks, workers=jobs, scheduler=scheduler,
                 mem_limit_gb=worker_mem_gb, wire_cap=wire_cap, layer_netlist=str(layer_netlist) if layer_netlist
                 else None), no_cache, kicks)
+        return
     warnings = _preflight(net, cell, Path(out), samples, scale, mode, clip, corner)
     record = _inputs_record(net, cell, cell_file, run_cell_sha, dsg, corner, temp, click.get_current_context().params)
     summary = verify(net, cell, dsg, lib_line(corner), Path(out), scale_mode=mode,
