@@ -5,6 +5,7 @@ from __future__ import annotations
 
 # The stages are imported inside the functions: `imc-verify -h` must not wait for torch and PySpice to load.
 
+import time
 from pathlib import Path
 
 import click
@@ -90,7 +91,7 @@ def run_conditions(net, cell, cell_file: Path, run_sha, dsg, conds: list, out: P
                    cell_pattern: str = "cell_{corner}_{temp}.json", map_with: str = "run") -> Path:
     """Verify at every condition in `conds` (finished ones in `out` kept), then write the report; returns grid.md."""
     from imcpnn.spice.cache import ResultCache
-    from imcpnn.verify.conditions import condition_cell
+    from imcpnn.verify.conditions import Condition, condition_cell
     from imcpnn.verify.grid import check_grid_out, run_grid
     from imcpnn.verify.mapping import Scales
     from imcpnn.verify.sources import default_scale_mode
@@ -100,7 +101,9 @@ def run_conditions(net, cell, cell_file: Path, run_sha, dsg, conds: list, out: P
                          runner)
     check_grid_out(out, settings)  # before the cells are read and anything is simulated
     warnings = _preflight(net, cell, out, len(net.test_inputs), scale, mode, clip, program_at.corner)
-    cells = {c.name: condition_cell(Path(cells_dir), c, cell_pattern) for c in conds} if cells_dir else {}
+    # a Monte-Carlo instance has no cell of its own: its corner's maps it (--map-with condition)
+    cells = {c.name: condition_cell(Path(cells_dir), Condition(c.corner, c.temp), cell_pattern)
+             for c in conds} if cells_dir else {}
     if cells_dir and not any(cells.values()):
         raise ConfigError(f"--cells {cells_dir}: no cell for any condition (names like "
                           f"{cell_pattern.format(corner=conds[0].corner, temp=f'{conds[0].temp:g}')})")
@@ -109,14 +112,16 @@ def run_conditions(net, cell, cell_file: Path, run_sha, dsg, conds: list, out: P
     def record(cond, map_cell, map_path):
         return _inputs_record(net, map_cell, map_path or cell_file, run_sha, dsg, cond.section, cond.temp, params)
 
+    t0 = time.perf_counter()
     summaries = run_grid(net, cell, dsg, conds, out, settings=settings, program_at=program_at,
                          scales=Scales.global_(scale) if scale is not None else None, scale_mode=mode, record=record,
                          cells=cells, map_with=map_with, log=lambda m: click.echo(m, err=True), clip=clip,
                          cache=None if no_cache else ResultCache(), warnings=warnings, **runner)
-    return _report(net, cell, conds, summaries, cells, out, settings, clip, kicks)
+    return _report(net, cell, conds, summaries, cells, out, settings, clip, kicks, time.perf_counter() - t0)
 
 
-def _report(net, cell, conds, summaries, cells, out: Path, settings: dict, clip: bool, kicks: bool) -> Path:
+def _report(net, cell, conds, summaries, cells, out: Path, settings: dict, clip: bool, kicks: bool,
+            seconds: float) -> Path:
     from imcpnn.verify.condition_model import condition_model_errors
     from imcpnn.verify.grid import condition_dir
     from imcpnn.verify.grid_report import condition_row, write_grid_report
@@ -124,8 +129,8 @@ def _report(net, cell, conds, summaries, cells, out: Path, settings: dict, clip:
     from imcpnn.verify.reread import read_spike_times
 
     rows = []
-    for cond, s in zip(conds, summaries):
-        own = cells.get(cond.name)
+    for cond, (s, _) in zip(conds, summaries):
+        own = cells.get(cond.name) if cond.seed is None else None  # an instance's mismatch is in no cell
         cm = None
         if own is not None:
             _, circuit = read_spike_times(condition_dir(out, cond), s["layer_sizes"], s["n_samples"])
@@ -138,7 +143,9 @@ def _report(net, cell, conds, summaries, cells, out: Path, settings: dict, clip:
                    f"{s['class_agreement']:.1%}, RMSE {s['rmse_ns']:.2f} ns all / {fmt_ns(s['rmse_ns_fired'])} ns fired")
     prog = (f"gate biases from {'each condition' if settings['map_with'] == 'condition' else 'the run'}'s cell, "
             f"current scale {rows[0]['scale']['pos']:.4f} / {rows[0]['scale']['neg']:.4f} ({settings['scale_mode']})")
-    meta = {"source": net.source, "n_samples": settings["n_samples"], "programming": prog, "settings": settings}
+    meta = {"source": net.source, "n_samples": settings["n_samples"], "programming": prog, "settings": settings,
+            "seconds_this_call": seconds,
+            "simulated_this_call": sum(not kept for _, kept in summaries)}
     return write_grid_report(out, rows, meta)
 
 

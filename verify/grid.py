@@ -112,9 +112,9 @@ def run_grid(net: Network, cell: CellParams, design: CellDesign, conditions: lis
              settings: dict, program_at: Condition, scales: Scales | None, scale_mode: str,
              record: Callable[[Condition, CellParams, Path | None], VerifyInputs],
              cells: dict[str, tuple[CellParams, Path]] | None = None, map_with: str = "run",
-             log: Callable[[str], None] = print, **kw) -> list[dict]:
-    """Verify `net` at every condition not already finished in `out`; returns each condition's summary (finished
-    ones read back). `cells`: condition name -> (cell, path) extracted there; with map_with='condition' the biases
+             log: Callable[[str], None] = print, **kw) -> list[tuple[dict, bool]]:
+    """Verify `net` at every condition not already finished in `out`; returns each condition's summary and whether
+    it was finished before this call (then read back). `cells`: condition name -> (cell, path) extracted there; with map_with='condition' the biases
     come from it. `kw` go to verify() (chunks, workers, cache, clip, scheduler, mem_limit_gb, device options)."""
     check_grid_out(out, settings)
     if map_with == "condition":
@@ -132,7 +132,8 @@ def run_grid(net: Network, cell: CellParams, design: CellDesign, conditions: lis
     summaries = []
     for k, cond in enumerate(conditions, start=1):
         d = condition_dir(out, cond)
-        if is_done(out, cond):
+        kept = is_done(out, cond)
+        if kept:
             log(f"[{k}/{len(conditions)}] {cond.name}: finished earlier, kept")
         else:
             map_cell, map_path = mapping[cond.name]
@@ -141,5 +142,5 @@ def run_grid(net: Network, cell: CellParams, design: CellDesign, conditions: lis
             verify(net, map_cell, design, lib_line(cond.section), d, scale_mode=scale_mode, scales=prog,
                    temp=cond.temp, seed=cond.seed, inputs=record(cond, map_cell, map_path), log=log, **kw)
             log(f"[{k}/{len(conditions)}] {cond.name}: done in {time.perf_counter() - t0:.0f} s")
-        summaries.append(json.loads((d / "summary.json").read_text()))
+        summaries.append((json.loads((d / "summary.json").read_text()), kept))
     return summaries

@@ -18,8 +18,7 @@ def condition_row(cond, summary: dict, cell_model: dict | None = None, cell_path
     """One condition's figures: SPICE accuracy, agreement with the run's model, output-layer RMSE (all pairs and the
     pairs where model or circuit fires), and with a cell extracted there the same against that cell's model."""
     row = {**cond.to_dict(), **{k: summary.get(k) for k in METRICS}, "accuracy_model": summary.get("accuracy_model"),
-           "n_samples": summary["n_samples"], "seconds": summary.get("seconds_test_simulation"),
-           "scale": summary["scale"]}
+           "n_samples": summary["n_samples"], "scale": summary["scale"]}
     row["condition_cell"] = None if cell_model is None else {"path": cell_path, **cell_model}
     return row
 
@@ -59,14 +58,15 @@ def _markdown(rows: list[dict], groups: list[dict], meta: dict) -> str:
              f"{meta['n_samples']} test samples per condition; the chip is programmed once ({meta['programming']}); "
              "errors are output-layer spike-time RMSEs against the run's model, over all pairs and over the pairs "
              "where model or circuit fires.", "",
+             f"This call simulated {meta['simulated_this_call']} of the {len(rows)} conditions in "
+             f"{meta['seconds_this_call']:.0f} s (wall; the others were finished before).", "",
              "| condition | accuracy SPICE | class agreement | RMSE all (ns) | RMSE fired (ns) | cell model: agreement "
-             "/ RMSE fired (ns) | SPICE time (s) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+             "/ RMSE fired (ns) |", "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         c = r["condition_cell"]
         own = "-" if c is None else f"{c['class_agreement']:.1%} / {fmt_ns(c['rmse_ns_fired'])}"
-        secs = "n/a" if r["seconds"] is None else f"{r['seconds']:.0f}"
         lines.append(f"| {r['name']} | {_acc(r['accuracy_spice'])} | {r['class_agreement']:.1%} | "
-                     f"{r['rmse_ns']:.2f} | {fmt_ns(r['rmse_ns_fired'])} | {own} | {secs} |")
+                     f"{r['rmse_ns']:.2f} | {fmt_ns(r['rmse_ns_fired'])} | {own} |")
     if groups:
         lines += ["", "Monte-Carlo mismatch (each instance one seeded draw of every device, the same circuit in all "
                   "of its transients):", "",
@@ -104,6 +104,7 @@ def _plot(rows: list[dict], path: Path) -> None:
     a2.legend(fontsize=7)
     for a in (a1, a2):
         a.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
+    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
