@@ -19,6 +19,9 @@ def condition_row(cond, summary: dict, cell_model: dict | None = None, cell_path
     pairs where model or circuit fires), and with a cell extracted there the same against that cell's model."""
     row = {**cond.to_dict(), **{k: summary.get(k) for k in METRICS}, "accuracy_model": summary.get("accuracy_model"),
            "n_samples": summary["n_samples"], "scale": summary["scale"]}
+    e = summary["errors_per_layer"][-1]  # how many output spikes each side has: silence reads as class 0
+    row["output_spikes_spice"] = e["both_fired"] + e["only_circuit_fired"]
+    row["output_spikes_model"] = e["both_fired"] + e["only_model_fired"]
     row["condition_cell"] = None if cell_model is None else {"path": cell_path, **cell_model}
     return row
 
@@ -60,13 +63,14 @@ def _markdown(rows: list[dict], groups: list[dict], meta: dict) -> str:
              "where model or circuit fires.", "",
              f"This call simulated {meta['simulated_this_call']} of the {len(rows)} conditions in "
              f"{meta['seconds_this_call']:.0f} s (wall; the others were finished before).", "",
-             "| condition | accuracy SPICE | class agreement | RMSE all (ns) | RMSE fired (ns) | cell model: agreement "
-             "/ RMSE fired (ns) |", "| --- | --- | --- | --- | --- | --- |"]
+             "| condition | accuracy SPICE | class agreement | RMSE all (ns) | RMSE fired (ns) | output spikes SPICE / "
+             "model | cell model: agreement / RMSE fired (ns) |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         c = r["condition_cell"]
         own = "-" if c is None else f"{c['class_agreement']:.1%} / {fmt_ns(c['rmse_ns_fired'])}"
         lines.append(f"| {r['name']} | {_acc(r['accuracy_spice'])} | {r['class_agreement']:.1%} | "
-                     f"{r['rmse_ns']:.2f} | {fmt_ns(r['rmse_ns_fired'])} | {own} |")
+                     f"{r['rmse_ns']:.2f} | {fmt_ns(r['rmse_ns_fired'])} | "
+                     f"{r['output_spikes_spice']} / {r['output_spikes_model']} | {own} |")
     if groups:
         lines += ["", "Monte-Carlo mismatch (each instance one seeded draw of every device, the same circuit in all "
                   "of its transients):", "",
