@@ -1,0 +1,48 @@
+"""Cells per condition for `imc-verify grid --cells`: found by name (or `cell_<corner>.json` at the right
+temperature), never a wrong one; and the weights a programmed chip applies at a condition, through its cell's tables."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imcpnn.cell import load_cell
+from imcpnn.errors import ConfigError
+from imcpnn.verify.condition_model import effective_weights
+from imcpnn.verify.conditions import Condition, condition_cell
+from imcpnn.verify.mapping import Scales
+
+CELL = Path(__file__).resolve().parents[1] / "fixtures" / "cell_paper.json"  # tt, 27 C
+W = [np.array([[0.5, -0.7, 1.1], [-0.2, 0.9, -1.3]]), np.array([[0.8, -0.6]])]
+
+
+def test_a_condition_finds_its_own_cell_and_no_other(tmp_path):
+    assert condition_cell(tmp_path, Condition("tt", 27.0)) is None
+    shutil.copy(CELL, tmp_path / "cell_tt.json")  # --corner all's name: used when its temperature is the condition's
+    assert condition_cell(tmp_path, Condition("tt", 27.0))[1].name == "cell_tt.json"
+    assert condition_cell(tmp_path, Condition("tt", 85.0)) is None
+    shutil.copy(CELL, tmp_path / "cell_tt_27.json")
+    assert condition_cell(tmp_path, Condition("tt", 27.0))[1].name == "cell_tt_27.json"
+    shutil.copy(CELL, tmp_path / "cell_ss_-40.json")  # named for ss / -40 C but extracted at tt / 27 C
+    with pytest.raises(ConfigError, match="extracted at tt / 27 C, not at ss / -40 C"):
+        condition_cell(tmp_path, Condition("ss", -40.0))
+    assert condition_cell(tmp_path, Condition("ss", -40.0), "c_{corner}{temp}.json") is None
+
+
+def test_effective_weights_follow_the_condition_tables(tmp_path):
+    cell = load_cell(CELL)
+    s = Scales(1.1, 0.9)
+    for got, w in zip(effective_weights(W, cell, cell, s, clip=False), W):
+        assert np.allclose(got, w, rtol=1e-6)  # at its own condition the chip applies the trained weights
+    # a condition where every branch drives twice the current at the same gate voltage
+    d = json.loads(CELL.read_text())
+    for br in d["bias_tables"].values():
+        br["i_v0"] = [2 * i for i in br["i_v0"]]
+    (tmp_path / "hot.json").write_text(json.dumps(d))
+    hot = load_cell(tmp_path / "hot.json")
+    for got, w in zip(effective_weights(W, cell, hot, s, clip=False), W):
+        assert np.allclose(got, 2 * w, rtol=1e-6)
