@@ -1,0 +1,284 @@
+"""Monte-Carlo mismatch of a cell (`imc-extract mc`, docs/extraction.md "Monte-Carlo mismatch").
+
+Given a nominal cell.json, simulate N instances of its blocks in the corner's mismatch section (``tt_mm`` for a tt
+cell: the corner's process plus a threshold / MIM-area offset drawn per device) and measure the spread of what the
+model uses: the synapse branch current at V0 over the bias table's gate range (sigma(I)/I as a function of I), lambda
+per branch, lambda_dis and i_dis, V_switch and v_th, C_eff at the design fan-in, and the firing law (alpha_dis,
+fire_threshold) per instance. The fits are extract/characterise.py's and extract/firing.py's, applied per instance.
+
+Instances sit side by side in one netlist (netlists/instances.py): each copy draws its own devices when the netlist
+is expanded, so a job costs one library load for many samples. Each job is seeded (spice/jobs.py: `setseed` before
+the load and every reset, so all analyses of a job see the same instances); its seed is derived from the user's seed,
+the block and the chunk, and is part of the cache key. Blocks are independent samples: the synapse k of one job and
+the column k of another are not the same physical devices, so only the marginal spreads are measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from imcpnn.cell import CellParams
+from imcpnn.errors import ConfigError
+from imcpnn.extract.characterise import LAMBDA_RANGE, Raw, column_capacitance, reset_level
+from imcpnn.extract.firing import T_INJ, fit_firing, injection_currents
+from imcpnn.extract.fit import ExtractionError, crossing, fit_clm, weighted_lambda
+from imcpnn.extract.plan import N_CURVES, N_GATE, P_GATE_FROM_VDD, TABLE_STEP, _vmem_sweep, with_temperature
+from imcpnn.netlists import CellDesign
+from imcpnn.netlists.instances import column_array_tb, discharger_array_tb, sensing_array_tb, synapse_array_tb
+from imcpnn.netlists.testbenches import column_tran
+from imcpnn.pdk import check_corner, lib_line
+from imcpnn.spice.analyses import Dc, SetParam, fmt
+from imcpnn.spice.jobs import JobResult, SimJob
+from imcpnn.spice.pool import run_jobs
+from imcpnn.spice.session import Plot
+from imcpnn.variation import CurrentMismatch, Spread, Variation
+
+#: instances per job: DC testbenches are cheap, one job holds them all; the column transients (11 each) are split
+#: so that the pool runs them in parallel
+PER_JOB = {"n": 200, "p": 200, "dis": 200, "sense": 200, "column": 5}
+#: gate biases of the sigma(I)/I table per branch, evenly spaced over the cell's bias table
+N_SIGMA = 16
+#: the blocks simulated, in order
+KINDS = ("n", "p", "dis", "sense", "column")
+
+
+@dataclass(frozen=True)
+class McJob:
+    """One seeded job: ``count`` instances of block ``kind`` (chunk ``chunk``)."""
+
+    kind: str
+    chunk: int
+    count: int
+    job: SimJob
+
+
+@dataclass
+class McRaw:
+    """Per-instance results (for the report): scalar samples, and per branch the gate grid and currents."""
+
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    currents: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # br -> (v_gate, I[k, g])
+
+
+def mismatch_corner(cell: CellParams, corner: str | None) -> str:
+    """The mismatch section to simulate: the cell's corner + ``_mm`` unless given; another base corner than the
+    cell's (whose nominal scale the spreads are expressed in) or a section without per-instance mismatch is refused."""
+    base = cell.provenance.corner
+    corner = check_corner(corner or f"{base}_mm")
+    if not corner.endswith("_mm"):
+        raise ConfigError(f"corner {corner} draws no per-instance mismatch; use {base}_mm")
+    if corner[:-3] != base:
+        raise ConfigError(f"corner {corner} is not the cell's corner {base} + _mm; extract a {corner[:-3]} cell "
+                          "first (`imc-extract run --corner ...`)")
+    return corner
+
+
+def job_seed(seed: int, kind: str, chunk: int) -> int:
+    """The seed of one job, from the user's seed, the block and the chunk (distinct draws for each)."""
+    digest = hashlib.sha256(f"imc-mc/{seed}/{kind}/{chunk}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def _gate_grid(cell: CellParams, br: str) -> tuple[float, float]:
+    v = cell.bias_tables[br].v_gate
+    return min(v), max(v)
+
+
+def _curve_gates(design: CellDesign, br: str) -> tuple[float, float, float]:
+    """(first, last, step) of the I(V) curves' gate biases, as extract/plan.py's (N_CURVES evenly spaced)."""
+    vd = design.vdd
+    lo, hi = N_GATE if br == "n" else (vd - P_GATE_FROM_VDD[0], vd - P_GATE_FROM_VDD[1])
+    return lo, hi, (hi - lo) / (N_CURVES - 1)
+
+
+def _branch_commands(cell: CellParams, design: CellDesign, br: str) -> tuple[str, ...]:
+    """The dense gate sweep at V0 over the bias table's range, then the I(V) curves (inner sweep: the membrane)."""
+    src = "vgn" if br == "n" else "vgp"
+    lo, hi = _gate_grid(cell, br)
+    vm = _vmem_sweep(design.v0)
+    g0, g1, gs = _curve_gates(design, br)
+    curves = (f"dc vmem {fmt(vm.start)} {fmt(vm.stop)} {fmt(vm.step)} "
+              f"{src} {fmt(g0)} {fmt(g1 + gs / 2)} {fmt(gs)}")
+    return Dc(src, lo, hi + TABLE_STEP / 2, TABLE_STEP).command(), curves
+
+
+def _job(kind: str, cell: CellParams, design: CellDesign, lib: str, n: int) -> tuple[str, tuple, tuple]:
+    """(netlist, commands, vectors) of ``n`` instances of block ``kind``."""
+    T = design.t_circ
+    if kind in ("n", "p"):
+        tb = synapse_array_tb(design, lib, kind, n)
+        return tb.text, _branch_commands(cell, design, kind), ("v-sweep", *(f"vm{k}#branch" for k in range(n)))
+    if kind == "dis":
+        tb = discharger_array_tb(design, lib, n)
+        return tb.text, (_vmem_sweep(design.v0).command(),), ("v-sweep", *(f"vm{k}#branch" for k in range(n)))
+    if kind == "sense":
+        tb = sensing_array_tb(design, lib, n)
+        return tb.text, (Dc("vmem", 0, design.v0, 0.002).command(),), ("v-sweep", *(f"sense{k}" for k in range(n)))
+    tb = column_array_tb(design, lib, cell.design_fan_in, n, t_inj=T_INJ * T)
+    tran = column_tran(design, 1)
+    cmds = tuple(c for i in column_currents(cell) for c in (SetParam("iinj", i), tran))
+    return tb.text, cmds, ("time", *(f"mem_{k}" for k in range(n)), *(f"spk_{k}" for k in range(n)))
+
+
+def column_currents(cell: CellParams) -> list[float]:
+    """The column's injections: first one for C_eff (about 0.35 V of swing over the accumulation, as
+    extract/plan.py's columns), then the firing transients' (extract/firing.py)."""
+    i_col = float(f"{0.35 * cell.c_m / (0.85 * cell.t_circ):.3g}")
+    return [i_col, *injection_currents(cell.i_unit)]
+
+
+def plan_mismatch(cell: CellParams, lib: str, n: int, seed: int, kinds: tuple[str, ...] = KINDS) -> list[McJob]:
+    """The seeded jobs that simulate ``n`` instances of each block in ``kinds`` (``lib``: the mismatch section's
+    .lib line)."""
+    if n < 2:
+        raise ConfigError(f"need at least 2 instances for a spread (got {n})")
+    if not 0 <= seed < 2 ** 31:
+        raise ConfigError(f"seed must be in [0, 2**31) (got {seed})")
+    design = CellDesign.from_dict(cell.design)
+    out = []
+    for kind in kinds:
+        per = PER_JOB[kind]
+        for chunk in range(math.ceil(n / per)):
+            count = min(per, n - chunk * per)
+            text, cmds, vecs = _job(kind, cell, design, lib, count)
+            job = SimJob(with_temperature(text, cell.temperature), cmds, vecs, label=f"mc:{kind}{chunk}",
+                         seed=job_seed(seed, kind, chunk))
+            out.append(McJob(kind, chunk, count, job))
+    return out
+
+
+def _branch_samples(cell: CellParams, design: CellDesign, br: str, plots: list[Plot], count: int,
+                    raw: McRaw) -> list[float]:
+    """Per instance of a branch: its gate sweep at V0 (into ``raw.currents``) and its lambda, fitted as
+    extract/characterise.py fits the nominal one (current-weighted over the curves with I0 in LAMBDA_RANGE)."""
+    sign, s_clm = (1.0, 1.0) if br == "n" else (-1.0, -1.0)
+    table, curves = plots
+    vg = table.sweep
+    cur = np.array([sign * table.current(f"vm{k}") for k in range(count)])
+    old = raw.currents.get(br)
+    raw.currents[br] = (vg, cur if old is None else np.vstack([old[1], cur]))
+    vv = curves.sweep
+    n_v = int(np.argmax(np.diff(vv) < 0)) + 1          # the inner (membrane) sweep's length
+    g0, _, gs = _curve_gates(design, br)
+    lo, hi = LAMBDA_RANGE[0] * cell.i_unit, LAMBDA_RANGE[1] * cell.i_unit
+    lams = []
+    for k in range(count):
+        ii = (sign * curves.current(f"vm{k}")).reshape(-1, n_v)
+        fits = [fit_clm(vv[:n_v], row, cell.v0, (cell.v_switch, cell.v0), s_clm,
+                        f"instance {k} synapse {br.upper()} vg={g0 + j * gs:.4f} V", check=False)
+                for j, row in enumerate(ii)]
+        lams.append(weighted_lambda(fits, lo, hi, f"instance {k} synapse {br.upper()} branch")[0])
+    return lams
+
+
+def _discharger_samples(cell: CellParams, plot: Plot, count: int) -> tuple[list[float], list[float]]:
+    """(lambda_dis, i_dis at V0) per instance, at the design bias."""
+    vv, lam, i_dis = plot.sweep, [], []
+    for k in range(count):
+        ii = plot.current(f"vm{k}")
+        lam.append(fit_clm(vv, ii, cell.v0, (cell.v_switch, cell.v0), 1.0, f"instance {k} discharger",
+                           check=False).lam)
+        i_dis.append(float(np.interp(cell.v0, vv, ii)))
+    return lam, i_dis
+
+
+def _sensing_samples(cell: CellParams, plot: Plot, count: int) -> list[float]:
+    """V_switch per instance: where its v(sense) crosses vdd/2."""
+    return [crossing(plot.sweep, plot.voltage(f"sense{k}"), cell.vdd / 2, f"instance {k} sensing stage")
+            for k in range(count)]
+
+
+def _column_samples(cell: CellParams, design: CellDesign, plots: list[Plot], count: int
+                    ) -> dict[str, list[float]]:
+    """C_eff (first transient), then the firing law from the rest, per instance. The law is expressed in the
+    cell's v_th and E_dis (the model's units), from the instance's own reset level: its threshold holds that
+    instance's comparator offset, its ramp rate its discharger and capacitance."""
+    T = cell.t_circ
+    i_col = column_currents(cell)[0]
+    out: dict[str, list[float]] = {"c_m": [], "alpha_dis": [], "fire_threshold": []}
+    for k in range(count):
+        t, v = plots[0].time, plots[0].voltage(f"mem_{k}")
+        out["c_m"].append(column_capacitance(t, v, i_col, T_INJ * T, design, cell.v_switch,
+                                             f"instance {k} column transient"))
+        mine = [Plot(f"instance {k}", {"time": p.time, "mem": p.voltage(f"mem_{k}"), "spk": p.voltage(f"spk_{k}")})
+                for p in plots[1:]]
+        fire = fit_firing(mine, v0=reset_level(Raw(leak=(t, v)), T), v_th=cell.v_th, beta_dis=1.0 / cell.e_dis,
+                          vdd=cell.vdd, t_circ=T, t_edge=design.t_edge)
+        out["alpha_dis"].append(fire.alpha)
+        out["fire_threshold"].append(fire.threshold)
+    return out
+
+
+def measure_mismatch(cell: CellParams, jobs: list[McJob], results: list[JobResult]) -> McRaw:
+    """Every instance's quantities from the jobs' results (a failed job is an error naming it)."""
+    design = CellDesign.from_dict(cell.design)
+    raw = McRaw()
+    add = lambda key, xs: raw.samples.setdefault(key, []).extend(float(x) for x in xs)  # noqa: E731
+    for mj, res in zip(jobs, results):
+        if not res.ok:
+            raise ExtractionError(f"simulation {res.label} failed: {res.error}")
+        plots = res.plots
+        if mj.kind in ("n", "p"):
+            add(f"lambda_{mj.kind}", _branch_samples(cell, design, mj.kind, plots, mj.count, raw))
+        elif mj.kind == "dis":
+            lam, i_dis = _discharger_samples(cell, plots[0], mj.count)
+            add("lambda_dis", lam)
+            add("i_dis", i_dis)
+        elif mj.kind == "sense":
+            vs = _sensing_samples(cell, plots[0], mj.count)
+            add("v_switch", vs)
+            add("v_th", [cell.v0 - x for x in vs])
+        else:
+            for key, xs in _column_samples(cell, design, plots, mj.count).items():
+                add(key, xs)
+    return raw
+
+
+def current_mismatch(cell: CellParams, raw: McRaw, br: str) -> CurrentMismatch:
+    """sigma(I)/I against the mean current at N_SIGMA gate biases spread over the branch's bias table."""
+    vg, cur = raw.currents[br]
+    idx = np.unique(np.round(np.linspace(0, len(vg) - 1, N_SIGMA)).astype(int))
+    mean = cur[:, idx].mean(axis=0)
+    rel = cur[:, idx].std(axis=0, ddof=1) / mean
+    order = np.argsort(mean)
+    if np.any(mean <= 0):
+        raise ExtractionError(f"synapse {br.upper()}: a mean branch current over the instances is not positive")
+    return CurrentMismatch(i=[float(x) for x in mean[order]], sigma_rel=[float(x) for x in rel[order]],
+                           n=int(cur.shape[0]))
+
+
+def variation_of(cell: CellParams, raw: McRaw, corner: str, seed: int, n: int) -> Variation:
+    spreads = {key: Spread(n=len(xs), mean=float(np.mean(xs)), std=float(np.std(xs, ddof=1)), samples=list(xs))
+               for key, xs in raw.samples.items()}
+    return Variation(corner=corner, temperature=cell.temperature, seed=seed, n_instances=n,
+                     current={br: current_mismatch(cell, raw, br) for br in ("n", "p")}, spreads=spreads)
+
+
+@dataclass
+class McStats:
+    jobs: int
+    cache_hits: int
+    sim_seconds: float
+    wall_seconds: float
+
+
+def run_mismatch(cell: CellParams, n: int, seed: int, corner: str | None = None, *, workers: int | None = None,
+                 cache=None, progress: bool = True, timeout: float = 1200.0) -> tuple[CellParams, McRaw, McStats]:
+    """Simulate and measure ``n`` instances; the cell with its ``variation`` section filled (any earlier one
+    replaced), the per-instance results and the run's counts."""
+    t0 = time.perf_counter()
+    corner = mismatch_corner(cell, corner)
+    jobs = plan_mismatch(cell, lib_line(corner), n, seed)
+    results = run_jobs([j.job for j in jobs], workers=workers, timeout=timeout, cache=cache, progress=progress,
+                       label=f"mismatch {corner} x{n}")
+    raw = measure_mismatch(cell, jobs, results)
+    var = variation_of(cell, raw, corner, seed, n)
+    out = CellParams.model_validate({**cell.model_dump(by_alias=True), "variation": var.model_dump()})
+    stats = McStats(len(results), sum(r.from_cache for r in results), sum(r.seconds for r in results),
+                    time.perf_counter() - t0)
+    return out, raw, stats
