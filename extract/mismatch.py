@@ -22,13 +22,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from imcpnn.cell import CellParams
+from imcpnn.cell import KICK_FAN_OUT, CellParams
 from imcpnn.errors import ConfigError
-from imcpnn.extract.characterise import LAMBDA_RANGE, Raw, column_capacitance, reset_level
+from imcpnn.extract.characterise import LAMBDA_RANGE, Raw, _beta_at, column_capacitance, reset_level
 from imcpnn.extract.firing import T_INJ, fit_firing, injection_currents
 from imcpnn.extract.fit import ExtractionError, crossing, fit_clm, weighted_lambda
+from imcpnn.extract.kicks import kick_layer_biases, kick_points
+from imcpnn.laws import FiringLaw
 from imcpnn.extract.plan import N_CURVES, N_GATE, P_GATE_FROM_VDD, TABLE_STEP, _vmem_sweep, with_temperature
-from imcpnn.netlists import CellDesign
+from imcpnn.netlists import CellDesign, network_netlist
 from imcpnn.netlists.instances import column_array_tb, discharger_array_tb, sensing_array_tb, synapse_array_tb
 from imcpnn.netlists.testbenches import column_tran
 from imcpnn.pdk import check_corner, lib_line
@@ -40,11 +42,12 @@ from imcpnn.variation import CurrentMismatch, Spread, Variation
 
 #: instances per job: DC testbenches are cheap, one job holds them all; the column transients (11 each) are split
 #: so that the pool runs them in parallel
-PER_JOB = {"n": 200, "p": 200, "dis": 200, "sense": 200, "column": 5}
+PER_JOB = {"n": 200, "p": 200, "dis": 200, "sense": 200, "column": 5, "kick": KICK_FAN_OUT // 2}
 #: gate biases of the sigma(I)/I table per branch, evenly spaced over the cell's bias table
 N_SIGMA = 16
-#: the blocks simulated, in order
-KINDS = ("n", "p", "dis", "sense", "column")
+#: the blocks simulated, in order ("kick": the kick layer of extract/kicks.py with every test synapse at the kick
+#: table's middle weight, half NMOS, half PMOS: each test neuron is one instance; skipped for a cell without kicks)
+KINDS = ("n", "p", "dis", "sense", "column", "kick")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class McJob:
     chunk: int
     count: int
     job: SimJob
+    #: the kick layer's (tests, membrane nodes, spike nodes, the two samples' accumulation windows)
+    layout: tuple = ()
 
 
 @dataclass
@@ -107,22 +112,47 @@ def _branch_commands(cell: CellParams, design: CellDesign, br: str) -> tuple[str
     return Dc(src, lo, hi + TABLE_STEP / 2, TABLE_STEP).command(), curves
 
 
-def _job(kind: str, cell: CellParams, design: CellDesign, lib: str, n: int) -> tuple[str, tuple, tuple]:
-    """(netlist, commands, vectors) of ``n`` instances of block ``kind``."""
+def kick_gates(cell: CellParams) -> dict[str, float]:
+    """Per branch, the gate bias of the kick table's middle weight (the cell's bias table inverted in log current)."""
+    out = {}
+    for br in ("n", "p"):
+        w = getattr(cell.kicks, f"{br}_w")
+        t = cell.bias_tables[br]
+        order = np.argsort(t.i_v0)
+        out[br] = round(float(np.interp(math.log(w[len(w) // 2] * cell.i_unit), np.log(np.asarray(t.i_v0)[order]),
+                                        np.asarray(t.v_gate)[order])), 6)
+    return out
+
+
+def _kick_job(cell: CellParams, design: CellDesign, lib: str, n: int) -> tuple[str, tuple, tuple, tuple]:
+    """The kick layer with ``n`` NMOS and ``n`` PMOS test neurons, every test at the middle weight."""
+    gates = kick_gates(cell)
+    tests, vn, vp, x = kick_layer_biases(design, cell.design_fan_in, [("n", gates["n"])] * n + [("p", gates["p"])] * n)
+    nb = network_netlist(design, lib, [(vn, vp)], x, title=f"spike-line kicks, {n} instances per branch")
+    mem, spk = tuple(nb.mem_nodes[0]), tuple(nb.spike_nodes[0])
+    layout = (tuple(tests), mem, spk, tuple(nb.accum_window(0, s) for s in range(len(x))))
+    return nb.text, (nb.tran,), ("time", *mem, *spk), layout
+
+
+def _job(kind: str, cell: CellParams, design: CellDesign, lib: str, n: int) -> tuple[str, tuple, tuple, tuple]:
+    """(netlist, commands, vectors, kick layout) of ``n`` instances of block ``kind``."""
     T = design.t_circ
+    if kind == "kick":
+        return _kick_job(cell, design, lib, n)
     if kind in ("n", "p"):
         tb = synapse_array_tb(design, lib, kind, n)
-        return tb.text, _branch_commands(cell, design, kind), ("v-sweep", *(f"vm{k}#branch" for k in range(n)))
+        return tb.text, _branch_commands(cell, design, kind), ("v-sweep", *(f"vm{k}#branch" for k in range(n))), ()
     if kind == "dis":
         tb = discharger_array_tb(design, lib, n)
-        return tb.text, (_vmem_sweep(design.v0).command(),), ("v-sweep", *(f"vm{k}#branch" for k in range(n)))
+        return tb.text, (_vmem_sweep(design.v0).command(),), ("v-sweep", *(f"vm{k}#branch" for k in range(n))), ()
     if kind == "sense":
         tb = sensing_array_tb(design, lib, n)
-        return tb.text, (Dc("vmem", 0, design.v0, 0.002).command(),), ("v-sweep", *(f"sense{k}" for k in range(n)))
+        return (tb.text, (Dc("vmem", 0, design.v0, 0.002).command(),), ("v-sweep", *(f"sense{k}" for k in range(n))),
+                ())
     tb = column_array_tb(design, lib, cell.design_fan_in, n, t_inj=T_INJ * T)
     tran = column_tran(design, 1)
     cmds = tuple(c for i in column_currents(cell) for c in (SetParam("iinj", i), tran))
-    return tb.text, cmds, ("time", *(f"mem_{k}" for k in range(n)), *(f"spk_{k}" for k in range(n)))
+    return tb.text, cmds, ("time", *(f"mem_{k}" for k in range(n)), *(f"spk_{k}" for k in range(n))), ()
 
 
 def column_currents(cell: CellParams) -> list[float]:
@@ -142,13 +172,15 @@ def plan_mismatch(cell: CellParams, lib: str, n: int, seed: int, kinds: tuple[st
     design = CellDesign.from_dict(cell.design)
     out = []
     for kind in kinds:
+        if kind == "kick" and cell.kicks is None:
+            continue  # no kick table: no middle weight to measure at
         per = PER_JOB[kind]
         for chunk in range(math.ceil(n / per)):
             count = min(per, n - chunk * per)
-            text, cmds, vecs = _job(kind, cell, design, lib, count)
+            text, cmds, vecs, layout = _job(kind, cell, design, lib, count)
             job = SimJob(with_temperature(text, cell.temperature), cmds, vecs, label=f"mc:{kind}{chunk}",
                          seed=job_seed(seed, kind, chunk))
-            out.append(McJob(kind, chunk, count, job))
+            out.append(McJob(kind, chunk, count, job, layout))
     return out
 
 
@@ -214,6 +246,25 @@ def _column_samples(cell: CellParams, design: CellDesign, plots: list[Plot], cou
     return out
 
 
+def _kick_samples(cell: CellParams, design: CellDesign, plot: Plot, layout: tuple) -> dict[str, list[float]]:
+    """Each test neuron's kick (extract/kicks.py ``kick_points``, with the cell's firing law and tables); a test
+    that is not ramp-fired in both samples gives none."""
+    tests, mem, spk, windows = layout
+    tables = cell.bias_tables
+
+    def weight_of(br: str, g: float) -> float:
+        t = tables[br]
+        order = np.argsort(t.v_gate)
+        return float(np.exp(np.interp(g, np.asarray(t.v_gate)[order], np.log(np.asarray(t.i_v0)[order])))) / cell.i_unit
+
+    law = FiringLaw.from_cell(cell.alpha_dis, cell.fire_threshold, cell.fire_t_min, cell.e_dis)
+    points, _ = kick_points(plot, list(tests), list(mem), list(spk), list(windows), weight_of=weight_of,
+                            beta_of=lambda br, w: _beta_at(tables[br], w * cell.i_unit, cell.v_th),
+                            v_reset=cell.v0 if cell.v_reset is None else cell.v_reset, v_th=cell.v_th, vdd=cell.vdd,
+                            t_circ=cell.t_circ, t_edge=design.t_edge, law=law)
+    return {f"kick_{br}": [k for b, _, k, _ in points if b == br] for br in ("n", "p")}
+
+
 def measure_mismatch(cell: CellParams, jobs: list[McJob], results: list[JobResult]) -> McRaw:
     """Every instance's quantities from the jobs' results (a failed job is an error naming it)."""
     design = CellDesign.from_dict(cell.design)
@@ -233,8 +284,11 @@ def measure_mismatch(cell: CellParams, jobs: list[McJob], results: list[JobResul
             vs = _sensing_samples(cell, plots[0], mj.count)
             add("v_switch", vs)
             add("v_th", [cell.v0 - x for x in vs])
-        else:
+        elif mj.kind == "column":
             for key, xs in _column_samples(cell, design, plots, mj.count).items():
+                add(key, xs)
+        else:
+            for key, xs in _kick_samples(cell, design, plots[0], mj.layout).items():
                 add(key, xs)
     return raw
 
@@ -254,7 +308,7 @@ def current_mismatch(cell: CellParams, raw: McRaw, br: str) -> CurrentMismatch:
 
 def variation_of(cell: CellParams, raw: McRaw, corner: str, seed: int, n: int) -> Variation:
     spreads = {key: Spread(n=len(xs), mean=float(np.mean(xs)), std=float(np.std(xs, ddof=1)), samples=list(xs))
-               for key, xs in raw.samples.items()}
+               for key, xs in raw.samples.items() if len(xs) >= 2}
     return Variation(corner=corner, temperature=cell.temperature, seed=seed, n_instances=n,
                      current={br: current_mismatch(cell, raw, br) for br in ("n", "p")}, spreads=spreads)
 
