@@ -35,7 +35,8 @@ def mc(cell_json: Path, n: int, seed: int, corner: str | None, out: Path | None,
        jobs: int | None, no_cache: bool, quiet: bool) -> None:
     """Simulate N mismatch instances of CELL_JSON's blocks and measure the spread of its parameters."""
     from imcpnn.cell import load_cell
-    from imcpnn.extract.mismatch import mismatch_corner, run_mismatch
+    from imcpnn.extract.mismatch import run_mismatch
+    from imcpnn.extract.mismatch_plan import mismatch_corner
     from imcpnn.extract.mismatch_report import spread_table, write_mismatch_report
 
     cell = load_cell(cell_json)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from imcpnn.cell import BiasTable, load_cell
-from imcpnn.extract.mismatch import McRaw, measure_mismatch, plan_mismatch
+from imcpnn.extract.mismatch import McRaw, measure_mismatch
+from imcpnn.extract.mismatch_plan import plan_mismatch
 from imcpnn.netlists import CellDesign, synapse_branch_tb
 from imcpnn.pdk import lib_line
 from imcpnn.pdk.flat import lib_file, wrappers
