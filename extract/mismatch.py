@@ -7,11 +7,10 @@ per branch, lambda_dis and i_dis, V_switch and v_th, C_eff at the design fan-in,
 fire_threshold) and the spike-line kick at the kick table's middle weight per instance. The fits are
 extract/characterise.py's, extract/firing.py's and extract/kicks.py's, applied per instance.
 
-Instances sit side by side in one netlist (netlists/instances.py): each copy draws its own devices when the netlist
-is expanded, so a job costs one library load for many samples. Each job is seeded (spice/jobs.py: `setseed` before
-the load and every reset, so all analyses of a job see the same instances); its seed is derived from the user's seed,
-the block and the chunk, and is part of the cache key. Blocks are independent samples: the synapse k of one job and
-the column k of another are not the same physical devices, so only the marginal spreads are measured.
+DC instances sit side by side in one netlist (netlists/instances.py): each copy draws its own devices when the
+netlist is expanded, so one library load and one sweep serve them all; transients run one instance per job
+(extract/mismatch_plan.py PER_JOB, measured there). Blocks are independent samples: synapse k of one job and column k
+of another are not the same physical devices, so only the marginal spreads are measured.
 """
 
 from __future__ import annotations
