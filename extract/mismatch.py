@@ -26,7 +26,7 @@ from imcpnn.extract.firing import T_INJ, fit_firing
 from imcpnn.extract.fit import ExtractionError, crossing, fit_clm, weighted_lambda
 from imcpnn.extract.kicks import kick_points
 from imcpnn.extract.mismatch_plan import N_SIGMA, McJob, curve_gates, column_currents, mismatch_corner, plan_mismatch
-from imcpnn.laws import FiringLaw
+from imcpnn.laws import FiringLaw, interp_of_log
 from imcpnn.netlists import CellDesign
 from imcpnn.pdk import lib_line
 from imcpnn.spice.jobs import JobResult
@@ -112,9 +112,9 @@ def _kick_samples(cell: CellParams, design: CellDesign, plot: Plot, layout: tupl
     tables = cell.bias_tables
 
     def weight_of(br: str, g: float) -> float:
-        t = tables[br]
-        order = np.argsort(t.v_gate)
-        return float(np.exp(np.interp(g, np.asarray(t.v_gate)[order], np.log(np.asarray(t.i_v0)[order])))) / cell.i_unit
+        order = np.argsort(tables[br].v_gate)
+        return float(interp_of_log(g, np.asarray(tables[br].v_gate)[order], np.asarray(tables[br].i_v0)[order])
+                     ) / cell.i_unit
 
     law = FiringLaw.from_cell(cell.alpha_dis, cell.fire_threshold, cell.fire_t_min, cell.e_dis)
     points, _ = kick_points(plot, list(tests), list(mem), list(spk), list(windows), weight_of=weight_of,

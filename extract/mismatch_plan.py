@@ -18,6 +18,7 @@ from imcpnn.errors import ConfigError
 from imcpnn.extract.firing import T_INJ, injection_currents
 from imcpnn.extract.kicks import kick_layer_biases
 from imcpnn.extract.plan import N_CURVES, N_GATE, P_GATE_FROM_VDD, TABLE_STEP, _vmem_sweep, with_temperature
+from imcpnn.laws import interp_in_log
 from imcpnn.netlists import CellDesign, network_netlist
 from imcpnn.netlists.instances import column_array_tb, discharger_array_tb, sensing_array_tb, synapse_array_tb
 from imcpnn.netlists.testbenches import column_tran
@@ -98,8 +99,8 @@ def kick_gates(cell: CellParams) -> dict[str, float]:
         w = getattr(cell.kicks, f"{br}_w")
         t = cell.bias_tables[br]
         order = np.argsort(t.i_v0)
-        out[br] = round(float(np.interp(math.log(w[len(w) // 2] * cell.i_unit), np.log(np.asarray(t.i_v0)[order]),
-                                        np.asarray(t.v_gate)[order])), 6)
+        out[br] = round(float(interp_in_log(w[len(w) // 2] * cell.i_unit, np.asarray(t.i_v0)[order],
+                                            np.asarray(t.v_gate)[order])), 6)
     return out
 
 
