@@ -26,7 +26,8 @@ def test_kick_instances_spread_around_the_nominal_kick(tt_cell):
     raw = measure_mismatch(tt_cell, jobs, run_jobs([j.job for j in jobs], workers=1, progress=False))
     n, p = np.array(raw.samples["kick_n"]), np.array(raw.samples["kick_p"])
     assert len(n) >= 3 and len(p) >= 3
-    assert np.all(n > 0) and np.all(p < 0) and n.std() > 0 and p.std() > 0
+    # one instance's PMOS kick may change sign (their spread is ~70 % of the mean at tt, docs/extraction.md)
+    assert n.mean() > 0 > p.mean() and n.std() > 0 and p.std() > 0
     for br, ks in (("n", n), ("p", p)):   # the instances scatter around the nominal kick at that weight
         nominal = getattr(tt_cell.kicks, f"{br}_kick")[len(getattr(tt_cell.kicks, f"{br}_kick")) // 2]
         assert 0.3 < ks.mean() / nominal < 3
