@@ -42,7 +42,8 @@ def synapse_array_tb(design: CellDesign, lib_line: str, branch: str, n: int) -> 
         lines += [f"Vm{k} mem m{k} DC 0", f"XSYN{k} m{k} spk spkb vgn vgp vdd {SYNAPSE}"]
     lines.append(".end")
     return Testbench("\n".join(lines) + "\n", Dc("vmem", 0.3, 1.5, 0.01), "vmem", params,
-                     [f"i(vm{k})" for k in range(n)], sign=1.0 if branch == "n" else -1.0, notes="copy k's branch current = sign * i(vm<k>)")
+                     [f"i(vm{k})" for k in range(n)], sign=1.0 if branch == "n" else -1.0,
+                     notes="copy k's branch current = sign * i(vm<k>)")
 
 
 def discharger_array_tb(design: CellDesign, lib_line: str, n: int) -> Testbench:
