@@ -14,7 +14,8 @@ import pytest
 from imcpnn.cell import BiasTable, load_cell
 from imcpnn.extract.mismatch import McRaw, measure_mismatch
 from imcpnn.extract.mismatch_plan import plan_mismatch
-from imcpnn.netlists import CellDesign, synapse_branch_tb
+from imcpnn.extract.fit import crossing
+from imcpnn.netlists import CellDesign, discharger_tb, sensing_tb, synapse_branch_tb
 from imcpnn.pdk import lib_line
 from imcpnn.pdk.flat import lib_file, wrappers
 from imcpnn.pdk.wrapper import substitute
@@ -42,10 +43,24 @@ def _raw(cell, corner: str, n: int, seed: int, kinds: tuple[str, ...]) -> McRaw:
 
 
 def test_instances_without_mismatch_equal_the_single_testbench(cell):
-    """At tt (no mismatch section) every copy equals the others and synapse_branch_tb's current: the array's wiring
-    and current sign are the single testbench's."""
-    raw = _raw(cell, "tt", 3, 0, ("n", "p"))
+    """At tt (no mismatch section) every copy equals the others and the single-instance testbench (synapse branch
+    current, discharger current, V_switch): the arrays' wiring and current signs are the single testbenches'."""
+    raw = _raw(cell, "tt", 3, 0, ("n", "p", "dis", "sense"))
     design = CellDesign.from_dict(cell.design)
+    for key in ("lambda_n", "lambda_p", "lambda_dis", "i_dis", "v_switch"):
+        assert np.ptp(raw.samples[key]) <= 1e-6 * abs(np.mean(raw.samples[key])), key
+    sense = sensing_tb(design, lib_line("tt"))
+    (res,) = run_jobs([SimJob(sense.text, (Dc("vmem", 0, design.v0, 0.002),), ("v-sweep", "sense"))], inline=True,
+                      progress=False)
+    pl = res.plots[0]
+    assert raw.samples["v_switch"][0] == pytest.approx(crossing(pl.sweep, pl.voltage("sense"), design.vdd / 2, "x"),
+                                                       abs=1e-6)
+    dis = discharger_tb(design, lib_line("tt"))
+    (res,) = run_jobs([SimJob(dis.text, (Dc("vmem", 0.3, 1.4, 0.05),), ("v-sweep", Current("vmem")))], inline=True,
+                      progress=False)
+    pl = res.plots[0]
+    assert raw.samples["i_dis"][0] == pytest.approx(float(np.interp(cell.v0, pl.sweep, dis.sign * pl.current("vmem"))),
+                                                    rel=1e-6)
     for br in ("n", "p"):
         vg, cur = raw.currents[br]
         np.testing.assert_allclose(cur, np.broadcast_to(cur[0], cur.shape), rtol=1e-6)  # solver tolerance
