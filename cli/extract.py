@@ -70,10 +70,12 @@ def doctor() -> None:
 
 def _register_run() -> None:
     try:
+        from imcpnn.cli.extract_mc import mc
         from imcpnn.cli.extract_run import run
     except ImportError:  # the characterisation stage is not installed in this build
         return
     main.add_command(run)
+    main.add_command(mc)
 
 
 _register_run()

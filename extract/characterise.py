@@ -90,17 +90,25 @@ def measure_switch(design: CellDesign, plot: Plot, raw: Raw) -> float:
 def measure_capacitance(p: Plan, plots: dict[SimJob, list[Plot]], design: CellDesign, v_switch: float,
                         raw: Raw) -> dict[int, float]:
     """C_eff(N_in): the injected current over the membrane's slope in the column transients."""
-    T, c_tab = design.t_circ, {}
+    c_tab = {}
     for col in p.columns:
         pl = plots[col.job][0]
         t, v = pl.time, pl.voltage("mem")
-        m = (t > T + p.t_inj + 0.08 * T) & (t < 2 * T - 0.03 * T) & (v > v_switch) & (v < design.v0)
-        s = slope(t, v, m, f"column transient N_in={col.n_in}")
-        if not s < 0:
-            raise ExtractionError(f"column N_in={col.n_in}: the membrane does not fall under the injected current")
-        c_tab[col.n_in] = col.i_inj / (-s)
+        c_tab[col.n_in] = column_capacitance(t, v, col.i_inj, p.t_inj, design, v_switch,
+                                             f"column transient N_in={col.n_in}")
         raw.columns[col.n_in] = (t, v)
     return c_tab
+
+
+def column_capacitance(t: np.ndarray, v: np.ndarray, i_inj: float, t_inj: float, design: CellDesign,
+                       v_switch: float, what: str) -> float:
+    """C_eff of one column transient: the injected current over the membrane's slope while it flows."""
+    T = design.t_circ
+    m = (t > T + t_inj + 0.08 * T) & (t < 2 * T - 0.03 * T) & (v > v_switch) & (v < design.v0)
+    s = slope(t, v, m, what)
+    if not s < 0:
+        raise ExtractionError(f"{what}: the membrane does not fall under the injected current")
+    return i_inj / (-s)
 
 
 def measure_leak(plot: Plot, sc: Scale, raw: Raw) -> float:

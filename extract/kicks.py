@@ -60,9 +60,12 @@ class KickFit:
     points: list[tuple[str, float, float, float]]  # (branch, w, kick, v_end) of every usable test
 
 
-def kick_layer_biases(design, fan_in: int) -> tuple[list[tuple[str, float]], np.ndarray, np.ndarray, np.ndarray]:
-    """The test neurons ((branch, gate) each), their gate-bias matrices (vn, vp) and the two samples' inputs."""
-    tests = [("n", g) for g in N_TEST_GATES] + [("p", round(design.vdd - d, 6)) for d in P_TEST_FROM_VDD]
+def kick_layer_biases(design, fan_in: int, tests: list[tuple[str, float]] | None = None
+                      ) -> tuple[list[tuple[str, float]], np.ndarray, np.ndarray, np.ndarray]:
+    """The test neurons ((branch, gate) each; default: the fixed list), their gate-bias matrices (vn, vp) and the
+    two samples' inputs."""
+    if tests is None:
+        tests = [("n", g) for g in N_TEST_GATES] + [("p", round(design.vdd - d, 6)) for d in P_TEST_FROM_VDD]
     n = len(tests)
     vn = np.zeros((n, fan_in))
     vp = np.full((n, fan_in), design.vdd)

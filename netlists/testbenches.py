@@ -102,13 +102,23 @@ def column_tb(design: CellDesign, lib_line: str, n_in: int, *, n_cycles: int = 1
     The analysis ``tran`` spans all cycles."""
     if n_in < 0 or n_cycles < 1:
         raise ValueError("n_in >= 0 and n_cycles >= 1 needed")
-    T, te = design.t_circ, design.t_edge
     params = {"iinj": i_inj, "tinj": t_inj}
     lines = _head(design, lib_line, f"column testbench, {n_in} synapses", params)
+    lines += column_sources(design, n_cycles)
+    lines += column_lines(design, n_in, "", wire_cap)
+    lines.append(".end")
+    return Testbench("\n".join(lines) + "\n", column_tran(design, n_cycles), None, params,
+                     ["v(mem)", "v(spk)", "v(spkb)"],
+                     notes="cycle c: reset [3cT, (3c+1)T), accumulation [(3c+1)T, (3c+2)T), firing [(3c+2)T, (3c+3)T)")
+
+
+def column_sources(design: CellDesign, n_cycles: int) -> list[str]:
+    """The sources a column shares with its neighbours: rails, biases, phase clocks, the off inputs."""
+    T, te = design.t_circ, design.t_edge
     roles = ["reset", "accum", "fire"] * n_cycles
     ph = [1 if r == "fire" else 0 for r in roles]
     rstb = [0 if r == "reset" else 1 for r in roles]
-    lines += [
+    return [
         f"Vv0 v0 0 DC {_fmt(design.v0)}",
         f"Vbdis vbdis 0 DC {_fmt(design.v_b_dis)}",
         f"Vbsense vbsense 0 DC {_fmt(design.v_b_sense)}",
@@ -120,15 +130,23 @@ def column_tb(design: CellDesign, lib_line: str, n_in: int, *, n_cycles: int = 1
         "Vgn vgn_off 0 DC 0",
         f"Vgp vgp_off 0 DC {_fmt(design.vdd)}",
     ]
-    for j in range(n_in):
-        lines.append(f"XS{j} mem spk_in spkb_in vgn_off vgp_off vdd {SYNAPSE}")
-    lines.append(f"XN mem spk spkb ph phb rstb v0 vbdis vbsense vdd {NEURON}")
+
+
+def column_lines(design: CellDesign, n_in: int, tag: str = "", wire_cap: float = 0.0) -> list[str]:
+    """One column: ``n_in`` off synapses on membrane ``mem<tag>``, its neuron (spike ``spk<tag>``, ``spkb<tag>``)
+    and the injection ``Iinj<tag>`` of ``.param iinj`` from ``.param tinj`` after each accumulation start."""
+    T, te = design.t_circ, design.t_edge
+    mem = f"mem{tag}"
+    lines = [f"XS{j}{tag} {mem} spk_in spkb_in vgn_off vgp_off vdd {SYNAPSE}" for j in range(n_in)]
+    lines.append(f"XN{tag} {mem} spk{tag} spkb{tag} ph phb rstb v0 vbdis vbsense vdd {NEURON}")
     if wire_cap > 0:
-        lines.append(f"Cw mem 0 {_fmt(wire_cap)}")
+        lines.append(f"Cw{tag} {mem} 0 {_fmt(wire_cap)}")
     # current step from T + tinj to 2T (end of accumulation), repeated every cycle
-    lines.append(f"Iinj mem 0 PULSE(0 {{iinj}} {{{_fmt(T)}+tinj-{_fmt(te / 2)}}} {_fmt(te)} {_fmt(te)} "
+    lines.append(f"Iinj{tag} {mem} 0 PULSE(0 {{iinj}} {{{_fmt(T)}+tinj-{_fmt(te / 2)}}} {_fmt(te)} {_fmt(te)} "
                  f"{{{_fmt(T)}-tinj-{_fmt(te)}}} {_fmt(3 * T)})")
-    lines.append(".end")
-    analysis = Tran(te / 2, 3 * n_cycles * T, 0.0, design.max_step)
-    return Testbench("\n".join(lines) + "\n", analysis, None, params, ["v(mem)", "v(spk)", "v(spkb)"],
-                     notes="cycle c: reset [3cT, (3c+1)T), accumulation [(3c+1)T, (3c+2)T), firing [(3c+2)T, (3c+3)T)")
+    return lines
+
+
+def column_tran(design: CellDesign, n_cycles: int) -> Tran:
+    """The column's transient: every cycle, at the half-edge print step and the design's step limit."""
+    return Tran(design.t_edge / 2, 3 * n_cycles * design.t_circ, 0.0, design.max_step)

@@ -1,7 +1,8 @@
 """Content-hashed on-disk cache of simulation results.
 
 Key = sha256 of (netlist text, content hash of every model file the netlist includes, the version libngspice itself
-reports (not the CLI's, which may be missing or another build), the commands).
+reports (not the CLI's, which may be missing or another build), the commands, and the random seed of a seeded job:
+a mismatch section draws per instance, so another seed is another circuit).
 The section (corner) is in the netlist's `.lib` line, so a changed netlist, corner or PDK can never hit a stale entry.
 Each entry stores its own checksum; a corrupted entry is detected, discarded and recomputed.
 """
@@ -38,10 +39,13 @@ def models_hash(netlist: str) -> str:
     return h.hexdigest()
 
 
-def job_key(netlist: str, commands: tuple[str, ...], vectors: tuple[str, ...] | None, ngspice_version: str) -> str:
-    payload = json.dumps({"netlist": netlist, "models": models_hash(netlist), "ngspice": ngspice_version,
-                          "commands": list(commands), "vectors": None if vectors is None else list(vectors)},
-                         sort_keys=True)
+def job_key(netlist: str, commands: tuple[str, ...], vectors: tuple[str, ...] | None, ngspice_version: str,
+            seed: int | None = None) -> str:
+    fields = {"netlist": netlist, "models": models_hash(netlist), "ngspice": ngspice_version,
+              "commands": list(commands), "vectors": None if vectors is None else list(vectors)}
+    if seed is not None:  # only then: the keys of unseeded jobs stay what they were (warm caches remain valid)
+        fields["seed"] = seed
+    payload = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

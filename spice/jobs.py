@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from imcpnn.spice.analyses import Command, Vector, command_lines, vector_name
+from imcpnn.spice.engine import engine, engine_lock
 from imcpnn.spice.errors import SpiceConvergenceError, SpiceError
 from imcpnn.spice.memory import peak_rss_mb, reset_peak_rss
 from imcpnn.spice.session import ANALYSES, Plot, Session
@@ -21,18 +23,25 @@ class SimJob:
     """Load `netlist`, then run `commands` in order. Every analysis command yields one plot in the result.
 
     `commands` are records (:mod:`imcpnn.spice.analyses`) or command text; `vectors` (records or names) limits what
-    comes back from each plot (None: everything). Both are kept as ngspice text: that is what the cache key hashes."""
+    comes back from each plot (None: everything). Both are kept as ngspice text: that is what the cache key hashes.
+
+    `seed`: the random-number seed (ngspice `setseed`) set before the netlist is loaded and again before every
+    `reset`, so that the per-instance mismatch draws of a `*_mm` section (AGAUSS) are reproducible and the same for
+    every analysis of the job (an `alterparam` changes a knob, not the sample). None: ngspice's own sequence."""
 
     netlist: str
     commands: tuple[Command, ...]
     vectors: tuple[Vector, ...] | None = None
     label: str = "job"
     retry_with_aids: bool = False
+    seed: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "commands", tuple(line for c in self.commands for line in command_lines(c)))
         if self.vectors is not None:
             object.__setattr__(self, "vectors", tuple(vector_name(v) for v in self.vectors))
+        if self.seed is not None and not (isinstance(self.seed, int) and 0 <= self.seed < 2 ** 31):
+            raise ValueError(f"seed must be an integer in [0, 2**31) (got {self.seed!r})")
 
 
 @dataclass
@@ -60,16 +69,27 @@ class JobResult:
         return self.plots
 
 
+@contextmanager
+def _seeded(seed: int | None):
+    """Seed ngspice's random numbers before the netlist loads (its draws are the first analysis' sample)."""
+    if seed is not None:
+        engine().exec_command(f"setseed {seed}")
+    yield
+
+
 def _run(job: SimJob, extra: tuple[str, ...] = ()) -> list[Plot]:
     plots: list[Plot] = []
-    with Session(job.netlist, title=job.label) as s:
+    with engine_lock(), _seeded(job.seed), Session(job.netlist, title=job.label) as s:
         for c in extra:
             s.cmd(c)
         for c in job.commands:
-            if c.split()[0].lower() in ANALYSES:
+            word = c.split()[0].lower()
+            if word in ANALYSES:
                 plots.append(s.run(c, job.vectors))
-            else:
-                s.cmd(c)
+                continue
+            if word == "reset" and job.seed is not None:
+                s.cmd(f"setseed {job.seed}")  # a reset draws again: the same seed gives the same sample
+            s.cmd(c)
     return plots
 
 

@@ -285,7 +285,7 @@ def run_jobs(jobs: Sequence[SimJob], *, workers: int | None = None, timeout: flo
     version = shared_version_cached()
     for i, job in enumerate(jobs):
         if cache is not None:
-            keys[i] = job_key(job.netlist, job.commands, job.vectors, version)
+            keys[i] = job_key(job.netlist, job.commands, job.vectors, version, job.seed)
             hit = cache.get(keys[i])
             if hit is not None:
                 results[i] = JobResult(job.label, hit, from_cache=True)
