@@ -29,9 +29,9 @@ from imcpnn.verify.spike_errors import fmt_ns
 @click.option("--cells", "cells_dir", type=click.Path(path_type=Path),
               help="Directory of cells extracted per condition: also report each condition against the model of "
                    "its own cell.")
-@click.option("--cell-pattern", default="cell_{corner}_{temp}.json", show_default=True,
-              help="File name of a condition's cell in --cells ({corner}, {temp} in C as 27 or -40); cell_<corner>.json "
-                   "of the right temperature is used when absent.")
+@click.option("--cell-pattern", default="cell_{corner}_{temp}C.json", show_default=True,
+              help="File name of a condition's cell in --cells ({corner}, {temp} in C as 27 or -40), as `imc-extract "
+                   "run` names them; cell_<corner>.json of the right temperature is used when absent.")
 @click.option("--map-with", type=click.Choice(["run", "condition"]), default="run", show_default=True,
               help="Cell that maps the weights to gate biases: the run's own (a chip programmed once, at the "
                    "nominal condition) or each condition's from --cells (a chip re-programmed per condition).")
@@ -77,18 +77,21 @@ def _settings(net, cell_file: Path, dsg, mode: str, scale, clip: bool, kicks: bo
     from imcpnn.train.config import file_sha256
 
     x = np.ascontiguousarray(np.asarray(net.test_inputs, float))
-    return {"source": net.source, "cell_sha256": file_sha256(cell_file), "design": dsg.name,
-            "design_sha256": design_sha256(dsg.to_dict()), "n_samples": int(len(x)),
-            "test_inputs_sha256": hashlib.sha256(x.tobytes()).hexdigest(),
-            "n_calibration": 0 if net.cal_inputs is None else int(len(net.cal_inputs)), "scale_mode": mode,
-            "scale": scale, "clip": clip, "kicks": kicks, "program_at": program_at.to_dict(), "map_with": map_with,
-            "cells_dir": None if cells_dir is None else str(Path(cells_dir).resolve()), "cell_pattern": cell_pattern,
-            "wire_cap": runner.get("wire_cap", 0.0), "layer_netlist": runner.get("layer_netlist")}
+    settings = {"source": net.source, "cell_sha256": file_sha256(cell_file), "design": dsg.name,
+                "design_sha256": design_sha256(dsg.to_dict()), "n_samples": int(len(x)),
+                "test_inputs_sha256": hashlib.sha256(x.tobytes()).hexdigest(),
+                "n_calibration": 0 if net.cal_inputs is None else int(len(net.cal_inputs)), "scale_mode": mode,
+                "scale": scale, "clip": clip, "kicks": kicks, "program_at": program_at.to_dict(),
+                "map_with": map_with, "wire_cap": runner.get("wire_cap", 0.0),
+                "layer_netlist": runner.get("layer_netlist")}
+    if map_with == "condition":  # then the cells program the chip; otherwise they only add a column to the report
+        settings.update(cells_dir=str(Path(cells_dir).resolve()), cell_pattern=cell_pattern)
+    return settings
 
 
 def run_conditions(net, cell, cell_file: Path, run_sha, dsg, conds: list, out: Path, *, program_at, scale,
                    scale_mode: str, clip: bool, runner: dict, no_cache: bool, kicks: bool, cells_dir=None,
-                   cell_pattern: str = "cell_{corner}_{temp}.json", map_with: str = "run") -> Path:
+                   cell_pattern: str = "", map_with: str = "run") -> Path:
     """Verify at every condition in `conds` (finished ones in `out` kept), then write the report; returns grid.md."""
     from imcpnn.spice.cache import ResultCache
     from imcpnn.verify.conditions import Condition, condition_cell

@@ -18,7 +18,6 @@ from imcpnn.netlists.network import SEED_RANGE, check_seed
 from imcpnn.pdk.source import BASE_CORNERS
 
 TEMP_RANGE = (-60.0, 150.0)  # C; beyond it the sky130 models are not characterised
-CELL_PATTERN = "cell_{corner}_{temp}.json"
 
 
 @dataclass(frozen=True)
@@ -101,8 +100,9 @@ def grid_conditions(corners: list[str], temps: list[float], mc: int = 0, mc_at: 
     return out
 
 
-def condition_cell(cells_dir: Path, cond: Condition, pattern: str = CELL_PATTERN) -> tuple[CellParams, Path] | None:
-    """The cell extracted at `cond` in `cells_dir`: `pattern` with {corner} and {temp} (e.g. cell_ss_-40.json), else
+def condition_cell(cells_dir: Path, cond: Condition, pattern: str) -> tuple[CellParams, Path] | None:
+    """The cell extracted at `cond` in `cells_dir`: `pattern` with {corner} and {temp} (`imc-extract run`'s names
+    with several temperatures: cell_{corner}_{temp}C.json, e.g. cell_ss_-40C.json), else
     `cell_<corner>.json` (what `imc-extract run --corner all` writes) when its temperature is the condition's.
     None when there is none; a found cell of another corner or temperature is an error, not a silent stand-in."""
     path = cells_dir / pattern.format(corner=cond.corner, temp=f"{cond.temp:g}")

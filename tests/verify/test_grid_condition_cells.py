@@ -21,15 +21,16 @@ W = [np.array([[0.5, -0.7, 1.1], [-0.2, 0.9, -1.3]]), np.array([[0.8, -0.6]])]
 
 
 def test_a_condition_finds_its_own_cell_and_no_other(tmp_path):
-    assert condition_cell(tmp_path, Condition("tt", 27.0)) is None
-    shutil.copy(CELL, tmp_path / "cell_tt.json")  # --corner all's name: used when its temperature is the condition's
-    assert condition_cell(tmp_path, Condition("tt", 27.0))[1].name == "cell_tt.json"
-    assert condition_cell(tmp_path, Condition("tt", 85.0)) is None
-    shutil.copy(CELL, tmp_path / "cell_tt_27.json")
-    assert condition_cell(tmp_path, Condition("tt", 27.0))[1].name == "cell_tt_27.json"
-    shutil.copy(CELL, tmp_path / "cell_ss_-40.json")  # named for ss / -40 C but extracted at tt / 27 C
+    pat = "cell_{corner}_{temp}C.json"  # imc-extract run's names with several temperatures
+    assert condition_cell(tmp_path, Condition("tt", 27.0), pat) is None
+    shutil.copy(CELL, tmp_path / "cell_tt.json")  # its name at one temperature: used when that is the condition's
+    assert condition_cell(tmp_path, Condition("tt", 27.0), pat)[1].name == "cell_tt.json"
+    assert condition_cell(tmp_path, Condition("tt", 85.0), pat) is None
+    shutil.copy(CELL, tmp_path / "cell_tt_27C.json")
+    assert condition_cell(tmp_path, Condition("tt", 27.0), pat)[1].name == "cell_tt_27C.json"
+    shutil.copy(CELL, tmp_path / "cell_ss_-40C.json")  # named for ss / -40 C but extracted at tt / 27 C
     with pytest.raises(ConfigError, match="extracted at tt / 27 C, not at ss / -40 C"):
-        condition_cell(tmp_path, Condition("ss", -40.0))
+        condition_cell(tmp_path, Condition("ss", -40.0), pat)
     assert condition_cell(tmp_path, Condition("ss", -40.0), "c_{corner}{temp}.json") is None
 
 

@@ -35,7 +35,7 @@ def test_grid_runs_conditions_and_resumes_without_recomputing(tmp_path):
     np.savez(tmp_path / "w.npz", l0=rng.uniform(-0.8, 1.2, (2, 2)), l1=rng.uniform(-0.8, 1.2, (2, 2)))
     np.savetxt(tmp_path / "x.csv", rng.uniform(0, 0.8, (2, 2)), delimiter=",")
     (tmp_path / "cells").mkdir()
-    shutil.copy(CELL, tmp_path / "cells" / "cell_tt_27.json")  # the cell was extracted at tt / 27 C
+    shutil.copy(CELL, tmp_path / "cells" / "cell_tt_27C.json")  # the cell was extracted at tt / 27 C
     out = tmp_path / "grid"
 
     p = _grid(tmp_path, "--corners", "tt,ss")
@@ -43,7 +43,7 @@ def test_grid_runs_conditions_and_resumes_without_recomputing(tmp_path):
     rows = {r["name"]: r for r in json.loads((out / "grid.json").read_text())["conditions"]}
     assert set(rows) == {"tt_27C", "ss_27C"} and (out / "grid.md").is_file() and (out / "grid.png").is_file()
     tt, ss = rows["tt_27C"], rows["ss_27C"]
-    assert ss["condition_cell"] is None and tt["condition_cell"]["path"].endswith("cell_tt_27.json")
+    assert ss["condition_cell"] is None and tt["condition_cell"]["path"].endswith("cell_tt_27C.json")
     # the run's cell at its own condition: its model through the programmed biases is the run's model
     assert abs(tt["condition_cell"]["rmse_ns"] - tt["rmse_ns"]) < 0.05
     assert tt["condition_cell"]["class_agreement"] == tt["class_agreement"]
