@@ -103,6 +103,7 @@ def _prefetch(net: Network, design: CellDesign, pending: list[Condition], scales
     log(f"simulating the {len(jobs)} transients of {len(pending)} conditions")
     results = run_jobs(jobs, workers=kw.get("workers"), cache=kw["cache"], label="SPICE transients",
                        scheduler=kw.get("scheduler"), mem_limit_gb=kw.get("mem_limit_gb"), timeout=900.0)
+    log(f"batch done: {sum(r.from_cache for r in results)} of the {len(jobs)} transients were in the result cache")
     failed = [r for r in results if not r.ok]
     if failed:  # the condition's own run below repeats it and reports the error in its place
         log(f"{len(failed)} transient(s) failed in the batch, first: {failed[0].error}")
