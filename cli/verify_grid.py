@@ -143,7 +143,8 @@ def _report(net, cell, conds, summaries, cells, out: Path, settings: dict, clip:
                                         n_classes=net.n_classes, labels=net.test_labels)
         rows.append(condition_row(cond, s, cm, None if own is None else str(own[1])))
         click.echo(f"{cond.name}: accuracy SPICE {_pct(s['accuracy_spice'])}, class agreement "
-                   f"{s['class_agreement']:.1%}, RMSE {s['rmse_ns']:.2f} ns all / {fmt_ns(s['rmse_ns_fired'])} ns fired")
+                   f"{s['class_agreement']:.1%}, RMSE {s['rmse_ns']:.2f} ns all / {fmt_ns(s['rmse_ns_fired'])} ns "
+                   f"fired")
     prog = (f"gate biases from {'each condition' if settings['map_with'] == 'condition' else 'the run'}'s cell, "
             f"current scale {rows[0]['scale']['pos']:.4f} / {rows[0]['scale']['neg']:.4f} ({settings['scale_mode']})")
     meta = {"source": net.source, "n_samples": settings["n_samples"], "programming": prog, "settings": settings,

@@ -68,7 +68,8 @@ def options_lines(design: CellDesign, temp: float = 27.0, seed: int | None = Non
     of a `*_mm` section, taken per device while the netlist is expanded, in the order of the device lines. In the
     netlist rather than a `set rndseed` before loading: the result cache keys on it and a netlist run by hand draws
     the same circuit."""
-    lines = [f".temp {float(temp):g}", f".options reltol={_fmt(design.reltol)} chgtol={_fmt(design.chgtol)} method={design.method}"]
+    lines = [f".temp {float(temp):g}",
+             f".options reltol={_fmt(design.reltol)} chgtol={_fmt(design.chgtol)} method={design.method}"]
     if check_seed(seed) is not None:
         lines.append(f".options seed={seed}")
     return lines

@@ -60,14 +60,15 @@ def check_grid_out(out: Path, settings: dict) -> None:
         old = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: unreadable ({exc}); pick another --out") from None
-    if old != json.loads(json.dumps(settings)):
-        diff = sorted(k for k in set(old) | set(settings) if old.get(k) != json.loads(json.dumps(settings)).get(k))
+    new = json.loads(json.dumps(settings))  # as it would read back (tuples become lists)
+    if old != new:
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         raise ConfigError(f"{out} holds a grid made with other settings ({', '.join(diff)}); its results would not "
                           f"compare: pick another --out")
 
 
-def programmed_scales(net: Network, cell: CellParams, design: CellDesign, out: Path, at: Condition, scales: Scales | None,
-                      scale_mode: str, log: Callable[[str], None], kw: dict) -> Scales:
+def programmed_scales(net: Network, cell: CellParams, design: CellDesign, out: Path, at: Condition,
+                      scales: Scales | None, scale_mode: str, log: Callable[[str], None], kw: dict) -> Scales:
     """The current scale the chip is programmed with: given, or calibrated at `at` (no mismatch) and kept in
     scales.json so that a resumed grid programs the same chip."""
     path = out / SCALES_FILE
@@ -115,8 +116,8 @@ def run_grid(net: Network, cell: CellParams, design: CellDesign, conditions: lis
              cells: dict[str, tuple[CellParams, Path]] | None = None, map_with: str = "run",
              log: Callable[[str], None] = print, **kw) -> list[tuple[dict, bool]]:
     """Verify `net` at every condition not already finished in `out`; returns each condition's summary and whether
-    it was finished before this call (then read back). `cells`: condition name -> (cell, path) extracted there; with map_with='condition' the biases
-    come from it. `kw` go to verify() (chunks, workers, cache, clip, scheduler, mem_limit_gb, device options)."""
+    it was finished before this call (then read back). `cells`: condition name -> (cell, path) extracted there;
+    with map_with='condition' the biases come from it. `kw` go to verify() (chunks, workers, cache, clip, scheduler, mem_limit_gb, device options)."""
     check_grid_out(out, settings)
     if map_with == "condition":
         missing = [c.name for c in conditions if (cells or {}).get(c.name) is None]
