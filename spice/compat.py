@@ -24,7 +24,7 @@ _FATAL = re.compile(r"(error|fail|abort|too small)", re.IGNORECASE)
 _BENIGN = re.compile(
     r"^(trying gmin|trying source|supplies reduced|using |gmin step|source step|"
     r"reference value|doing analysis|no\. of data|circuit:|initial transient|transient op|total analysis|"
-    r"option |\s*$)", re.IGNORECASE)
+    r"option |reset re-loads circuit|\s*$)", re.IGNORECASE)
 _ERRORISH = re.compile(
     r"(error|fail|abort|singular|too small|unknown|could not|can't find|cannot|no such|undefined|not found|"
     r"mismatch|illegal|bad |unrecognized|timestep)", re.IGNORECASE)
