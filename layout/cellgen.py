@@ -139,6 +139,7 @@ class Extent:
     y0: float
     y1: float
     tracks: dict[str, float]
+    labels: dict[str, tuple[float, float]]      # where each port's label sits (on its metal2 track)
 
 
 def _ordered(terms: dict[str, list[tuple[float, float]]], first: tuple[str, ...] = ()) -> list[str]:
@@ -193,9 +194,10 @@ def route(cell: kdb.Cell, plan: Plan, ports: list[str], row_nets: tuple[str, ...
         if (n, y_node[n]) not in reach:
             D.box(cell, L.MET2, 0.0, y_node[n] - TRACK_WIDTH / 2, x1, y_node[n] + TRACK_WIDTH / 2)
     tracks = {**y_gate, **y_node}
+    labels: dict[str, tuple[float, float]] = {}
     for n in ports:
         if n not in tracks:
             raise ConfigError(f"layout: port {n} connects to nothing in the cell")
-        xs = reach.get((n, tracks[n]), [0.2])
-        D.label(cell, L.MET2, n, min(xs), tracks[n])
-    return Extent(x1, y0, y1, tracks)
+        labels[n] = (min(reach.get((n, tracks[n]), [0.2])), tracks[n])
+        D.label(cell, L.MET2, n, *labels[n])
+    return Extent(x1, y0, y1, tracks, labels)
