@@ -67,8 +67,10 @@ def draw(cell: str, design: str, out: Path, force: bool) -> None:
 @click.option("--design", default="sky130-rcspike", show_default=True, help="Built-in design name or a JSON/YAML file.")
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True,
               help="Where to write the extracted subcircuit (SPICE).")
+@click.option("--mode", type=click.Choice(["CC", "RC"]), default="CC", show_default=True,
+              help="CC: coupling and ground capacitances; RC: also the wire resistances (a larger netlist).")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
-def extract(cell: str, design: str, out: Path, force: bool) -> None:
+def extract(cell: str, design: str, out: Path, mode: str, force: bool) -> None:
     """Draw CELL, LVS it against the schematic and extract its capacitances (cached by content)."""
     from imcpnn.atomic import atomic_write_text
     from imcpnn.netlists.design import load_design
@@ -76,7 +78,7 @@ def extract(cell: str, design: str, out: Path, force: bool) -> None:
     name, des = _cell_name(cell), load_design(design)
     flow = _stage()
     _new_file(out, force)
-    r = flow.post_layout(des, name)
+    r = flow.post_layout(des, name, mode)
     atomic_write_text(out, r.subckt.read_text())
     sec = r.record["seconds"]
     how = "from the cache" if r.cached else (f"drawn {sec['draw']:.1f} s, LVS clean {sec['lvs']:.1f} s, "
@@ -85,3 +87,7 @@ def extract(cell: str, design: str, out: Path, force: bool) -> None:
     top = sorted(caps.items(), key=lambda kv: -kv[1])[:4]
     click.echo(f"{name}: {how}; largest port capacitances " + ", ".join(f"{n} {c:.2f} fF" for n, c in top))
     click.echo(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -61,17 +61,19 @@ def gds_bytes(layout: kdb.Layout) -> bytes:
         return path.read_bytes()
 
 
-def post_layout(design: CellDesign, name: str, workdir: Path | None = None, cache: Path | None = None) -> PostLayout:
+def post_layout(design: CellDesign, name: str, mode: str = "CC", workdir: Path | None = None,
+                cache: Path | None = None) -> PostLayout:
     """Draw ``name`` from ``design``, LVS it against the schematic from the same design (a mismatch is an error),
-    extract its capacitances with klayout-pex and rewrite them as the netlist's subcircuit."""
+    extract its capacitances (``mode`` CC; RC: and wire resistances) with klayout-pex and rewrite them as the
+    netlist's subcircuit."""
     t0 = time.monotonic()
     layout, _ = draw(design, name)
     gds = gds_bytes(layout)
     schematic = cells.schematic(name, design)
     tools = {"klayout": ".".join(map(str, klayout_exe()[1])), "klayout-module": importlib.metadata.version("klayout"),
              "klayout-pex": importlib.metadata.version("klayout-pex")}
-    key = hashlib.sha256(json.dumps([hashlib.sha256(gds).hexdigest(), schematic, tools]).encode()).hexdigest()[:32]
-    root = (cache or pex_cache_dir()) / f"{name}-{key}"
+    key = hashlib.sha256(json.dumps([hashlib.sha256(gds).hexdigest(), schematic, tools, mode]).encode()).hexdigest()[:32]
+    root = (cache or pex_cache_dir()) / f"{name}-{mode}-{key}"
     subckt, record_path = root / f"{name}.spice", root / "record.json"
     if subckt.is_file() and record_path.is_file():
         return PostLayout(name, subckt, json.loads(record_path.read_text()), True)
@@ -83,13 +85,13 @@ def post_layout(design: CellDesign, name: str, workdir: Path | None = None, cach
     lvs = run_lvs(work / f"{name}.gds", work / f"{name}.cdl", work)
     if not lvs.match:
         raise ConfigError(f"layout of {name}: LVS against the schematic fails (report {lvs.lvsdb}, log {lvs.log})")
-    netlist, t_pex = run_kpex(lvs.lvsdb, name, work)
+    netlist, t_pex = run_kpex(lvs.lvsdb, name, work, mode)
     ports = [p for p in cells.cell_ports(name, design) if p != GROUND]
     text, caps = rewrite(netlist.read_text(), name, ports)
-    record = {"cell": name, "tools": tools, "lvs": "match", "seconds": {"draw": t_draw, "lvs": lvs.seconds,
+    record = {"cell": name, "tools": tools, "mode": mode, "lvs": "match", "seconds": {"draw": t_draw, "lvs": lvs.seconds,
               "extract": t_pex}, "cap_fF": {n: caps.get(n, 0.0) * 1e15 for n in ports}}
     header = (f"* {name}: drawn by imcpnn.layout from design '{design.name}', LVS clean (klayout-pex sky130 deck),\n"
-              f"* capacitances from klayout-pex {tools['klayout-pex']} (2.5D engine, CC mode, devices blackboxed)\n")
+              f"* parasitics from klayout-pex {tools['klayout-pex']} (2.5D engine, {mode} mode, devices blackboxed)\n")
     atomic_write_text(subckt, header + text)
     atomic_write_json(record_path, record)
     return PostLayout(name, subckt, record, False)

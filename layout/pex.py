@@ -21,16 +21,22 @@ _SCALE = {"": 1.0, "f": 1e-15, "a": 1e-18, "p": 1e-12, "n": 1e-9}
 @dataclass(frozen=True)
 class Extraction:
     subckt: str                      # the rewritten subcircuit text
-    cap_to_net: dict[str, float]     # total extracted capacitance (F) on each net (port names; internal nets too)
+    cap_to_net: dict[str, float]     # total extracted capacitance (F) on each net, its RC sub-nodes included
     seconds: float
 
 
-def run_kpex(lvsdb: Path, cell: str, workdir: Path, threads: int = 1) -> tuple[Path, float]:
-    """klayout-pex, 2.5D engine, on an LVS database; devices such as the MIM are kept as devices (blackboxed),
-    so that their own model gives their capacitance.  Returns the SPICE netlist it wrote and the seconds taken."""
+MODES = ("CC", "RC")
+
+
+def run_kpex(lvsdb: Path, cell: str, workdir: Path, mode: str = "CC", threads: int = 1) -> tuple[Path, float]:
+    """klayout-pex, 2.5D engine, on an LVS database: capacitances (``mode`` CC) or capacitances and wire
+    resistances (RC); devices such as the MIM are kept as devices (blackboxed), so that their own model gives their
+    capacitance.  Returns the SPICE netlist it wrote and the seconds taken."""
+    if mode not in MODES:
+        raise ConfigError(f"extraction mode {mode!r}: use one of {MODES}")
     out = workdir / f"{cell}_kpex.spice"
     args = [sys.executable, "-m", "klayout_pex", "extract", "--pdk", "sky130A", "--lvsdb", str(lvsdb),
-            "--cell", cell, "--2.5D", "--blackbox", "true", "--check", "true",
+            "--cell", cell, "--2.5D", "--mode", mode, "--blackbox", "true", "--check", "true",
             # the version check asks the klayout executable (Debian: 0.28); the 2.5D engine runs on the
             # klayout Python module (>= 0.30) that this interpreter imports
             "--tool-version-checks", "warn", "--threads", str(threads),
@@ -66,6 +72,11 @@ def _farads(v: str) -> float:
     return float(m.group(1)) * _SCALE[m.group(2).lower()]
 
 
+def _net(node: str) -> str:
+    """The net a node of the kpex netlist belongs to (RC mode names a net's sub-nodes <net>.<piece>)."""
+    return node.split(".", 1)[0]
+
+
 def rewrite(text: str, name: str, ports: list[str]) -> tuple[str, dict[str, float]]:
     """The kpex netlist of ``name`` as subcircuit ``name`` with exactly ``ports`` (in that order; ground, the
     substrate, becomes node 0); internal nets and instance names made plain SPICE words."""
@@ -82,7 +93,10 @@ def rewrite(text: str, name: str, ports: list[str]) -> tuple[str, dict[str, floa
     def node(n: str) -> str:
         if n == GROUND:
             return "0"
-        return re.sub(r"^\\?\$(\d+)$", r"_n\1", n)
+        if n in want:
+            return n
+        # an internal net ($12) or an RC sub-node (mem.$13.met2): one plain word that no port can be
+        return "_" + re.sub(r"\W", "_", n.replace("\\", ""))
 
     body: list[str] = []
     caps: dict[str, float] = {}
@@ -93,10 +107,12 @@ def rewrite(text: str, name: str, ports: list[str]) -> tuple[str, dict[str, floa
         kind = words[0][0].upper()
         inst = kind + "_" + re.sub(r"\W", "", words[0][1:])
         if kind == "C" and len(words) == 4:
-            a, b, c = node(words[1]), node(words[2]), _farads(words[3])
-            for n in (a, b):
+            c = _farads(words[3])
+            for n in {_net(words[1]), _net(words[2])}:
                 caps[n] = caps.get(n, 0.0) + c
-            body.append(f"{inst} {a} {b} {c:.6g}")
+            body.append(f"{inst} {node(words[1])} {node(words[2])} {c:.6g}")
+        elif kind == "R" and len(words) == 4:
+            body.append(f"{inst} {node(words[1])} {node(words[2])} {float(words[3]):.6g}")
         elif kind == "X":
             at = next(k for k, w in enumerate(words) if w.startswith("sky130_fd_pr__"))
             body.append(" ".join([inst] + [node(n) for n in words[1:at]] + words[at:]))

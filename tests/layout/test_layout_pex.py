@@ -43,13 +43,12 @@ def test_extraction_is_cached_by_content(synapse_pex):
     assert wider.cached  # vdd does not change the layout or the schematic: same content, same extraction
 
 
-@pytest.mark.spice
-def test_extracted_synapse_simulates_like_the_schematic(synapse_pex, tmp_path):
+def _dc_currents(bodies, tmp_path):
+    """I(mem) of the synapse subcircuit ``body`` with the memory transistor on (NMOS branch, spike high)."""
     from imcpnn.pdk import lib_line
 
-    r, _ = synapse_pex
     currents = []
-    for body in (nc.synapse_subckt(default_design()), r.subckt.read_text()):
+    for body in bodies:
         deck = tmp_path / "dc.cir"
         deck.write_text("* synapse DC\n" + lib_line("tt") + "\n" + body + "\n"
                         "X1 mem spk spkb vgn vgp vdd imc_synapse\nVmem mem 0 0.9\nVspk spk 0 1.8\nVspkb spkb 0 0\n"
@@ -57,8 +56,30 @@ def test_extracted_synapse_simulates_like_the_schematic(synapse_pex, tmp_path):
         out = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=120).stdout
         line = next(l for l in out.splitlines() if "i(vmem)" in l.lower())
         currents.append(float(line.split("=")[1]))
+    return currents
+
+
+@pytest.mark.spice
+def test_extracted_synapse_simulates_like_the_schematic(synapse_pex, tmp_path):
+    r, _ = synapse_pex
+    currents = _dc_currents((nc.synapse_subckt(default_design()), r.subckt.read_text()), tmp_path)
     assert currents[0] < -1e-7
     assert currents[1] == pytest.approx(currents[0], rel=1e-3)
+
+
+@pytest.mark.spice
+def test_rc_extraction_adds_wire_resistance(synapse_pex, tmp_path):
+    from imcpnn.layout.flow import post_layout
+
+    cc, cache = synapse_pex
+    rc = post_layout(default_design(), nc.SYNAPSE, mode="RC", cache=cache)
+    text = rc.subckt.read_text()
+    assert text.splitlines()[2] == cc.subckt.read_text().splitlines()[2]  # the same .subckt line
+    assert sum(l.startswith("R_") for l in text.splitlines()) > 10
+    # the capacitance is split over the sub-nodes but totals about the same per net
+    assert rc.record["cap_fF"]["mem"] == pytest.approx(cc.record["cap_fF"]["mem"], rel=0.3)
+    currents = _dc_currents((nc.synapse_subckt(default_design()), text), tmp_path)
+    assert currents[1] == pytest.approx(currents[0], rel=1e-2)
 
 
 @pytest.mark.slow

@@ -47,7 +47,7 @@ def test_rewrite_keeps_the_netlist_ports_and_ground():
     text, caps = rewrite(_KPEX, "imc_synapse", ports)
     lines = text.splitlines()
     assert lines[0] == ".subckt imc_synapse mem spk spkb vgn vgp vdd"
-    assert "X_1 _n10 vgp mem vdd sky130_fd_pr__pfet_01v8 l=0.25 w=1 as=0.285 ad=0.145 ps=2.57 pd=1.29" in lines
+    assert "X_1 __10 vgp mem vdd sky130_fd_pr__pfet_01v8 l=0.25 w=1 as=0.285 ad=0.145 ps=2.57 pd=1.29" in lines
     assert "C_ext_2 0 mem 1.5e-15" in lines
     assert caps["mem"] == pytest.approx(2e-15)
 
