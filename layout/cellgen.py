@@ -64,7 +64,8 @@ def chains(fets: list[Device], keep: set[str]) -> list[list[Device]]:
         left.remove(start)
         node = start.nodes[2] if node == start.nodes[0] else start.nodes[0]
         while node in inner:
-            nxt = next((d for d in left if node in (d.nodes[0], d.nodes[2]) and d.part.polarity == start.part.polarity), None)
+            nxt = next((d for d in left
+                        if node in (d.nodes[0], d.nodes[2]) and d.part.polarity == start.part.polarity), None)
             if nxt is None:
                 break
             left.remove(nxt)

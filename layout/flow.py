@@ -72,7 +72,8 @@ def post_layout(design: CellDesign, name: str, mode: str = "CC", workdir: Path |
     schematic = cells.schematic(name, design)
     tools = {"klayout": ".".join(map(str, klayout_exe()[1])), "klayout-module": importlib.metadata.version("klayout"),
              "klayout-pex": importlib.metadata.version("klayout-pex")}
-    key = hashlib.sha256(json.dumps([hashlib.sha256(gds).hexdigest(), schematic, tools, mode]).encode()).hexdigest()[:32]
+    content = json.dumps([hashlib.sha256(gds).hexdigest(), schematic, tools, mode])
+    key = hashlib.sha256(content.encode()).hexdigest()[:32]
     root = (cache or pex_cache_dir()) / f"{name}-{mode}-{key}"
     subckt, record_path = root / f"{name}.spice", root / "record.json"
     if subckt.is_file() and record_path.is_file():
@@ -88,8 +89,9 @@ def post_layout(design: CellDesign, name: str, mode: str = "CC", workdir: Path |
     netlist, t_pex = run_kpex(lvs.lvsdb, name, work, mode)
     ports = [p for p in cells.cell_ports(name, design) if p != GROUND]
     text, caps = rewrite(netlist.read_text(), name, ports)
-    record = {"cell": name, "tools": tools, "mode": mode, "lvs": "match", "seconds": {"draw": t_draw, "lvs": lvs.seconds,
-              "extract": t_pex}, "cap_fF": {n: caps.get(n, 0.0) * 1e15 for n in ports}}
+    record = {"cell": name, "tools": tools, "mode": mode, "lvs": "match",
+              "seconds": {"draw": t_draw, "lvs": lvs.seconds, "extract": t_pex},
+              "cap_fF": {n: caps.get(n, 0.0) * 1e15 for n in ports}}
     header = (f"* {name}: drawn by imcpnn.layout from design '{design.name}', LVS clean (klayout-pex sky130 deck),\n"
               f"* parasitics from klayout-pex {tools['klayout-pex']} (2.5D engine, {mode} mode, devices blackboxed)\n")
     atomic_write_text(subckt, header + text)

@@ -82,7 +82,9 @@ def run_lvs(gds: Path, schematic: Path, workdir: Path, threads: int = 1) -> LvsR
     lvsdb, extracted, log = workdir / f"{stem}.lvsdb", workdir / f"{stem}_extracted.cir", workdir / f"{stem}_lvs.log"
     args = [exe, "-b", "-r", str(script), "-rd", f"input={gds.resolve()}", "-rd", f"report={lvsdb.resolve()}",
             "-rd", f"target_netlist={extracted.resolve()}", "-rd", f"schematic={schematic.resolve()}",
-            "-rd", f"thr={threads}", "-rd", "run_mode=deep", "-rd", "spice_net_names=true", "-rd", "top_lvl_pins=true", "-rd", f"lvs_sub={GROUND}"]
+            "-rd", f"thr={threads}", "-rd", "run_mode=deep", "-rd", "spice_net_names=true", "-rd", "top_lvl_pins=true",
+            # the deck ties every NMOS body to this global net (not to the taps): name it as our ground
+            "-rd", f"lvs_sub={GROUND}"]
     t0 = time.monotonic()
     proc = subprocess.run(args, capture_output=True, text=True)
     seconds = time.monotonic() - t0

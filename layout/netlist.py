@@ -102,7 +102,8 @@ def lvs_schematic(name: str, ports: list[str], devices: list[Device]) -> str:
             lines.append(f"M{d.name} {' '.join(d.nodes)} sky130_fd_pr__{f.flavour} W={f.w:.6g}u L={f.l:.6g}u")
         else:
             m = d.part
-            lines.append(f"C{d.name} {' '.join(d.nodes)} {mim_lvs_model(m)} A={m.w * m.l:.6g}p P={2 * (m.w + m.l):.6g}u")
+            area, perimeter = m.w * m.l, 2 * (m.w + m.l)
+            lines.append(f"C{d.name} {' '.join(d.nodes)} {mim_lvs_model(m)} A={area:.6g}p P={perimeter:.6g}u")
     lines.append(f".ends {name}")
     return "\n".join(lines) + "\n"
 

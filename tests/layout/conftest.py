@@ -12,7 +12,8 @@ import pytest
 
 
 def _missing() -> dict[str, str | None]:
-    module = None if importlib.util.find_spec("klayout") else "KLayout's Python module is not installed (pip install '.[layout]')"
+    module = (None if importlib.util.find_spec("klayout")
+              else "KLayout's Python module is not installed (pip install '.[layout]')")
     exe = None if shutil.which("klayout") else "the klayout executable is not installed (make setup-layout)"
     kpex = None if importlib.util.find_spec("klayout_pex") else "klayout-pex is not installed (make setup-layout)"
     return {"layout": module, "lvs": module or exe or kpex, "pex": module or exe or kpex}
