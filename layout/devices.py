@@ -39,7 +39,7 @@ def label(cell: kdb.Cell, conductor: tuple[int, int], text: str, x: float, y: fl
 def mcon(cell: kdb.Cell, x: float, y: float) -> None:
     """li1 -> met1 contact centred on (x, y), with its li and met1 landing pads."""
     square(cell, L.MCON, x, y, L.MCON_SIZE)
-    square(cell, L.LI, x, y, L.MCON_SIZE + 0.02)
+    square(cell, L.LI, x, y, L.MCON_SIZE)
     square(cell, L.MET1, x, y, L.MCON_SIZE + 2 * L.MET1_ENC_MCON)
 
 
@@ -123,8 +123,9 @@ def mos_stack(cell: kdb.Cell, x0: float, fets: list[Fet]) -> StackPins:
         square(cell, L.POLY, gx, ly, 2 * pad_hw)
         square(cell, L.LICON, gx, ly, L.LICON_SIZE)
         square(cell, L.NPC, gx, ly, L.LICON_SIZE + 2 * L.NPC_ENC_LICON)
-        box(cell, L.LI, gx - L.LI_WIDTH / 2, ly - L.LICON_SIZE / 2 - L.LI_ENC_LICON,
-            gx + L.LI_WIDTH / 2, ly + L.LICON_SIZE / 2 + L.LI_ENC_LICON)
+        # li past the licon sideways, away from the contact columns below
+        box(cell, L.LI, gx - L.LICON_SIZE / 2 - L.LI_ENC_LICON, ly - L.LICON_SIZE / 2,
+            gx + L.LICON_SIZE / 2 + L.LI_ENC_LICON, ly + L.LICON_SIZE / 2)
         gates.append((gx, ly))
         vt = L.LVTN if f.flavour.endswith("_lvt") else L.HVTP if f.flavour.endswith("_hvt") else None
         if vt is not None:
