@@ -69,8 +69,11 @@ def draw(cell: str, design: str, out: Path, force: bool) -> None:
               help="Where to write the extracted subcircuit (SPICE).")
 @click.option("--mode", type=click.Choice(["CC", "RC"]), default="CC", show_default=True,
               help="CC: coupling and ground capacitances; RC: also the wire resistances (a larger netlist).")
+@click.option("--per-cell", is_flag=True,
+              help="A layer from one extraction of the synapse and one of the neuron (fast at any size; leaves out "
+                   "the coupling between neighbouring cells).")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
-def extract(cell: str, design: str, out: Path, mode: str, force: bool) -> None:
+def extract(cell: str, design: str, out: Path, mode: str, per_cell: bool, force: bool) -> None:
     """Draw CELL, LVS it against the schematic and extract its capacitances (cached by content)."""
     from imcpnn.atomic import atomic_write_text
     from imcpnn.netlists.design import load_design
@@ -78,12 +81,20 @@ def extract(cell: str, design: str, out: Path, mode: str, force: bool) -> None:
     name, des = _cell_name(cell), load_design(design)
     flow = _stage()
     _new_file(out, force)
-    r = flow.post_layout(des, name, mode)
-    atomic_write_text(out, r.subckt.read_text())
-    sec = r.record["seconds"]
-    how = "from the cache" if r.cached else (f"drawn {sec['draw']:.1f} s, LVS clean {sec['lvs']:.1f} s, "
-                                              f"extracted {sec['extract']:.1f} s")
-    caps = r.record["cap_fF"]
+    shape = flow.cells.layer_shape(name)
+    if per_cell:
+        if shape is None:
+            raise ConfigError("--per-cell applies to a layer (N_INxN_OUT)")
+        text, record = flow.layer_from_cells(des, *shape, mode)
+        cached = False
+    else:
+        r = flow.post_layout(des, name, mode)
+        text, record, cached = r.subckt.read_text(), r.record, r.cached
+    atomic_write_text(out, text)
+    sec = record["seconds"]
+    how = "from the cache" if cached else (f"drawn {sec['draw']:.1f} s, LVS clean {sec['lvs']:.1f} s, "
+                                            f"extracted {sec['extract']:.1f} s")
+    caps = record["cap_fF"]
     top = sorted(caps.items(), key=lambda kv: -kv[1])[:4]
     click.echo(f"{name}: {how}; largest port capacitances " + ", ".join(f"{n} {c:.2f} fF" for n, c in top))
     click.echo(f"wrote {out}")

@@ -83,6 +83,22 @@ def neuron_layout(design: CellDesign) -> tuple[kdb.Layout, kdb.Cell]:
     return layout, cell
 
 
+def row_span(design: CellDesign) -> tuple[float, float]:
+    """The height (y0, y1) every cell of a layer row is drawn to: the taller of synapse and neuron."""
+    probe = new_layout()
+    _, e_syn = draw_leaf(probe, nc.SYNAPSE, design, SYNAPSE_COLUMNS)
+    _, e_neu = draw_leaf(probe, nc.NEURON, design, NEURON_COLUMNS)
+    return min(e_syn.y0, e_neu.y0), max(e_syn.y1, e_neu.y1)
+
+
+def leaf_in_layer_layout(design: CellDesign, name: str) -> tuple[kdb.Layout, kdb.Cell]:
+    """The synapse or the neuron alone, drawn as in a layer (to the row's height)."""
+    layout = new_layout()
+    columns = SYNAPSE_COLUMNS if name == nc.SYNAPSE else NEURON_COLUMNS
+    cell, _ = draw_leaf(layout, name, design, columns, row_span(design))
+    return layout, cell
+
+
 def layer_layout(design: CellDesign, n_in: int, n_out: int) -> tuple[kdb.Layout, kdb.Cell]:
     """The N_in x N_out layer: synapse (i, j) in row i (output neuron), column j (input), neuron i at the row's
     right end.  Rows share their membrane and supply tracks by abutment, columns their spike (synapses) and
@@ -90,10 +106,7 @@ def layer_layout(design: CellDesign, n_in: int, n_out: int) -> tuple[kdb.Layout,
     name the layer's ports as netlists/cells.layer_ports does."""
     if n_in < 1 or n_out < 1:
         raise ValueError("n_in and n_out must be >= 1")
-    probe = new_layout()
-    _, e_syn = draw_leaf(probe, nc.SYNAPSE, design, SYNAPSE_COLUMNS)
-    _, e_neu = draw_leaf(probe, nc.NEURON, design, NEURON_COLUMNS)
-    span = (min(e_syn.y0, e_neu.y0), max(e_syn.y1, e_neu.y1))
+    span = row_span(design)
     layout = new_layout()
     syn, e_syn = draw_leaf(layout, nc.SYNAPSE, design, SYNAPSE_COLUMNS, span)
     neu, e_neu = draw_leaf(layout, nc.NEURON, design, NEURON_COLUMNS, span)

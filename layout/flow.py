@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -38,8 +39,11 @@ class PostLayout:
     cached: bool
 
 
-def draw(design: CellDesign, name: str) -> tuple[kdb.Layout, kdb.Cell]:
-    """The layout of ``name``: imc_synapse, imc_neuron or imc_layer_<n_in>x<n_out>."""
+def draw(design: CellDesign, name: str, in_layer: bool = False) -> tuple[kdb.Layout, kdb.Cell]:
+    """The layout of ``name``: imc_synapse, imc_neuron (``in_layer``: drawn to a layer row's height) or
+    imc_layer_<n_in>x<n_out>."""
+    if name in (nc.SYNAPSE, nc.NEURON) and in_layer:
+        return cells.leaf_in_layer_layout(design, name)
     if name == nc.SYNAPSE:
         return cells.synapse_layout(design)
     if name == nc.NEURON:
@@ -62,12 +66,12 @@ def gds_bytes(layout: kdb.Layout) -> bytes:
 
 
 def post_layout(design: CellDesign, name: str, mode: str = "CC", workdir: Path | None = None,
-                cache: Path | None = None) -> PostLayout:
+                cache: Path | None = None, in_layer: bool = False) -> PostLayout:
     """Draw ``name`` from ``design``, LVS it against the schematic from the same design (a mismatch is an error),
     extract its capacitances (``mode`` CC; RC: and wire resistances) with klayout-pex and rewrite them as the
     netlist's subcircuit."""
     t0 = time.monotonic()
-    layout, _ = draw(design, name)
+    layout, _ = draw(design, name, in_layer)
     gds = gds_bytes(layout)
     schematic = cells.schematic(name, design)
     tools = {"klayout": ".".join(map(str, klayout_exe()[1])), "klayout-module": importlib.metadata.version("klayout"),
@@ -97,3 +101,43 @@ def post_layout(design: CellDesign, name: str, mode: str = "CC", workdir: Path |
     atomic_write_text(subckt, header + text)
     atomic_write_json(record_path, record)
     return PostLayout(name, subckt, record, False)
+
+
+#: the leaf subcircuits of a per-cell layer, renamed so that they do not clash with the network's own
+PEX_SUFFIX = "_pex"
+
+
+def layer_from_cells(design: CellDesign, n_in: int, n_out: int, mode: str = "CC",
+                     cache: Path | None = None) -> tuple[str, dict]:
+    """A post-layout N_in x N_out layer built from two extractions, the synapse and the neuron each drawn as in
+    the layer: the netlists' layer subcircuit over the extracted leaves.  Its cost does not grow with the layer;
+    the coupling between neighbouring cells is left out (docs/layout.md measures what that misses).  The whole
+    array is still drawn and LVS-checked."""
+    name = nc.layer_name(n_in, n_out)
+    t0 = time.monotonic()
+    layout, _ = draw(design, name)
+    with tempfile.TemporaryDirectory() as tmp:
+        gds, cdl = Path(tmp) / f"{name}.gds", Path(tmp) / f"{name}.cdl"
+        gds.write_bytes(gds_bytes(layout))
+        cdl.write_text(cells.schematic(name, design))
+        t_draw = time.monotonic() - t0
+        lvs = run_lvs(gds, cdl, Path(tmp))
+        if not lvs.match:
+            raise ConfigError(f"layout of {name}: LVS against the schematic fails")
+    leaves = {leaf: post_layout(design, leaf, mode, cache=cache, in_layer=True) for leaf in (nc.SYNAPSE, nc.NEURON)}
+    body = [re.sub(rf"\b({nc.SYNAPSE}|{nc.NEURON})$", rf"\1{PEX_SUFFIX}", line) for line in nc.layer_body(n_in, n_out)]
+    parts = [f".subckt {name} {' '.join(nc.layer_ports(n_in, n_out))}", *body, f".ends {name}"]
+    for leaf, r in leaves.items():
+        text = r.subckt.read_text()
+        parts.append(re.sub(rf"^(\.(?:subckt|ends) {leaf})\b", rf"\1{PEX_SUFFIX}", text, flags=re.MULTILINE))
+    caps: dict[str, float] = {}
+    for line in nc.layer_body(n_in, n_out):
+        words = line.split()
+        formal = [p for p in cells.cell_ports(words[-1], design) if p != GROUND]
+        for actual, port in zip(words[1:-1], formal):
+            caps[actual] = caps.get(actual, 0.0) + leaves[words[-1]].record["cap_fF"][port]
+    record = {"cell": name, "per_cell": True, "mode": mode, "lvs": "match",
+              "seconds": {"draw": t_draw, "lvs": lvs.seconds,
+                          "extract": sum(r.record["seconds"]["extract"] for r in leaves.values() if not r.cached)},
+              "cap_fF": caps, "leaves": {leaf: r.record for leaf, r in leaves.items()}}
+    return "\n".join(parts) + "\n", record

@@ -83,12 +83,18 @@ def test_rc_extraction_adds_wire_resistance(synapse_pex, tmp_path):
 
 
 @pytest.mark.slow
-def test_layer_extraction_ports_match(tmp_path):
-    from imcpnn.layout.flow import post_layout
+def test_layer_extraction_ports_match_and_per_cell_agrees(tmp_path):
+    from imcpnn.layout.flow import layer_from_cells, post_layout
 
-    r = post_layout(default_design(), nc.layer_name(1, 1), cache=tmp_path)
+    r = post_layout(default_design(), nc.layer_name(2, 1), cache=tmp_path)
     head = r.subckt.read_text().split(".subckt ", 1)[1].splitlines()[0].split()
-    assert head == [nc.layer_name(1, 1)] + nc.layer_ports(1, 1)
+    assert head == [nc.layer_name(2, 1)] + nc.layer_ports(2, 1)
     caps = r.record["cap_fF"]
-    # the membrane: one synapse plus the neuron's routing, still well below the MIM itself
+    # the membrane: two synapses plus the neuron's routing, still well below the MIM itself
     assert 2.0 < caps["mem_0"] < 50.0
+    # the layer from one synapse and one neuron extraction: the same subcircuit ports, and the same
+    # capacitances but for the coupling between neighbouring cells and the supply strap (vdd)
+    text, per_cell = layer_from_cells(default_design(), 2, 1, cache=tmp_path)
+    assert text.splitlines()[0].split()[1:] == head
+    for port in ("mem_0", "in_0", "inb_1", "ph", "out_0"):
+        assert per_cell["cap_fF"][port] == pytest.approx(caps[port], rel=0.05), port
