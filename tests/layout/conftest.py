@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         for mark in ("layout", "lvs", "pex"):
             reason = missing[mark]
-            if mark in item.keywords and reason:
+            if item.get_closest_marker(mark) is not None and reason:
                 if os.environ.get("IMC_REQUIRE_LAYOUT") == "1":
                     raise pytest.UsageError(f"layout tests required but: {reason}")
                 item.add_marker(pytest.mark.skip(reason=reason))
