@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import klayout.db as kdb
 
 from imcpnn.errors import ConfigError
-from imcpnn.netlists.design import Fet, Mim
+from imcpnn.netlists.design import Mim
 
 from . import devices as D
 from . import layers as L
