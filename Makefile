@@ -12,7 +12,7 @@ STAMP := .venv/.imcpnn-setup-stamp
 TORCH_PIN ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-fast demo demo-digits doctor clean-venv
+.PHONY: setup setup-layout test test-fast demo demo-digits doctor clean-venv
 
 setup: $(STAMP)
 
@@ -28,6 +28,25 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q -e '.[test]'
 	.venv/bin/imc-extract pdk install
 	@touch $(STAMP)
+
+# Layout, LVS and parasitic extraction (docs/layout.md), not part of `make setup` (about 250 MB): Debian's klayout
+# (the executable that runs the LVS deck), KLayout's Python module (the [layout] extra, for drawing and for the 2.5D
+# engine) and klayout-pex, whose metadata asks for Python >= 3.12 while it runs on 3.11: its wheel is fetched for
+# 3.12 and installed without the metadata checks.
+KPEX_VERSION ?= 0.6.12
+setup-layout: setup
+	@if ! command -v klayout >/dev/null; then \
+	  echo "== installing klayout (apt-get)"; \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq klayout >/dev/null; \
+	fi
+	$(PIP) install -q -e '.[test,layout]'
+	@if ! $(PY) -c "import klayout_pex" 2>/dev/null; then \
+	  tmp=$$(mktemp -d) && \
+	  $(PIP) download -q --no-deps --python-version 3.12 --only-binary=:all: klayout-pex==$(KPEX_VERSION) -d $$tmp && \
+	  $(PIP) install -q --no-deps --ignore-requires-python $$tmp/klayout_pex-$(KPEX_VERSION)-py3-none-any.whl; \
+	  status=$$?; rm -rf $$tmp; exit $$status; \
+	fi
 
 # pytest writes its report only when the session ends normally: a test that ends the process early (os._exit(0))
 # would otherwise pass for a complete run.

@@ -1,0 +1,49 @@
+"""LVS of the generated layouts against schematics from the same design, with klayout-pex's sky130 deck; and
+that the check can fail: a schematic from a different design must not match."""
+
+from __future__ import annotations
+
+import pytest
+
+from imcpnn.netlists import cells as nc
+from imcpnn.netlists.design import Fet, Mim, default_design
+
+pytestmark = pytest.mark.lvs
+
+
+def _lvs(tmp_path, name, layout_design, schematic_design=None):
+    from imcpnn.layout import cells
+    from imcpnn.layout.flow import draw
+    from imcpnn.layout.lvs import run_lvs
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    layout, _ = draw(layout_design, name)
+    gds = tmp_path / f"{name}.gds"
+    layout.write(str(gds))
+    cdl = tmp_path / f"{name}.cdl"
+    cdl.write_text(cells.schematic(name, schematic_design or layout_design))
+    return run_lvs(gds, cdl, tmp_path / "lvs")
+
+
+def test_synapse_lvs_clean(tmp_path):
+    r = _lvs(tmp_path, nc.SYNAPSE, default_design())
+    assert r.match, r.log.read_text()[-2000:]
+    extracted = r.extracted.read_text()
+    assert extracted.count("sky130_fd_pr__nfet_01v8 L=0.25 W=1") == 2
+    assert extracted.count("sky130_fd_pr__pfet_01v8 L=0.25 W=1") == 2
+
+
+def test_lvs_catches_a_changed_transistor(tmp_path):
+    other = default_design().derive(syn_n_mem=Fet("nfet_01v8", 2.0, 0.25))
+    assert not _lvs(tmp_path, nc.SYNAPSE, default_design(), other).match
+
+
+def test_neuron_lvs_clean_and_mim_size_checked(tmp_path):
+    d = default_design()
+    assert _lvs(tmp_path / "same", nc.NEURON, d).match
+    assert not _lvs(tmp_path / "other", nc.NEURON, d, d.derive(c_m=Mim("cap_mim_m3_2", 7.0, 8.0))).match
+
+
+def test_layer_lvs_clean(tmp_path):
+    r = _lvs(tmp_path, nc.layer_name(2, 1), default_design())
+    assert r.match, r.log.read_text()[-2000:]
