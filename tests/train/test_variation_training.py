@@ -155,3 +155,11 @@ def test_eval_variation_cli(tmp_path, cells):
     assert other["accuracies"] != v["accuracies"]
     res = r.invoke(cli, ["eval", str(rd), "--seed", "1"])
     assert res.exit_code == 2 and "need --variation" in res.output
+
+
+@pytest.mark.parametrize("name", ["iris-variation", "digits-variation"])
+def test_shipped_variation_configs_resolve(name):
+    cfg, _, cell, _ = make_config(name, cell=CELL)
+    s = V.resolve_sigmas(cfg.variation, cell)
+    assert s.current["n"].sigma_at(1e-9) == 0.3 and s.threshold == 0.006 and s.c_m == 0.01
+    assert cfg.variation.from_cell is False  # explicit sigmas: the fixture cell has no measured section
