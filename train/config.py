@@ -193,6 +193,8 @@ class VariationConfig(_Strict):
     threshold_sigma: float | None = Field(None, ge=0, description="std of a neuron's firing threshold (v_th units)")
     c_m_sigma: float | None = Field(None, ge=0, description="relative std of a neuron's C_eff: its synapse charges "
                                     "and firing ramp scale by C_nominal / C_instance")
+    ramp_sigma: float | None = Field(None, ge=0, description="relative std of a neuron's firing-ramp rate (its "
+                                     "discharger); from the cell: the alpha_dis spread")
     sigma_scale: float = Field(1.0, ge=0, description="multiplies every sigma")
     draw_seed: int | None = Field(None, description="seed of the draws (default: the config's seed)")
     cells: list[str] = Field(default_factory=list, description="more cell.json files (corners, temperatures) to "

@@ -43,6 +43,7 @@ class Sigmas:
     c_m: float
     i_unit: float | None
     scale: float = 1.0
+    ramp: float = 0.0
 
 
 def threshold_spread(meas: Variation, cell: CellParams) -> float:
@@ -75,9 +76,11 @@ def resolve_sigmas(vc: VariationConfig, cell: CellParams | None) -> Sigmas:
         threshold_spread(use, cell) if use is not None else 0.0)
     c_m = vc.c_m_sigma if vc.c_m_sigma is not None else (
         use.spreads["c_m"].rel if use is not None and "c_m" in use.spreads else 0.0)
+    ramp = vc.ramp_sigma if vc.ramp_sigma is not None else (
+        use.spreads["alpha_dis"].rel if use is not None and "alpha_dis" in use.spreads else 0.0)
     k = vc.sigma_scale
     return Sigmas(current=current, weight=(vc.weight_sigma or 0.0) * k, threshold=threshold * k, c_m=c_m * k,
-                  i_unit=cell.i_unit if cell is not None else None, scale=k)
+                  i_unit=cell.i_unit if cell is not None else None, scale=k, ramp=ramp * k)
 
 
 def sigma_of_current(table: CurrentMismatch, current: torch.Tensor) -> torch.Tensor:
@@ -158,7 +161,7 @@ def nominal(records: list[LayerModel]) -> Instance:
 
 def draw(net: torch.nn.Module, s: Sigmas, gen: torch.Generator, records: list[LayerModel]) -> Instance:
     """Sample an instance at the net's present weights; the draws (in this order per layer: synapses, bias, C_eff,
-    threshold) come from `gen` only."""
+    threshold, ramp rate) come from `gen` only."""
     names = {id(p): n for n, p in net.named_parameters()}
     factors: dict[str, torch.Tensor] = {}
     maps: list[PotentialMap | None] = []
@@ -173,7 +176,11 @@ def draw(net: torch.nn.Module, s: Sigmas, gen: torch.Generator, records: list[La
         if layer.bias is not None:
             b = layer.bias.detach()
             factors[names[id(layer.bias)]] = lognormal_factor(synapse_sigma(b, s), z_b) * c_scale
-        maps.append(PotentialMap(rec, s.threshold * z_t, c_scale) if s.threshold or s.c_m else None)
+        ramp = c_scale
+        if s.ramp:  # drawn only when on, so that instances without a ramp spread keep their draws
+            z_r = torch.randn(layer.weight.shape[0], generator=gen, dtype=w.dtype).to(w.device)
+            ramp = c_scale * (1.0 + s.ramp * z_r).clamp_min(0.1)
+        maps.append(PotentialMap(rec, s.threshold * z_t, ramp) if s.threshold or s.c_m or s.ramp else None)
     return Instance(factors, maps, records)
 
 

@@ -111,6 +111,16 @@ def test_c_eff_spread_scales_a_neurons_synapses_together():
     assert torch.allclose(inst.maps[1].ramp, fs[0, :, 0])  # the firing ramp lands on the same C
 
 
+def test_ramp_spread_draws_per_neuron_without_touching_the_synapses():
+    _, _, _, net = _iris_net()
+    recs = [lay.neuron for lay in rc_layers(net)]
+    s = _sigmas(ramp=0.12)
+    insts = [V.draw(net, s, V.generator(4, i), recs) for i in range(2000)]
+    ramps = torch.stack([inst.maps[0].ramp for inst in insts])
+    assert abs(float(ramps.std()) / 0.12 - 1) < 0.05 and abs(float(ramps.mean()) - 1) < 0.01
+    assert all(torch.equal(f, torch.ones_like(f)) for f in insts[0].factors.values())
+
+
 def test_threshold_spread_draws_per_neuron_and_is_applied():
     _, _, _, net = _iris_net({"solver": "exact"})
     recs = [lay.neuron for lay in rc_layers(net)]
@@ -143,10 +153,11 @@ def test_sigmas_from_the_cell_and_the_configs_override():
     var = Variation(corner="tt_mm", temperature=27.0, seed=1, n_instances=30,
                     current={"n": CurrentMismatch(n=30, **N_TABLE), "p": CurrentMismatch(n=30, **P_TABLE)},
                     spreads={"c_m": Spread(n=30, mean=cell.c_m, std=0.01 * cell.c_m),
-                             "v_switch": Spread(n=30, mean=cell.v_switch, std=0.005)})
+                             "v_switch": Spread(n=30, mean=cell.v_switch, std=0.005),
+                             "alpha_dis": Spread(n=30, mean=1.1, std=0.11)})
     cv = cell.model_copy(update={"variation": var})
     s = V.resolve_sigmas(VariationConfig(from_cell=True), cv)
-    assert s.current["p"] == var.current["p"] and s.i_unit == cell.i_unit
+    assert s.current["p"] == var.current["p"] and s.i_unit == cell.i_unit and math.isclose(s.ramp, 0.1)
     assert math.isclose(s.c_m, 0.01) and math.isclose(s.threshold, 0.005 / cell.v_th)
     s2 = V.resolve_sigmas(VariationConfig(from_cell=True, threshold_sigma=0.02, weight_sigma=0.1, sigma_scale=2), cv)
     assert s2.current is None and s2.weight == 0.2 and s2.threshold == 0.04 and math.isclose(s2.c_m, 0.02)
