@@ -5,7 +5,8 @@ For each seed: CONFIG trained nominally (its variation section removed) and vari
 every network evaluated over N sampled instances (`imc-train eval RUN --variation N --seed S` with the variation
 section of CONFIG at that scale). In one process, through the Python API, so start-up is paid once. Usage:
     .venv/bin/python benchmarks/variation_train.py --cell cell.json --out DIR [--config iris-variation]
-        [--seeds 0,1,2] [--scales 1,2] [--instances 100] [--eval-seed 0]
+        [--seeds 0,1,2] [--scales 1,2] [--instances 100] [--eval-seed 0] [--measured]
+--measured samples the cell's own Monte-Carlo variation section (`imc-extract mc`) instead of CONFIG's sigmas.
 Prints a table and writes DIR/variation.json; an existing DIR/variation.json is refused, finished runs are reused.
 """
 
@@ -42,12 +43,15 @@ def main() -> None:
     ap.add_argument("--scales", default="1,2")
     ap.add_argument("--instances", type=int, default=100)
     ap.add_argument("--eval-seed", type=int, default=0)
+    ap.add_argument("--measured", action="store_true", help="variation: {from_cell: true} instead of CONFIG's")
     a = ap.parse_args()
     out = Path(a.out)
     if (out / "variation.json").exists():
         raise SystemExit(f"{out / 'variation.json'} exists; pick another --out")
     out.mkdir(parents=True, exist_ok=True)
     base, _ = load_config_dict(a.config)
+    if a.measured:
+        base["variation"] = {"from_cell": True}
     rows = []
     for scale in [float(s) for s in a.scales.split(",")]:
         var = {**base["variation"], "sigma_scale": scale}
