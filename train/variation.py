@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 from torch.func import functional_call
 
 from imcpnn.cell import CellParams, load_cell
 from imcpnn.errors import ConfigError
 from imcpnn.neuron import LayerModel, NeuronModel
-from imcpnn.train.config import TrainConfig, VariationConfig, load_config_dict
+from imcpnn.train.config import TrainConfig, VariationConfig, _fmt_error, load_config_dict
 from imcpnn.train.net import build_net, forward_all, rc_layers
 from imcpnn.variation import CurrentMismatch, Variation
 
@@ -280,8 +281,8 @@ def variation_section(cfg: TrainConfig, source: str | None) -> VariationConfig:
         raise ConfigError(f"{path}: no variation section to sample")
     try:
         return VariationConfig.model_validate(data["variation"])
-    except ValueError as exc:
-        raise ConfigError(f"{path}: bad variation section ({str(exc).splitlines()[-1].strip()[:160]})") from None
+    except ValidationError as exc:
+        raise ConfigError(_fmt_error(exc, f"{path}: variation")) from None
 
 
 def accuracy_stats(accs: list[float]) -> dict:

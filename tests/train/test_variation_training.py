@@ -153,6 +153,9 @@ def test_eval_variation_cli(tmp_path, cells):
     assert out1["test_accuracy"] == out1["cells"][0]["test_accuracy"]
     other = json.loads(r.invoke(cli, args[:5] + ["2"] + args[6:]).output)["cells"][0]["variation"]
     assert other["accuracies"] != v["accuracies"]
+    vfile.write_text(yaml.safe_dump({"variation": {"threshold_sigma": -1}}))
+    res = r.invoke(cli, args)
+    assert res.exit_code == 2 and "threshold_sigma" in res.output and len(res.output.strip().splitlines()) == 1
     res = r.invoke(cli, ["eval", str(rd), "--seed", "1"])
     assert res.exit_code == 2 and "need --variation" in res.output
 
