@@ -82,8 +82,13 @@ def resume_cmd(run_dir, progress):
 @click.option("--stats", is_flag=True, help="add per-layer spike-time statistics (early spikes, docs/paper.md §5.3).")
 @click.option("--early", type=click.FloatRange(min=0, max=1, min_open=True), default=None,
               help="with --stats: spikes before this time count as early (default 0.5).")
-def eval_cmd(run_dir, steps, sigma, e_rev, stats, early):
-    """Re-evaluate RUN_DIR's test accuracy, optionally with another M, noise or |E|."""
+@click.option("--variation", type=click.IntRange(min=1), default=None, metavar="N",
+              help="also the accuracy (mean, p5, min) over N sampled mismatch instances (docs/training.md).")
+@click.option("--seed", type=int, default=None, help="with --variation: seed of the instances (default 0).")
+@click.option("--variation-config", default=None, metavar="YAML",
+              help="with --variation: sample this file's variation section instead of the run's.")
+def eval_cmd(run_dir, steps, sigma, e_rev, stats, early, variation, seed, variation_config):
+    """Re-evaluate RUN_DIR's test accuracy, optionally with another M, noise or |E|, or over sampled mismatch."""
     from imcpnn.train.loop import eval_run
     from imcpnn.train.stats import EARLY_T, spike_stats
 
@@ -91,7 +96,10 @@ def eval_cmd(run_dir, steps, sigma, e_rev, stats, early):
         raise ConfigError(f"--e-rev must be > 0 (got {e_rev})")
     if early is not None and not stats:
         raise ConfigError("--early needs --stats")
-    res = eval_run(run_dir, steps=steps, sigma=sigma, e_rev=e_rev)
+    if (seed is not None or variation_config is not None) and not variation:
+        raise ConfigError("--seed and --variation-config need --variation N")
+    res = eval_run(run_dir, steps=steps, sigma=sigma, e_rev=e_rev, variation=variation,
+                   variation_seed=seed or 0, variation_config=variation_config)
     if stats:
         res["spike_stats"] = spike_stats(run_dir, EARLY_T if early is None else early, steps=steps, sigma=sigma,
                                          e_rev=e_rev)

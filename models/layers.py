@@ -60,6 +60,9 @@ class _RCSpikeBase(nn.Module):
         self.eval_noise = bool(eval_noise)
         self.w_min = None if w_min is None else float(w_min)
         self.w_max = None if w_max is None else float(w_max)
+        #: per-neuron map of the end-of-accumulation potential before firing (None: none); how a sampled mismatch
+        #: instance (imcpnn/train/variation.py) gives each neuron its own threshold and ramp without another forward
+        self.potential_map = None
         if offset not in ("random", "fixed") and not isinstance(offset, (int, float)):
             raise ValueError(f"offset must be 'random', 'fixed' or a number, got {offset!r}")
 
@@ -101,6 +104,8 @@ class _RCSpikeBase(nn.Module):
 
     def _fire(self, v: Tensor) -> Tensor:
         n = self._neuron
+        if self.potential_map is not None:
+            v = self.potential_map(v)
         t = Fn.fire_time(v, n.e_dis, n.ramp_rate, n.threshold, n.t_min)
         if self.sigma > 0 and (self.training or self.eval_noise):
             t = (t + self.sigma * torch.randn_like(t)).clamp(0.0, 1.0)

@@ -19,6 +19,7 @@ from imcpnn.cell import CellParams, load_cell
 from imcpnn.errors import ConfigError
 from imcpnn.neuron import NeuronModel
 from imcpnn.userfiles import read_user_text
+from imcpnn.variation import CurrentMismatch
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -161,6 +162,55 @@ class LossConfig(_Strict):
                            "before each neuron fires; the loss adds -gamma_q Q (encourages firing)")
 
 
+class CurrentSigmaConfig(_Strict):
+    """sigma_rel of a branch current against the current (A), as imcpnn.variation.CurrentMismatch holds it."""
+
+    i: list[float] = Field(description="A, ascending")
+    sigma_rel: list[float] = Field(description="std / mean of the branch current at each current")
+
+    def mismatch(self) -> CurrentMismatch:
+        # n: the record's Monte-Carlo count; a config's table is given, not sampled, so the minimum stands in
+        return CurrentMismatch(i=self.i, sigma_rel=self.sigma_rel, n=2)
+
+    @model_validator(mode="after")
+    def _table(self) -> "CurrentSigmaConfig":
+        try:
+            self.mismatch()
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return self
+
+
+class VariationConfig(_Strict):
+    """Mismatch injected during training (imcpnn/train/variation.py, docs/training.md "Variation-aware training"):
+    each sigma is the config's when given, else the cell's variation section's with `from_cell`, else off."""
+
+    from_cell: bool = Field(False, description="take the sigmas the config does not give from the cell's "
+                            "variation section (an error when the cell has none)")
+    current: dict[Literal["n", "p"], CurrentSigmaConfig] | None = Field(
+        None, description="per-branch sigma_rel against the synapse current |w| i_unit (needs a cell)")
+    weight_sigma: float | None = Field(None, ge=0, description="one sigma_rel for every synapse (instead of current)")
+    threshold_sigma: float | None = Field(None, ge=0, description="std of a neuron's firing threshold (v_th units)")
+    c_m_sigma: float | None = Field(None, ge=0, description="relative std of a neuron's C_eff: its synapse charges "
+                                    "and firing ramp scale by C_nominal / C_instance")
+    ramp_sigma: float | None = Field(None, ge=0, description="relative std of a neuron's firing-ramp rate (its "
+                                     "discharger); from the cell: the alpha_dis spread")
+    sigma_scale: float = Field(1.0, ge=0, description="multiplies every sigma")
+    draw_seed: int | None = Field(None, description="seed of the draws (default: the config's seed)")
+    cells: list[str] = Field(default_factory=list, description="more cell.json files (corners, temperatures) to "
+                             "train on besides neuron.from, one per batch")
+    cell_order: Literal["cycle", "random"] = Field("cycle", description="which cell a batch uses")
+
+    @model_validator(mode="after")
+    def _one_current(self) -> "VariationConfig":
+        if self.current is not None and self.weight_sigma is not None:
+            raise ValueError("give variation.current (per branch, against the current) or variation.weight_sigma, "
+                             "not both")
+        if self.current is not None and set(self.current) != {"n", "p"}:
+            raise ValueError("variation.current needs both branches, n and p")
+        return self
+
+
 class TrainConfig(_Strict):
     name: str
     dataset: DatasetConfig
@@ -173,6 +223,7 @@ class TrainConfig(_Strict):
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's)")
     eval_every: int = Field(1, ge=1)
     keep_checkpoints: int = Field(5, ge=0, description="epoch checkpoints kept besides checkpoint.pt (0 = all)")
+    variation: VariationConfig | None = Field(None, description="mismatch injected during training (RC-Spike MLPs)")
 
     @model_validator(mode="after")
     def _classes(self) -> "TrainConfig":
@@ -184,6 +235,12 @@ class TrainConfig(_Strict):
     @model_validator(mode="after")
     def _kind(self) -> "TrainConfig":
         m, n, lc = self.model, self.neuron, self.loss
+        if self.variation is not None and (m.kind != "rcspike" or m.arch != "mlp"):
+            raise ValueError("variation is modelled for RC-Spike MLPs only (model.kind rcspike, arch mlp)")
+        if self.variation is not None and n.from_ is None and (self.variation.from_cell or self.variation.current
+                                                               or self.variation.cells):
+            raise ValueError("variation.from_cell, variation.current and variation.cells need a cell (neuron.from); "
+                             "a top-down config takes variation.weight_sigma")
         if m.kind == "rcspike":
             if lc.t_ref > 1:
                 raise ValueError(f"loss.t_ref {lc.t_ref} lies after the firing phase (RC-Spike spikes are in [0, 1])")
@@ -292,12 +349,20 @@ def load_config_dict(name_or_path: str | Path) -> tuple[dict, Path]:
 
 
 # ------------------------------------------------------------------------------------------------------- overrides
+def _section(ann: Any) -> type[BaseModel] | None:
+    """The config section a field holds (also an optional one, `Section | None`), else None."""
+    for cand in (ann, *getattr(ann, "__args__", ())):
+        if isinstance(cand, type) and issubclass(cand, BaseModel):
+            return cand
+    return None
+
+
 def _leaf_paths(model_cls: type[BaseModel], prefix: tuple = ()) -> dict[str, list[tuple]]:
     out: dict[str, list[tuple]] = {}
     for fname, field in model_cls.model_fields.items():
         key = field.alias or fname
-        ann = field.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
+        ann = _section(field.annotation)
+        if ann is not None:
             for k, v in _leaf_paths(ann, prefix + (key,)).items():
                 out.setdefault(k, []).extend(v)
         else:
@@ -317,8 +382,7 @@ def resolve_key(key: str) -> tuple:
             fields = {(f.alias or n): f for n, f in node.model_fields.items()} if node is not None else {}
             if p not in fields:
                 raise ConfigError(f"--set: unknown key '{key}'")
-            ann = fields[p].annotation
-            node = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+            node = _section(fields[p].annotation)
         return parts
     paths = SHORT_KEYS.get(key)
     if not paths:

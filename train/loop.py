@@ -45,6 +45,8 @@ from imcpnn.train.config import (TrainConfig, file_sha256, load_config_cell, loa
 from imcpnn.train.data import DataBundle, augment_images, load_dataset
 from imcpnn.train.record import RUN_FILE, RUN_SCHEMA_VERSION, RunInputs
 from imcpnn.train.net import auto_init_shift, build_net, clamp_weights, forward_all, paper_loss, predict, set_eval_params
+from imcpnn.train.variation import (CELLS_DIR, VariationTraining, accuracy_stats, cell_records, config_cells, draw,
+                                    generator, nominal, resolve_sigmas, setup_training, variation_section)
 
 METRIC_FIELDS = ["epoch", "train_loss", "train_ce", "train_accuracy", "test_accuracy", "epoch_seconds"]
 EVAL_SEED_OFFSET = 1_000_003
@@ -184,6 +186,10 @@ def make_config(config: str | Path | dict, sets: list[str] | dict | None = None,
         load_dataset(cfg.dataset, flatten=True)  # the user's file: its defects are one line before a run dir exists
     cell, cell_path = load_config_cell(cfg, cell, path)
     source = "" if cell_path is None else f"{cell_path.name} sha256:{file_sha256(cell_path)[:16]}"
+    if cfg.variation is not None:  # its defects are one line before a run directory exists
+        resolve_sigmas(cfg.variation, cell)
+        cells = [str(p) for p in config_cells(cfg, path)]
+        cfg = cfg.model_copy(update={"variation": cfg.variation.model_copy(update={"cells": cells})})
     return cfg, neuron_model(cfg, cell, source), cell, cell_path
 
 
@@ -198,10 +204,10 @@ def load_run_config(run_dir: Path) -> TrainConfig:
 # ------------------------------------------------------------------------------------------------------- evaluation
 @torch.no_grad()
 def evaluate(net, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, device=None, batch_size: int = 1000,
-             seed: int | None = None) -> float:
+             seed: int | None = None, forward=forward_all) -> float:
     """Accuracy on (x, y). Randomness inside the model (random DSTD offset, spike noise) is drawn from a private RNG
     seeded with `seed` (default: config seed + a constant), so an evaluation is repeatable and does not disturb the
-    training RNG."""
+    training RNG. `forward(net, x)` gives every layer's times (a sampled instance's: train/variation.py)."""
     device = device or next(net.parameters()).device
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
     was_training = net.training
@@ -212,7 +218,7 @@ def evaluate(net, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, device=Non
         torch.manual_seed(seed)
         for i in range(0, len(x), batch_size):
             xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
-            t_out = forward_all(net, xb)[-1]
+            t_out = forward(net, xb)[-1]
             correct += int((predict(t_out, cfg.n_classes) == yb).sum())
     net.train(was_training)
     return correct / max(1, len(x))
@@ -277,13 +283,27 @@ def _new_run(config, out, sets, cell) -> tuple[Path, bool]:
     except FileExistsError:
         raise exists from None
     model.save(out / MODEL_FILE)
+    extra = _save_extra_cells(out, cfg)
     RunInputs(config="<dict>" if isinstance(config, dict) else str(config), overrides=_override_list(sets),
               cell_path=None if cell_path is None else str(Path(cell_path).resolve()),
-              cell_sha256=None if cell_path is None else file_sha256(cell_path), tool_version=__version__,
-              created=time.strftime("%Y-%m-%dT%H:%M:%S%z")).save(out)
+              cell_sha256=None if cell_path is None else file_sha256(cell_path), extra_cells=extra,
+              tool_version=__version__, created=time.strftime("%Y-%m-%dT%H:%M:%S%z")).save(out)
     if cell_path is not None:
         atomic_write_bytes(out / "cell.json", Path(cell_path).read_bytes())
     return out, made
+
+
+def _save_extra_cells(out: Path, cfg: TrainConfig) -> list[dict]:
+    """Copy `variation.cells` into the run (cells/cell_<k>.json, with the model.json each gives) and return their
+    paths and sha256 for run.json."""
+    rows = []
+    for k, path in enumerate(cfg.variation.cells if cfg.variation is not None else [], start=1):
+        data, sha = Path(path).read_bytes(), file_sha256(path)
+        neuron_model(cfg, load_cell(path), f"{Path(path).name} sha256:{sha[:16]}").save(
+            out / CELLS_DIR / f"model_{k}.json")
+        atomic_write_bytes(out / CELLS_DIR / f"cell_{k}.json", data)
+        rows.append({"path": str(path), "sha256": sha})
+    return rows
 
 
 def create_run(config, out: str | Path | None = None, sets=None, cell=None) -> Path:
@@ -308,6 +328,7 @@ def _discard_untrained(run_dir: Path, made: bool) -> None:
     else:
         for name in ("config.yaml", MODEL_FILE, RUN_FILE, "cell.json", "metrics.csv", "summary.json", ".lock"):
             (run_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(run_dir / CELLS_DIR, ignore_errors=True)
         try:
             (run_dir / "checkpoints").rmdir()
         except OSError:
@@ -392,6 +413,7 @@ class _Trainer:
     history: list
     train_seconds: float = 0.0
     done: int = 0
+    variation: VariationTraining | None = None
 
 
 def _setup(run_dir: Path, cfg: TrainConfig) -> _Trainer:
@@ -403,14 +425,16 @@ def _setup(run_dir: Path, cfg: TrainConfig) -> _Trainer:
     if data.n_classes > cfg.n_classes:
         raise ConfigError(f"dataset {data.name} has {data.n_classes} classes but the model has {cfg.n_classes} "
                           f"class outputs; set model.n_classes / the last layer size")
-    net = build_net(cfg, data.input_shape, NeuronModel.load(run_dir / MODEL_FILE)).to(device)
+    model = NeuronModel.load(run_dir / MODEL_FILE)
+    net = build_net(cfg, data.input_shape, model).to(device)
     if cfg.model.init_shift == "auto":  # a resumed run then loads its checkpoint over this
         auto_init_shift(net, data.x_train[:AUTO_INIT_SAMPLES].to(device))
     opt = torch.optim.Adam(net.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas))
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.optim.epochs)
              if cfg.optim.lr_schedule == "cosine" else None)
     shuffle_gen = torch.Generator().manual_seed(cfg.seed + 1)
-    return _Trainer(run_dir, cfg, device, data, net, opt, sched, shuffle_gen, [])
+    variation = setup_training(run_dir, cfg, data.input_shape, model, len(data.y_train))
+    return _Trainer(run_dir, cfg, device, data, net, opt, sched, shuffle_gen, [], variation=variation)
 
 
 def _read_checkpoint(path: Path) -> dict | None:
@@ -485,7 +509,7 @@ def _batches(tr: _Trainer, x_tr: torch.Tensor, y_tr: torch.Tensor, epoch: int, p
             xb, yb = x_tr[idx], y_tr[idx]
             if cfg.dataset.augment and xb.ndim == 4:
                 xb = augment_images(xb.cpu()).to(tr.device)
-            times = forward_all(net, xb)
+            times = forward_all(net, xb) if tr.variation is None else tr.variation.forward(net, xb, epoch, b)
             parts = paper_loss(net, times, yb, cfg, inputs=xb)
             if not torch.isfinite(parts.total):
                 kept = f"last good checkpoint (epoch {tr.done}) kept" if tr.done else "no epoch was checkpointed"
@@ -671,9 +695,15 @@ def _input_shape(cfg: TrainConfig) -> tuple[int, ...]:
 
 
 def eval_run(run_dir: str | Path, steps: int | None = None, sigma: float | None = None,
-             e_rev: float | None = None, seed: int | None = None) -> dict:
-    """Re-evaluate a run's test accuracy, optionally with another DSTD M, spike noise or symmetric |E|."""
+             e_rev: float | None = None, seed: int | None = None, variation: int | None = None,
+             variation_seed: int = 0, variation_config: str | None = None) -> dict:
+    """Re-evaluate a run's test accuracy, optionally with another DSTD M, spike noise or symmetric |E|; per cell
+    when the run trained on several, and over `variation` sampled instances (seeded by `variation_seed`) of the run's
+    variation section or of `variation_config`'s."""
     run_dir = Path(run_dir)
+    if e_rev is not None and (variation or (run_dir / CELLS_DIR).is_dir()):
+        raise ConfigError("--e-rev replaces the cell's physics; it does not combine with --variation or a run "
+                          "trained on several cells")
     loaded = load_run(run_dir, e_rev=e_rev)
     net, cfg = loaded.net, loaded.config
     data = load_dataset(cfg.dataset, flatten=cfg.model.arch == "mlp")
@@ -682,8 +712,29 @@ def eval_run(run_dir: str | Path, steps: int | None = None, sigma: float | None 
     steps_used, sigma_used = st["steps"], st["sigma"]
     device = pick_device(cfg.device)  # the run's configured device, as in training
     acc = evaluate(net.to(device), data.x_test, data.y_test, cfg, device=device, seed=seed)
-    return {"run_dir": str(run_dir), "test_accuracy": acc, "steps": steps_used, "sigma": sigma_used,
-            "device": str(device),
-            "e_plus": net.layers[0].e_plus if hasattr(net, "layers") else None,
-            "e_minus": net.layers[0].e_minus if hasattr(net, "layers") else None, "n_test": len(data.y_test)}
+    res = {"run_dir": str(run_dir), "test_accuracy": acc, "steps": steps_used, "sigma": sigma_used,
+           "device": str(device),
+           "e_plus": net.layers[0].e_plus if hasattr(net, "layers") else None,
+           "e_minus": net.layers[0].e_minus if hasattr(net, "layers") else None, "n_test": len(data.y_test)}
+    if variation or (run_dir / CELLS_DIR).is_dir():
+        res["cells"] = _eval_cells(loaded, data, device, seed, variation or 0, variation_seed, variation_config)
+    return res
+
+
+def _eval_cells(loaded: Run, data: DataBundle, device, seed, n: int, vseed: int, source: str | None) -> list[dict]:
+    """Per cell of the run, its own first: the nominal test accuracy and, for n > 0, the accuracy over n sampled
+    instances (instance i drawn from generator(vseed, i), the same mismatch on every cell)."""
+    cfg, net = loaded.config, loaded.net
+    sig = resolve_sigmas(variation_section(cfg, source), loaded.cell) if n else None
+    rows = []
+    for name, recs in cell_records(loaded.path, cfg, data.input_shape, loaded.model):
+        def acc(inst) -> float:
+            return evaluate(net, data.x_test, data.y_test, cfg, device=device, seed=seed, forward=inst.forward)
+
+        row = {"cell": name, "test_accuracy": acc(nominal(recs))}
+        if n:
+            accs = [acc(draw(net, sig, generator(vseed, i), recs)) for i in range(n)]
+            row["variation"] = {"n": n, "seed": vseed, **accuracy_stats(accs)}
+        rows.append(row)
+    return rows
 

@@ -18,12 +18,14 @@ RUN_FILE = "run.json"
 @dataclass(frozen=True)
 class RunInputs:
     """config: the shipped name or path given; overrides: the `--set KEY=VALUE` applied, in order; cell_path and
-    cell_sha256: the cell the neuron model was built from (None for a top-down run); tool_version: imc-pnn's."""
+    cell_sha256: the cell the neuron model was built from (None for a top-down run); extra_cells: {path, sha256} of each
+    further cell trained on (variation.cells, copied to cells/cell_<k>.json); tool_version: imc-pnn's."""
 
     config: str
     overrides: list[str] = field(default_factory=list)
     cell_path: str | None = None
     cell_sha256: str | None = None
+    extra_cells: list[dict] = field(default_factory=list)
     tool_version: str = ""
     created: str = ""
 
