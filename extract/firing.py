@@ -22,8 +22,11 @@ from imcpnn.extract.fit import ExtractionError
 from imcpnn.laws import FiringLaw, rising_crossing
 from imcpnn.spice.session import Plot
 
-# target end-of-accumulation potentials (model units): ramp-fired ones across the phase, and overdriven ones
-V_TARGETS = (0.0, 0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 0.95, 1.6, 2.0)
+#: target end-of-accumulation potentials (model units): ramp-fired ones across the phase, and overdriven ones. The
+#: injected currents are these over the condition's measured i_unit (extract/trim.py). Until the trim step the
+#: currents came from a fixed estimate of i_unit that was 1.3142 times the one measured at tt, 27 C; the factor keeps
+#: the potentials (and the cached transient) that tt has always been fitted on
+V_TARGETS = tuple(v * 1.3142 for v in (0.0, 0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 0.95, 1.6, 2.0))
 T_INJ = 0.1  # injection starts 0.1 T after the accumulation start
 
 
@@ -36,8 +39,9 @@ class FiringFit:
     points: list[tuple[float, float]]  # (v at end of accumulation, spike time), model units
 
 
-def injection_currents(i_unit_est: float) -> list[float]:
-    return [float(f"{v / (1 - T_INJ) * i_unit_est:.4g}") for v in V_TARGETS]
+def injection_currents(i_unit: float) -> list[float]:
+    """The injected currents (A) that bring the membrane to V_TARGETS at the end of accumulation."""
+    return [float(f"{v / (1 - T_INJ) * i_unit:.4g}") for v in V_TARGETS]
 
 
 def fit_firing(plots: list[Plot], *, v0: float, v_th: float, beta_dis: float, vdd: float, t_circ: float,
