@@ -9,8 +9,9 @@ synapse whose input arrived does it at once, so a neuron with several active inp
 its end-of-accumulation potential says. The DC characterisation cannot see this and the firing fit (an ideal current
 source, no spike lines) excludes it on purpose.
 
-Measured here in one transient of a real layer at the design fan-in: every neuron has one test synapse (gate bias
-from a fixed list, both branches) and one background synapse that brings the membrane into the ramp-fired range.
+Measured here in one transient of a real layer at the design fan-in: every neuron has one test synapse (a weight
+from a fixed list, both branches; its gate bias from the condition's own bias sweep) and one background synapse that
+brings the membrane into the ramp-fired range.
 Sample A: the test input arrives late (small charge); sample B: it never arrives. The test synapse's kick is the
 difference of the two effective potentials ``law^-1(t_spike) - v_end`` (the firing law fitted in
 extract/firing.py), so the background's own kick and any offset of the law cancel. The kick is tabulated against

@@ -56,7 +56,7 @@ V_LO = 0.30
 DIS_OFFSETS = (-0.05, -0.02, 0.0, 0.02, 0.05)
 
 @dataclass(frozen=True)
-class TestPoints:
+class Stimuli:
     """What the plan's stimuli are scaled by, measured at the condition beforehand (extract/trim.py): the expected
     i_unit (A; C_m at the design fan-in times the expected v_th over T) and the kick layers' gate biases."""
 
@@ -149,7 +149,7 @@ def with_temperature(text: str, temp: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-class _Jobs:
+class JobSet:
     """Makes the jobs of one corner at one temperature and records their netlists' hashes."""
 
     def __init__(self, temp: float):
@@ -171,7 +171,7 @@ def _bias_sweeps(param: str, biases, sweep: Dc) -> list:
     return [c for b in biases for c in (SetParam(param, b), sweep)]
 
 
-def _branch(design: CellDesign, lib_line: str, br: str, jobs: _Jobs) -> Branch:
+def _branch(design: CellDesign, lib_line: str, br: str, jobs: JobSet) -> Branch:
     vd = design.vdd
     tb = synapse_branch_tb(design, lib_line, br)
     lo, hi = N_GATE if br == "n" else (vd - P_GATE_FROM_VDD[0], vd - P_GATE_FROM_VDD[1])
@@ -183,7 +183,7 @@ def _branch(design: CellDesign, lib_line: str, br: str, jobs: _Jobs) -> Branch:
     return Branch(br, tb.sign, curves, table_job(design, lib_line, br, jobs))
 
 
-def table_job(design: CellDesign, lib_line: str, br: str, jobs: _Jobs) -> SimJob:
+def table_job(design: CellDesign, lib_line: str, br: str, jobs: JobSet) -> SimJob:
     """The dense gate sweep of a branch at V = V0 (its bias table; branch current = sign * i(vmem))."""
     vd = design.vdd
     tlo, thi = N_TABLE if br == "n" else (vd - P_TABLE_FROM_VDD[0], vd - P_TABLE_FROM_VDD[1])
@@ -192,7 +192,7 @@ def table_job(design: CellDesign, lib_line: str, br: str, jobs: _Jobs) -> SimJob
                 (gate.scale, Current("vmem")))
 
 
-def _discharger(design: CellDesign, lib_line: str, jobs: _Jobs) -> Curves:
+def _discharger(design: CellDesign, lib_line: str, jobs: JobSet) -> Curves:
     tb = discharger_tb(design, lib_line)
     vbs = tuple(round(design.v_b_dis + o, 6) for o in DIS_OFFSETS)
     sweep = _vmem_sweep(design.v0)
@@ -200,13 +200,13 @@ def _discharger(design: CellDesign, lib_line: str, jobs: _Jobs) -> Curves:
                                      (sweep.scale, Current("vmem"))))
 
 
-def sense_job(design: CellDesign, lib_line: str, jobs: _Jobs) -> SimJob:
+def sense_job(design: CellDesign, lib_line: str, jobs: JobSet) -> SimJob:
     sweep = Dc("vmem", 0, design.v0, 0.002)
     return jobs("sense:sensing", "sensing", sensing_tb(design, lib_line).text, [sweep], (sweep.scale, Voltage("sense")))
 
 
 def _kick_layers(design: CellDesign, lib_line: str, fan_in: int, gates: KickGates,
-                 jobs: _Jobs) -> tuple[KickLayer, KickLayer]:
+                 jobs: JobSet) -> tuple[KickLayer, KickLayer]:
     """One layer at the design fan-in with its test synapses switched off at the firing start, and the same behind a
     real driver layer (the kicks of neuron-driven synapses: layers after the first); extract/kicks.py."""
     tests, vn, vp, x = kick_layer_biases(gates, design.vdd, fan_in)
@@ -217,7 +217,7 @@ def _kick_layers(design: CellDesign, lib_line: str, fan_in: int, gates: KickGate
     return kicks, _driven_kicks(design, lib_line, fan_in, gates, KICK_FAN_OUT, jobs)
 
 
-def _driven_kicks(design: CellDesign, lib_line: str, fan_in: int, gates: KickGates, fan_out: int, jobs: _Jobs,
+def _driven_kicks(design: CellDesign, lib_line: str, fan_in: int, gates: KickGates, fan_out: int, jobs: JobSet,
                   part: int = 0) -> KickLayer:
     """The neuron-fed kick transient with a test spike line of ``fan_out`` synapse gates (extract/kicks.py; below 16
     one of several ``part``s); above 16 in the flat device form (the wrapper form needs gigabytes)."""
@@ -238,7 +238,7 @@ def column_tran(design: CellDesign) -> tuple[float, Tran]:
     return 0.1 * T, Tran(T / 200, 2 * T, 0.0, T / 40)
 
 
-def column_job(design: CellDesign, lib_line: str, n: int, i_inj: float, jobs: _Jobs) -> Column:
+def column_job(design: CellDesign, lib_line: str, n: int, i_inj: float, jobs: JobSet) -> Column:
     """The C_eff transient at fan-in n; a large fan-in in the flat device form with a current for the same swing."""
     t_inj, tran = column_tran(design)
     if n in LARGE_FAN_INS:
@@ -248,10 +248,10 @@ def column_job(design: CellDesign, lib_line: str, n: int, i_inj: float, jobs: _J
     return Column(n, jobs(f"column:column{n}", f"column_{n}", tb.text, [tran], (Tran.scale, Voltage("mem"))), i_inj)
 
 
-def plan(design: CellDesign, lib_line: str, points: TestPoints, temp: float = 27.0,
+def plan(design: CellDesign, lib_line: str, points: Stimuli, temp: float = 27.0,
          fan_in: int = DEFAULT_FAN_IN) -> Plan:
     """The jobs of one condition; ``points`` scale its stimuli (measured there beforehand, extract/trim.py)."""
-    jobs = _Jobs(temp)
+    jobs = JobSet(temp)
     fan_ins = tuple(sorted(set(FAN_INS) | {fan_in}))
     branches = tuple(_branch(design, lib_line, br, jobs) for br in ("n", "p"))
     dis = _discharger(design, lib_line, jobs)

@@ -14,7 +14,7 @@ the condition solves for the biases that restore what the design's biases give a
 
 The trim needs no reference circuit of its own (a bias generator would have to be designed and characterised over
 the same conditions first). The same stage measures, at the condition, what the extraction's stimuli are scaled by
-(``TestPoints``): C_m at the design fan-in, V_switch, and the dense gate sweeps whose inverses give the kick tests'
+(``Stimuli``): C_m at the design fan-in, V_switch, and the dense gate sweeps whose inverses give the kick tests'
 gate biases for fixed weights.
 """
 
@@ -26,7 +26,7 @@ import numpy as np
 
 from imcpnn.extract.fit import ExtractionError, column_capacitance, crossing, monotone_table
 from imcpnn.extract.kicks import KickGates
-from imcpnn.extract.plan import (Column, TestPoints, _Jobs, column_job, column_tran, sense_job, table_job)
+from imcpnn.extract.plan import Column, JobSet, Stimuli, column_job, column_tran, sense_job, table_job
 from imcpnn.netlists import CellDesign, discharger_tb, sensing_tb
 from imcpnn.spice.analyses import Current, Dc, SetParam, Voltage
 from imcpnn.spice.jobs import SimJob
@@ -88,7 +88,7 @@ def probe(design: CellDesign, lib_line: str, temp: float, fan_in: int) -> Probe:
     """The DC stage at one condition: V_switch, the discharger's current at V0 over its gate, C_m at the design
     fan-in (a known current from the MIM's nominal 2 fF/um^2 plus half again for the rest: ~0.5 V of swing) and the
     dense gate sweeps."""
-    jobs = _Jobs(temp)
+    jobs = JobSet(temp)
     tb = discharger_tb(design, lib_line)
     sweep = Dc("vb", *DIS_SWEEP)
     dis = jobs("trim:discharger", "trim_discharger", tb.text, [sweep], (sweep.scale, Current("vmem")))
@@ -101,7 +101,7 @@ def probe(design: CellDesign, lib_line: str, temp: float, fan_in: int) -> Probe:
 def sense_trim_job(design: CellDesign, lib_line: str, temp: float, v_switch: float) -> SimJob:
     """v(sense) over the sensing bias with the membrane held at the target V_switch."""
     sweep = Dc("vbs", *SENSE_SWEEP)
-    return _Jobs(temp)("trim:sensing", "trim_sensing", sensing_tb(design, lib_line).text,
+    return JobSet(temp)("trim:sensing", "trim_sensing", sensing_tb(design, lib_line).text,
                        [SetParam("vmem", v_switch), sweep], (sweep.scale, Voltage("sense")))
 
 
@@ -160,7 +160,7 @@ def gate_for(table: tuple[np.ndarray, np.ndarray], current: float) -> float:
     return float(np.interp(np.log(current), np.log(i[order]), vg[order]))
 
 
-def condition_points(design: CellDesign, m: Measured, v_switch: float) -> TestPoints:
+def condition_points(design: CellDesign, m: Measured, v_switch: float) -> Stimuli:
     """The plan's stimuli at one condition, for a cell whose V_switch will be ``v_switch``."""
     i_unit = i_unit_of(design, m, v_switch)
-    return TestPoints(i_unit, KickGates.for_weights(lambda br, w: gate_for(m.tables[br], w * i_unit)))
+    return Stimuli(i_unit, KickGates.for_weights(lambda br, w: gate_for(m.tables[br], w * i_unit)))
