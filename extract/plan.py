@@ -264,8 +264,8 @@ def plan(design: CellDesign, lib_line: str, points: Stimuli, temp: float = 27.0,
     columns = tuple(column_job(design, lib_line, n, i_inj, jobs) for n in fan_ins)
     # firing transients: known charges, then the full firing phase (extract/firing.py)
     tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=T_INJ * T)
-    fire = jobs("fire:firing", f"column_{fan_in}_firing", tb.text, _bias_sweeps("iinj", injection_currents(points.i_unit),
-                tb.analysis), (Tran.scale, Voltage("mem"), Voltage("spk")))
+    sweeps = _bias_sweeps("iinj", injection_currents(points.i_unit), tb.analysis)
+    fire = jobs("fire:firing", f"column_{fan_in}_firing", tb.text, sweeps, (Tran.scale, Voltage("mem"), Voltage("spk")))
     kicks, kicks_neuron = _kick_layers(design, lib_line, fan_in, points.gates, jobs)
     tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=t_inj)
     leak = Column(fan_in, jobs(f"leak:leak{fan_in}", f"column_{fan_in}_leak", tb.text, [tran],
