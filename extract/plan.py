@@ -48,7 +48,7 @@ P_GATE_FROM_VDD = (0.85, 0.45)          # vg_p from vdd-0.85 to vdd-0.45
 #: dense gate sweep for the tables (step, V) and its range
 TABLE_STEP = 0.005
 N_TABLE = (0.25, 0.90)
-P_TABLE_FROM_VDD = (0.95, 0.20)
+P_TABLE_FROM_VDD = (1.60, 0.20)
 #: membrane sweep for I(V) curves (step, V); the grid is aligned so that it contains V0
 V_STEP = 0.05
 V_LO = 0.30
