@@ -59,9 +59,11 @@ def fit_firing(plots: list[Plot], *, v0: float, v_th: float, beta_dis: float, vd
         pts.append(((v0 - v_end) / v_th, (tc - 2 * T) / T))
     ramp = [(v, ts) for v, ts in pts if v < 1.0 and ts > 0.02]
     over = [ts for v, ts in pts if v > 1.4]
-    if len(ramp) < 4 or not over:
+    # three points for two parameters: at ss and fs, -40 C the trimmed sensing stage (its bias PMOS barely on) adds
+    # ~0.2 T of latency and only the three largest ramp-fired charges fire within the phase
+    if len(ramp) < 3 or not over:
         raise ExtractionError(f"firing transient: only {len(ramp)} ramp-fired and {len(over)} overdriven spikes "
-                              "measured (need >= 4 and >= 1): check the discharger and sensing stage")
+                              "measured (need >= 3 and >= 1): check the discharger and sensing stage")
     v = np.array([p[0] for p in ramp])
     ts = np.array([p[1] for p in ramp])
     b = beta_dis

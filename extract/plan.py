@@ -62,6 +62,9 @@ class Stimuli:
 
     i_unit: float
     gates: KickGates
+    #: per branch: how far (V) the I(V) curves' gate range moves from the design's (N_GATE, P_GATE_FROM_VDD), the
+    #: shift of the gate for one unit against the nominal condition's (0 there)
+    curve_shift: tuple[tuple[str, float], ...] = (("n", 0.0), ("p", 0.0))
 
     @property
     def column_current(self) -> float:
@@ -171,10 +174,11 @@ def _bias_sweeps(param: str, biases, sweep: Dc) -> list:
     return [c for b in biases for c in (SetParam(param, b), sweep)]
 
 
-def _branch(design: CellDesign, lib_line: str, br: str, jobs: JobSet) -> Branch:
+def _branch(design: CellDesign, lib_line: str, br: str, jobs: JobSet, shift: float = 0.0) -> Branch:
     vd = design.vdd
     tb = synapse_branch_tb(design, lib_line, br)
     lo, hi = N_GATE if br == "n" else (vd - P_GATE_FROM_VDD[0], vd - P_GATE_FROM_VDD[1])
+    lo, hi = lo + shift, hi + shift
     vgs = [float(x) for x in np.round(np.linspace(lo, hi, N_CURVES), 6)]
     sweep = _vmem_sweep(design.v0)
     curves = tuple(Curves(tuple(chunk), tb.sign, jobs(f"curves:{br}{part}", f"synapse_{br}", tb.text,
@@ -253,7 +257,8 @@ def plan(design: CellDesign, lib_line: str, points: Stimuli, temp: float = 27.0,
     """The jobs of one condition; ``points`` scale its stimuli (measured there beforehand, extract/trim.py)."""
     jobs = JobSet(temp)
     fan_ins = tuple(sorted(set(FAN_INS) | {fan_in}))
-    branches = tuple(_branch(design, lib_line, br, jobs) for br in ("n", "p"))
+    shift = dict(points.curve_shift)
+    branches = tuple(_branch(design, lib_line, br, jobs, shift[br]) for br in ("n", "p"))
     dis = _discharger(design, lib_line, jobs)
     sense = sense_job(design, lib_line, jobs)
     # column transients: a known current from t_inj after the accumulation start to its end; stop at 2T

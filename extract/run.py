@@ -82,7 +82,7 @@ def extract_conditions(design: CellDesign, conditions: list[Condition], *, fan_i
     t0 = time.perf_counter()
     conditions = list(dict.fromkeys((check_corner(c), float(t)) for c, t in conditions))
     run = _Runner(workers, cache, progress, timeout)
-    probed = list(dict.fromkeys([*conditions, *([NOMINAL] if trim else [])]))
+    probed = list(dict.fromkeys([*conditions, NOMINAL]))
     probes: dict[Condition, Probe] = {c: probe(design, lib_line(c[0]), c[1], fan_in) for c in probed}
     res = run([j for p in probes.values() for j in p.jobs], "measuring the biases")
     measured = {c: measure_probe(design, p, {j: res[j].plots for j in p.jobs}) for c, p in probes.items()}
@@ -91,8 +91,8 @@ def extract_conditions(design: CellDesign, conditions: list[Condition], *, fan_i
     for c in conditions:
         des = trims[c].apply(design) if trim else design
         v_switch = trims[c].v_switch if trim else measured[c].v_switch
-        plans[c] = des, plan(des, lib_line(c[0]), condition_points(design, measured[c], v_switch), temp=c[1],
-                             fan_in=fan_in)
+        points = condition_points(design, measured[c], v_switch, measured[NOMINAL])
+        plans[c] = des, plan(des, lib_line(c[0]), points, temp=c[1], fan_in=fan_in)
     res = run([j for _, p in plans.values() for j in p.jobs],
               f"characterising {', '.join(condition_name(c) for c in conditions)}")
     out: dict[Condition, tuple[CellParams, Raw]] = {}

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imcpnn.extract.fit import ExtractionError, column_capacitance, crossing, monotone_table
-from imcpnn.extract.kicks import KickGates
+from imcpnn.extract.kicks import GATE_STEP, KickGates
 from imcpnn.extract.plan import Column, JobSet, Stimuli, column_job, column_tran, sense_job, table_job
 from imcpnn.netlists import CellDesign, discharger_tb, sensing_tb
 from imcpnn.spice.analyses import Current, Dc, SetParam, Voltage
@@ -160,7 +160,11 @@ def gate_for(table: tuple[np.ndarray, np.ndarray], current: float) -> float:
     return float(np.interp(np.log(current), np.log(i[order]), vg[order]))
 
 
-def condition_points(design: CellDesign, m: Measured, v_switch: float) -> Stimuli:
-    """The plan's stimuli at one condition, for a cell whose V_switch will be ``v_switch``."""
+def condition_points(design: CellDesign, m: Measured, v_switch: float, nominal: Measured) -> Stimuli:
+    """The plan's stimuli at one condition, for a cell whose V_switch will be ``v_switch``: the I(V) curves' gates
+    move by as much as the gate for one unit moved from the nominal condition (rounded to 1 mV, so none there)."""
     i_unit = i_unit_of(design, m, v_switch)
-    return Stimuli(i_unit, KickGates.for_weights(lambda br, w: gate_for(m.tables[br], w * i_unit)))
+    i_nom = i_unit_of(design, nominal, nominal.v_switch)
+    shift = tuple((br, round(round((gate_for(m.tables[br], i_unit) - gate_for(nominal.tables[br], i_nom)) / GATE_STEP)
+                             * GATE_STEP, 6)) for br in ("n", "p"))
+    return Stimuli(i_unit, KickGates.for_weights(lambda br, w: gate_for(m.tables[br], w * i_unit)), shift)

@@ -73,8 +73,8 @@ def test_test_points_follow_the_condition():
     """A condition with 60 mV stronger NMOS and 60 mV weaker PMOS gets its kick gates moved by as much; i_unit and
     the injected currents scale with its C_m and V_switch."""
     d = default_design()
-    a = condition_points(d, _measured(), 0.45)
-    b = condition_points(d, _measured(c_m=2 * 110e-15, n_at=0.49, p_at=1.01), 0.45)
+    a = condition_points(d, _measured(), 0.45, _measured())
+    b = condition_points(d, _measured(c_m=2 * 110e-15, n_at=0.49, p_at=1.01), 0.45, _measured())
     assert a.i_unit == pytest.approx(110e-15 * (d.v0 - 0.45) / d.t_circ)
     assert b.i_unit == pytest.approx(2 * a.i_unit)
     assert a.column_current == pytest.approx(COLUMN_CURRENT * a.i_unit, rel=1e-3)
@@ -84,6 +84,10 @@ def test_test_points_follow_the_condition():
         assert gb - ga == pytest.approx(shift, abs=GATE_STEP)
     for ga, gb in zip(a.gates.p, b.gates.p):
         assert gb - ga == pytest.approx(-0.06 - 0.04 * np.log(2), abs=GATE_STEP)
+    # the I(V) curves follow the gate for one unit; none at the nominal condition itself
+    assert dict(a.curve_shift) == {"n": 0.0, "p": 0.0}
+    assert dict(b.curve_shift)["n"] == pytest.approx(shift, abs=GATE_STEP)
+    assert dict(b.curve_shift)["p"] == pytest.approx(-0.06 - 0.04 * np.log(2), abs=GATE_STEP)
     assert len(a.gates.n) == len(N_TEST_WEIGHTS) and len(a.gates.p) == len(P_TEST_WEIGHTS)
     assert all(round(g / GATE_STEP) * GATE_STEP == pytest.approx(g, abs=1e-9) for g in a.gates.n + a.gates.p)
 
