@@ -106,7 +106,7 @@ def run(corner: str, temp: str, design: str, out: Path, force: bool, report: Pat
         written.append(_save(cell, paths[c], force))
         if report is not None:
             write_report(cell, raw, report if len(names) == 1 else report / names[c], stats)
-    if len(names) > 1:
+    if len(cells) > 1:
         written.append(_comparison(comparison_md({names[c]: v[0] for c, v in cells.items()}), report or out.parent,
                                    temps, des.name, not no_trim))
     for c, (cell, raw) in cells.items():
@@ -119,6 +119,11 @@ def run(corner: str, temp: str, design: str, out: Path, force: bool, report: Pat
     click.echo(f"wrote {', '.join(map(str, written))}" + (f"; report in {report}" if report else ""))
     click.echo(f"{stats.jobs} jobs, {stats.cache_hits} from cache, {stats.library_loads} ngspice library loads, "
                f"{time.perf_counter() - t0:.1f} s", err=True)
+    if stats.failures:
+        from imcpnn.extract.fit import ExtractionError
+
+        raise ExtractionError(f"{len(stats.failures)} of {len(names)} conditions failed (the others were written): "
+                              + "; ".join(f"{names[c]}: {e}" for c, e in stats.failures.items()))
     finish(0)
 
 

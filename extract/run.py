@@ -4,7 +4,7 @@ plan -> simulate (parallel, cached) -> fit -> CellParams."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from imcpnn import __version__
 from imcpnn.cell import CellParams
@@ -28,6 +28,8 @@ class RunStats:
     library_loads: int = 0   # one per job actually simulated (not from the cache)
     sim_seconds: float = 0.0
     wall_seconds: float = 0.0
+    #: conditions whose fit failed (the others' cells are still returned): condition -> the error
+    failures: dict = field(default_factory=dict)
 
 
 def provenance_base(corner: str) -> dict:
@@ -97,8 +99,14 @@ def extract_conditions(design: CellDesign, conditions: list[Condition], *, fan_i
               f"characterising {', '.join(condition_name(c) for c in conditions)}")
     out: dict[Condition, tuple[CellParams, Raw]] = {}
     for c, (des, p) in plans.items():
-        out[c] = assemble(des, p, [res[j] for j in p.jobs], corner=c[0], temp=c[1], fan_in=fan_in,
-                          provenance={**provenance_base(c[0]), "design": design.name})
+        try:
+            out[c] = assemble(des, p, [res[j] for j in p.jobs], corner=c[0], temp=c[1], fan_in=fan_in,
+                              provenance={**provenance_base(c[0]), "design": design.name})
+        except ExtractionError as e:
+            if len(plans) == 1:
+                raise
+            run.stats.failures[c] = str(e)
+            continue
         out[c][1].trim = trims.get(c)
     run.stats.wall_seconds = time.perf_counter() - t0
     return out, run.stats
@@ -110,4 +118,6 @@ def extract_corners(design: CellDesign, corners: list[str], *, temp: float = 27.
     """Several corners at one temperature (``extract_conditions``), keyed by corner."""
     cells, stats = extract_conditions(design, [(c, temp) for c in corners], fan_in=fan_in, trim=trim,
                                       workers=workers, cache=cache, progress=progress, timeout=timeout)
+    for c, err in stats.failures.items():
+        raise ExtractionError(f"{condition_name(c)}: {err}")
     return {c: v for (c, _), v in cells.items()}, stats
