@@ -15,10 +15,11 @@ import numpy as np
 from imcpnn.cell import (SCHEMA_VERSION, BiasTable, CellParams, FanIn, FanOutKicks, FitQuality, KickTable,
                          Provenance, design_sha256)
 from imcpnn.extract.firing import FiringFit, fit_firing
-from imcpnn.extract.fit import (CurveFit, ExtractionError, crossing, fit_clm, interp_lambda, log_interp_error,
-                                monotone_table, slope, weighted_lambda)
+from imcpnn.extract.fit import (CurveFit, ExtractionError, column_capacitance, crossing, fit_clm, interp_lambda,
+                                log_interp_error, monotone_table, slope, weighted_lambda)
 from imcpnn.extract.kicks import KickFit, driven_test_sample, fit_points, kick_points
 from imcpnn.extract.plan import DIS_OFFSETS, Branch, Curves, KickLayer, Plan
+from imcpnn.extract.trim import Trim
 from imcpnn.laws import FiringLaw, interp_in_log
 from imcpnn.netlists import CellDesign
 from imcpnn.spice.jobs import JobResult, SimJob
@@ -46,6 +47,7 @@ class Raw:
     kicks_neuron: KickFit | None = None
     kicks_fan_out: dict[int, KickFit] = field(default_factory=dict)
     quality: dict[str, FitQuality] = field(default_factory=dict)
+    trim: Trim | None = None        # the condition's trimmed biases (None: --no-trim)
 
 
 @dataclass(frozen=True)
@@ -94,21 +96,10 @@ def measure_capacitance(p: Plan, plots: dict[SimJob, list[Plot]], design: CellDe
     for col in p.columns:
         pl = plots[col.job][0]
         t, v = pl.time, pl.voltage("mem")
-        c_tab[col.n_in] = column_capacitance(t, v, col.i_inj, p.t_inj, design, v_switch,
+        c_tab[col.n_in] = column_capacitance(t, v, col.i_inj, design.t_circ, p.t_inj, (v_switch, design.v0),
                                              f"column transient N_in={col.n_in}")
         raw.columns[col.n_in] = (t, v)
     return c_tab
-
-
-def column_capacitance(t: np.ndarray, v: np.ndarray, i_inj: float, t_inj: float, design: CellDesign,
-                       v_switch: float, what: str) -> float:
-    """C_eff of one column transient: the injected current over the membrane's slope while it flows."""
-    T = design.t_circ
-    m = (t > T + t_inj + 0.08 * T) & (t < 2 * T - 0.03 * T) & (v > v_switch) & (v < design.v0)
-    s = slope(t, v, m, what)
-    if not s < 0:
-        raise ExtractionError(f"{what}: the membrane does not fall under the injected current")
-    return i_inj / (-s)
 
 
 def measure_leak(plot: Plot, sc: Scale, raw: Raw) -> float:

@@ -22,8 +22,11 @@ from imcpnn.extract.fit import ExtractionError
 from imcpnn.laws import FiringLaw, rising_crossing
 from imcpnn.spice.session import Plot
 
-# target end-of-accumulation potentials (model units): ramp-fired ones across the phase, and overdriven ones
-V_TARGETS = (0.0, 0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 0.95, 1.6, 2.0)
+#: target end-of-accumulation potentials (model units): ramp-fired ones across the phase, and overdriven ones. The
+#: injected currents are these over the condition's measured i_unit (extract/trim.py). Until the trim step the
+#: currents came from a fixed estimate of i_unit that was 1.3142 times the one measured at tt, 27 C; the factor keeps
+#: the potentials (and the cached transient) that tt has always been fitted on
+V_TARGETS = tuple(v * 1.3142 for v in (0.0, 0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 0.95, 1.6, 2.0))
 T_INJ = 0.1  # injection starts 0.1 T after the accumulation start
 
 
@@ -36,8 +39,9 @@ class FiringFit:
     points: list[tuple[float, float]]  # (v at end of accumulation, spike time), model units
 
 
-def injection_currents(i_unit_est: float) -> list[float]:
-    return [float(f"{v / (1 - T_INJ) * i_unit_est:.4g}") for v in V_TARGETS]
+def injection_currents(i_unit: float) -> list[float]:
+    """The injected currents (A) that bring the membrane to V_TARGETS at the end of accumulation."""
+    return [float(f"{v / (1 - T_INJ) * i_unit:.4g}") for v in V_TARGETS]
 
 
 def fit_firing(plots: list[Plot], *, v0: float, v_th: float, beta_dis: float, vdd: float, t_circ: float,
@@ -55,9 +59,11 @@ def fit_firing(plots: list[Plot], *, v0: float, v_th: float, beta_dis: float, vd
         pts.append(((v0 - v_end) / v_th, (tc - 2 * T) / T))
     ramp = [(v, ts) for v, ts in pts if v < 1.0 and ts > 0.02]
     over = [ts for v, ts in pts if v > 1.4]
-    if len(ramp) < 4 or not over:
+    # three points for two parameters: at ss and fs, -40 C the trimmed sensing stage (its bias PMOS barely on) adds
+    # ~0.2 T of latency and only the three largest ramp-fired charges fire within the phase
+    if len(ramp) < 3 or not over:
         raise ExtractionError(f"firing transient: only {len(ramp)} ramp-fired and {len(over)} overdriven spikes "
-                              "measured (need >= 4 and >= 1): check the discharger and sensing stage")
+                              "measured (need >= 3 and >= 1): check the discharger and sensing stage")
     v = np.array([p[0] for p in ramp])
     ts = np.array([p[1] for p in ramp])
     b = beta_dis

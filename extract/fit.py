@@ -149,3 +149,15 @@ def slope(t: np.ndarray, v: np.ndarray, mask: np.ndarray, what: str) -> float:
     if mask.sum() < 5:
         raise ExtractionError(f"{what}: only {int(mask.sum())} transient samples in the linear part")
     return float(np.polyfit(np.asarray(t)[mask], np.asarray(v)[mask], 1)[0])
+
+
+def column_capacitance(t: np.ndarray, v: np.ndarray, i_inj: float, t_circ: float, t_inj: float,
+                       window: tuple[float, float], what: str) -> float:
+    """C_eff of a column transient: the injected current over the membrane's slope, fitted from 0.08 T after the
+    injection starts to 0.03 T before the accumulation ends, the membrane inside ``window``."""
+    T = t_circ
+    m = (t > T + t_inj + 0.08 * T) & (t < 2 * T - 0.03 * T) & (v > window[0]) & (v < window[1])
+    s = slope(t, v, m, what)
+    if not s < 0:
+        raise ExtractionError(f"{what}: the membrane does not fall under the injected current")
+    return i_inj / (-s)

@@ -9,8 +9,9 @@ synapse whose input arrived does it at once, so a neuron with several active inp
 its end-of-accumulation potential says. The DC characterisation cannot see this and the firing fit (an ideal current
 source, no spike lines) excludes it on purpose.
 
-Measured here in one transient of a real layer at the design fan-in: every neuron has one test synapse (gate bias
-from a fixed list, both branches) and one background synapse that brings the membrane into the ramp-fired range.
+Measured here in one transient of a real layer at the design fan-in: every neuron has one test synapse (a weight
+from a fixed list, both branches; its gate bias from the condition's own bias sweep) and one background synapse that
+brings the membrane into the ramp-fired range.
 Sample A: the test input arrives late (small charge); sample B: it never arrives. The test synapse's kick is the
 difference of the two effective potentials ``law^-1(t_spike) - v_end`` (the firing law fitted in
 extract/firing.py), so the background's own kick and any offset of the law cancel. The kick is tabulated against
@@ -28,6 +29,7 @@ them for every layer after the first.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -36,13 +38,19 @@ from imcpnn.extract.fit import ExtractionError
 from imcpnn.laws import FiringLaw, rising_crossing
 from imcpnn.spice.session import Plot
 
-#: test gate biases (V): NMOS gates, and PMOS gates as offsets below vdd; about 0.01 to 9 units in sky130 tt
-N_TEST_GATES = (0.38, 0.42, 0.46, 0.50, 0.54, 0.58, 0.62, 0.66)
-P_TEST_FROM_VDD = (0.48, 0.52, 0.56, 0.62, 0.68, 0.74, 0.80, 0.85)
-#: background synapse (NMOS gate, about 0.7 units) and its arrival, the test input's arrival (model units)
-BACKGROUND_GATE = 0.53
+#: test weights (units of i_unit): about 0.01 to 10 units per branch. Their gate biases come from the condition's own
+#: dense bias sweeps (``KickGates``), so every corner and temperature tests the same weights; the values are what
+#: the fixed gates used before gave at tt, 27 C (NMOS 0.38..0.66 V, PMOS vdd-0.48..vdd-0.85 V), so that tt keeps its
+#: test points and cached transients
+N_TEST_WEIGHTS = (0.0126, 0.0376, 0.110, 0.312, 0.841, 2.12, 4.97, 10.7)
+P_TEST_WEIGHTS = (0.0137, 0.0308, 0.0644, 0.178, 0.462, 1.18, 2.96, 6.13)
+#: background synapse (NMOS, it brings the membrane into the ramp-fired range) and its arrival, the test input's
+#: arrival (model units)
+BACKGROUND_WEIGHT = 0.66
 T_BACKGROUND = 0.3
 T_TEST = 0.97
+#: gate biases are rounded to this step (V): the tests are tabulated at the weight their gate actually gives
+GATE_STEP = 1e-3
 #: neuron-driven measurement: the driver of the test line gets the background gate and arrivals that make it fire
 #: late in its firing phase (= the kick layer's accumulation); the latest spike in DRIVEN_T_RANGE is used
 DRIVER_ARRIVALS = (0.93, 0.88, 0.82)
@@ -60,18 +68,33 @@ class KickFit:
     points: list[tuple[str, float, float, float]]  # (branch, w, kick, v_end) of every usable test
 
 
-def kick_layer_biases(design, fan_in: int, tests: list[tuple[str, float]] | None = None
-                      ) -> tuple[list[tuple[str, float]], np.ndarray, np.ndarray, np.ndarray]:
-    """The test neurons ((branch, gate) each; default: the fixed list), their gate-bias matrices (vn, vp) and the
-    two samples' inputs."""
-    if tests is None:
-        tests = [("n", g) for g in N_TEST_GATES] + [("p", round(design.vdd - d, 6)) for d in P_TEST_FROM_VDD]
+@dataclass(frozen=True)
+class KickGates:
+    """The kick layers' gate biases at one condition (V): NMOS and PMOS test gates, the background NMOS gate."""
+
+    n: tuple[float, ...]
+    p: tuple[float, ...]
+    background: float
+
+    @classmethod
+    def for_weights(cls, gate_of: Callable[[str, float], float]) -> "KickGates":
+        """``gate_of(branch, w)``: the gate bias giving weight w on that branch at the condition."""
+        def at(br: str, w: float) -> float:
+            return round(round(gate_of(br, w) / GATE_STEP) * GATE_STEP, 6)
+        return cls(tuple(at("n", w) for w in N_TEST_WEIGHTS), tuple(at("p", w) for w in P_TEST_WEIGHTS),
+                   at("n", BACKGROUND_WEIGHT))
+
+
+def kick_layer_biases(gates: KickGates, vdd: float, fan_in: int) -> tuple[list[tuple[str, float]], np.ndarray,
+                                                                          np.ndarray, np.ndarray]:
+    """The test neurons ((branch, gate) each), their gate-bias matrices (vn, vp) and the two samples' inputs."""
+    tests = [("n", g) for g in gates.n] + [("p", g) for g in gates.p]
     n = len(tests)
     vn = np.zeros((n, fan_in))
-    vp = np.full((n, fan_in), design.vdd)
+    vp = np.full((n, fan_in), vdd)
     for i, (br, g) in enumerate(tests):
         (vn if br == "n" else vp)[i, 0] = g
-        vn[i, 1] = BACKGROUND_GATE
+        vn[i, 1] = gates.background
     x = np.ones((2, fan_in))
     x[:, 1] = T_BACKGROUND
     x[0, 0] = T_TEST
@@ -82,16 +105,16 @@ def fan_out_fits(fan_in: int, fan_out: int) -> bool:
     """Whether ``driven_kick_network`` can build a test line of ``fan_out`` synapse gates: the 16 tests repeated on
     one line above 16, split into 16 / fan_out transients of fan_out tests below (never several test lines in one
     transient: the other lines' zero-weight synapses would kick the test neurons too)."""
-    n_tests = len(N_TEST_GATES) + len(P_TEST_FROM_VDD)
+    n_tests = len(N_TEST_WEIGHTS) + len(P_TEST_WEIGHTS)
     return fan_in >= 2 and (fan_out >= n_tests or n_tests % fan_out == 0)
 
 
 def kick_parts(fan_out: int) -> int:
     """How many transients the tests take at this fan-out (one at 16 and above)."""
-    return max(1, (len(N_TEST_GATES) + len(P_TEST_FROM_VDD)) // fan_out)
+    return max(1, (len(N_TEST_WEIGHTS) + len(P_TEST_WEIGHTS)) // fan_out)
 
 
-def driven_kick_network(design, fan_in: int, fan_out: int = KICK_FAN_OUT, part: int = 0) -> tuple[
+def driven_kick_network(gates: KickGates, vdd: float, fan_in: int, fan_out: int = KICK_FAN_OUT, part: int = 0) -> tuple[
         list[tuple[str, float]], list[tuple[np.ndarray, np.ndarray]], np.ndarray, int]:
     """The kick layer of ``kick_layer_biases`` behind a driver layer of fan_in neurons, the test spike line driving
     ``fan_out`` test synapses (its edge, and so the kicks, depend on that load): the 16 tests repeated above 16;
@@ -99,14 +122,14 @@ def driven_kick_network(design, fan_in: int, fan_out: int = KICK_FAN_OUT, part: 
     PMOS alike). Driver 0 drives the test line (its input arrives at each of DRIVER_ARRIVALS in samples 0.., never
     in the last sample), driver 1 the background line (input at 0: it fires early in every sample). Returns (tests,
     [(vn, vp) per layer], inputs, the test line's driver)."""
-    base, vn2, vp2, _ = kick_layer_biases(design, fan_in)
+    base, vn2, vp2, _ = kick_layer_biases(gates, vdd, fan_in)
     if not fan_out_fits(fan_in, fan_out):
         raise ExtractionError(f"neuron-driven kicks: fan-out {fan_out} does not divide the {len(base)} tests")
     step = kick_parts(fan_out)
     rows = [i % len(base) for i in range(fan_out)] if step == 1 else list(range(part, len(base), step))
     vn1 = np.zeros((fan_in, fan_in))
-    vp1 = np.full((fan_in, fan_in), design.vdd)
-    vn1[0, 0] = vn1[1, 1] = BACKGROUND_GATE
+    vp1 = np.full((fan_in, fan_in), vdd)
+    vn1[0, 0] = vn1[1, 1] = gates.background
     x = np.ones((len(DRIVER_ARRIVALS) + 1, fan_in))
     x[:-1, 0] = DRIVER_ARRIVALS
     x[:, 1] = 0.0

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from imcpnn.cell import CellParams
-from imcpnn.extract.characterise import LAMBDA_RANGE, Raw, _beta_at, column_capacitance, reset_level
+from imcpnn.extract.characterise import LAMBDA_RANGE, Raw, _beta_at, reset_level
 from imcpnn.extract.firing import T_INJ, fit_firing
-from imcpnn.extract.fit import ExtractionError, crossing, fit_clm, weighted_lambda
+from imcpnn.extract.fit import ExtractionError, column_capacitance, crossing, fit_clm, weighted_lambda
 from imcpnn.extract.kicks import kick_points
 from imcpnn.extract.mismatch_plan import N_SIGMA, McJob, curve_gates, column_currents, mismatch_corner, plan_mismatch
 from imcpnn.laws import FiringLaw, interp_of_log
@@ -94,7 +94,7 @@ def _column_samples(cell: CellParams, design: CellDesign, plots: list[Plot], cou
     out: dict[str, list[float]] = {"c_m": [], "alpha_dis": [], "fire_threshold": []}
     for k in range(count):
         t, v = plots[0].time, plots[0].voltage(f"mem_{k}")
-        out["c_m"].append(column_capacitance(t, v, i_col, T_INJ * T, design, cell.v_switch,
+        out["c_m"].append(column_capacitance(t, v, i_col, T, T_INJ * T, (cell.v_switch, design.v0),
                                              f"instance {k} column transient"))
         mine = [Plot(f"instance {k}", {"time": p.time, "mem": p.voltage(f"mem_{k}"), "spk": p.voltage(f"spk_{k}")})
                 for p in plots[1:]]

@@ -16,7 +16,7 @@ import numpy as np
 from imcpnn.cell import KICK_FAN_OUT, CellParams
 from imcpnn.errors import ConfigError
 from imcpnn.extract.firing import T_INJ, injection_currents
-from imcpnn.extract.kicks import kick_layer_biases
+from imcpnn.extract.kicks import BACKGROUND_WEIGHT, KickGates, kick_layer_biases
 from imcpnn.extract.plan import N_CURVES, N_GATE, P_GATE_FROM_VDD, TABLE_STEP, _vmem_sweep, with_temperature
 from imcpnn.laws import interp_in_log
 from imcpnn.netlists import CellDesign, network_netlist
@@ -92,22 +92,25 @@ def _branch_commands(cell: CellParams, design: CellDesign, br: str) -> tuple[str
     return Dc(src, lo, hi + TABLE_STEP / 2, TABLE_STEP).command(), curves
 
 
+def _gate_of(cell: CellParams, br: str, w: float) -> float:
+    """The gate bias of weight w on branch br: the cell's bias table inverted in log current."""
+    t = cell.bias_tables[br]
+    order = np.argsort(t.i_v0)
+    return round(float(interp_in_log(w * cell.i_unit, np.asarray(t.i_v0)[order], np.asarray(t.v_gate)[order])), 6)
+
+
 def kick_gates(cell: CellParams) -> dict[str, float]:
-    """Per branch, the gate bias of the kick table's middle weight (the cell's bias table inverted in log current)."""
-    out = {}
-    for br in ("n", "p"):
-        w = getattr(cell.kicks, f"{br}_w")
-        t = cell.bias_tables[br]
-        order = np.argsort(t.i_v0)
-        out[br] = round(float(interp_in_log(w[len(w) // 2] * cell.i_unit, np.asarray(t.i_v0)[order],
-                                            np.asarray(t.v_gate)[order])), 6)
-    return out
+    """Per branch, the gate bias of the kick table's middle weight."""
+    return {br: _gate_of(cell, br, getattr(cell.kicks, f"{br}_w")[len(getattr(cell.kicks, f"{br}_w")) // 2])
+            for br in ("n", "p")}
 
 
 def _kick_job(cell: CellParams, design: CellDesign, lib: str, n: int) -> tuple[str, tuple, tuple, tuple]:
-    """The kick layer with ``n`` NMOS and ``n`` PMOS test neurons, every test at the middle weight."""
+    """The kick layer with ``n`` NMOS and ``n`` PMOS test neurons, every test at the middle weight; the background
+    synapse at the nominal extraction's background weight (extract/kicks.py)."""
     gates = kick_gates(cell)
-    tests, vn, vp, x = kick_layer_biases(design, cell.design_fan_in, [("n", gates["n"])] * n + [("p", gates["p"])] * n)
+    layer = KickGates((gates["n"],) * n, (gates["p"],) * n, _gate_of(cell, "n", BACKGROUND_WEIGHT))
+    tests, vn, vp, x = kick_layer_biases(layer, design.vdd, cell.design_fan_in)
     nb = network_netlist(design, lib, [(vn, vp)], x, title=f"spike-line kicks, {n} instances per branch")
     mem, spk = tuple(nb.mem_nodes[0]), tuple(nb.spike_nodes[0])
     layout = (tuple(tests), mem, spk, tuple(nb.accum_window(0, s) for s in range(len(x))))

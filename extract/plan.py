@@ -15,7 +15,7 @@ import numpy as np
 
 from imcpnn.cell import KICK_FAN_OUT
 from imcpnn.extract.firing import T_INJ, injection_currents
-from imcpnn.extract.kicks import driven_kick_network, fan_out_fits, kick_layer_biases, kick_parts
+from imcpnn.extract.kicks import KickGates, driven_kick_network, fan_out_fits, kick_layer_biases, kick_parts
 from imcpnn.netlists import (CellDesign, column_tb, discharger_tb, network_netlist, sensing_tb,
                              synapse_branch_tb)
 from imcpnn.spice.analyses import Current, Dc, SetParam, Tran, Voltage, fmt
@@ -31,6 +31,9 @@ LARGE_FAN_INS = (64, 256, 1024)
 #: accumulation (each synapse adds ~1/180 of the bare membrane's capacitance in the default design); the slope fit
 #: only needs the membrane inside the window, and a small swing would let the off synapses' leak bias it
 C_PER_SYNAPSE_REL = 1.0 / 180
+#: the column transients' injected current (units of the condition's i_unit): the membrane falls ~0.57 v_th over the
+#: injected 0.9 T, inside the window with room for the fit's margins (at tt, 27 C this is the 60.5 nA it has been)
+COLUMN_CURRENT = 0.629
 #: default design fan-in: the Iris network's inputs including the bias
 DEFAULT_FAN_IN = 5
 #: further fan-outs of the test spike line at which the neuron-fed kicks are measured (besides KICK_FAN_OUT): a
@@ -45,12 +48,28 @@ P_GATE_FROM_VDD = (0.85, 0.45)          # vg_p from vdd-0.85 to vdd-0.45
 #: dense gate sweep for the tables (step, V) and its range
 TABLE_STEP = 0.005
 N_TABLE = (0.25, 0.90)
-P_TABLE_FROM_VDD = (0.95, 0.20)
+P_TABLE_FROM_VDD = (1.60, 0.20)
 #: membrane sweep for I(V) curves (step, V); the grid is aligned so that it contains V0
 V_STEP = 0.05
 V_LO = 0.30
 #: discharger bias offsets around the design bias (V)
 DIS_OFFSETS = (-0.05, -0.02, 0.0, 0.02, 0.05)
+
+@dataclass(frozen=True)
+class Stimuli:
+    """What the plan's stimuli are scaled by, measured at the condition beforehand (extract/trim.py): the expected
+    i_unit (A; C_m at the design fan-in times the expected v_th over T) and the kick layers' gate biases."""
+
+    i_unit: float
+    gates: KickGates
+    #: per branch: how far (V) the I(V) curves' gate range moves from the design's (N_GATE, P_GATE_FROM_VDD), the
+    #: shift of the gate for one unit against the nominal condition's (0 there)
+    curve_shift: tuple[tuple[str, float], ...] = (("n", 0.0), ("p", 0.0))
+
+    @property
+    def column_current(self) -> float:
+        return float(f"{COLUMN_CURRENT * self.i_unit:.3g}")
+
 
 @dataclass(frozen=True)
 class Curves:
@@ -133,7 +152,7 @@ def with_temperature(text: str, temp: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-class _Jobs:
+class JobSet:
     """Makes the jobs of one corner at one temperature and records their netlists' hashes."""
 
     def __init__(self, temp: float):
@@ -155,22 +174,29 @@ def _bias_sweeps(param: str, biases, sweep: Dc) -> list:
     return [c for b in biases for c in (SetParam(param, b), sweep)]
 
 
-def _branch(design: CellDesign, lib_line: str, br: str, jobs: _Jobs) -> Branch:
+def _branch(design: CellDesign, lib_line: str, br: str, jobs: JobSet, shift: float = 0.0) -> Branch:
     vd = design.vdd
     tb = synapse_branch_tb(design, lib_line, br)
     lo, hi = N_GATE if br == "n" else (vd - P_GATE_FROM_VDD[0], vd - P_GATE_FROM_VDD[1])
+    lo, hi = lo + shift, hi + shift
     vgs = [float(x) for x in np.round(np.linspace(lo, hi, N_CURVES), 6)]
     sweep = _vmem_sweep(design.v0)
     curves = tuple(Curves(tuple(chunk), tb.sign, jobs(f"curves:{br}{part}", f"synapse_{br}", tb.text,
                                                       _bias_sweeps("vg", chunk, sweep), (sweep.scale, Current("vmem"))))
                    for part, chunk in enumerate((vgs[0::2], vgs[1::2])))
+    return Branch(br, tb.sign, curves, table_job(design, lib_line, br, jobs))
+
+
+def table_job(design: CellDesign, lib_line: str, br: str, jobs: JobSet) -> SimJob:
+    """The dense gate sweep of a branch at V = V0 (its bias table; branch current = sign * i(vmem))."""
+    vd = design.vdd
     tlo, thi = N_TABLE if br == "n" else (vd - P_TABLE_FROM_VDD[0], vd - P_TABLE_FROM_VDD[1])
     gate = Dc("vgn" if br == "n" else "vgp", tlo, thi, TABLE_STEP)
-    table = jobs(f"table:table_{br}", f"synapse_{br}", tb.text, [gate], (gate.scale, Current("vmem")))
-    return Branch(br, tb.sign, curves, table)
+    return jobs(f"table:table_{br}", f"synapse_{br}", synapse_branch_tb(design, lib_line, br).text, [gate],
+                (gate.scale, Current("vmem")))
 
 
-def _discharger(design: CellDesign, lib_line: str, jobs: _Jobs) -> Curves:
+def _discharger(design: CellDesign, lib_line: str, jobs: JobSet) -> Curves:
     tb = discharger_tb(design, lib_line)
     vbs = tuple(round(design.v_b_dis + o, 6) for o in DIS_OFFSETS)
     sweep = _vmem_sweep(design.v0)
@@ -178,27 +204,28 @@ def _discharger(design: CellDesign, lib_line: str, jobs: _Jobs) -> Curves:
                                      (sweep.scale, Current("vmem"))))
 
 
-def _sense(design: CellDesign, lib_line: str, jobs: _Jobs) -> SimJob:
+def sense_job(design: CellDesign, lib_line: str, jobs: JobSet) -> SimJob:
     sweep = Dc("vmem", 0, design.v0, 0.002)
     return jobs("sense:sensing", "sensing", sensing_tb(design, lib_line).text, [sweep], (sweep.scale, Voltage("sense")))
 
 
-def _kick_layers(design: CellDesign, lib_line: str, fan_in: int, jobs: _Jobs) -> tuple[KickLayer, KickLayer]:
+def _kick_layers(design: CellDesign, lib_line: str, fan_in: int, gates: KickGates,
+                 jobs: JobSet) -> tuple[KickLayer, KickLayer]:
     """One layer at the design fan-in with its test synapses switched off at the firing start, and the same behind a
     real driver layer (the kicks of neuron-driven synapses: layers after the first); extract/kicks.py."""
-    tests, vn, vp, x = kick_layer_biases(design, fan_in)
+    tests, vn, vp, x = kick_layer_biases(gates, design.vdd, fan_in)
     nb = network_netlist(design, lib_line, [(vn, vp)], x, title="spike-line kicks")
     mem, spk = tuple(nb.mem_nodes[0]), tuple(nb.spike_nodes[0])
     kicks = KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(0, s) for s in range(len(x))),
                       jobs("kicks:kicks", "kicks", nb.text, [nb.tran], (Tran.scale, *mem, *spk)))
-    return kicks, _driven_kicks(design, lib_line, fan_in, KICK_FAN_OUT, jobs)
+    return kicks, _driven_kicks(design, lib_line, fan_in, gates, KICK_FAN_OUT, jobs)
 
 
-def _driven_kicks(design: CellDesign, lib_line: str, fan_in: int, fan_out: int, jobs: _Jobs,
+def _driven_kicks(design: CellDesign, lib_line: str, fan_in: int, gates: KickGates, fan_out: int, jobs: JobSet,
                   part: int = 0) -> KickLayer:
     """The neuron-fed kick transient with a test spike line of ``fan_out`` synapse gates (extract/kicks.py; below 16
     one of several ``part``s); above 16 in the flat device form (the wrapper form needs gigabytes)."""
-    tests, biases, x, line = driven_kick_network(design, fan_in, fan_out, part)
+    tests, biases, x, line = driven_kick_network(gates, design.vdd, fan_in, fan_out, part)
     if fan_out > KICK_FAN_OUT:
         design = design.derive(device_form="flat")
     nb = network_netlist(design, lib_line, biases, x, title="neuron-driven spike-line kicks")
@@ -209,8 +236,15 @@ def _driven_kicks(design: CellDesign, lib_line: str, fan_in: int, fan_out: int, 
                      tuple(nb.fire_window(0, s) for s in range(len(x))), fan_out)
 
 
-def _column(design: CellDesign, lib_line: str, n: int, i_inj: float, t_inj: float, tran: Tran, jobs: _Jobs) -> Column:
+def column_tran(design: CellDesign) -> tuple[float, Tran]:
+    """The column transients' injection start (s after the accumulation start) and analysis (to 2 T)."""
+    T = design.t_circ
+    return 0.1 * T, Tran(T / 200, 2 * T, 0.0, T / 40)
+
+
+def column_job(design: CellDesign, lib_line: str, n: int, i_inj: float, jobs: JobSet) -> Column:
     """The C_eff transient at fan-in n; a large fan-in in the flat device form with a current for the same swing."""
+    t_inj, tran = column_tran(design)
     if n in LARGE_FAN_INS:
         design = design.derive(device_form="flat")
         i_inj = float(f"{i_inj * (1 + n * C_PER_SYNAPSE_REL):.3g}")
@@ -218,30 +252,31 @@ def _column(design: CellDesign, lib_line: str, n: int, i_inj: float, t_inj: floa
     return Column(n, jobs(f"column:column{n}", f"column_{n}", tb.text, [tran], (Tran.scale, Voltage("mem"))), i_inj)
 
 
-def plan(design: CellDesign, lib_line: str, temp: float = 27.0, fan_in: int = DEFAULT_FAN_IN) -> Plan:
-    jobs = _Jobs(temp)
+def plan(design: CellDesign, lib_line: str, points: Stimuli, temp: float = 27.0,
+         fan_in: int = DEFAULT_FAN_IN) -> Plan:
+    """The jobs of one condition; ``points`` scale its stimuli (measured there beforehand, extract/trim.py)."""
+    jobs = JobSet(temp)
     fan_ins = tuple(sorted(set(FAN_INS) | {fan_in}))
-    branches = tuple(_branch(design, lib_line, br, jobs) for br in ("n", "p"))
+    shift = dict(points.curve_shift)
+    branches = tuple(_branch(design, lib_line, br, jobs, shift[br]) for br in ("n", "p"))
     dis = _discharger(design, lib_line, jobs)
-    sense = _sense(design, lib_line, jobs)
+    sense = sense_job(design, lib_line, jobs)
     # column transients: a known current from t_inj after the accumulation start to its end; stop at 2T
     T = design.t_circ
-    c_est = 2.0e-15 * design.mim_area_um2 * 1.5
-    i_inj = float(f"{0.35 * c_est / (0.85 * T):.3g}")        # about 0.35 V of swing over the accumulation
-    t_inj = 0.1 * T
-    tran = Tran(T / 200, 2 * T, 0.0, T / 40)
+    i_inj = points.column_current
+    t_inj, tran = column_tran(design)
     fan_ins = tuple(sorted(set(fan_ins) | set(LARGE_FAN_INS)))
-    columns = tuple(_column(design, lib_line, n, i_inj, t_inj, tran, jobs) for n in fan_ins)
+    columns = tuple(column_job(design, lib_line, n, i_inj, jobs) for n in fan_ins)
     # firing transients: known charges, then the full firing phase (extract/firing.py)
     tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=T_INJ * T)
-    i_unit_est = c_est * (design.v0 - 0.44) / T
-    fire = jobs("fire:firing", f"column_{fan_in}_firing", tb.text, _bias_sweeps("iinj", injection_currents(i_unit_est),
-                tb.analysis), (Tran.scale, Voltage("mem"), Voltage("spk")))
-    kicks, kicks_neuron = _kick_layers(design, lib_line, fan_in, jobs)
+    sweeps = _bias_sweeps("iinj", injection_currents(points.i_unit), tb.analysis)
+    fire = jobs("fire:firing", f"column_{fan_in}_firing", tb.text, sweeps, (Tran.scale, Voltage("mem"), Voltage("spk")))
+    kicks, kicks_neuron = _kick_layers(design, lib_line, fan_in, points.gates, jobs)
     tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=t_inj)
     leak = Column(fan_in, jobs(f"leak:leak{fan_in}", f"column_{fan_in}_leak", tb.text, [tran],
                                (Tran.scale, Voltage("mem"))))
-    by_fan_out = tuple((f, tuple(_driven_kicks(design, lib_line, fan_in, f, jobs, k) for k in range(kick_parts(f))))
+    by_fan_out = tuple((f, tuple(_driven_kicks(design, lib_line, fan_in, points.gates, f, jobs, k)
+                                 for k in range(kick_parts(f))))
                        for f in KICK_FAN_OUTS if fan_out_fits(fan_in, f))
     return Plan(branches, dis, sense, columns, fire, kicks, kicks_neuron, leak, jobs.netlists, i_inj, t_inj, fan_ins,
                 by_fan_out)

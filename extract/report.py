@@ -183,6 +183,7 @@ def summary_md(cell: CellParams, raw, plots: list[str], stats=None) -> str:
         lines += [f"| n | {w:.4g} | {x * 1e3:+.3f} |" for w, x in zip(k.n_w, k.n_kick)]
         lines += [f"| p | {w:.4g} | {x * 1e3:+.3f} |" for w, x in zip(k.p_w, k.p_kick)]
     lines += firing_md(cell, getattr(raw, "firing", None))
+    lines += trim_md(cell, getattr(raw, "trim", None))
     if stats is not None:
         lines += ["", f"Simulation: {stats.jobs} jobs, {stats.cache_hits} from cache, {stats.library_loads} ngspice "
                   f"library loads, {stats.wall_seconds:.1f} s wall."]
@@ -198,9 +199,24 @@ def write_report(cell: CellParams, raw, out: str | Path, stats=None) -> Path:
     return out / "report.md"
 
 
+def trim_md(cell: CellParams, trim) -> list[str]:
+    """The trimmed biases (extract/trim.py) and how close the cell came to what they hold."""
+    if trim is None:
+        return ["", "## Trim", "", f"Off (--no-trim): the design's biases v_b_dis {cell.design['v_b_dis']:.4f} V, "
+                f"v_b_sense {cell.design['v_b_sense']:.4f} V."]
+    return ["", "## Trim (extract/trim.py)", "", "| bias | design (V) | trimmed (V) | holds | target | cell |",
+            "|---|---|---|---|---|---|",
+            f"| v_b_sense | {trim.design_v_b_sense:.4f} | {trim.v_b_sense:.4f} | V_switch | {trim.v_switch:.4f} V | "
+            f"{cell.v_switch:.4f} V |",
+            f"| v_b_dis | {trim.design_v_b_dis:.4f} | {trim.v_b_dis:.4f} | alpha_dis_dc | {trim.alpha_dis:.4f} | "
+            f"{cell.alpha_dis_dc:.4f} |"]
+
+
 def comparison_md(cells: dict[str, CellParams]) -> str:
     names = list(cells)
     lines = ["| quantity | " + " | ".join(names) + " | paper |", "|---" * (len(names) + 2) + "|"]
+    for k in ("v_b_dis", "v_b_sense"):
+        lines.append(f"| {k} | " + " | ".join(f"{cells[c].design[k]:.4f}" for c in names) + " |  |")
     for k in ROWS:
         vals = " | ".join(_g(getattr(cells[c], k)) for c in names)
         lines.append(f"| {k} | {vals} | {_g(PAPER[k]) if k in PAPER else ''} |")

@@ -16,6 +16,8 @@ def _run(*args, cwd):
     (["--corner", "zz"], "unknown corner"),
     (["--design", "no-such-design"], "neither a built-in name"),
     (["--temp", "500"], "--temp"),
+    (["--temp", "-40,warm"], "comma-separated list"),
+    (["--temp", "-40,27,500"], "--temp 500 C outside"),
 ])
 def test_bad_args_one_line(tmp_path, args, needle):
     out = tmp_path / "cell.json"
@@ -25,6 +27,15 @@ def test_bad_args_one_line(tmp_path, args, needle):
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], r.stderr
     assert out.read_text() == '{"previous": true}\n'
+
+
+def test_a_grid_names_each_condition_and_keeps_existing_cells(tmp_path):
+    """--corner a,b --temp x,y writes cell_<corner>_<temp>C.json; an existing one stops the run before simulating."""
+    taken = tmp_path / "cell_ff_-40C.json"
+    taken.write_text('{"previous": true}\n')
+    r = _run("--corner", "ss,ff", "--temp", "-40,85", "--out", str(tmp_path / "cell.json"), "-q", cwd=tmp_path)
+    assert r.returncode != 0 and "cell_ff_-40C.json already exists" in r.stderr, r.stderr
+    assert taken.read_text() == '{"previous": true}\n'
 
 
 def test_bad_option_value(tmp_path):

@@ -2,7 +2,10 @@
 
 import pytest
 
-from imcpnn.extract.plan import FAN_INS, plan, with_temperature
+from imcpnn.extract.firing import injection_currents
+from imcpnn.extract.kicks import KickGates
+from imcpnn.extract.plan import FAN_INS, Stimuli, plan, with_temperature
+from imcpnn.spice.analyses import fmt
 
 
 def test_with_temperature_replaces_or_adds():
@@ -18,9 +21,15 @@ def test_plan_temperature_and_fan_in():
     from imcpnn.pdk import lib_line
 
     d = default_design()
-    p27 = plan(d, lib_line("tt"), temp=27, fan_in=7)
-    p85 = plan(d, lib_line("tt"), temp=85, fan_in=7)
+    points = Stimuli(96e-9, KickGates((0.38, 0.5, 0.6, 0.66), (1.32, 1.2, 1.1, 0.95), 0.53))
+    p27 = plan(d, lib_line("tt"), points, temp=27, fan_in=7)
+    p85 = plan(d, lib_line("tt"), points, temp=85, fan_in=7)
     assert 7 in p27.fan_ins and set(FAN_INS) <= set(p27.fan_ins)
+    # the stimuli are the condition's: column current and firing charges from its i_unit, kick gates as given
+    assert p27.i_inj == points.column_current == pytest.approx(0.629 * 96e-9, rel=1e-2)
+    assert [c for c in p27.fire.commands if c.startswith("alterparam")] == [
+        f"alterparam iinj={fmt(i)}" for i in injection_currents(96e-9)]
+    assert [g for _, g in p27.kicks.tests] == [0.38, 0.5, 0.6, 0.66, 1.32, 1.2, 1.1, 0.95]
     assert all(".temp 85" in j.netlist for j in p85.jobs)
     assert set(p27.netlists) == set(p85.netlists)
     assert all(p27.netlists[k] != p85.netlists[k] for k in p27.netlists)

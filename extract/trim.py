@@ -1,0 +1,170 @@
+"""The per-condition trim of the cell's biases and the test points of the extraction (docs/extraction.md "Trim").
+
+The design's bias voltages (v_b_dis, v_b_sense) are set at its nominal condition (tt, 27 C). At another corner or
+temperature the same voltages give another V_switch and another discharger current: the window the model is
+normalised to moves, and the firing ramp with it (at ff, 27 C the discharger alone fires an idle neuron within the
+phase). A chip would be trimmed after fabrication; the extraction does the same per condition. A cheap DC stage at
+the condition solves for the biases that restore what the design's biases give at the nominal condition:
+
+* v_b_sense holds **V_switch**: it sets v_th = V0 - V_switch, the unit every potential is measured in, and with it
+  i_unit = C_m v_th / T (so a weight is the same current at every condition). Holding the stage's bias current
+  instead would let V_switch follow the threshold voltages (about 0.35 to 0.52 V over the corners).
+* v_b_dis holds **alpha_dis_dc = i_dis(V0) / i_unit**: the discharger's ramp in model units, so an idle neuron still
+  reaches V_switch just after the phase ends and the firing law keeps its shape.
+
+The trim needs no reference circuit of its own (a bias generator would have to be designed and characterised over
+the same conditions first). The same stage measures, at the condition, what the extraction's stimuli are scaled by
+(``Stimuli``): C_m at the design fan-in, V_switch, and the dense gate sweeps whose inverses give the kick tests'
+gate biases for fixed weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from imcpnn.extract.fit import ExtractionError, column_capacitance, crossing, monotone_table
+from imcpnn.extract.kicks import GATE_STEP, KickGates
+from imcpnn.extract.plan import Column, JobSet, Stimuli, column_job, column_tran, sense_job, table_job
+from imcpnn.netlists import CellDesign, discharger_tb, sensing_tb
+from imcpnn.spice.analyses import Current, Dc, SetParam, Voltage
+from imcpnn.spice.jobs import SimJob
+from imcpnn.spice.session import Plot
+
+#: the condition the design's biases are set at: the trim restores what they give there
+NOMINAL = ("tt", 27.0)
+#: bias sweeps of the trim (start, stop, step; V): the discharger's gate, the sensing stage's bias PMOS gate
+DIS_SWEEP = (0.30, 1.10, 1e-3)
+SENSE_SWEEP = (0.40, 1.75, 1e-3)
+#: trimmed biases are rounded to this step (V), like the design's own
+BIAS_STEP = 1e-4
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The DC stage's jobs at one condition (extract/trim.py); the sense and table jobs are the plan's own."""
+
+    sense: SimJob
+    dis: SimJob
+    column: Column
+    tables: dict[str, tuple[SimJob, float]]  # branch -> (dense gate sweep, sign of i(vmem))
+
+    @property
+    def jobs(self) -> list[SimJob]:
+        return [self.sense, self.dis, self.column.job, *(j for j, _ in self.tables.values())]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What the DC stage measured at one condition with the design's biases."""
+
+    v_switch: float
+    c_m: float
+    dis: tuple[np.ndarray, np.ndarray]                  # discharger gate (V) -> current at V0 (A)
+    tables: dict[str, tuple[np.ndarray, np.ndarray]]    # branch -> (gate, current at V0)
+
+
+@dataclass(frozen=True)
+class Trim:
+    """The trimmed biases of one condition and what they hold (targets from the nominal condition)."""
+
+    v_switch: float          # target V_switch (V)
+    alpha_dis: float         # target i_dis / i_unit
+    v_b_dis: float
+    v_b_sense: float
+    design_v_b_dis: float
+    design_v_b_sense: float
+
+    def apply(self, design: CellDesign) -> CellDesign:
+        return design.derive(v_b_dis=self.v_b_dis, v_b_sense=self.v_b_sense)
+
+    def line(self) -> str:
+        return (f"trim: v_b_dis {self.design_v_b_dis:.4f} -> {self.v_b_dis:.4f} V (alpha_dis_dc {self.alpha_dis:.4f}),"
+                f" v_b_sense {self.design_v_b_sense:.4f} -> {self.v_b_sense:.4f} V (V_switch {self.v_switch:.4f} V)")
+
+
+def probe(design: CellDesign, lib_line: str, temp: float, fan_in: int) -> Probe:
+    """The DC stage at one condition: V_switch, the discharger's current at V0 over its gate, C_m at the design
+    fan-in (a known current from the MIM's nominal 2 fF/um^2 plus half again for the rest: ~0.5 V of swing) and the
+    dense gate sweeps."""
+    jobs = JobSet(temp)
+    tb = discharger_tb(design, lib_line)
+    sweep = Dc("vb", *DIS_SWEEP)
+    dis = jobs("trim:discharger", "trim_discharger", tb.text, [sweep], (sweep.scale, Current("vmem")))
+    c_est = 2.0e-15 * design.mim_area_um2 * 1.5
+    i_inj = float(f"{0.35 * c_est / (0.85 * design.t_circ):.3g}")
+    tables = {br: (table_job(design, lib_line, br, jobs), -1.0 if br == "n" else 1.0) for br in ("n", "p")}
+    return Probe(sense_job(design, lib_line, jobs), dis, column_job(design, lib_line, fan_in, i_inj, jobs), tables)
+
+
+def sense_trim_job(design: CellDesign, lib_line: str, temp: float, v_switch: float) -> SimJob:
+    """v(sense) over the sensing bias with the membrane held at the target V_switch."""
+    sweep = Dc("vbs", *SENSE_SWEEP)
+    return JobSet(temp)("trim:sensing", "trim_sensing", sensing_tb(design, lib_line).text,
+                       [SetParam("vmem", v_switch), sweep], (sweep.scale, Voltage("sense")))
+
+
+def measure_probe(design: CellDesign, p: Probe, plots: dict[SimJob, list[Plot]]) -> Measured:
+    pl = plots[p.sense][0]
+    v_switch = crossing(pl.sweep, pl.voltage("sense"), design.vdd / 2, "sensing stage output v(sense)")
+    pl = plots[p.column.job][0]
+    c_m = column_capacitance(pl.time, pl.voltage("mem"), p.column.i_inj, design.t_circ, column_tran(design)[0],
+                             (v_switch, design.v0), f"trim column transient N_in={p.column.n_in}")
+    pl = plots[p.dis][0]
+    tables = {br: (plots[j][0].sweep, sign * plots[j][0].current("vmem")) for br, (j, sign) in p.tables.items()}
+    return Measured(v_switch, c_m, (pl.sweep, -pl.current("vmem")), tables)
+
+
+def i_unit_of(design: CellDesign, m: Measured, v_switch: float) -> float:
+    return m.c_m * (design.v0 - v_switch) / design.t_circ
+
+
+def log_current_at(x: np.ndarray, i: np.ndarray, at: float) -> float:
+    """A current between sweep points (interpolated in log I)."""
+    return float(np.exp(np.interp(at, x, np.log(np.clip(i, 1e-18, None)))))
+
+
+def targets(design: CellDesign, nominal: Measured) -> tuple[float, float]:
+    """(V_switch, alpha_dis_dc) the design's biases give at the nominal condition."""
+    i_dis = log_current_at(*nominal.dis, design.v_b_dis)
+    return nominal.v_switch, i_dis / i_unit_of(design, nominal, nominal.v_switch)
+
+
+def _rounded(v: float) -> float:
+    return round(round(v / BIAS_STEP) * BIAS_STEP, 6)
+
+
+def solve_trim(design: CellDesign, m: Measured, sense_plot: Plot, v_switch: float, alpha_dis: float,
+               where: str) -> Trim:
+    """The biases at one condition: v_b_sense where v(sense) at the target V_switch crosses vdd/2 (above it the
+    bias PMOS passes less and V_switch falls), v_b_dis where the discharger carries alpha_dis i_unit at V0."""
+    vbs = crossing(sense_plot.sweep, sense_plot.voltage("sense"), design.vdd / 2,
+                   f"trim at {where}: the sensing stage at V_switch {v_switch:.4f} V over its bias")
+    i_dis = alpha_dis * i_unit_of(design, m, v_switch)
+    vb, i = m.dis
+    if not i.min() < i_dis < i.max():
+        raise ExtractionError(f"trim at {where}: the discharger's {i_dis * 1e9:.1f} nA lies outside its sweep "
+                              f"({i.min() * 1e9:.3g} to {i.max() * 1e9:.3g} nA over {DIS_SWEEP[0]}..{DIS_SWEEP[1]} V)")
+    vbd = crossing(vb, np.log(np.clip(i, 1e-18, None)), float(np.log(i_dis)), f"trim at {where}: discharger")
+    return Trim(v_switch, alpha_dis, _rounded(vbd), _rounded(vbs), design.v_b_dis, design.v_b_sense)
+
+
+def gate_for(table: tuple[np.ndarray, np.ndarray], current: float) -> float:
+    """The gate bias that gives ``current`` (A) at V0: the inverse of the dense sweep's monotone part (linear in
+    log I), clamped to its ends (a test then sits at the weight its gate gives, which is what is tabulated)."""
+    vg, i = monotone_table(*table, 1e-15, np.inf)
+    if len(vg) < 2:
+        raise ExtractionError("dense gate sweep has no monotone part to invert")
+    order = np.argsort(i)
+    return float(np.interp(np.log(current), np.log(i[order]), vg[order]))
+
+
+def condition_points(design: CellDesign, m: Measured, v_switch: float, nominal: Measured) -> Stimuli:
+    """The plan's stimuli at one condition, for a cell whose V_switch will be ``v_switch``: the I(V) curves' gates
+    move by as much as the gate for one unit moved from the nominal condition (rounded to 1 mV, so none there)."""
+    i_unit = i_unit_of(design, m, v_switch)
+    i_nom = i_unit_of(design, nominal, nominal.v_switch)
+    shift = tuple((br, round(round((gate_for(m.tables[br], i_unit) - gate_for(nominal.tables[br], i_nom)) / GATE_STEP)
+                             * GATE_STEP, 6)) for br in ("n", "p"))
+    return Stimuli(i_unit, KickGates.for_weights(lambda br, w: gate_for(m.tables[br], w * i_unit)), shift)
