@@ -84,7 +84,7 @@ def _settings(net, cell_file: Path, dsg, mode: str, scale, clip: bool, kicks: bo
                 "scale": scale, "clip": clip, "kicks": kicks, "program_at": program_at.to_dict(),
                 "map_with": map_with, "wire_cap": runner.get("wire_cap", 0.0),
                 "layer_netlist": runner.get("layer_netlist")}
-    if map_with == "condition":  # then the cells program the chip; otherwise they only add a column to the report
+    if cells_dir is not None:  # their trimmed neuron biases (and with map_with=condition their bias tables) set the chip
         settings.update(cells_dir=str(Path(cells_dir).resolve()), cell_pattern=cell_pattern)
     return settings
 

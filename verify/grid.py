@@ -90,13 +90,24 @@ def programmed_scales(net: Network, cell: CellParams, design: CellDesign, out: P
     return s
 
 
-def _prefetch(net: Network, design: CellDesign, pending: list[Condition], scales: Scales,
+def design_at(design: CellDesign, cond_cell: CellParams | None) -> CellDesign:
+    """The circuit at a condition: `design` with the neuron biases the condition's cell was trimmed to (imc-extract
+    holds V_switch and the firing ramp at every condition by re-deriving v_b_sense and v_b_dis, as a chip's bias trim
+    would); without a cell for the condition, the biases as designed."""
+    if cond_cell is None:
+        return design
+    d = cond_cell.design
+    return design.derive(v_b_dis=float(d["v_b_dis"]), v_b_sense=float(d["v_b_sense"]))
+
+
+def _prefetch(net: Network, designs: dict[str, CellDesign], pending: list[Condition], scales: Scales,
               map_cells: dict[str, CellParams], log: Callable[[str], None], kw: dict) -> None:
     """Every pending condition's test transients in one batch on the pool (or Dask cluster), into the result cache:
     the conditions then run one after the other from it, and the workers are never idle between two conditions."""
     jobs = []
     for cond in pending:
-        bundles, _, _ = build_bundles(net.weights, np.asarray(net.test_inputs, float), map_cells[cond.name], design,
+        bundles, _, _ = build_bundles(net.weights, np.asarray(net.test_inputs, float), map_cells[cond.name],
+                                      designs[cond.name],
                                       lib_line(cond.section), scales, clip=kw.get("clip", False),
                                       chunks=kw.get("chunks", 2), wire_cap=kw.get("wire_cap", 0.0),
                                       layer_netlist=kw.get("layer_netlist"), temp=cond.temp, seed=cond.seed)
@@ -117,7 +128,8 @@ def run_grid(net: Network, cell: CellParams, design: CellDesign, conditions: lis
              log: Callable[[str], None] = print, **kw) -> list[tuple[dict, bool]]:
     """Verify `net` at every condition not already finished in `out`; returns each condition's summary and whether
     it was finished before this call (then read back). `cells`: condition name -> (cell, path) extracted there;
-    with map_with='condition' the biases come from it. `kw` go to verify() (chunks, workers, cache, clip, scheduler, mem_limit_gb, device options)."""
+    with map_with='condition' the weights' gate biases come from it, and in any case its trimmed neuron biases
+    (design_at). `kw` go to verify() (chunks, workers, cache, clip, scheduler, mem_limit_gb, device options)."""
     check_grid_out(out, settings)
     if map_with == "condition":
         missing = [c.name for c in conditions if (cells or {}).get(c.name) is None]
@@ -128,9 +140,10 @@ def run_grid(net: Network, cell: CellParams, design: CellDesign, conditions: lis
     prog = programmed_scales(net, cell, design, out, program_at, scales, scale_mode, log, kw)
     # the cell that maps each condition's weights to gate biases, and its file (None: the run's own)
     mapping = {c.name: (cells or {})[c.name] if map_with == "condition" else (cell, None) for c in conditions}
+    designs = {c.name: design_at(design, ((cells or {}).get(c.name) or (None,))[0]) for c in conditions}
     pending = [c for c in conditions if not is_done(out, c)]
     if len(pending) > 1 and kw.get("cache") is not None:
-        _prefetch(net, design, pending, prog, {c.name: mapping[c.name][0] for c in pending}, log, kw)
+        _prefetch(net, designs, pending, prog, {c.name: mapping[c.name][0] for c in pending}, log, kw)
     summaries = []
     for k, cond in enumerate(conditions, start=1):
         d = condition_dir(out, cond)
@@ -141,7 +154,7 @@ def run_grid(net: Network, cell: CellParams, design: CellDesign, conditions: lis
             map_cell, map_path = mapping[cond.name]
             log(f"[{k}/{len(conditions)}] {cond.name}: simulating")
             t0 = time.perf_counter()
-            verify(net, map_cell, design, lib_line(cond.section), d, scale_mode=scale_mode, scales=prog,
+            verify(net, map_cell, designs[cond.name], lib_line(cond.section), d, scale_mode=scale_mode, scales=prog,
                    temp=cond.temp, seed=cond.seed, inputs=record(cond, map_cell, map_path), log=log, **kw)
             log(f"[{k}/{len(conditions)}] {cond.name}: done in {time.perf_counter() - t0:.0f} s")
         summaries.append((json.loads((d / "summary.json").read_text()), kept))

@@ -47,3 +47,18 @@ def test_effective_weights_follow_the_condition_tables(tmp_path):
     hot = load_cell(tmp_path / "hot.json")
     for got, w in zip(effective_weights(W, cell, hot, s, clip=False), W):
         assert np.allclose(got, 2 * w, rtol=1e-6)
+
+
+def test_a_condition_cell_sets_the_trimmed_neuron_biases_and_nothing_else():
+    from imcpnn.cell import CellParams, design_sha256
+    from imcpnn.netlists import CellDesign
+    from imcpnn.verify.grid import design_at
+
+    base = CellDesign().derive(device_form="flat", reltol=1e-5)
+    cell = load_cell(CELL)
+    d = dict(cell.design, v_b_dis=0.4557, v_b_sense=1.4204)  # what imc-extract's trim gave at sf / 85 C
+    trimmed = CellParams.model_validate(dict(cell.model_dump(by_alias=True), design=d, design_sha256=design_sha256(d)))
+    got = design_at(base, trimmed)
+    assert (got.v_b_dis, got.v_b_sense) == (0.4557, 1.4204)
+    assert got.derive(v_b_dis=base.v_b_dis, v_b_sense=base.v_b_sense) == base  # device form, options kept
+    assert design_at(base, None) is base
