@@ -69,7 +69,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
     check_out(out, force)
     temp = cell.temperature if temp is None else float(temp)
     kw = dict(chunks=chunks, workers=workers, cache=cache, wire_cap=wire_cap, layer_netlist=layer_netlist, temp=temp,
-              scheduler=scheduler, mem_limit_gb=mem_limit_gb, seed=seed)
+              scheduler=scheduler, mem_limit_gb=mem_limit_gb, seed=seed, energy=energy)
     t_start = time.perf_counter()
     calibration = None
     if scales is None:
@@ -79,7 +79,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
     log(f"simulating {len(net.test_inputs)} test samples (scale +{scales.pos:.4f} / -{scales.neg:.4f})")
     t0 = time.perf_counter()
     circuit = simulate(net.weights, net.test_inputs, cell, design, lib_line, scales, clip=clip, keep_waves=True,
-                       partition=partition, energy=energy, **kw)
+                       partition=partition, **kw)
     t_sim = time.perf_counter() - t0
     model = model_times(net.weights, net.test_inputs, net.model)
     summary = _summary(net, cell, circuit, model, scales, scale_mode, calibration, temp,

@@ -179,12 +179,15 @@ def simulate_scales(weights: list[np.ndarray], inputs: np.ndarray, cell: CellPar
                     lib_line: str, candidates: list[Scales], *, clip: bool = True, chunks: int = 2,
                     workers: int | None = None, cache: ResultCache | None = None, wire_cap: float = 0.0,
                     layer_netlist: str | None = None, temp: float | None = None, scheduler: str | None = None,
-                    mem_limit_gb: float | None = None, seed: int | None = None) -> list[list[np.ndarray]]:
+                    mem_limit_gb: float | None = None, seed: int | None = None,
+                    energy: bool = False) -> list[list[np.ndarray]]:
     """Spike times (per layer) for each candidate scale, loading each chunk's netlist once: between candidates only
-    the gate-bias sources change (`alter`), which costs milliseconds instead of a netlist expansion (seconds)."""
+    the gate-bias sources change (`alter`), which costs milliseconds instead of a netlist expansion (seconds).
+    `energy`: the split-supply netlists (the same circuit; what a split-supply --layer-netlist fits)."""
     inputs = np.asarray(inputs, float)
     bundles, ranges, _ = build_bundles(weights, inputs, cell, design, lib_line, Scales(), clip=True, chunks=chunks,
-                                       wire_cap=wire_cap, layer_netlist=layer_netlist, temp=temp, seed=seed)
+                                       wire_cap=wire_cap, layer_netlist=layer_netlist, temp=temp, seed=seed,
+                                       energy=energy)
     mapper = BiasMapper(cell)
     alters: list[list[str]] = []
     for s in candidates:
