@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -61,3 +62,25 @@ def test_energy_refuses_partitions_and_monte_carlo(tmp_path):
     for extra, msg in ((["--partition", "layer"], "--partition none"), (["--mc", "2"], "drop --mc")):
         p = subprocess.run(base + extra, capture_output=True, text=True, timeout=120)
         assert p.returncode == 2 and msg in p.stderr and p.stderr.count("\n") == 1, p.stderr
+
+
+@pytest.mark.spice
+def test_energy_run_writes_its_figures(tmp_path):
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "w.npz", l0=rng.uniform(-0.8, 1.2, (3, 4)), l1=rng.uniform(-0.8, 1.2, (2, 3)))
+    np.savetxt(tmp_path / "x.csv", rng.uniform(0, 0.8, (3, 4)), delimiter=",")
+    out = tmp_path / "v"
+    p = subprocess.run([sys.executable, "-m", "imcpnn.cli.verify", "run", "--weights", str(tmp_path / "w.npz"),
+                        "--inputs", str(tmp_path / "x.csv"), "--cell", "tests/fixtures/cell_paper.json",
+                        "--scale-mode", "none", "--clip", "--chunks", "1", "--energy", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert "energy per inference" in p.stdout
+    e = json.loads((out / "summary.json").read_text())["energy"]
+    assert "## Energy" in (out / "report.md").read_text()
+    per = np.array(e["per_sample"])
+    assert per.shape == (3,) and per.min() > 0
+    assert e["per_inference"]["mean"] == pytest.approx(sum(v["mean"] for v in e["domains"].values()), rel=1e-9)
+    assert e["per_inference"]["mean"] == pytest.approx(sum(v["mean"] for v in e["groups"].values()), rel=1e-9)
+    assert e["per_inference_per_neuron"]["mean"] == pytest.approx(e["per_inference"]["mean"] / 5, rel=1e-9)
+    assert e["synaptic_events"]["mean"] > 0 and e["synapse_energy_per_event"] is not None
