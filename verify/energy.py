@@ -38,14 +38,27 @@ GROUPS = {"synapses": ("synapse",), "neurons": ("neuron", "reset"), "drivers": (
 _DC = re.compile(r"^(v\S*)\s+\S+\s+0\s+dc\s+(\S+)\s*$", re.IGNORECASE)
 
 
+#: the most per-synapse gate-bias sources whose currents are read back: each is a vector as long as the transient
+#: (a 64-128-10 network has 19k of them, gigabytes), and they carry gate coupling only (about zero net energy)
+MAX_GATE_BIAS_VECTORS = 2000
+
+
+def counts_gate_biases(bundle: NetlistBundle) -> bool:
+    """Whether the per-synapse gate-bias sources are read back (MAX_GATE_BIAS_VECTORS)."""
+    return sum(2 * np.asarray(b["vn"]).size for b in bundle.bias_sources) <= MAX_GATE_BIAS_VECTORS
+
+
 def layer_sources(bundle: NetlistBundle, l: int) -> dict[str, list[str]]:
     """Domain -> the source names (lower case) of layer ``l`` (1-based); the input drivers go with layer 1."""
     rails = {k: v.lower() for k, v in split_rail_sources(l).items()}
     bias = [rails["vbdis"], rails["vbsense"]]
-    for kind in ("vn", "vp"):
-        bias += [str(n) for n in np.asarray(bundle.bias_sources[l - 1][kind]).ravel()]  # source Vn_l_i_j on vn_l_i_j
-    inputs = [f"vin_{j}" for j in range(len(bundle.input_nodes))] + \
-             [f"vinb_{j}" for j in range(len(bundle.inputb_nodes))] if l == 1 else []
+    if counts_gate_biases(bundle):
+        for kind in ("vn", "vp"):  # source Vn_l_i_j drives node vn_l_i_j
+            bias += [str(n) for n in np.asarray(bundle.bias_sources[l - 1][kind]).ravel()]
+    inputs = []
+    if l == 1:
+        inputs = [f"vin_{j}" for j in range(len(bundle.input_nodes))] + \
+                 [f"vinb_{j}" for j in range(len(bundle.inputb_nodes))]
     return {"synapse": [rails["vdd_syn"]], "neuron": [rails["vdd"]], "reset": [rails["v0"]],
             "clock": [f"vph_{l}", f"vphb_{l}", f"vrstb_{l}"], "input": inputs, "bias": bias}
 
@@ -83,19 +96,21 @@ def chunk_energy(bundle: NetlistBundle, plot: dict[str, np.ndarray]) -> tuple[di
     """Per domain a (n_samples, n_layers) array of energy (J) per sample and layer, and the idle energy per domain
     (outside every sample window), from one transient's plot."""
     t = np.asarray(plot["time"], float)
+    full = np.array([t[0], t[-1]])
     dc = dc_values(bundle.text)
     out = {d: np.zeros((bundle.n_samples, bundle.n_layers)) for d in DOMAINS}
     idle = dict.fromkeys(DOMAINS, 0.0)
     for l in range(1, bundle.n_layers + 1):
         edges = layer_edges(bundle, l)
-        full = np.array([t[0], t[-1]])
         for domain, sources in layer_sources(bundle, l).items():
             for src in sources:
                 i_out = -np.asarray(plot[Current(src).vector], float)  # ngspice: branch current into the + node
                 if domain in ("clock", "input"):
                     e = bundle.vdd * np.maximum(i_out, 0.0)
-                else:
+                elif src in dc:
                     e = dc[src] * i_out
+                else:
+                    raise ConfigError(f"energy: no 'DC' line for source {src} in the netlist")
                 per = window_charges(t, e, edges)
                 out[domain][:, l - 1] += per
                 idle[domain] += float(window_charges(t, e, full)[0] - per.sum())
@@ -144,6 +159,7 @@ def energy_summary(circuit, inputs: np.ndarray) -> dict:
         "synapse_and_reset_energy_per_event": float((syn + per["reset"].sum(axis=1)).sum() / events.sum())
         if events.sum() else None,
         "idle": idle,
+        "synapse_gate_biases_counted": all(counts_gate_biases(b) for b in circuit.bundles),
         "per_sample": total.tolist(),
         "per_sample_domains": {d: per[d].tolist() for d in DOMAINS},
     }

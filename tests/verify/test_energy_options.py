@@ -43,6 +43,10 @@ def test_a_layer_too_big_for_a_subckt_splits_too():
     syn = [l for l in b.text.splitlines() if l.startswith("XL1_S")]
     assert len(syn) == 625 and all(l.split()[6] == "vdds_1" for l in syn)
     assert layer_sources(b, 1)["synapse"] == ["vdds_1"]
+    assert "vn_1_24_24" in layer_sources(b, 1)["bias"]
+    # 2 x 1125 gate-bias sources: their currents (gate coupling only) are not read back, the neurons' biases are
+    big = _bundle(True, n_in=45, n_out=25)
+    assert layer_sources(big, 1)["bias"] == ["vbdis_1", "vbsense_1"]
 
 
 def test_an_extracted_layer_must_bring_out_the_synapse_supply(tmp_path):
