@@ -176,10 +176,12 @@ def energy_markdown(e: dict) -> str:
              *((f"group {g}", v) for g, v in e["groups"].items()), *((f"domain {d}", v) for d, v in e["domains"].items()),
              *((f"layer {l + 1}", v) for l, v in enumerate(e["per_layer"]))]]
     return "\n".join([
-        "## Energy (schematic supplies, this run's transients)", "",
+        "## Energy (this run's test transients)", "",
         "Charge x voltage of each supply over each sample's phases (verify/energy.py says what each domain holds).", "",
         "| energy (pJ) | mean | p95 |", "| --- | --- | --- |", *rows, "",
         f"Synaptic events per sample (input spikes x fan-out): mean {e['synaptic_events']['mean']:.1f}; "
         f"synapse-domain energy per event {_pj(e['synapse_energy_per_event'])} pJ, synapse + reset per event "
         f"{_pj(e['synapse_and_reset_energy_per_event'])} pJ. Idle (outside the sample windows, not per inference): "
-        f"{_pj(sum(e['idle'].values()))} pJ over the run.", ""])
+        f"{_pj(sum(e['idle'].values()))} pJ over the run."
+        + ("" if e.get("synapse_gate_biases_counted", True) else
+           " The per-synapse gate-bias sources were not read back (too many; gate coupling only)."), ""])
