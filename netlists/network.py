@@ -7,9 +7,9 @@ Node names (all lower case, top level):
   ``spkb_<l>_<i>``; clocks ``ph_<l>``, ``phb_<l>``, ``rstb_<l>``; gate biases ``vn_<l>_<i>_<j>`` / ``vp_<l>_<i>_<j>``
   driven by DC sources ``Vn_<l>_<i>_<j>`` / ``Vp_<l>_<i>_<j>`` (i = output neuron, j = input).
 * rails: ``vdd`` (source ``Vdd``), ``v0`` (``Vv0``), ``vbdis`` (``Vbdis``), ``vbsense`` (``Vbsense``). With
-  ``split_supply`` (energy reporting, verify/energy.py) every layer l has its own rails instead: ``vdd_<l>`` (neurons,
-  ``Vdd_<l>``), ``vdds_<l>`` (synapses, ``Vdds_<l>``), ``v0_<l>``, ``vbdis_<l>``, ``vbsense_<l>`` (``Vv0_<l>``...), so each
-  source's current is one domain of one layer; the same voltages, so the circuit behaves the same.
+  ``split_supply`` (energy reporting, verify/energy.py) every layer l has its own rails instead: ``vdd_<l>``
+  (neurons, ``Vdd_<l>``), ``vdds_<l>`` (synapses, ``Vdds_<l>``), ``v0_<l>``, ``vbdis_<l>``, ``vbsense_<l>``
+  (``Vv0_<l>``...), so each source's current is one domain of one layer; the same voltages, the same circuit.
 
 The bundle's ``spike_nodes``/``mem_nodes`` and window helpers index layers from 0 (= layer 1 of the node names).
 """

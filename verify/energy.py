@@ -3,7 +3,8 @@
 Each layer l has its own rails, so each source's current is one domain of one layer; a sample's share is the charge
 over that layer's three phases of the sample: accumulation, firing and the reset after them, which restores what the
 sample used (phases 3s+l .. 3s+l+2; they tile the transient, so nothing is counted twice, and a split-supply netlist
-runs one phase longer so that the last layer's last reset is in it). What each domain holds and what a chip's supplies would deliver:
+runs one phase longer so that the last layer's last reset is in it). What each domain holds and what a chip's
+supplies would deliver:
 
 * synapse: the synapses' own supply ``vdd_syn`` (the PMOS branch's charge into the membrane; the NMOS branch drains
   the membrane, which the reset rail refills, so excitatory weights cost reset charge, not synapse charge):
@@ -171,10 +172,11 @@ def _pj(x) -> str:
 
 def energy_markdown(e: dict) -> str:
     """The report's energy section (verify/report.py)."""
-    rows = [f"| {name} | {_pj(v['mean'])} | {_pj(v['p95'])} |" for name, v in
-            [("**total per inference**", e["per_inference"]), ("per inference per neuron", e["per_inference_per_neuron"]),
-             *((f"group {g}", v) for g, v in e["groups"].items()), *((f"domain {d}", v) for d, v in e["domains"].items()),
-             *((f"layer {l + 1}", v) for l, v in enumerate(e["per_layer"]))]]
+    named = [("**total per inference**", e["per_inference"]), ("per inference per neuron", e["per_inference_per_neuron"]),
+             *((f"group {g}", v) for g, v in e["groups"].items()),
+             *((f"domain {d}", v) for d, v in e["domains"].items()),
+             *((f"layer {l + 1}", v) for l, v in enumerate(e["per_layer"]))]
+    rows = [f"| {name} | {_pj(v['mean'])} | {_pj(v['p95'])} |" for name, v in named]
     return "\n".join([
         "## Energy (this run's test transients)", "",
         "Charge x voltage of each supply over each sample's phases (verify/energy.py says what each domain holds).", "",
