@@ -13,8 +13,8 @@ supplies would deliver:
 * reset: the V0 rail refilling the membrane at reset; counted as V0 x charge (a V0 regulator fed from VDD would
   draw VDD x charge: x1.38 on this domain).
 * clock: the phase and reset clocks of a layer (ideal PWL sources here), and input: the stimulus (input spike lines,
-  layer 1's window). Both are priced as CMOS buffers on VDD: the supply delivers the charge the source pushes into
-  its line (positive current out of it) and none of what it sinks, VDD x that charge.
+  layer 1's window). Both are priced as CMOS buffers on VDD (buffer_current): VDD x the net charge out of the source
+  while its line rises or is high; what it sinks while falling or low goes to ground through the pull-down.
 * bias: the DC gate-bias sources (per-synapse vn/vp, the neurons' vbdis/vbsense). They drive gates only: their net
   charge is coupling through gate capacitance, near zero over a cycle; counted as V x net charge, shown apart.
 
@@ -34,6 +34,8 @@ from imcpnn.netlists.network import NetlistBundle, split_rail_sources
 from imcpnn.spice.analyses import Current
 
 DOMAINS = ("synapse", "neuron", "reset", "clock", "input", "bias")
+#: domains of ideal PWL sources, priced as CMOS buffers (buffer_current)
+DRIVEN = ("clock", "input")
 #: the three groups of the issue: what each adds up
 GROUPS = {"synapses": ("synapse",), "neurons": ("neuron", "reset"), "drivers": ("clock", "input"), "bias": ("bias",)}
 _DC = re.compile(r"^(v\S*)\s+\S+\s+0\s+dc\s+(\S+)\s*$", re.IGNORECASE)
@@ -68,8 +70,22 @@ def supply_vectors(bundle: NetlistBundle) -> list[str]:
     """The branch-current vectors an energy report needs from a split-supply transient."""
     if not bundle.split_supply:
         raise ConfigError("energy needs a split-supply netlist (network_netlist(split_supply=True))")
-    return [Current(s).vector for l in range(1, bundle.n_layers + 1) for src in layer_sources(bundle, l).values()
-            for s in src]
+    out = []
+    for l in range(1, bundle.n_layers + 1):
+        for domain, sources in layer_sources(bundle, l).items():
+            out += [Current(s).vector for s in sources]
+            if domain in DRIVEN:
+                out += [driven_node(s) for s in sources]
+    return out
+
+
+def driven_node(source: str) -> str:
+    """The line a clock or input source drives (``Vph_1`` -> ``ph_1``, ``Vin_0`` -> ``spk_0_0``)."""
+    if source.startswith("vinb_"):
+        return f"spkb_0_{source[5:]}"
+    if source.startswith("vin_"):
+        return f"spk_0_{source[4:]}"
+    return source[1:]
 
 
 def dc_values(text: str) -> dict[str, float]:
@@ -80,6 +96,15 @@ def dc_values(text: str) -> dict[str, float]:
         if m:
             out[m.group(1).lower()] = float(m.group(2))
     return out
+
+
+def buffer_current(i_out: np.ndarray, v: np.ndarray, vdd: float) -> np.ndarray:
+    """The supply current of a CMOS buffer driving what an ideal source drives: its output current while the line
+    rises or is high (pull-up on: the supply delivers the edge's charge and takes back what couples in), none while it
+    falls or is low (pull-down on). Signed, not rectified: an ideal source's current rings about zero on a flat level,
+    and rectifying that ringing counted ten times the edges' charge on the reset clock."""
+    up = (np.gradient(v) > 0) | (v >= 0.99 * vdd)
+    return np.where(up, i_out, 0.0)
 
 
 def window_charges(t: np.ndarray, i: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -106,8 +131,8 @@ def chunk_energy(bundle: NetlistBundle, plot: dict[str, np.ndarray]) -> tuple[di
         for domain, sources in layer_sources(bundle, l).items():
             for src in sources:
                 i_out = -np.asarray(plot[Current(src).vector], float)  # ngspice: branch current into the + node
-                if domain in ("clock", "input"):
-                    e = bundle.vdd * np.maximum(i_out, 0.0)
+                if domain in DRIVEN:
+                    e = bundle.vdd * buffer_current(i_out, np.asarray(plot[driven_node(src)], float), bundle.vdd)
                 elif src in dc:
                     e = dc[src] * i_out
                 else:
