@@ -15,7 +15,7 @@ from imcpnn.pdk import lib_line
 from imcpnn.spice.analyses import Current
 from imcpnn.spice.jobs import SimJob
 from imcpnn.spice.pool import run_jobs
-from imcpnn.verify.energy import energy_summary, layer_edges, window_charges
+from imcpnn.verify.energy import buffer_current, energy_summary, window_charges
 from imcpnn.verify.mapping import Scales
 from imcpnn.verify.simulate import simulate
 
@@ -31,6 +31,19 @@ def test_window_charges_of_a_known_current():
     i = np.array([2e-3, 2e-3, 0.0])
     q = window_charges(t, i, np.array([0.0, 0.5e-6, 1e-6, 2e-6]))
     np.testing.assert_allclose(q, [1e-9, 1e-9, 1e-9], rtol=1e-12)
+
+
+def test_a_buffer_pays_each_rising_edge_once():
+    # a 10 fF line: rise 0 -> 1.8 V in 2 ns, high with ringing, fall, low with ringing; the pull-up delivers C x VDD
+    # per rising edge (18 fC), whatever rings on the flat levels
+    t = np.linspace(0.0, 100e-9, 10001)
+    v = np.interp(t, [0, 10e-9, 12e-9, 50e-9, 52e-9, 100e-9], [0, 0, 1.8, 1.8, 0, 0])
+    ring = 1e-6 * np.sin(2 * np.pi * t / 0.3e-9)
+    i = 10e-15 * np.gradient(v, t) + ring
+    q = window_charges(t, buffer_current(i, v, 1.8), np.array([0.0, 100e-9]))[0]
+    assert q == pytest.approx(10e-15 * 1.8, rel=0.01)
+    # rectified, the ringing alone would be counted as charge
+    assert window_charges(t, np.maximum(i, 0.0), np.array([0.0, 100e-9]))[0] > 2 * q
 
 
 def _run(energy: bool, tmp_cache):
