@@ -72,8 +72,11 @@ def draw(cell: str, design: str, out: Path, force: bool) -> None:
 @click.option("--per-cell", is_flag=True,
               help="A layer from one extraction of the synapse and one of the neuron (fast at any size; leaves out "
                    "the coupling between neighbouring cells).")
+@click.option("--split-supply", is_flag=True,
+              help="With --per-cell: the synapses on a supply port of their own (vdd_syn), for `imc-verify run "
+                   "--energy --layer-netlist`.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
-def extract(cell: str, design: str, out: Path, mode: str, per_cell: bool, force: bool) -> None:
+def extract(cell: str, design: str, out: Path, mode: str, per_cell: bool, split_supply: bool, force: bool) -> None:
     """Draw CELL, LVS it against the schematic and extract its capacitances (cached by content)."""
     from imcpnn.atomic import atomic_write_text
     from imcpnn.netlists.design import load_design
@@ -82,10 +85,12 @@ def extract(cell: str, design: str, out: Path, mode: str, per_cell: bool, force:
     flow = _stage()
     _new_file(out, force)
     shape = flow.cells.layer_shape(name)
+    if split_supply and not per_cell:
+        raise ConfigError("--split-supply needs --per-cell (a whole layer is drawn with one vdd net)")
     if per_cell:
         if shape is None:
             raise ConfigError("--per-cell applies to a layer (N_INxN_OUT)")
-        text, record = flow.layer_from_cells(des, *shape, mode)
+        text, record = flow.layer_from_cells(des, *shape, mode, split_supply=split_supply)
         cached = False
     else:
         r = flow.post_layout(des, name, mode)

@@ -43,9 +43,12 @@ def main() -> None:
               help="Simulate N Monte-Carlo instances of the circuit (the corner's _mm section, one seeded mismatch "
                    "draw each); output: a grid directory (default RUN_DIR/verify-mc), see `imc-verify grid`.")
 @mc_seed_option
+@click.option("--energy", is_flag=True,
+              help="Energy per inference from the test transients: each layer's synapses, neurons, reset rail, clocks "
+                   "and biases on supplies of their own (same circuit; other netlists, so not the cached runs).")
 def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form,
         corner, wire_cap, layer_netlist, chunks, jobs, partition, scheduler, worker_mem_gb, no_cache, kicks, other_cell,
-        temp, out, force, mc, mc_seed) -> None:
+        temp, out, force, mc, mc_seed, energy) -> None:
     """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice.
 
     The output directory must not hold a verification already (--force replaces it); it is written complete or
@@ -58,8 +61,13 @@ def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode,
     from imcpnn.verify.partition import check_partition
     from imcpnn.verify.sources import default_scale_mode
 
+    from imcpnn.verify.simulate import check_energy_partition
+
     check_partition(partition, str(layer_netlist) if layer_netlist else None)
     _check_mc(corner, partition, mc, mc_seed, force)
+    check_energy_partition(partition, energy)
+    if energy and mc is not None:
+        raise ConfigError("--energy is measured on one circuit: drop --mc (or run --energy without it)")
     given_out = out
     net, cell, cell_file, run_cell_sha, out = _network(run_dir, cell_path, weights, inputs, labels, samples, n_cal,
                                                        kicks, other_cell, out)
@@ -80,12 +88,17 @@ def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode,
                      workers=jobs, cache=None if no_cache else ResultCache(), wire_cap=wire_cap,
                      layer_netlist=str(layer_netlist) if layer_netlist else None, temp=temp, inputs=record,
                      warnings=warnings, log=lambda m: click.echo(m, err=True), force=force, partition=partition,
-                     scheduler=scheduler, mem_limit_gb=worker_mem_gb)
+                     scheduler=scheduler, mem_limit_gb=worker_mem_gb, energy=energy)
     acc = "" if summary["accuracy_spice"] is None else \
         f"; accuracy model {summary['accuracy_model']:.1%}, SPICE {summary['accuracy_spice']:.1%}"
     click.echo(f"{summary['flow']}: output-layer RMSE {summary['rmse_ns']:.2f} ns over {summary['n_samples']} samples "
                f"({fmt_ns(summary['rmse_ns_fired'])} ns over the pairs where model or SPICE fires); class agreement "
                f"{summary['class_agreement']:.1%}{acc}; report: {Path(summary['directory']) / 'report.md'}")
+    if summary["energy"]:
+        e = summary["energy"]
+        click.echo(f"energy per inference {e['per_inference']['mean'] * 1e12:.2f} pJ (p95 "
+                   f"{e['per_inference']['p95'] * 1e12:.2f} pJ), {e['per_inference_per_neuron']['mean'] * 1e12:.3f} pJ "
+                   f"per neuron")
     finish(0)
 
 

@@ -108,11 +108,12 @@ PEX_SUFFIX = "_pex"
 
 
 def layer_from_cells(design: CellDesign, n_in: int, n_out: int, mode: str = "CC",
-                     cache: Path | None = None) -> tuple[str, dict]:
+                     cache: Path | None = None, split_supply: bool = False) -> tuple[str, dict]:
     """A post-layout N_in x N_out layer built from two extractions, the synapse and the neuron each drawn as in
     the layer: the netlists' layer subcircuit over the extracted leaves.  Its cost does not grow with the layer;
     the coupling between neighbouring cells is left out (docs/layout.md measures what that misses).  The whole
-    array is still drawn and LVS-checked."""
+    array is still drawn and LVS-checked.  ``split_supply``: the synapses on a ``vdd_syn`` port of their own, as in
+    a network netlist for energy reporting (verify/energy.py)."""
     name = nc.layer_name(n_in, n_out)
     t0 = time.monotonic()
     layout, _ = draw(design, name)
@@ -125,13 +126,14 @@ def layer_from_cells(design: CellDesign, n_in: int, n_out: int, mode: str = "CC"
         if not lvs.match:
             raise ConfigError(f"layout of {name}: LVS against the schematic fails")
     leaves = {leaf: post_layout(design, leaf, mode, cache=cache, in_layer=True) for leaf in (nc.SYNAPSE, nc.NEURON)}
-    body = [re.sub(rf"\b({nc.SYNAPSE}|{nc.NEURON})$", rf"\1{PEX_SUFFIX}", line) for line in nc.layer_body(n_in, n_out)]
-    parts = [f".subckt {name} {' '.join(nc.layer_ports(n_in, n_out))}", *body, f".ends {name}"]
+    lines = nc.layer_body(n_in, n_out, split_supply=split_supply)
+    body = [re.sub(rf"\b({nc.SYNAPSE}|{nc.NEURON})$", rf"\1{PEX_SUFFIX}", line) for line in lines]
+    parts = [f".subckt {name} {' '.join(nc.layer_ports(n_in, n_out, split_supply))}", *body, f".ends {name}"]
     for leaf, r in leaves.items():
         text = r.subckt.read_text()
         parts.append(re.sub(rf"^(\.(?:subckt|ends) {leaf})\b", rf"\1{PEX_SUFFIX}", text, flags=re.MULTILINE))
     caps: dict[str, float] = {}
-    for line in nc.layer_body(n_in, n_out):
+    for line in lines:
         words = line.split()
         formal = [p for p in cells.cell_ports(words[-1], design) if p != GROUND]
         for actual, port in zip(words[1:-1], formal):

@@ -9,7 +9,9 @@ Port conventions (all subcircuits use global ground ``0``):
   ``spk`` rises 0 -> vdd when the membrane falls below V_switch during the firing phase and stays high until reset;
   ``spkb`` is its complement.
 * ``imc_layer_<n_in>x<n_out>``: ports ``in_0..in_{n_in-1} inb_0.. mem_0..mem_{n_out-1} out_0.. outb_0.. ph phb rstb v0
-  vbdis vbsense vdd vn_<i>_<j>.. vp_<i>_<j>..`` (i = output neuron, j = input; row-major, i outer).
+  vbdis vbsense vdd vn_<i>_<j>.. vp_<i>_<j>..`` (i = output neuron, j = input; row-major, i outer). With a split
+  supply (energy reporting, verify/energy.py) a ``vdd_syn`` port follows ``vdd``: it feeds the synapses (PMOS branch
+  source and body), ``vdd`` the neurons; the devices and their connections are otherwise the same.
 """
 
 from __future__ import annotations
@@ -120,10 +122,10 @@ def neuron_subckt(design: CellDesign) -> str:
     return "\n".join(lines)
 
 
-def layer_ports(n_in: int, n_out: int) -> list[str]:
+def layer_ports(n_in: int, n_out: int, split_supply: bool = False) -> list[str]:
     ports = [f"in_{j}" for j in range(n_in)] + [f"inb_{j}" for j in range(n_in)]
     ports += [f"mem_{i}" for i in range(n_out)] + [f"out_{i}" for i in range(n_out)] + [f"outb_{i}" for i in range(n_out)]
-    ports += ["ph", "phb", "rstb", "v0", "vbdis", "vbsense", "vdd"]
+    ports += ["ph", "phb", "rstb", "v0", "vbdis", "vbsense", "vdd"] + (["vdd_syn"] if split_supply else [])
     ports += [f"vn_{i}_{j}" for i in range(n_out) for j in range(n_in)]
     ports += [f"vp_{i}_{j}" for i in range(n_out) for j in range(n_in)]
     return ports
@@ -135,45 +137,49 @@ def layer_ports(n_in: int, n_out: int) -> list[str]:
 MAX_SUBCKT_PORTS = 1000
 
 
-def layer_fits_subckt(n_in: int, n_out: int) -> bool:
-    return len(layer_ports(n_in, n_out)) <= MAX_SUBCKT_PORTS
+def layer_fits_subckt(n_in: int, n_out: int, split_supply: bool = False) -> bool:
+    return len(layer_ports(n_in, n_out, split_supply)) <= MAX_SUBCKT_PORTS
 
 
 def layer_body(n_in: int, n_out: int, node: Callable[[str], str] = str, prefix: str = "",
-               neurons: Sequence[int] | None = None) -> list[str]:
+               neurons: Sequence[int] | None = None, split_supply: bool = False) -> list[str]:
     """The instance lines of an N_in x N_out layer, its ports renamed by ``node`` and instance names prefixed;
-    ``neurons``: only these output neurons (indices within the layer; a partition, verify/partition.py)."""
+    ``neurons``: only these output neurons (indices within the layer; a partition, verify/partition.py);
+    ``split_supply``: the synapses on the ``vdd_syn`` port instead of ``vdd``."""
     if n_in < 1 or n_out < 1:
         raise ValueError("n_in and n_out must be >= 1")
     rows = range(n_out) if neurons is None else neurons
+    syn_vdd = node("vdd_syn" if split_supply else "vdd")
     lines = []
     for i in rows:
         for j in range(n_in):
             lines.append(f"X{prefix}S{i}_{j} {node(f'mem_{i}')} {node(f'in_{j}')} {node(f'inb_{j}')} "
-                         f"{node(f'vn_{i}_{j}')} {node(f'vp_{i}_{j}')} {node('vdd')} {SYNAPSE}")
+                         f"{node(f'vn_{i}_{j}')} {node(f'vp_{i}_{j}')} {syn_vdd} {SYNAPSE}")
     for i in rows:
         ports = [f"mem_{i}", f"out_{i}", f"outb_{i}", "ph", "phb", "rstb", "v0", "vbdis", "vbsense", "vdd"]
         lines.append(f"X{prefix}N{i} " + " ".join(node(p) for p in ports) + f" {NEURON}")
     return lines
 
 
-def layer_subckt(design: CellDesign, n_in: int, n_out: int) -> str:
+def layer_subckt(design: CellDesign, n_in: int, n_out: int, split_supply: bool = False) -> str:
     """An N_in x N_out synapse array with its N_out neurons; one gate-bias port per memory transistor."""
     name = layer_name(n_in, n_out)
-    lines = [f".subckt {name} " + " ".join(layer_ports(n_in, n_out)), *layer_body(n_in, n_out), f".ends {name}"]
+    lines = [f".subckt {name} " + " ".join(layer_ports(n_in, n_out, split_supply)),
+             *layer_body(n_in, n_out, split_supply=split_supply), f".ends {name}"]
     return "\n".join(lines)
 
 
-def subcircuits(design: CellDesign, layer_shapes: tuple[tuple[int, int], ...] | list[tuple[int, int]] = ()) -> str:
+def subcircuits(design: CellDesign, layer_shapes: tuple[tuple[int, int], ...] | list[tuple[int, int]] = (),
+                split_supply: bool = False) -> str:
     """All cell subcircuits (synapse, gates, sensing, discharger, neuron) plus one layer subcircuit per distinct
     ``(n_in, n_out)`` in ``layer_shapes`` (in first-seen order) that ngspice can take as a subcircuit."""
     parts = [f"* imc-pnn cell '{design.name}'", synapse_subckt(design), gates_subckt(design), neuron_subckt(design)]
     seen: list[tuple[int, int]] = []
     for s in layer_shapes:
         s = (int(s[0]), int(s[1]))
-        if s not in seen and layer_fits_subckt(*s):
+        if s not in seen and layer_fits_subckt(*s, split_supply):
             seen.append(s)
-            parts.append(layer_subckt(design, *s))
+            parts.append(layer_subckt(design, *s, split_supply))
     return "\n".join(parts) + "\n"
 
 

@@ -6,7 +6,10 @@ Node names (all lower case, top level):
 * layer l = 1..L, neuron i: membrane ``mem_<l>_<i>``, spike ``spk_<l>_<i>`` (0 -> vdd, latched until reset), complement
   ``spkb_<l>_<i>``; clocks ``ph_<l>``, ``phb_<l>``, ``rstb_<l>``; gate biases ``vn_<l>_<i>_<j>`` / ``vp_<l>_<i>_<j>``
   driven by DC sources ``Vn_<l>_<i>_<j>`` / ``Vp_<l>_<i>_<j>`` (i = output neuron, j = input).
-* rails: ``vdd`` (source ``Vdd``), ``v0`` (``Vv0``), ``vbdis`` (``Vbdis``), ``vbsense`` (``Vbsense``).
+* rails: ``vdd`` (source ``Vdd``), ``v0`` (``Vv0``), ``vbdis`` (``Vbdis``), ``vbsense`` (``Vbsense``). With
+  ``split_supply`` (energy reporting, verify/energy.py) every layer l has its own rails instead: ``vdd_<l>``
+  (neurons, ``Vdd_<l>``), ``vdds_<l>`` (synapses, ``Vdds_<l>``), ``v0_<l>``, ``vbdis_<l>``, ``vbsense_<l>``
+  (``Vv0_<l>``...), so each source's current is one domain of one layer; the same voltages, the same circuit.
 
 The bundle's ``spike_nodes``/``mem_nodes`` and window helpers index layers from 0 (= layer 1 of the node names).
 """
@@ -96,6 +99,8 @@ class NetlistBundle:
     #: a partition's (netlists/partition.py) neurons: spike node -> the vectors of its latch outputs (q, qb), which
     #: the partitions of the next layer replay into their copies of the neuron's output buffers
     latch_nodes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: per layer, rails of their own (split_rail_sources): supply currents can be read per domain
+    split_supply: bool = False
 
     def fire_window(self, layer: int, sample: int) -> tuple[float, float]:
         """(start, end) in seconds of the firing phase of ``layer`` (0-based) for ``sample``."""
@@ -134,15 +139,17 @@ def _check_biases(biases, design: CellDesign, n_in0: int) -> list[tuple[np.ndarr
     return out
 
 
-def _layer_lines(l: int, vn: np.ndarray, vp: np.ndarray, wire_cap: float) -> list[str]:
-    """Layer ``l`` (1-based): its gate-bias sources, the layer instance wired to the layers around it, wire caps."""
+def _layer_lines(l: int, vn: np.ndarray, vp: np.ndarray, wire_cap: float, split: bool) -> list[str]:
+    """Layer ``l`` (1-based): its gate-bias sources, the layer instance wired to the layers around it, wire caps;
+    ``split``: its own rails (split_rail_lines)."""
     n_out, n_in = vn.shape
     lines = [f"* layer {l}: {n_in} x {n_out}", *bias_lines(l, vn, vp, range(n_out))]
-    conn = layer_connections(l, n_in, n_out)
-    if layer_fits_subckt(n_in, n_out):
-        lines.append(f"XL{l} " + " ".join(conn[p] for p in layer_ports(n_in, n_out)) + f" {layer_name(n_in, n_out)}")
+    conn = layer_connections(l, n_in, n_out, split)
+    if layer_fits_subckt(n_in, n_out, split):
+        lines.append(f"XL{l} " + " ".join(conn[p] for p in layer_ports(n_in, n_out, split))
+                     + f" {layer_name(n_in, n_out)}")
     else:
-        lines += layer_body(n_in, n_out, conn.__getitem__, prefix=f"L{l}_")
+        lines += layer_body(n_in, n_out, conn.__getitem__, prefix=f"L{l}_", split_supply=split)
     if wire_cap > 0:
         lines += [f"Cw_{l}_{i} mem_{l}_{i} 0 {_fmt(wire_cap)}" for i in range(n_out)]
     return lines
@@ -159,7 +166,7 @@ def bias_lines(l: int, vn: np.ndarray, vp: np.ndarray, rows, cols=None) -> list[
     return lines
 
 
-def layer_connections(l: int, n_in: int, n_out: int) -> dict[str, str]:
+def layer_connections(l: int, n_in: int, n_out: int, split_supply: bool = False) -> dict[str, str]:
     """Layer ``l``'s subcircuit ports -> the network's node names (module docstring)."""
     conn = {**{f"in_{j}": f"spk_{l - 1}_{j}" for j in range(n_in)},
             **{f"inb_{j}": f"spkb_{l - 1}_{j}" for j in range(n_in)},
@@ -172,6 +179,9 @@ def layer_connections(l: int, n_in: int, n_out: int) -> dict[str, str]:
         for j in range(n_in):
             conn[f"vn_{i}_{j}"] = f"vn_{l}_{i}_{j}"
             conn[f"vp_{i}_{j}"] = f"vp_{l}_{i}_{j}"
+    if split_supply:
+        conn.update({"vdd": f"vdd_{l}", "vdd_syn": f"vdds_{l}", "v0": f"v0_{l}", "vbdis": f"vbdis_{l}",
+                     "vbsense": f"vbsense_{l}"})
     return conn
 
 
@@ -180,8 +190,26 @@ def rail_lines(design: CellDesign) -> list[str]:
             f"Vbdis vbdis 0 DC {_fmt(design.v_b_dis)}", f"Vbsense vbsense 0 DC {_fmt(design.v_b_sense)}"]
 
 
+def split_rail_sources(l: int) -> dict[str, str]:
+    """Layer ``l``'s rail sources of a split-supply netlist: rail (port name) -> source name."""
+    return {"vdd": f"Vdd_{l}", "vdd_syn": f"Vdds_{l}", "v0": f"Vv0_{l}", "vbdis": f"Vbdis_{l}",
+            "vbsense": f"Vbsense_{l}"}
+
+
+def split_rail_lines(design: CellDesign, n_layers: int) -> list[str]:
+    """Per layer, its own rail sources at the rails' voltages (split_rail_sources)."""
+    volts = {"vdd": design.vdd, "vdd_syn": design.vdd, "v0": design.v0, "vbdis": design.v_b_dis,
+             "vbsense": design.v_b_sense}
+    lines = ["* rails and biases, per layer (split supply)"]
+    for l in range(1, n_layers + 1):
+        conn = layer_connections(l, 0, 0, True)
+        lines += [f"{src} {conn[rail]} 0 DC {_fmt(volts[rail])}" for rail, src in split_rail_sources(l).items()]
+    return lines
+
+
 def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, wire_cap: float = 0.0,
-                    title: str | None = None, temp: float = 27.0, seed: int | None = None) -> NetlistBundle:
+                    title: str | None = None, temp: float = 27.0, seed: int | None = None,
+                    split_supply: bool = False) -> NetlistBundle:
     """A pipelined L-layer network streaming ``input_times.shape[0]`` samples in one transient.
 
     biases: per layer a pair (vn, vp) of (n_out, n_in) gate voltages (the unused branch already off: vn = 0, vp = vdd).
@@ -191,6 +219,9 @@ def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, w
     seed: ngspice's random seed (options_lines): with a `*_mm` section, one Monte-Carlo instance of the circuit. The
     draws follow the device lines, which do not depend on the samples: every chunk of samples of one seed is the same
     physical circuit (tests/verify/test_mc_chunks.py).
+    split_supply: every layer on rails of its own, synapses apart from neurons (split_rail_lines; for energy
+    reporting), and one more phase at the end, in which the last layer resets after its last sample. Off, the
+    netlist text (and so the result cache key) is the one without energy reporting.
     """
     lib_line = check_lib_line(lib_line)
     x = np.asarray(input_times, dtype=float)
@@ -203,22 +234,23 @@ def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, w
     bl = _check_biases(biases, design, x.shape[1])
     L, S = len(bl), x.shape[0]
     T = design.t_circ
-    P = n_phases(L, S)
+    extra = 1 if split_supply else 0  # the last layer's reset after its last sample: that sample's refill charge
+    P = n_phases(L, S) + extra
     t_stop = P * T
     shapes = [(vn.shape[1], vn.shape[0]) for vn, _ in bl]
 
     lines = [f"* imc-pnn network: design '{design.name}', {L} layers {[shapes[0][0]] + [s[1] for s in shapes]}, "
              f"{S} samples" + (f" ({title})" if title else ""),
-             lib_line, *options_lines(design, temp, seed), subcircuits(design, shapes).rstrip("\n"),
-             *rail_lines(design),
+             lib_line, *options_lines(design, temp, seed), subcircuits(design, shapes, split_supply).rstrip("\n"),
+             *(split_rail_lines(design, L) if split_supply else rail_lines(design)),
              "* phase clocks (edges of t_edge centred on the phase boundaries)",
-             *phase_sources(design, L, S),
+             *phase_sources(design, L, S, extra_phases=extra),
              "* input spikes (layer 0), true and complement",
              *input_sources(design, x.tolist(), [(3 * s + 1) * T for s in range(S)])]
     spike_nodes, spikeb_nodes, mem_nodes, bias_src = [], [], [], []
     for l, (vn, vp) in enumerate(bl, start=1):
         n_out, n_in = vn.shape
-        lines += _layer_lines(l, vn, vp, wire_cap)
+        lines += _layer_lines(l, vn, vp, wire_cap, split_supply)
         spike_nodes.append([f"spk_{l}_{i}" for i in range(n_out)])
         spikeb_nodes.append([f"spkb_{l}_{i}" for i in range(n_out)])
         mem_nodes.append([f"mem_{l}_{i}" for i in range(n_out)])
@@ -231,4 +263,4 @@ def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, w
                          spike_nodes=spike_nodes, spikeb_nodes=spikeb_nodes, mem_nodes=mem_nodes,
                          input_nodes=[f"spk_0_{j}" for j in range(x.shape[1])],
                          inputb_nodes=[f"spkb_0_{j}" for j in range(x.shape[1])], bias_sources=bias_src,
-                         vdd=design.vdd, lib_line=lib_line)
+                         vdd=design.vdd, lib_line=lib_line, split_supply=split_supply)

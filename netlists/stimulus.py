@@ -55,10 +55,11 @@ def _pwl(pts: list[tuple[float, float]]) -> str:
 
 
 def phase_sources(design: CellDesign, n_layers: int, n_samples: int,
-                  layers: Sequence[int] | None = None) -> list[str]:
+                  layers: Sequence[int] | None = None, extra_phases: int = 0) -> list[str]:
     """Per layer l: ``Vph_l`` (node ``ph_l``, firing phase), ``Vphb_l`` (``phb_l``), ``Vrstb_l`` (``rstb_l``, reset
-    active low), over the phases of an ``n_layers`` network; ``layers``: only these (1-based; a partition)."""
-    P = n_phases(n_layers, n_samples)
+    active low), over the phases of an ``n_layers`` network and ``extra_phases`` more (all layers in reset);
+    ``layers``: only these (1-based; a partition)."""
+    P = n_phases(n_layers, n_samples) + extra_phases
     out = []
     for l in (range(1, n_layers + 1) if layers is None else layers):
         roles = layer_phase_roles(l, n_samples, P)

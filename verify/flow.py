@@ -17,12 +17,14 @@ from imcpnn.netlists import CellDesign
 from imcpnn.neuron import NeuronModel
 from imcpnn.spice.cache import ResultCache
 from imcpnn.verify.calibrate import fit_batched
+from imcpnn.verify.energy import energy_summary
 from imcpnn.verify.mapping import Scales
 from imcpnn.verify.partition import check_partition
 from imcpnn.verify.predict import model_times
 from imcpnn.verify.record import TEST_INPUTS_FILE, VERIFY_SCHEMA_VERSION, VerifyInputs
 from imcpnn.verify.report import check_out, hand_command, write_verification
-from imcpnn.verify.simulate import check_mc_partition, check_network, simulate, simulate_scales
+from imcpnn.verify.simulate import (check_energy_partition, check_mc_partition, check_network, simulate,
+                                    simulate_scales)
 from imcpnn.verify.spike_errors import fmt_ns, layer_errors
 
 
@@ -51,21 +53,23 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
            temp: float | None = None, inputs: VerifyInputs | None = None,
            warnings: list[str] | None = None, log: Callable[[str], None] = print, force: bool = False,
            partition: str = "none", scheduler: str | None = None, mem_limit_gb: float | None = None,
-           seed: int | None = None) -> dict:
+           seed: int | None = None, energy: bool = False) -> dict:
     """Calibrate (unless `scales` are given), simulate the test samples at `temp` (C; default the cell's), compare
     with the model and write the verification directory: summary['directory'] (`out`, or `out-2`... when another
     verification reached `out` meanwhile); an existing verification in `out` is refused unless `force`. `inputs`
     (what the verification was made from) and `warnings` (characterisation range, printed by the CLI) go into the
     summary. `partition` splits the test simulation (verify/partition.py; calibration simulates the whole network,
     its candidates share one loaded netlist); `scheduler` (a Dask address) and `mem_limit_gb` go to the job runner;
-    `seed`: ngspice's random seed, with a `*_mm` section one Monte-Carlo instance (recorded as `mc_seed`)."""
+    `seed`: ngspice's random seed, with a `*_mm` section one Monte-Carlo instance (recorded as `mc_seed`); `energy`:
+    the test transients on split supplies, energy per inference into summary['energy'] (verify/energy.py)."""
     check_network(net.weights, net.test_inputs)
     check_partition(partition, layer_netlist)
     check_mc_partition(partition, seed)
+    check_energy_partition(partition, energy)
     check_out(out, force)
     temp = cell.temperature if temp is None else float(temp)
     kw = dict(chunks=chunks, workers=workers, cache=cache, wire_cap=wire_cap, layer_netlist=layer_netlist, temp=temp,
-              scheduler=scheduler, mem_limit_gb=mem_limit_gb, seed=seed)
+              scheduler=scheduler, mem_limit_gb=mem_limit_gb, seed=seed, energy=energy)
     t_start = time.perf_counter()
     calibration = None
     if scales is None:
@@ -84,6 +88,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
                    section=lib_line.split()[-1], mc_seed=seed,
                    peak_rss_mb=max((j["peak_rss_mb"] for j in circuit.jobs if j["peak_rss_mb"] is not None),
                                    default=None))
+    summary["energy"] = energy_summary(circuit, net.test_inputs) if energy else None
     summary["warnings"] = list(warnings or [])
     # the inputs actually simulated, at full precision: `imc-verify run --inputs` on this file repeats the run
     inputs_csv = "".join(",".join(f"{v:.17g}" for v in row) + "\n" for row in np.asarray(net.test_inputs, float))

@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 from imcpnn.errors import ConfigError
-from imcpnn.netlists.cells import layer_ports
 
 
 def _logical_lines(text: str) -> list[str]:
@@ -51,7 +50,7 @@ def substitute_layer(netlist: str, layer_file: str | Path) -> str:
     matched = []
     problems = []
     for gname, (k, n_in, n_out) in blocks.items():
-        gen = layer_ports(n_in, n_out)
+        gen = [t.lower() for t in lines[k].split()[2:]]  # as generated (a split supply adds vdd_syn)
         missing = sorted(set(gen) - set(user_ports))
         extra = sorted(set(user_ports) - set(gen))
         if not missing and not extra:

@@ -18,6 +18,7 @@ import numpy as np
 from imcpnn.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, fsync_dir
 from imcpnn.errors import ConfigError
 from imcpnn.netlists.network import PDK_INCLUDE, portable_netlist
+from imcpnn.verify.energy import energy_markdown
 from imcpnn.verify.predict import membrane_trajectory
 from imcpnn.verify.spike_errors import fmt_ns
 
@@ -232,4 +233,6 @@ line to change on another machine):
 ![errors](error_hist.png)
 ![residuals](residuals.png)
 """
+    if s.get("energy"):
+        md += "\n" + energy_markdown(s["energy"])
     atomic_write_text(out / "report.md", md)

@@ -14,6 +14,7 @@ from imcpnn.spice.cache import ResultCache
 from imcpnn.spice.errors import SpiceError
 from imcpnn.spice.jobs import SimJob
 from imcpnn.spice.pool import run_jobs
+from imcpnn.verify.energy import supply_vectors
 from imcpnn.verify.mapping import BiasMapper, Scales
 from imcpnn.verify.partition import check_partition, job_record, simulate_partitioned
 from imcpnn.verify.postlayout import substitute_layer
@@ -71,10 +72,11 @@ def sample_ranges(n: int, chunks: int) -> list[tuple[int, int]]:
 
 def build_bundles(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, design: CellDesign, lib_line: str,
                   scales: Scales, *, clip: bool = False, chunks: int = 1, wire_cap: float = 0.0,
-                  layer_netlist: str | None = None, temp: float | None = None,
-                  seed: int | None = None) -> tuple[list[NetlistBundle], list[tuple[int, int]], int]:
+                  layer_netlist: str | None = None, temp: float | None = None, seed: int | None = None,
+                  energy: bool = False) -> tuple[list[NetlistBundle], list[tuple[int, int]], int]:
     """Netlists of the network per chunk of samples, at ``temp`` (C; default the cell's extraction temperature),
-    with ngspice's random ``seed`` (one Monte-Carlo instance in every chunk)."""
+    with ngspice's random ``seed`` (one Monte-Carlo instance in every chunk); ``energy``: split supplies
+    (verify/energy.py)."""
     check_network(weights, inputs)
     biases, n_clipped = gate_biases(weights, cell, scales, clip)
     ranges = sample_ranges(len(inputs), chunks)
@@ -82,7 +84,7 @@ def build_bundles(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParam
     for a, b in ranges:
         bundle = network_netlist(design, lib_line, biases, inputs[a:b], wire_cap=wire_cap,
                                  title=f"samples {a}..{b - 1}", temp=cell.temperature if temp is None else temp,
-                                 seed=seed)
+                                 seed=seed, split_supply=energy)
         if layer_netlist is not None:
             bundle.text = substitute_layer(bundle.text, layer_netlist)
         bundles.append(bundle)
@@ -94,14 +96,17 @@ def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, de
              cache: ResultCache | None = None, keep_waves: bool = False, wire_cap: float = 0.0,
              layer_netlist: str | None = None, progress: bool = True, timeout: float = 900.0,
              temp: float | None = None, partition: str = "none", scheduler: str | None = None,
-             mem_limit_gb: float | None = None, fanout_load: str = "lumped", seed: int | None = None) -> CircuitResult:
+             mem_limit_gb: float | None = None, fanout_load: str = "lumped", seed: int | None = None,
+             energy: bool = False) -> CircuitResult:
     """Simulate `inputs` (samples, n_in) through the network; samples are split into `chunks` transients run in
     parallel (each chunk streams its samples, a new one every 3 phases). `partition` (verify/partition.py): 'none'
     (the whole network per chunk), 'layer' or 'neurons:K'. `scheduler`: a dask.distributed address; `mem_limit_gb`:
     the most memory a worker may use; `fanout_load`: how a partition models the fan-out outside it ('lumped' or
-    'devices', netlists/partition.py); `seed`: ngspice's random seed, one Monte-Carlo instance (check_mc_partition)."""
+    'devices', netlists/partition.py); `seed`: ngspice's random seed, one Monte-Carlo instance (check_mc_partition);
+    `energy`: split-supply netlists whose supply currents come back in the waves (verify/energy.py)."""
     inputs = np.asarray(inputs, float)
     check_mc_partition(partition, seed)
+    check_energy_partition(partition, energy)
     run_kw = dict(workers=workers, cache=cache, progress=progress, timeout=timeout, scheduler=scheduler,
                   mem_limit_gb=mem_limit_gb)
     if check_partition(partition, layer_netlist) != "none":
@@ -109,14 +114,14 @@ def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, de
                                      layer_netlist, temp, keep_waves, partition, dict(run_kw, load=fanout_load))
     bundles, ranges, n_clipped = build_bundles(weights, inputs, cell, design, lib_line, scales, clip=clip,
                                                chunks=chunks, wire_cap=wire_cap, layer_netlist=layer_netlist,
-                                               temp=temp, seed=seed)
-    results = run_jobs(transient_jobs(bundles, keep_waves), label="SPICE transient", **run_kw)
+                                               temp=temp, seed=seed, energy=energy)
+    results = run_jobs(transient_jobs(bundles, keep_waves or energy), label="SPICE transient", **run_kw)
     failed = [r for r in results if not r.ok]
     if failed:
         raise failed[0].error if isinstance(failed[0].error, SpiceError) else SpiceError(str(failed[0].error))
     plots = [r.plots[0] for r in results]
     times = _read_times(weights, len(inputs), bundles, ranges, plots)
-    return CircuitResult(times, bundles, ranges, plots if keep_waves else [], n_clipped,
+    return CircuitResult(times, bundles, ranges, plots if keep_waves or energy else [], n_clipped,
                          jobs=[job_record(r, rng) for r, rng in zip(results, ranges)])
 
 
@@ -127,6 +132,8 @@ def transient_jobs(bundles: list[NetlistBundle], keep_waves: bool) -> list[SimJo
         vecs = ["time"] + [n for layer in b.spike_nodes for n in layer]
         if keep_waves:
             vecs += [n for layer in b.mem_nodes for n in layer]
+        if b.split_supply:
+            vecs += supply_vectors(b)
         jobs.append(SimJob(b.text, (b.tran,), tuple(vecs), f"chunk{k}"))
     return jobs
 
@@ -137,6 +144,13 @@ def check_mc_partition(partition: str, seed: int | None) -> None:
     if seed is not None and partition != "none":
         raise ConfigError(f"--partition {partition} cannot simulate a Monte-Carlo instance (each partition netlist "
                           f"would draw its own mismatch, not one circuit's); use --partition none with --mc")
+
+
+def check_energy_partition(partition: str, energy: bool) -> None:
+    if energy and partition != "none":
+        raise ConfigError(f"--energy needs the whole network in one transient (its supplies split per layer); "
+                          f"--partition {partition} simulates copies of neurons in several transients: use "
+                          f"--partition none")
 
 
 def _simulate_partitioned(weights, inputs, cell, design, lib_line, scales, clip, chunks, wire_cap, layer_netlist,
@@ -165,12 +179,15 @@ def simulate_scales(weights: list[np.ndarray], inputs: np.ndarray, cell: CellPar
                     lib_line: str, candidates: list[Scales], *, clip: bool = True, chunks: int = 2,
                     workers: int | None = None, cache: ResultCache | None = None, wire_cap: float = 0.0,
                     layer_netlist: str | None = None, temp: float | None = None, scheduler: str | None = None,
-                    mem_limit_gb: float | None = None, seed: int | None = None) -> list[list[np.ndarray]]:
+                    mem_limit_gb: float | None = None, seed: int | None = None,
+                    energy: bool = False) -> list[list[np.ndarray]]:
     """Spike times (per layer) for each candidate scale, loading each chunk's netlist once: between candidates only
-    the gate-bias sources change (`alter`), which costs milliseconds instead of a netlist expansion (seconds)."""
+    the gate-bias sources change (`alter`), which costs milliseconds instead of a netlist expansion (seconds).
+    `energy`: the split-supply netlists (the same circuit; what a split-supply --layer-netlist fits)."""
     inputs = np.asarray(inputs, float)
     bundles, ranges, _ = build_bundles(weights, inputs, cell, design, lib_line, Scales(), clip=True, chunks=chunks,
-                                       wire_cap=wire_cap, layer_netlist=layer_netlist, temp=temp, seed=seed)
+                                       wire_cap=wire_cap, layer_netlist=layer_netlist, temp=temp, seed=seed,
+                                       energy=energy)
     mapper = BiasMapper(cell)
     alters: list[list[str]] = []
     for s in candidates:
