@@ -47,9 +47,14 @@ def _save(cell, path: Path, force: bool) -> Path:
 @click.option("--no-cache", is_flag=True, help="Do not read or write the simulation result cache.")
 @click.option("--fan-in", type=click.IntRange(min=0, max=1000), default=5, show_default=True,
               help="Design fan-in (synapses per column incl. bias) at which c_m and i_unit are taken.")
+@click.option("--post-layout", is_flag=True,
+              help="Characterise the laid-out cell: the synapse and neuron drawn, LVS-checked and parasitic-extracted "
+                   "(imc-layout, per cell, cached) in place of the schematic ones (docs/layout.md).")
+@click.option("--pex-mode", type=click.Choice(["CC", "RC"]), default="CC", show_default=True,
+              help="With --post-layout: capacitances only (CC) or also wire resistances (RC).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def run(corner: str, temp: float, design: str, out: Path, force: bool, report: Path | None, jobs: int | None,
-        no_cache: bool, fan_in: int, quiet: bool) -> None:
+        no_cache: bool, fan_in: int, post_layout: bool, pex_mode: str, quiet: bool) -> None:
     """Characterise synapses, discharger, sensing stage, C_eff(N_in) and leak; fit and write cell.json."""
     from imcpnn.extract.report import comparison_md, write_report
     from imcpnn.extract.run import extract_corners
@@ -75,8 +80,18 @@ def run(corner: str, temp: float, design: str, out: Path, force: bool, report: P
 
         cache = ResultCache()
     t0 = time.perf_counter()
+    extracted = None
+    if post_layout:
+        from imcpnn.extract.postlayout import extracted_cells
+
+        extracted = extracted_cells(des, pex_mode)
+        mem = ", ".join(f"{k} {v['mem_cap_fF']:.2f} fF" for k, v in extracted.provenance["cells"].items())
+        click.echo(f"post-layout: extracted cells {extracted.provenance['extraction_sha256'][:12]} ({pex_mode}); "
+                   f"membrane parasitics: {mem}", err=True)
+    elif pex_mode != "CC":
+        raise ConfigError("--pex-mode applies with --post-layout only")
     cells, stats = extract_corners(des, corners, temp=temp, fan_in=fan_in, workers=jobs, cache=cache,
-                                   progress=not quiet)
+                                   progress=not quiet, post_layout=extracted)
     written = []
     for c, (cell, raw) in cells.items():
         written.append(_save(cell, paths[c], force))

@@ -15,7 +15,8 @@ import numpy as np
 
 from imcpnn.cell import KICK_FAN_OUT
 from imcpnn.extract.firing import T_INJ, injection_currents
-from imcpnn.extract.kicks import driven_kick_network, fan_out_fits, kick_layer_biases, kick_parts
+from imcpnn.extract.kicks import DRIVER_ARRIVALS, driven_kick_network, fan_out_fits, kick_layer_biases, kick_parts
+from imcpnn.extract.postlayout import PostLayoutPlan
 from imcpnn.netlists import (CellDesign, column_tb, discharger_tb, network_netlist, sensing_tb,
                              synapse_branch_tb)
 from imcpnn.spice.analyses import Current, Dc, SetParam, Tran, Voltage, fmt
@@ -136,11 +137,14 @@ def with_temperature(text: str, temp: float) -> str:
 class _Jobs:
     """Makes the jobs of one corner at one temperature and records their netlists' hashes."""
 
-    def __init__(self, temp: float):
+    def __init__(self, temp: float, post_layout: PostLayoutPlan | None = None):
         self.temp = temp
+        self.post_layout = post_layout
         self.netlists: dict[str, str] = {}
 
     def __call__(self, label: str, name: str, text: str, commands, vectors) -> SimJob:
+        if self.post_layout is not None:  # the extracted cells in place of the schematic ones (extract/postlayout.py)
+            text = self.post_layout.netlist(text)
         text = with_temperature(text, self.temp)
         self.netlists[name] = hashlib.sha256(text.encode()).hexdigest()
         return SimJob(text, tuple(commands), tuple(vectors), label=label)
@@ -198,7 +202,8 @@ def _driven_kicks(design: CellDesign, lib_line: str, fan_in: int, fan_out: int, 
                   part: int = 0) -> KickLayer:
     """The neuron-fed kick transient with a test spike line of ``fan_out`` synapse gates (extract/kicks.py; below 16
     one of several ``part``s); above 16 in the flat device form (the wrapper form needs gigabytes)."""
-    tests, biases, x, line = driven_kick_network(design, fan_in, fan_out, part)
+    arrivals = jobs.post_layout.driver_arrivals if jobs.post_layout else DRIVER_ARRIVALS
+    tests, biases, x, line = driven_kick_network(design, fan_in, fan_out, part, arrivals)
     if fan_out > KICK_FAN_OUT:
         design = design.derive(device_form="flat")
     nb = network_netlist(design, lib_line, biases, x, title="neuron-driven spike-line kicks")
@@ -218,8 +223,9 @@ def _column(design: CellDesign, lib_line: str, n: int, i_inj: float, t_inj: floa
     return Column(n, jobs(f"column:column{n}", f"column_{n}", tb.text, [tran], (Tran.scale, Voltage("mem"))), i_inj)
 
 
-def plan(design: CellDesign, lib_line: str, temp: float = 27.0, fan_in: int = DEFAULT_FAN_IN) -> Plan:
-    jobs = _Jobs(temp)
+def plan(design: CellDesign, lib_line: str, temp: float = 27.0, fan_in: int = DEFAULT_FAN_IN,
+         post_layout: PostLayoutPlan | None = None) -> Plan:
+    jobs = _Jobs(temp, post_layout)
     fan_ins = tuple(sorted(set(FAN_INS) | {fan_in}))
     branches = tuple(_branch(design, lib_line, br, jobs) for br in ("n", "p"))
     dis = _discharger(design, lib_line, jobs)
