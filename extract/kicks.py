@@ -60,8 +60,8 @@ class KickFit:
     points: list[tuple[str, float, float, float]]  # (branch, w, kick, v_end) of every usable test
 
 
-def kick_layer_biases(design, fan_in: int, tests: list[tuple[str, float]] | None = None
-                      ) -> tuple[list[tuple[str, float]], np.ndarray, np.ndarray, np.ndarray]:
+def kick_layer_biases(design, fan_in: int, tests: list[tuple[str, float]] | None = None,
+                      t_background: float = T_BACKGROUND) -> tuple[list[tuple[str, float]], np.ndarray, np.ndarray, np.ndarray]:
     """The test neurons ((branch, gate) each; default: the fixed list), their gate-bias matrices (vn, vp) and the
     two samples' inputs."""
     if tests is None:
@@ -73,7 +73,7 @@ def kick_layer_biases(design, fan_in: int, tests: list[tuple[str, float]] | None
         (vn if br == "n" else vp)[i, 0] = g
         vn[i, 1] = BACKGROUND_GATE
     x = np.ones((2, fan_in))
-    x[:, 1] = T_BACKGROUND
+    x[:, 1] = t_background
     x[0, 0] = T_TEST
     return tests, vn, vp, x
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from imcpnn.cell import KICK_FAN_OUT
 from imcpnn.extract.firing import T_INJ, injection_currents
-from imcpnn.extract.kicks import DRIVER_ARRIVALS, driven_kick_network, fan_out_fits, kick_layer_biases, kick_parts
+from imcpnn.extract.kicks import (DRIVER_ARRIVALS, T_BACKGROUND, driven_kick_network, fan_out_fits,
+                                  kick_layer_biases, kick_parts)
 from imcpnn.extract.postlayout import PostLayoutPlan
 from imcpnn.netlists import (CellDesign, column_tb, discharger_tb, network_netlist, sensing_tb,
                              synapse_branch_tb)
@@ -190,7 +191,8 @@ def _sense(design: CellDesign, lib_line: str, jobs: _Jobs) -> SimJob:
 def _kick_layers(design: CellDesign, lib_line: str, fan_in: int, jobs: _Jobs) -> tuple[KickLayer, KickLayer]:
     """One layer at the design fan-in with its test synapses switched off at the firing start, and the same behind a
     real driver layer (the kicks of neuron-driven synapses: layers after the first); extract/kicks.py."""
-    tests, vn, vp, x = kick_layer_biases(design, fan_in)
+    t_background = jobs.post_layout.t_background if jobs.post_layout else T_BACKGROUND
+    tests, vn, vp, x = kick_layer_biases(design, fan_in, t_background=t_background)
     nb = network_netlist(design, lib_line, [(vn, vp)], x, title="spike-line kicks")
     mem, spk = tuple(nb.mem_nodes[0]), tuple(nb.spike_nodes[0])
     kicks = KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(0, s) for s in range(len(x))),
