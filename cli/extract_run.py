@@ -61,6 +61,8 @@ def run(corner: str, temp: float, design: str, out: Path, force: bool, report: P
     from imcpnn.netlists import load_design
     from imcpnn.pdk import BASE_CORNERS, check_corner, find_pdk
 
+    if pex_mode != "CC" and not post_layout:
+        raise ConfigError("--pex-mode applies with --post-layout only")
     if not (-55.0 <= temp <= 175.0):
         raise ConfigError(f"--temp {temp} C outside [-55, 175] C")
     corners = list(BASE_CORNERS) if corner == "all" else [check_corner(corner)]
@@ -88,8 +90,6 @@ def run(corner: str, temp: float, design: str, out: Path, force: bool, report: P
         mem = ", ".join(f"{k} {v['mem_cap_fF']:.2f} fF" for k, v in extracted.provenance["cells"].items())
         click.echo(f"post-layout: extracted cells {extracted.provenance['extraction_sha256'][:12]} ({pex_mode}); "
                    f"membrane parasitics: {mem}", err=True)
-    elif pex_mode != "CC":
-        raise ConfigError("--pex-mode applies with --post-layout only")
     cells, stats = extract_corners(des, corners, temp=temp, fan_in=fan_in, workers=jobs, cache=cache,
                                    progress=not quiet, post_layout=extracted)
     written = []

@@ -69,3 +69,12 @@ def test_substitution_refuses_a_netlist_without_the_cells():
                            {})
     with pytest.raises(ConfigError, match="defines no imc_synapse"):
         substitute_cells(f"* nothing\n{LIB}\n.end\n", cells, LIB)
+
+
+def test_pex_mode_without_post_layout_is_refused(tmp_path):
+    from click.testing import CliRunner
+
+    from imcpnn.cli.extract import main
+
+    r = CliRunner().invoke(main, ["run", "--pex-mode", "RC", "--out", str(tmp_path / "c.json")])
+    assert r.exit_code != 0 and "--pex-mode applies with --post-layout only" in r.output
