@@ -61,7 +61,8 @@ class KickFit:
 
 
 def kick_layer_biases(design, fan_in: int, tests: list[tuple[str, float]] | None = None,
-                      t_background: float = T_BACKGROUND) -> tuple[list[tuple[str, float]], np.ndarray, np.ndarray, np.ndarray]:
+                      t_background: float = T_BACKGROUND, background_gate: float = BACKGROUND_GATE
+                      ) -> tuple[list[tuple[str, float]], np.ndarray, np.ndarray, np.ndarray]:
     """The test neurons ((branch, gate) each; default: the fixed list), their gate-bias matrices (vn, vp) and the
     two samples' inputs."""
     if tests is None:
@@ -71,7 +72,7 @@ def kick_layer_biases(design, fan_in: int, tests: list[tuple[str, float]] | None
     vp = np.full((n, fan_in), design.vdd)
     for i, (br, g) in enumerate(tests):
         (vn if br == "n" else vp)[i, 0] = g
-        vn[i, 1] = BACKGROUND_GATE
+        vn[i, 1] = background_gate
     x = np.ones((2, fan_in))
     x[:, 1] = t_background
     x[0, 0] = T_TEST
@@ -92,7 +93,8 @@ def kick_parts(fan_out: int) -> int:
 
 
 def driven_kick_network(design, fan_in: int, fan_out: int = KICK_FAN_OUT, part: int = 0,
-                        arrivals: tuple[float, ...] = DRIVER_ARRIVALS) -> tuple[
+                        arrivals: tuple[float, ...] = DRIVER_ARRIVALS,
+                        background_gate: float = BACKGROUND_GATE) -> tuple[
         list[tuple[str, float]], list[tuple[np.ndarray, np.ndarray]], np.ndarray, int]:
     """The kick layer of ``kick_layer_biases`` behind a driver layer of fan_in neurons, the test spike line driving
     ``fan_out`` test synapses (its edge, and so the kicks, depend on that load): the 16 tests repeated above 16;
@@ -100,14 +102,14 @@ def driven_kick_network(design, fan_in: int, fan_out: int = KICK_FAN_OUT, part: 
     PMOS alike). Driver 0 drives the test line (its input arrives at each of ``arrivals`` in samples 0.., never
     in the last sample), driver 1 the background line (input at 0: it fires early in every sample). Returns (tests,
     [(vn, vp) per layer], inputs, the test line's driver)."""
-    base, vn2, vp2, _ = kick_layer_biases(design, fan_in)
+    base, vn2, vp2, _ = kick_layer_biases(design, fan_in, background_gate=background_gate)
     if not fan_out_fits(fan_in, fan_out):
         raise ExtractionError(f"neuron-driven kicks: fan-out {fan_out} does not divide the {len(base)} tests")
     step = kick_parts(fan_out)
     rows = [i % len(base) for i in range(fan_out)] if step == 1 else list(range(part, len(base), step))
     vn1 = np.zeros((fan_in, fan_in))
     vp1 = np.full((fan_in, fan_in), design.vdd)
-    vn1[0, 0] = vn1[1, 1] = BACKGROUND_GATE
+    vn1[0, 0] = vn1[1, 1] = background_gate
     x = np.ones((len(arrivals) + 1, fan_in))
     x[:-1, 0] = arrivals
     x[:, 1] = 0.0

@@ -15,8 +15,8 @@ import numpy as np
 
 from imcpnn.cell import KICK_FAN_OUT
 from imcpnn.extract.firing import T_INJ, injection_currents
-from imcpnn.extract.kicks import (DRIVER_ARRIVALS, T_BACKGROUND, driven_kick_network, fan_out_fits,
-                                  kick_layer_biases, kick_parts)
+from imcpnn.extract.kicks import (BACKGROUND_GATE, DRIVER_ARRIVALS, T_BACKGROUND, driven_kick_network,
+                                  fan_out_fits, kick_layer_biases, kick_parts)
 from imcpnn.extract.postlayout import PostLayoutPlan
 from imcpnn.netlists import (CellDesign, column_tb, discharger_tb, network_netlist, sensing_tb,
                              synapse_branch_tb)
@@ -192,7 +192,8 @@ def _kick_layers(design: CellDesign, lib_line: str, fan_in: int, jobs: _Jobs) ->
     """One layer at the design fan-in with its test synapses switched off at the firing start, and the same behind a
     real driver layer (the kicks of neuron-driven synapses: layers after the first); extract/kicks.py."""
     t_background = jobs.post_layout.t_background if jobs.post_layout else T_BACKGROUND
-    tests, vn, vp, x = kick_layer_biases(design, fan_in, t_background=t_background)
+    gate = jobs.post_layout.background_gate if jobs.post_layout else BACKGROUND_GATE
+    tests, vn, vp, x = kick_layer_biases(design, fan_in, t_background=t_background, background_gate=gate)
     nb = network_netlist(design, lib_line, [(vn, vp)], x, title="spike-line kicks")
     mem, spk = tuple(nb.mem_nodes[0]), tuple(nb.spike_nodes[0])
     kicks = KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(0, s) for s in range(len(x))),
@@ -205,7 +206,8 @@ def _driven_kicks(design: CellDesign, lib_line: str, fan_in: int, fan_out: int, 
     """The neuron-fed kick transient with a test spike line of ``fan_out`` synapse gates (extract/kicks.py; below 16
     one of several ``part``s); above 16 in the flat device form (the wrapper form needs gigabytes)."""
     arrivals = jobs.post_layout.driver_arrivals if jobs.post_layout else DRIVER_ARRIVALS
-    tests, biases, x, line = driven_kick_network(design, fan_in, fan_out, part, arrivals)
+    gate = jobs.post_layout.background_gate if jobs.post_layout else BACKGROUND_GATE
+    tests, biases, x, line = driven_kick_network(design, fan_in, fan_out, part, arrivals, gate)
     if fan_out > KICK_FAN_OUT:
         design = design.derive(device_form="flat")
     nb = network_netlist(design, lib_line, biases, x, title="neuron-driven spike-line kicks")

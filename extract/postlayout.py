@@ -84,6 +84,9 @@ class PostLayoutPlan:
     #: the kick layer's background input at the accumulation start (schematic: 0.3): with the slower ramp, test
     #: neurons charged by the later background fired past the ramp's usable range (no usable N test, measured)
     t_background: float = 0.0
+    #: the background synapses' gate (schematic 0.53 V): in the neuron-driven layer the background line is a driver
+    #: neuron's spike, which fired too late for any test neuron to reach V_switch (measured); a stronger one fires early
+    background_gate: float = 0.56
 
 
 def plan_hook(cells: ExtractedCells | None, lib_line: str) -> PostLayoutPlan | None:

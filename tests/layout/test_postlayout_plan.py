@@ -65,8 +65,8 @@ def test_post_layout_plan_substitutes_the_extracted_cells():
 def test_substitution_refuses_a_netlist_without_the_cells():
     from imcpnn.extract.postlayout import ExtractedCells, substitute_cells
 
-    cells = ExtractedCells({nc.SYNAPSE: f".subckt {nc.SYNAPSE} a\n.ends\n", nc.NEURON: f".subckt {nc.NEURON} b\n.ends\n"},
-                           {})
+    blocks = {leaf: f".subckt {leaf} a\n.ends\n" for leaf in (nc.SYNAPSE, nc.NEURON)}
+    cells = ExtractedCells(blocks, {})
     with pytest.raises(ConfigError, match="defines no imc_synapse"):
         substitute_cells(f"* nothing\n{LIB}\n.end\n", cells, LIB)
 
