@@ -70,15 +70,22 @@ def _names(corners: list[str], temps: list[float]) -> dict[tuple[str, float], st
 @click.option("--no-trim", is_flag=True,
               help="Keep the design's v_b_dis and v_b_sense at every condition instead of trimming them to what they "
                    "give at tt, 27 C (docs/extraction.md).")
+@click.option("--post-layout", is_flag=True,
+              help="Characterise the laid-out cell: the synapse and neuron drawn, LVS-checked and parasitic-extracted "
+                   "(imc-layout, per cell, cached) in place of the schematic ones (docs/layout.md).")
+@click.option("--pex-mode", type=click.Choice(["CC", "RC"]), default="CC", show_default=True,
+              help="With --post-layout: capacitances only (CC) or also wire resistances (RC).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def run(corner: str, temp: str, design: str, out: Path, force: bool, report: Path | None, jobs: int | None,
-        no_cache: bool, fan_in: int, no_trim: bool, quiet: bool) -> None:
+        no_cache: bool, fan_in: int, no_trim: bool, post_layout: bool, pex_mode: str, quiet: bool) -> None:
     """Characterise synapses, discharger, sensing stage, C_eff(N_in) and leak; fit and write cell.json."""
     from imcpnn.extract.report import comparison_md, write_report
     from imcpnn.extract.run import extract_conditions
     from imcpnn.netlists import load_design
     from imcpnn.pdk import BASE_CORNERS, check_corner, find_pdk
 
+    if pex_mode != "CC" and not post_layout:
+        raise ConfigError("--pex-mode applies with --post-layout only")
     temps = _temps(temp)
     corners = list(BASE_CORNERS) if corner == "all" else list(dict.fromkeys(check_corner(c) for c in corner.split(",")))
     check_output_file(out, "--out")
@@ -99,8 +106,16 @@ def run(corner: str, temp: str, design: str, out: Path, force: bool, report: Pat
 
         cache = ResultCache()
     t0 = time.perf_counter()
+    extracted = None
+    if post_layout:
+        from imcpnn.extract.postlayout import extracted_cells
+
+        extracted = extracted_cells(des, pex_mode)
+        mem = ", ".join(f"{k} {v['mem_cap_fF']:.2f} fF" for k, v in extracted.provenance["cells"].items())
+        click.echo(f"post-layout: extracted cells {extracted.provenance['extraction_sha256'][:12]} ({pex_mode}); "
+                   f"membrane parasitics: {mem}", err=True)
     cells, stats = extract_conditions(des, list(names), fan_in=fan_in, trim=not no_trim, workers=jobs, cache=cache,
-                                      progress=not quiet)
+                                      progress=not quiet, post_layout=extracted)
     written = []
     for c, (cell, raw) in cells.items():
         written.append(_save(cell, paths[c], force))

@@ -29,6 +29,11 @@ def main() -> None:
 @click.option("--corner", default=None, help="PDK corner (default: the cell's).")
 @click.option("--wire-cap", default=0.0, show_default=True, help="Extra dendrite capacitance per membrane (F).")
 @click.option("--layer-netlist", type=click.Path(path_type=Path), help="Extracted layer subckt to substitute.")
+@click.option("--post-layout", is_flag=True,
+              help="Simulate the laid-out circuit: each layer drawn, LVS-checked and built from the per-cell "
+                   "parasitic extractions (imc-layout, cached by content), substituted (docs/layout.md).")
+@click.option("--pex-mode", type=click.Choice(["CC", "RC"]), default="CC", show_default=True,
+              help="With --post-layout: capacitances only (CC) or also wire resistances (RC).")
 @click.option("--partition", default="none", show_default=True,
               help="Split the test simulation: none (the whole network per chunk), layer (one transient per layer) "
                    "or neurons:K (at most K neurons of a layer per transient); layer l+1 after layer l.")
@@ -47,8 +52,8 @@ def main() -> None:
               help="Energy per inference from the test transients: each layer's synapses, neurons, reset rail, clocks "
                    "and biases on supplies of their own (same circuit; other netlists, so not the cached runs).")
 def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form,
-        corner, wire_cap, layer_netlist, chunks, jobs, partition, scheduler, worker_mem_gb, no_cache, kicks, other_cell,
-        temp, out, force, mc, mc_seed, energy) -> None:
+        corner, wire_cap, layer_netlist, post_layout, pex_mode, chunks, jobs, partition, scheduler, worker_mem_gb,
+        no_cache, kicks, other_cell, temp, out, force, mc, mc_seed, energy) -> None:
     """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice.
 
     The output directory must not hold a verification already (--force replaces it); it is written complete or
@@ -63,7 +68,8 @@ def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode,
 
     from imcpnn.verify.simulate import check_energy_partition
 
-    check_partition(partition, str(layer_netlist) if layer_netlist else None)
+    _check_post_layout(post_layout, pex_mode, layer_netlist)
+    check_partition(partition, "post-layout" if post_layout else str(layer_netlist) if layer_netlist else None)
     _check_mc(corner, partition, mc, mc_seed, force)
     check_energy_partition(partition, energy)
     if energy and mc is not None:
@@ -75,18 +81,24 @@ def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode,
     corner = corner or cell.provenance.corner
     dsg = design_for(cell, design, device_form)
     temp = cell.temperature if temp is None else temp
+    params = dict(click.get_current_context().params)
+    if post_layout:  # recorded as the files substituted, so that a recalibration (imc-verify ladder) uses them too
+        from imcpnn.verify.postlayout import post_layout_layers
+
+        params["layer_netlist"] = [str(p) for p in post_layout_layers(dsg, net.weights, pex_mode,
+                                                                      log=lambda m: click.echo(m, err=True))]
+    layer_netlist = params["layer_netlist"] if post_layout else str(layer_netlist) if layer_netlist else None
     if mc is not None:
         _run_mc(net, cell, cell_file, run_cell_sha, dsg, Path(given_out) if given_out else out.with_name("verify-mc"),
                 corner, temp, mc, mc_seed, scale, mode, clip, dict(chunks=chunks, workers=jobs, scheduler=scheduler,
-                mem_limit_gb=worker_mem_gb, wire_cap=wire_cap, layer_netlist=str(layer_netlist) if layer_netlist
-                else None), no_cache, kicks)
+                mem_limit_gb=worker_mem_gb, wire_cap=wire_cap, layer_netlist=layer_netlist), no_cache, kicks)
         return
     warnings = _preflight(net, cell, Path(out), samples, scale, mode, clip, corner)
-    record = _inputs_record(net, cell, cell_file, run_cell_sha, dsg, corner, temp, click.get_current_context().params)
+    record = _inputs_record(net, cell, cell_file, run_cell_sha, dsg, corner, temp, params)
     summary = verify(net, cell, dsg, lib_line(corner), Path(out), scale_mode=mode,
                      scales=Scales.global_(scale) if scale is not None else None, clip=clip, chunks=chunks,
                      workers=jobs, cache=None if no_cache else ResultCache(), wire_cap=wire_cap,
-                     layer_netlist=str(layer_netlist) if layer_netlist else None, temp=temp, inputs=record,
+                     layer_netlist=layer_netlist, temp=temp, inputs=record,
                      warnings=warnings, log=lambda m: click.echo(m, err=True), force=force, partition=partition,
                      scheduler=scheduler, mem_limit_gb=worker_mem_gb, energy=energy)
     acc = "" if summary["accuracy_spice"] is None else \
@@ -100,6 +112,13 @@ def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode,
                    f"{e['per_inference']['p95'] * 1e12:.2f} pJ), {e['per_inference_per_neuron']['mean'] * 1e12:.3f} pJ "
                    f"per neuron")
     finish(0)
+
+
+def _check_post_layout(post_layout: bool, pex_mode: str, layer_netlist: Path | None) -> None:
+    if post_layout and layer_netlist is not None:
+        raise ConfigError("--post-layout extracts and substitutes the layers itself; drop --layer-netlist")
+    if pex_mode != "CC" and not post_layout:
+        raise ConfigError("--pex-mode applies with --post-layout only")
 
 
 def _check_mc(corner: str | None, partition: str, mc: int | None, mc_seed: int, force: bool) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from imcpnn.cell import KICK_FAN_OUT
 from imcpnn.extract.firing import T_INJ, injection_currents
 from imcpnn.extract.kicks import KickGates, driven_kick_network, fan_out_fits, kick_layer_biases, kick_parts
+from imcpnn.extract.postlayout import PostLayoutPlan
 from imcpnn.netlists import (CellDesign, column_tb, discharger_tb, network_netlist, sensing_tb,
                              synapse_branch_tb)
 from imcpnn.spice.analyses import Current, Dc, SetParam, Tran, Voltage, fmt
@@ -155,11 +156,14 @@ def with_temperature(text: str, temp: float) -> str:
 class JobSet:
     """Makes the jobs of one corner at one temperature and records their netlists' hashes."""
 
-    def __init__(self, temp: float):
+    def __init__(self, temp: float, post_layout: PostLayoutPlan | None = None):
         self.temp = temp
+        self.post_layout = post_layout
         self.netlists: dict[str, str] = {}
 
     def __call__(self, label: str, name: str, text: str, commands, vectors) -> SimJob:
+        if self.post_layout is not None:  # the extracted cells in place of the schematic ones (extract/postlayout.py)
+            text = self.post_layout.netlist(text)
         text = with_temperature(text, self.temp)
         self.netlists[name] = hashlib.sha256(text.encode()).hexdigest()
         return SimJob(text, tuple(commands), tuple(vectors), label=label)
@@ -253,9 +257,10 @@ def column_job(design: CellDesign, lib_line: str, n: int, i_inj: float, jobs: Jo
 
 
 def plan(design: CellDesign, lib_line: str, points: Stimuli, temp: float = 27.0,
-         fan_in: int = DEFAULT_FAN_IN) -> Plan:
-    """The jobs of one condition; ``points`` scale its stimuli (measured there beforehand, extract/trim.py)."""
-    jobs = JobSet(temp)
+         fan_in: int = DEFAULT_FAN_IN, post_layout: PostLayoutPlan | None = None) -> Plan:
+    """The jobs of one condition; ``points`` scale its stimuli (measured there beforehand, extract/trim.py);
+    ``post_layout``: the extracted cells in place of the schematic ones (extract/postlayout.py)."""
+    jobs = JobSet(temp, post_layout)
     fan_ins = tuple(sorted(set(FAN_INS) | {fan_in}))
     shift = dict(points.curve_shift)
     branches = tuple(_branch(design, lib_line, br, jobs, shift[br]) for br in ("n", "p"))

@@ -13,6 +13,7 @@ from imcpnn.extract.fit import ExtractionError
 from imcpnn.extract.plan import DEFAULT_FAN_IN, Plan, plan
 from imcpnn.extract.trim import (NOMINAL, Measured, Probe, Trim, condition_points, measure_probe, probe,
                                  sense_trim_job, solve_trim, targets)
+from imcpnn.extract.postlayout import ExtractedCells, plan_hook
 from imcpnn.netlists import CellDesign
 from imcpnn.pdk import check_corner, find_pdk, lib_line, library_hash
 from imcpnn.spice.engine import shared_version_cached
@@ -79,8 +80,11 @@ def _trims(design: CellDesign, conditions: list[Condition], measured: dict[Condi
 
 def extract_conditions(design: CellDesign, conditions: list[Condition], *, fan_in: int = DEFAULT_FAN_IN,
                        trim: bool = True, workers: int | None = None, cache=None, progress: bool = True,
-                       timeout: float = 600.0) -> tuple[dict[Condition, tuple[CellParams, Raw]], RunStats]:
-    """Every condition's cell, its biases trimmed to the nominal condition's behaviour unless ``trim`` is off."""
+                       timeout: float = 600.0, post_layout: ExtractedCells | None = None
+                       ) -> tuple[dict[Condition, tuple[CellParams, Raw]], RunStats]:
+    """Every condition's cell, its biases trimmed to the nominal condition's behaviour unless ``trim`` is off;
+    ``post_layout``: characterise the extracted cells instead of the schematic ones (extract/postlayout.py; the trim
+    stage's probes stay schematic)."""
     t0 = time.perf_counter()
     conditions = list(dict.fromkeys((check_corner(c), float(t)) for c, t in conditions))
     run = _Runner(workers, cache, progress, timeout)
@@ -94,14 +98,16 @@ def extract_conditions(design: CellDesign, conditions: list[Condition], *, fan_i
         des = trims[c].apply(design) if trim else design
         v_switch = trims[c].v_switch if trim else measured[c].v_switch
         points = condition_points(design, measured[c], v_switch, measured[NOMINAL])
-        plans[c] = des, plan(des, lib_line(c[0]), points, temp=c[1], fan_in=fan_in)
+        plans[c] = des, plan(des, lib_line(c[0]), points, temp=c[1], fan_in=fan_in,
+                             post_layout=plan_hook(post_layout, lib_line(c[0])))
     res = run([j for _, p in plans.values() for j in p.jobs],
               f"characterising {', '.join(condition_name(c) for c in conditions)}")
     out: dict[Condition, tuple[CellParams, Raw]] = {}
     for c, (des, p) in plans.items():
         try:
             out[c] = assemble(des, p, [res[j] for j in p.jobs], corner=c[0], temp=c[1], fan_in=fan_in,
-                              provenance={**provenance_base(c[0]), "design": design.name})
+                              provenance={**provenance_base(c[0]), "design": design.name,
+                                          **({"post_layout": post_layout.provenance} if post_layout else {})})
         except ExtractionError as e:
             if len(plans) == 1:
                 raise

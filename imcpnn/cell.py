@@ -137,6 +137,8 @@ class Provenance(_Strict):
     tool_version: str
     timestamp: str
     design: str
+    #: characterised on the extracted cells (imc-extract run --post-layout): mode, extraction hash, per-cell record
+    post_layout: dict | None = None
 
 
 class CellParams(_Strict):

@@ -87,8 +87,10 @@ def _calibrated(v: Verified, rows: list[dict[str, Any]], workers: int | None, ca
     kw = dict(chunks=int(opts.get("chunks") or 2), workers=workers, cache=cache,
               wire_cap=float(opts.get("wire_cap") or 0.0), layer_netlist=opts.get("layer_netlist"),
               temp=float(v.summary["temperature"]))
-    if kw["layer_netlist"] is not None and not Path(kw["layer_netlist"]).is_file():
-        raise ConfigError(f"the verification's --layer-netlist {kw['layer_netlist']} is gone; --no-calibrate works")
+    files = kw["layer_netlist"]
+    gone = [f for f in ([files] if isinstance(files, str) else files or []) if not Path(f).is_file()]
+    if gone:  # one file (--layer-netlist) or one per layer shape (--post-layout)
+        raise ConfigError(f"the verification's layer netlist {gone[0]} is gone; --no-calibrate works")
     t_ns = v.cell.t_circ * 1e9
     circuits: dict[Scales, list[np.ndarray]] = {v.scales: v.circuit}
     for row in rows:

@@ -6,10 +6,18 @@ insensitive). Every generated layer with the same port set is replaced: its `.su
 
 from __future__ import annotations
 
+import hashlib
 import re
+import time
 from pathlib import Path
+from typing import Callable, Sequence
 
+import numpy as np
+
+from imcpnn.atomic import atomic_write_text
 from imcpnn.errors import ConfigError
+from imcpnn.netlists.cells import MAX_SUBCKT_PORTS, layer_fits_subckt, layer_name, layer_ports
+from imcpnn.netlists.design import CellDesign
 
 
 def _logical_lines(text: str) -> list[str]:
@@ -37,6 +45,14 @@ def read_subckt(path: str | Path) -> tuple[str, list[str], list[str]]:
     ports = [t.lower() for t in toks[2:] if "=" not in t]
     body = [l for l in lines if not l.strip().lower().startswith((".end ", ".end\t")) and l.strip().lower() != ".end"]
     return name, ports, body
+
+
+def substitute_layers(netlist: str, layer_files: str | Path | Sequence[str | Path]) -> str:
+    """:func:`substitute_layer` for one file or each of several (one per layer shape, --post-layout)."""
+    files = [layer_files] if isinstance(layer_files, (str, Path)) else list(layer_files)
+    for f in files:
+        netlist = substitute_layer(netlist, f)
+    return netlist
 
 
 def substitute_layer(netlist: str, layer_file: str | Path) -> str:
@@ -74,3 +90,42 @@ def substitute_layer(netlist: str, layer_file: str | Path) -> str:
                 nodes = dict(zip(gen, toks[1:-1]))
                 lines[j] = " ".join([toks[0]] + [nodes[p] for p in user_ports] + [gname])
     return "\n".join(lines) + "\n"
+
+
+def layer_shapes(weights: Sequence[np.ndarray]) -> list[tuple[int, int]]:
+    """The distinct (n_in, n_out) of a network's layers (a weight matrix is n_out x n_in), in order."""
+    shapes: list[tuple[int, int]] = []
+    for w in weights:
+        s = (int(np.shape(w)[1]), int(np.shape(w)[0]))
+        if s not in shapes:
+            shapes.append(s)
+    return shapes
+
+
+def post_layout_layers(design: CellDesign, weights: Sequence[np.ndarray], mode: str = "CC",
+                       log: Callable[[str], None] = print) -> list[Path]:
+    """`imc-verify run --post-layout`: each distinct layer of the network drawn, LVS-checked against its schematic
+    and built from the per-cell extractions (imcpnn.layout.flow.layer_from_cells, cached by content), written as a
+    file that :func:`substitute_layer` takes. The files are named by their content, so one is never replaced by
+    another."""
+    shapes = layer_shapes(weights)
+    for n_in, n_out in shapes:
+        if not layer_fits_subckt(n_in, n_out):
+            raise ConfigError(f"--post-layout: a {n_in}x{n_out} layer has more than {MAX_SUBCKT_PORTS} ports, so the "
+                              f"network writes it out instead of as a subcircuit; only layers up to that are "
+                              f"substituted (docs/layout.md)")
+    # imported here: the layout stage needs KLayout and klayout-pex (make setup-layout), plain verification not
+    from imcpnn.layout.flow import layer_from_cells, pex_cache_dir
+
+    paths = []
+    for n_in, n_out in shapes:
+        t0 = time.monotonic()
+        text, record = layer_from_cells(design, n_in, n_out, mode)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        path = pex_cache_dir() / "layers" / f"{layer_name(n_in, n_out)}-{mode}-{digest}.spice"
+        if not path.is_file():
+            atomic_write_text(path, text)
+        log(f"post-layout {layer_name(n_in, n_out)}: drawn, LVS clean, per-cell extraction ({mode}), "
+            f"{time.monotonic() - t0:.0f} s; membrane {record['cap_fF'].get('mem_0', 0.0):.2f} fF -> {path}")
+        paths.append(path)
+    return paths

@@ -17,7 +17,7 @@ from imcpnn.spice.pool import run_jobs
 from imcpnn.verify.energy import supply_vectors
 from imcpnn.verify.mapping import BiasMapper, Scales
 from imcpnn.verify.partition import check_partition, job_record, simulate_partitioned
-from imcpnn.verify.postlayout import substitute_layer
+from imcpnn.verify.postlayout import substitute_layers
 from imcpnn.verify.readout import layer_spike_times
 
 
@@ -72,11 +72,11 @@ def sample_ranges(n: int, chunks: int) -> list[tuple[int, int]]:
 
 def build_bundles(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, design: CellDesign, lib_line: str,
                   scales: Scales, *, clip: bool = False, chunks: int = 1, wire_cap: float = 0.0,
-                  layer_netlist: str | None = None, temp: float | None = None, seed: int | None = None,
+                  layer_netlist: str | list[str] | None = None, temp: float | None = None, seed: int | None = None,
                   energy: bool = False) -> tuple[list[NetlistBundle], list[tuple[int, int]], int]:
     """Netlists of the network per chunk of samples, at ``temp`` (C; default the cell's extraction temperature),
-    with ngspice's random ``seed`` (one Monte-Carlo instance in every chunk); ``energy``: split supplies
-    (verify/energy.py)."""
+    with ngspice's random ``seed`` (one Monte-Carlo instance in every chunk); ``layer_netlist``: extracted layer
+    file(s) substituted (verify/postlayout.py); ``energy``: split supplies (verify/energy.py)."""
     check_network(weights, inputs)
     biases, n_clipped = gate_biases(weights, cell, scales, clip)
     ranges = sample_ranges(len(inputs), chunks)
@@ -86,7 +86,7 @@ def build_bundles(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParam
                                  title=f"samples {a}..{b - 1}", temp=cell.temperature if temp is None else temp,
                                  seed=seed, split_supply=energy)
         if layer_netlist is not None:
-            bundle.text = substitute_layer(bundle.text, layer_netlist)
+            bundle.text = substitute_layers(bundle.text, layer_netlist)
         bundles.append(bundle)
     return bundles, ranges, n_clipped
 
