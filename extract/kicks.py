@@ -114,12 +114,13 @@ def kick_parts(fan_out: int) -> int:
     return max(1, (len(N_TEST_WEIGHTS) + len(P_TEST_WEIGHTS)) // fan_out)
 
 
-def driven_kick_network(gates: KickGates, vdd: float, fan_in: int, fan_out: int = KICK_FAN_OUT, part: int = 0) -> tuple[
+def driven_kick_network(gates: KickGates, vdd: float, fan_in: int, fan_out: int = KICK_FAN_OUT, part: int = 0,
+                        arrivals: tuple[float, ...] = DRIVER_ARRIVALS) -> tuple[
         list[tuple[str, float]], list[tuple[np.ndarray, np.ndarray]], np.ndarray, int]:
     """The kick layer of ``kick_layer_biases`` behind a driver layer of fan_in neurons, the test spike line driving
     ``fan_out`` test synapses (its edge, and so the kicks, depend on that load): the 16 tests repeated above 16;
     below, transient ``part`` of ``kick_parts(fan_out)`` holds every kick_parts-th test from ``part`` (NMOS and
-    PMOS alike). Driver 0 drives the test line (its input arrives at each of DRIVER_ARRIVALS in samples 0.., never
+    PMOS alike). Driver 0 drives the test line (its input arrives at each of ``arrivals`` in samples 0.., never
     in the last sample), driver 1 the background line (input at 0: it fires early in every sample). Returns (tests,
     [(vn, vp) per layer], inputs, the test line's driver)."""
     base, vn2, vp2, _ = kick_layer_biases(gates, vdd, fan_in)
@@ -130,8 +131,8 @@ def driven_kick_network(gates: KickGates, vdd: float, fan_in: int, fan_out: int 
     vn1 = np.zeros((fan_in, fan_in))
     vp1 = np.full((fan_in, fan_in), vdd)
     vn1[0, 0] = vn1[1, 1] = gates.background
-    x = np.ones((len(DRIVER_ARRIVALS) + 1, fan_in))
-    x[:-1, 0] = DRIVER_ARRIVALS
+    x = np.ones((len(arrivals) + 1, fan_in))
+    x[:-1, 0] = arrivals
     x[:, 1] = 0.0
     return [base[i] for i in rows], [(vn1, vp1), (vn2[rows], vp2[rows])], x, 0
 

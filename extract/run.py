@@ -4,15 +4,16 @@ plan -> simulate (parallel, cached) -> fit -> CellParams."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from imcpnn import __version__
 from imcpnn.cell import CellParams
 from imcpnn.extract.characterise import Raw, assemble
 from imcpnn.extract.fit import ExtractionError
 from imcpnn.extract.plan import DEFAULT_FAN_IN, Plan, plan
-from imcpnn.extract.trim import (NOMINAL, Measured, Probe, Trim, condition_points, measure_probe, probe,
-                                 sense_trim_job, solve_trim, targets)
+from imcpnn.extract.kicks import DRIVER_ARRIVALS
+from imcpnn.extract.trim import (NOMINAL, Measured, Probe, Trim, comparator_latency, condition_points, driver_arrivals,
+                                 latency_job, measure_probe, probe, sense_trim_job, solve_trim, targets)
 from imcpnn.netlists import CellDesign
 from imcpnn.pdk import check_corner, find_pdk, lib_line, library_hash
 from imcpnn.spice.engine import shared_version_cached
@@ -77,6 +78,19 @@ def _trims(design: CellDesign, conditions: list[Condition], measured: dict[Condi
     return out
 
 
+def _with_arrivals(design: CellDesign, trims: dict[Condition, Trim], run: _Runner) -> dict[Condition, Trim]:
+    """Every trim with its comparator's latency (a transient at the trimmed biases) and the driver arrivals it gives
+    against the nominal condition's (whose biases are the design's)."""
+    t = next(iter(trims.values()))
+    nominal = Trim(t.v_switch, t.alpha_dis, design.v_b_dis, design.v_b_sense, design.v_b_dis, design.v_b_sense)
+    every = {NOMINAL: nominal, **trims}
+    jobs = {c: latency_job(tr.apply(design), lib_line(c[0]), c[1], tr.v_switch, tr.alpha_dis) for c, tr in every.items()}
+    res = run(list(dict.fromkeys(jobs.values())), "measuring the comparator's latency")
+    lat = {c: comparator_latency(design, res[j].plots[0], every[c].v_switch, condition_name(c)) for c, j in jobs.items()}
+    return {c: replace(tr, latency=lat[c], nominal_latency=lat[NOMINAL], arrivals=driver_arrivals(lat[c], lat[NOMINAL]))
+            for c, tr in trims.items()}
+
+
 def extract_conditions(design: CellDesign, conditions: list[Condition], *, fan_in: int = DEFAULT_FAN_IN,
                        trim: bool = True, workers: int | None = None, cache=None, progress: bool = True,
                        timeout: float = 600.0) -> tuple[dict[Condition, tuple[CellParams, Raw]], RunStats]:
@@ -88,12 +102,13 @@ def extract_conditions(design: CellDesign, conditions: list[Condition], *, fan_i
     probes: dict[Condition, Probe] = {c: probe(design, lib_line(c[0]), c[1], fan_in) for c in probed}
     res = run([j for p in probes.values() for j in p.jobs], "measuring the biases")
     measured = {c: measure_probe(design, p, {j: res[j].plots for j in p.jobs}) for c, p in probes.items()}
-    trims = _trims(design, conditions, measured, run) if trim else {}
+    trims = _with_arrivals(design, _trims(design, conditions, measured, run), run) if trim else {}
     plans: dict[Condition, tuple[CellDesign, Plan]] = {}
     for c in conditions:
         des = trims[c].apply(design) if trim else design
         v_switch = trims[c].v_switch if trim else measured[c].v_switch
-        points = condition_points(design, measured[c], v_switch, measured[NOMINAL])
+        points = condition_points(design, measured[c], v_switch, measured[NOMINAL],
+                                  trims[c].arrivals if trim else DRIVER_ARRIVALS)
         plans[c] = des, plan(des, lib_line(c[0]), points, temp=c[1], fan_in=fan_in)
     res = run([j for _, p in plans.values() for j in p.jobs],
               f"characterising {', '.join(condition_name(c) for c in conditions)}")

@@ -16,6 +16,11 @@ The trim needs no reference circuit of its own (a bias generator would have to b
 the same conditions first). The same stage measures, at the condition, what the extraction's stimuli are scaled by
 (``Stimuli``): C_m at the design fan-in, V_switch, and the dense gate sweeps whose inverses give the kick tests'
 gate biases for fixed weights.
+
+A second, transient stage measures the trimmed comparator's latency behind the firing ramp: holding V_switch can
+leave the sensing stage's bias transistor barely on (ss and fs at -40 C: ~0.2 T later than at the nominal
+condition), and the neuron-driven kick layer's driver would then fire after its phase. Its input arrivals move
+earlier by the latency in excess of the nominal condition's (``driver_arrivals``; none at the nominal condition).
 """
 
 from __future__ import annotations
@@ -25,10 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from imcpnn.extract.fit import ExtractionError, column_capacitance, crossing, monotone_table
-from imcpnn.extract.kicks import GATE_STEP, KickGates
+from imcpnn.extract.kicks import DRIVER_ARRIVALS, GATE_STEP, KickGates
 from imcpnn.extract.plan import Column, JobSet, Stimuli, column_job, column_tran, sense_job, table_job
-from imcpnn.netlists import CellDesign, discharger_tb, sensing_tb
-from imcpnn.spice.analyses import Current, Dc, SetParam, Voltage
+from imcpnn.netlists import CellDesign, discharger_tb, sensing_ramp_tb, sensing_tb
+from imcpnn.spice.analyses import Current, Dc, SetParam, Tran, Voltage
 from imcpnn.spice.jobs import SimJob
 from imcpnn.spice.session import Plot
 
@@ -39,6 +44,11 @@ DIS_SWEEP = (0.30, 1.10, 1e-3)
 SENSE_SWEEP = (0.40, 1.75, 1e-3)
 #: trimmed biases are rounded to this step (V), like the design's own
 BIAS_STEP = 1e-4
+#: latency transient: the membrane starts this far above V_switch and ramps for this long (model units)
+RAMP_START = 0.1
+RAMP_SPAN = 0.6
+#: the driver's arrivals move in steps of this (model units), so the nominal condition's stay exactly as they are
+ARRIVAL_STEP = 0.01
 
 
 @dataclass(frozen=True)
@@ -75,13 +85,19 @@ class Trim:
     v_b_sense: float
     design_v_b_dis: float
     design_v_b_sense: float
+    latency: float | None = None             # comparator latency behind the firing ramp (T), trimmed
+    nominal_latency: float | None = None     # the same at the nominal condition (T)
+    arrivals: tuple[float, ...] = DRIVER_ARRIVALS  # the neuron-driven kick layer's driver input arrivals
 
     def apply(self, design: CellDesign) -> CellDesign:
         return design.derive(v_b_dis=self.v_b_dis, v_b_sense=self.v_b_sense)
 
     def line(self) -> str:
         return (f"trim: v_b_dis {self.design_v_b_dis:.4f} -> {self.v_b_dis:.4f} V (alpha_dis_dc {self.alpha_dis:.4f}),"
-                f" v_b_sense {self.design_v_b_sense:.4f} -> {self.v_b_sense:.4f} V (V_switch {self.v_switch:.4f} V)")
+                f" v_b_sense {self.design_v_b_sense:.4f} -> {self.v_b_sense:.4f} V (V_switch {self.v_switch:.4f} V)"
+                + ("" if self.latency is None else
+                   f"; comparator latency {self.latency:.3f} T (nominal {self.nominal_latency:.3f} T): driver arrivals "
+                   f"{', '.join(f'{a:g}' for a in self.arrivals)}"))
 
 
 def probe(design: CellDesign, lib_line: str, temp: float, fan_in: int) -> Probe:
@@ -160,11 +176,42 @@ def gate_for(table: tuple[np.ndarray, np.ndarray], current: float) -> float:
     return float(np.interp(np.log(current), np.log(i[order]), vg[order]))
 
 
-def condition_points(design: CellDesign, m: Measured, v_switch: float, nominal: Measured) -> Stimuli:
+def condition_points(design: CellDesign, m: Measured, v_switch: float, nominal: Measured,
+                     arrivals: tuple[float, ...] = DRIVER_ARRIVALS) -> Stimuli:
     """The plan's stimuli at one condition, for a cell whose V_switch will be ``v_switch``: the I(V) curves' gates
     move by as much as the gate for one unit moved from the nominal condition (rounded to 1 mV, so none there)."""
     i_unit = i_unit_of(design, m, v_switch)
     i_nom = i_unit_of(design, nominal, nominal.v_switch)
     shift = tuple((br, round(round((gate_for(m.tables[br], i_unit) - gate_for(nominal.tables[br], i_nom)) / GATE_STEP)
                              * GATE_STEP, 6)) for br in ("n", "p"))
-    return Stimuli(i_unit, KickGates.for_weights(lambda br, w: gate_for(m.tables[br], w * i_unit)), shift)
+    return Stimuli(i_unit, KickGates.for_weights(lambda br, w: gate_for(m.tables[br], w * i_unit)), shift, arrivals)
+
+
+def latency_job(design: CellDesign, lib_line: str, temp: float, v_switch: float, alpha_dis: float) -> SimJob:
+    """The sensing stage at the (trimmed) design's bias behind a firing ramp: alpha_dis v_th per T through
+    ``v_switch``, from RAMP_START v_th above it."""
+    v_th, t = design.v0 - v_switch, design.t_circ
+    v_from = v_switch + RAMP_START * v_th
+    v_to = max(0.0, v_from - RAMP_SPAN * alpha_dis * v_th)
+    tb = sensing_ramp_tb(design, lib_line, design.v_b_sense, round(v_from, 6), round(v_to, 6), RAMP_SPAN * t)
+    return JobSet(temp)("trim:latency", "trim_latency", tb.text, [tb.analysis], ("time", Voltage("mem"),
+                                                                              Voltage("sense")))
+
+
+def comparator_latency(design: CellDesign, plot: Plot, v_switch: float, where: str) -> float:
+    """Model units from v(mem) crossing V_switch to v(sense) crossing vdd/2."""
+    t_mem = crossing(plot.time, plot.voltage("mem"), v_switch, f"latency at {where}: v(mem)")
+    t_sense = crossing(plot.time, plot.voltage("sense"), design.vdd / 2,
+                       f"latency at {where}: v(sense) within {RAMP_SPAN} T of the ramp")
+    return (t_sense - t_mem) / design.t_circ
+
+
+def driver_arrivals(latency: float, nominal_latency: float) -> tuple[float, ...]:
+    """The neuron-driven kick layer's driver arrivals at a condition: DRIVER_ARRIVALS moved earlier by the
+    comparator latency in excess of the nominal condition's (in ARRIVAL_STEP steps; a faster comparator keeps them:
+    later arrivals would leave the driver no room before its phase ends)."""
+    shift = max(0, round((latency - nominal_latency) / ARRIVAL_STEP)) * ARRIVAL_STEP
+    if shift >= min(DRIVER_ARRIVALS):
+        raise ExtractionError(f"the comparator's latency {latency:.3f} T leaves the driver no input arrival "
+                              f"(nominal {nominal_latency:.3f} T)")
+    return tuple(round(a - shift, 6) for a in DRIVER_ARRIVALS)

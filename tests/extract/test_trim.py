@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from imcpnn.extract.fit import ExtractionError
-from imcpnn.extract.kicks import (BACKGROUND_WEIGHT, GATE_STEP, N_TEST_WEIGHTS, P_TEST_WEIGHTS, KickGates,
+from imcpnn.extract.kicks import (BACKGROUND_WEIGHT, DRIVER_ARRIVALS, GATE_STEP, N_TEST_WEIGHTS, P_TEST_WEIGHTS, KickGates,
                                   driven_kick_network, kick_layer_biases)
 from imcpnn.extract.plan import COLUMN_CURRENT
-from imcpnn.extract.trim import Measured, condition_points, gate_for, solve_trim, targets
+from imcpnn.extract.trim import (Measured, comparator_latency, condition_points, driver_arrivals, gate_for, solve_trim,
+                                 targets)
 from imcpnn.netlists import default_design
 from imcpnn.spice.session import Plot
 
@@ -102,3 +103,32 @@ def test_kick_layers_use_the_condition_gates():
         lambda br, w: gate_for(_measured().tables[br], w * 1e-7)), d.vdd, 5)
     background = gate_for(_measured().tables["n"], BACKGROUND_WEIGHT * 1e-7)
     assert biases[0][0][0, 0] == biases[0][0][1, 1] == pytest.approx(background, abs=GATE_STEP)
+
+
+def _ramp(v_switch: float, lag: float, t_circ: float) -> Plot:
+    """A membrane falling 0.8 V per T through ``v_switch`` at 0.1 T, v(sense) rising through vdd/2 ``lag`` T later."""
+    t = np.linspace(0, 0.6 * t_circ, 2001)
+    sense = 0.9 + 0.9 * np.tanh((t / t_circ - 0.1 - lag) / 0.01)
+    return Plot("tran", {"time": t, "v(mem)": v_switch + 0.08 - 0.8 * t / t_circ, "v(sense)": sense})
+
+
+def test_driver_arrivals_follow_the_comparator_latency():
+    d = default_design()
+    nominal = comparator_latency(d, _ramp(0.4443, 0.008, d.t_circ), 0.4443, "tt/27 C")
+    slow = comparator_latency(d, _ramp(0.4443, 0.328, d.t_circ), 0.4443, "ss/-40 C")
+    assert nominal == pytest.approx(0.008, abs=1e-3) and slow == pytest.approx(0.328, abs=1e-3)
+    # the nominal condition keeps the constants exactly (its kick transients stay cache hits)
+    assert driver_arrivals(nominal, nominal) == DRIVER_ARRIVALS
+    assert driver_arrivals(slow, nominal) == tuple(round(a - 0.32, 6) for a in DRIVER_ARRIVALS)
+    assert driver_arrivals(nominal - 0.05, nominal) == DRIVER_ARRIVALS   # a faster comparator keeps them
+    with pytest.raises(ExtractionError, match="no input arrival"):
+        driver_arrivals(nominal + 0.9, nominal)
+    _, _, x, _ = driven_kick_network(KickGates((0.4,) * 8, (1.3,) * 8, 0.52), d.vdd, 5,
+                                     arrivals=driver_arrivals(slow, nominal))
+    assert list(x[:-1, 0]) == [0.61, 0.56, 0.5] and x[-1, 0] == 1.0
+
+
+def test_condition_points_carry_the_arrivals():
+    d = default_design()
+    assert condition_points(d, _measured(), 0.45, _measured()).arrivals == DRIVER_ARRIVALS
+    assert condition_points(d, _measured(), 0.45, _measured(), (0.7, 0.6, 0.5)).arrivals == (0.7, 0.6, 0.5)
