@@ -65,8 +65,8 @@ class Stimuli:
     #: per branch: how far (V) the I(V) curves' gate range moves from the design's (N_GATE, P_GATE_FROM_VDD), the
     #: shift of the gate for one unit against the nominal condition's (0 there)
     curve_shift: tuple[tuple[str, float], ...] = (("n", 0.0), ("p", 0.0))
-    #: the neuron-driven kick layer's driver input arrivals (model units): earlier by the comparator's latency in
-    #: excess of the nominal condition's (extract/trim.py ``driver_arrivals``)
+    #: the neuron-driven kick layer's driver input arrivals (model units): earlier by as much as makes up the spike
+    #: delay of the condition's firing law against the nominal condition's (extract/trim.py ``driver_arrivals``)
     arrivals: tuple[float, ...] = DRIVER_ARRIVALS
 
     @property
@@ -245,6 +245,14 @@ def column_tran(design: CellDesign) -> tuple[float, Tran]:
     return 0.1 * T, Tran(T / 200, 2 * T, 0.0, T / 40)
 
 
+def firing_job(design: CellDesign, lib_line: str, fan_in: int, i_unit: float, jobs: JobSet) -> SimJob:
+    """The firing transients: known charges, then the full firing phase (extract/firing.py); the trim stage runs
+    it first for the driver's arrivals (extract/trim.py ``driver_arrivals``), the plan then finds it cached."""
+    tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=T_INJ * design.t_circ)
+    sweeps = _bias_sweeps("iinj", injection_currents(i_unit), tb.analysis)
+    return jobs("fire:firing", f"column_{fan_in}_firing", tb.text, sweeps, (Tran.scale, Voltage("mem"), Voltage("spk")))
+
+
 def column_job(design: CellDesign, lib_line: str, n: int, i_inj: float, jobs: JobSet) -> Column:
     """The C_eff transient at fan-in n; a large fan-in in the flat device form with a current for the same swing."""
     t_inj, tran = column_tran(design)
@@ -270,10 +278,7 @@ def plan(design: CellDesign, lib_line: str, points: Stimuli, temp: float = 27.0,
     t_inj, tran = column_tran(design)
     fan_ins = tuple(sorted(set(fan_ins) | set(LARGE_FAN_INS)))
     columns = tuple(column_job(design, lib_line, n, i_inj, jobs) for n in fan_ins)
-    # firing transients: known charges, then the full firing phase (extract/firing.py)
-    tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=T_INJ * T)
-    sweeps = _bias_sweeps("iinj", injection_currents(points.i_unit), tb.analysis)
-    fire = jobs("fire:firing", f"column_{fan_in}_firing", tb.text, sweeps, (Tran.scale, Voltage("mem"), Voltage("spk")))
+    fire = firing_job(design, lib_line, fan_in, points.i_unit, jobs)
     kicks, kicks_neuron = _kick_layers(design, lib_line, fan_in, points.gates, points.arrivals, jobs)
     tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=t_inj)
     leak = Column(fan_in, jobs(f"leak:leak{fan_in}", f"column_{fan_in}_leak", tb.text, [tran],

@@ -17,10 +17,11 @@ the same conditions first). The same stage measures, at the condition, what the 
 (``Stimuli``): C_m at the design fan-in, V_switch, and the dense gate sweeps whose inverses give the kick tests'
 gate biases for fixed weights.
 
-A second, transient stage measures the trimmed comparator's latency behind the firing ramp: holding V_switch can
-leave the sensing stage's bias transistor barely on (ss and fs at -40 C: ~0.2 T later than at the nominal
-condition), and the neuron-driven kick layer's driver would then fire after its phase. Its input arrivals move
-earlier by the latency in excess of the nominal condition's (``driver_arrivals``; none at the nominal condition).
+A second stage runs the plan's own firing transients with the trimmed biases (the plan then finds them cached):
+holding V_switch can leave the sensing stage's bias transistor barely on (ss and fs at -40 C: every spike ~0.3 T
+later than at the nominal condition), and the neuron-driven kick layer's driver would then fire after its phase.
+Its input arrivals move earlier by as much as makes up that delay (``driver_arrivals``; none at the nominal
+condition).
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from imcpnn.extract.fit import ExtractionError, column_capacitance, crossing, monotone_table
-from imcpnn.extract.kicks import DRIVER_ARRIVALS, GATE_STEP, KickGates
+from imcpnn.extract.firing import ramp_fired
+from imcpnn.extract.kicks import BACKGROUND_WEIGHT, DRIVER_ARRIVALS, GATE_STEP, KickGates
 from imcpnn.extract.plan import Column, JobSet, Stimuli, column_job, column_tran, sense_job, table_job
-from imcpnn.netlists import CellDesign, discharger_tb, sensing_ramp_tb, sensing_tb
-from imcpnn.spice.analyses import Current, Dc, SetParam, Tran, Voltage
+from imcpnn.netlists import CellDesign, discharger_tb, sensing_tb
+from imcpnn.spice.analyses import Current, Dc, SetParam, Voltage
 from imcpnn.spice.jobs import SimJob
 from imcpnn.spice.session import Plot
 
@@ -44,11 +46,10 @@ DIS_SWEEP = (0.30, 1.10, 1e-3)
 SENSE_SWEEP = (0.40, 1.75, 1e-3)
 #: trimmed biases are rounded to this step (V), like the design's own
 BIAS_STEP = 1e-4
-#: latency transient: the membrane starts this far above V_switch and ramps for this long (model units)
-RAMP_START = 0.1
-RAMP_SPAN = 0.6
 #: the driver's arrivals move in steps of this (model units), so the nominal condition's stay exactly as they are
 ARRIVAL_STEP = 0.01
+#: a condition's firing point pairs with the nominal law within this much (model units) of the nominal points
+V_PAIR = 0.02
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,7 @@ class Trim:
     v_b_sense: float
     design_v_b_dis: float
     design_v_b_sense: float
-    latency: float | None = None             # comparator latency behind the firing ramp (T), trimmed
-    nominal_latency: float | None = None     # the same at the nominal condition (T)
+    delay: float | None = None               # firing-law spike delay against the nominal condition (T)
     arrivals: tuple[float, ...] = DRIVER_ARRIVALS  # the neuron-driven kick layer's driver input arrivals
 
     def apply(self, design: CellDesign) -> CellDesign:
@@ -95,8 +95,8 @@ class Trim:
     def line(self) -> str:
         return (f"trim: v_b_dis {self.design_v_b_dis:.4f} -> {self.v_b_dis:.4f} V (alpha_dis_dc {self.alpha_dis:.4f}),"
                 f" v_b_sense {self.design_v_b_sense:.4f} -> {self.v_b_sense:.4f} V (V_switch {self.v_switch:.4f} V)"
-                + ("" if self.latency is None else
-                   f"; comparator latency {self.latency:.3f} T (nominal {self.nominal_latency:.3f} T): driver arrivals "
+                + ("" if self.delay is None else
+                   f"; spikes {self.delay:+.3f} T against the nominal condition: driver arrivals "
                    f"{', '.join(f'{a:g}' for a in self.arrivals)}"))
 
 
@@ -187,31 +187,27 @@ def condition_points(design: CellDesign, m: Measured, v_switch: float, nominal: 
     return Stimuli(i_unit, KickGates.for_weights(lambda br, w: gate_for(m.tables[br], w * i_unit)), shift, arrivals)
 
 
-def latency_job(design: CellDesign, lib_line: str, temp: float, v_switch: float, alpha_dis: float) -> SimJob:
-    """The sensing stage at the (trimmed) design's bias behind a firing ramp: alpha_dis v_th per T through
-    ``v_switch``, from RAMP_START v_th above it."""
-    v_th, t = design.v0 - v_switch, design.t_circ
-    v_from = v_switch + RAMP_START * v_th
-    v_to = max(0.0, v_from - RAMP_SPAN * alpha_dis * v_th)
-    tb = sensing_ramp_tb(design, lib_line, design.v_b_sense, round(v_from, 6), round(v_to, 6), RAMP_SPAN * t)
-    return JobSet(temp)("trim:latency", "trim_latency", tb.text, [tb.analysis], ("time", Voltage("mem"),
-                                                                              Voltage("sense")))
+def driver_arrivals(points: list[tuple[float, float | None]], nominal: list[tuple[float, float | None]],
+                    weight: float = BACKGROUND_WEIGHT) -> tuple[tuple[float, ...], float]:
+    """(the neuron-driven kick layer's driver arrivals, the spike delay they make up; T) from the firing transients
+    at the condition and at the nominal condition ((v, spike time or None) each, ``firing_points``).
 
-
-def comparator_latency(design: CellDesign, plot: Plot, v_switch: float, where: str) -> float:
-    """Model units from v(mem) crossing V_switch to v(sense) crossing vdd/2."""
-    t_mem = crossing(plot.time, plot.voltage("mem"), v_switch, f"latency at {where}: v(mem)")
-    t_sense = crossing(plot.time, plot.voltage("sense"), design.vdd / 2,
-                       f"latency at {where}: v(sense) within {RAMP_SPAN} T of the ramp")
-    return (t_sense - t_mem) / design.t_circ
-
-
-def driver_arrivals(latency: float, nominal_latency: float) -> tuple[float, ...]:
-    """The neuron-driven kick layer's driver arrivals at a condition: DRIVER_ARRIVALS moved earlier by the
-    comparator latency in excess of the nominal condition's (in ARRIVAL_STEP steps; a faster comparator keeps them:
-    later arrivals would leave the driver no room before its phase ends)."""
-    shift = max(0, round((latency - nominal_latency) / ARRIVAL_STEP)) * ARRIVAL_STEP
+    The delay is the mean of the condition's ramp-fired spike times less the nominal law's at the same potentials
+    (interpolated). The driver's one input (``weight`` units) brings it weight (1 - arrival) below V0, and the
+    nominal law fires |dt/dv| later per unit less, so its arrivals move earlier by delay / (weight |dt/dv|), in
+    ARRIVAL_STEP steps (none at the nominal condition; a faster law keeps them: later arrivals would leave the driver
+    no room before its phase ends)."""
+    ramp, ref = ramp_fired(points), sorted(ramp_fired(nominal))
+    # the injections aim at the same potentials everywhere: a point a little outside the nominal ones still pairs
+    common = [(v, ts) for v, ts in ramp if ref[0][0] - V_PAIR <= v <= ref[-1][0] + V_PAIR] if len(ref) >= 2 else []
+    if len(common) < 2:
+        raise ExtractionError(f"driver arrivals: {len(common)} ramp-fired firing points within the nominal "
+                              f"condition's (need 2): the comparator fires too late to place the driver's input")
+    rv, rt = np.array(ref).T
+    delay = float(np.mean([ts - np.interp(v, rv, rt) for v, ts in common]))
+    per_v = -float(np.polyfit(rv, rt, 1)[0])
+    shift = max(0, round(delay / (weight * per_v) / ARRIVAL_STEP)) * ARRIVAL_STEP
     if shift >= min(DRIVER_ARRIVALS):
-        raise ExtractionError(f"the comparator's latency {latency:.3f} T leaves the driver no input arrival "
-                              f"(nominal {nominal_latency:.3f} T)")
-    return tuple(round(a - shift, 6) for a in DRIVER_ARRIVALS)
+        raise ExtractionError(f"driver arrivals: the firing law's {delay:.3f} T delay leaves the driver no input "
+                              "arrival within its accumulation")
+    return tuple(round(a - shift, 6) for a in DRIVER_ARRIVALS), delay

@@ -91,19 +91,6 @@ def sensing_tb(design: CellDesign, lib_line: str, vb: float | None = None) -> Te
                      sign=-1.0, notes="V_switch: v(sense) = vdd/2; supply current = -i(vdd)")
 
 
-def sensing_ramp_tb(design: CellDesign, lib_line: str, vb: float, v_from: float, v_to: float,
-                    t_ramp: float) -> Testbench:
-    """``sensing_tb`` with its membrane ramped linearly from ``v_from`` to ``v_to`` over ``t_ramp`` (s): the
-    comparator's latency behind a firing ramp (v(sense) crossing vdd/2 after v(mem) crosses V_switch)."""
-    params = {"vbs": vb}
-    lines = _head(design, lib_line, "sensing-stage ramp testbench", params)
-    lines += [f"Vmem mem 0 PWL(0 {_fmt(v_from)} {_fmt(t_ramp)} {_fmt(v_to)})", f"Vph ph 0 DC {_fmt(design.vdd)}",
-              "Vphb phb 0 DC 0", "Vbs vbsense 0 DC {vbs}",
-              f"XSEN mem sense phb vbsense vdd {SENSE}", f"XSET sense ph setb vdd {NAND2}", ".end"]
-    return Testbench("\n".join(lines) + "\n", Tran(t_ramp / 2000, t_ramp), None, params, ["v(mem)", "v(sense)"],
-                     notes="latency: v(sense) = vdd/2 after v(mem) = V_switch")
-
-
 def column_tb(design: CellDesign, lib_line: str, n_in: int, *, n_cycles: int = 1, i_inj: float = 0.0,
               t_inj: float = 0.0, wire_cap: float = 0.0) -> Testbench:
     """One neuron with ``n_in`` synapses on its membrane, all inputs off (spk = 0, spkb = vdd, vgn = 0, vgp = vdd),

@@ -7,8 +7,7 @@ from imcpnn.extract.fit import ExtractionError
 from imcpnn.extract.kicks import (BACKGROUND_WEIGHT, DRIVER_ARRIVALS, GATE_STEP, N_TEST_WEIGHTS, P_TEST_WEIGHTS, KickGates,
                                   driven_kick_network, kick_layer_biases)
 from imcpnn.extract.plan import COLUMN_CURRENT
-from imcpnn.extract.trim import (Measured, comparator_latency, condition_points, driver_arrivals, gate_for, solve_trim,
-                                 targets)
+from imcpnn.extract.trim import Measured, condition_points, driver_arrivals, gate_for, solve_trim, targets
 from imcpnn.netlists import default_design
 from imcpnn.spice.session import Plot
 
@@ -105,27 +104,29 @@ def test_kick_layers_use_the_condition_gates():
     assert biases[0][0][0, 0] == biases[0][0][1, 1] == pytest.approx(background, abs=GATE_STEP)
 
 
-def _ramp(v_switch: float, lag: float, t_circ: float) -> Plot:
-    """A membrane falling 0.8 V per T through ``v_switch`` at 0.1 T, v(sense) rising through vdd/2 ``lag`` T later."""
-    t = np.linspace(0, 0.6 * t_circ, 2001)
-    sense = 0.9 + 0.9 * np.tanh((t / t_circ - 0.1 - lag) / 0.01)
-    return Plot("tran", {"time": t, "v(mem)": v_switch + 0.08 - 0.8 * t / t_circ, "v(sense)": sense})
+#: firing transients as measured at tt, 27 C and ss, -40 C (v at the end of accumulation, spike time; model units)
+TT_FIRED = [(-0.002, None), (0.128, 0.898), (0.325, 0.709), (0.522, 0.515), (0.719, 0.314), (0.918, 0.106),
+            (1.117, 0.008), (1.992, 0.004)]
+SS_FIRED = [(-0.002, None), (0.129, None), (0.326, None), (0.523, 0.808), (0.72, 0.603), (0.919, 0.391),
+            (1.119, 0.302), (1.968, 0.202)]
 
 
-def test_driver_arrivals_follow_the_comparator_latency():
-    d = default_design()
-    nominal = comparator_latency(d, _ramp(0.4443, 0.008, d.t_circ), 0.4443, "tt/27 C")
-    slow = comparator_latency(d, _ramp(0.4443, 0.328, d.t_circ), 0.4443, "ss/-40 C")
-    assert nominal == pytest.approx(0.008, abs=1e-3) and slow == pytest.approx(0.328, abs=1e-3)
+def test_driver_arrivals_make_up_the_firing_delay():
     # the nominal condition keeps the constants exactly (its kick transients stay cache hits)
-    assert driver_arrivals(nominal, nominal) == DRIVER_ARRIVALS
-    assert driver_arrivals(slow, nominal) == tuple(round(a - 0.32, 6) for a in DRIVER_ARRIVALS)
-    assert driver_arrivals(nominal - 0.05, nominal) == DRIVER_ARRIVALS   # a faster comparator keeps them
+    assert driver_arrivals(TT_FIRED, TT_FIRED) == (DRIVER_ARRIVALS, 0.0)
+    arrivals, delay = driver_arrivals(SS_FIRED, TT_FIRED)
+    assert delay == pytest.approx(0.289, abs=3e-3)
+    # 0.289 T / (0.66 units x ~1.0 T per unit) = 0.44 earlier: the driver is 0.29 units lower and fires as at tt
+    assert arrivals == tuple(round(a - 0.44, 6) for a in DRIVER_ARRIVALS)
+    faster = [(v, None if t is None else t - 0.05) for v, t in TT_FIRED]
+    assert driver_arrivals(faster, TT_FIRED)[0] == DRIVER_ARRIVALS   # a faster law keeps them
+    with pytest.raises(ExtractionError, match="ramp-fired"):
+        driver_arrivals([(v, t if v > 1 else None) for v, t in SS_FIRED], TT_FIRED)
     with pytest.raises(ExtractionError, match="no input arrival"):
-        driver_arrivals(nominal + 0.9, nominal)
-    _, _, x, _ = driven_kick_network(KickGates((0.4,) * 8, (1.3,) * 8, 0.52), d.vdd, 5,
-                                     arrivals=driver_arrivals(slow, nominal))
-    assert list(x[:-1, 0]) == [0.61, 0.56, 0.5] and x[-1, 0] == 1.0
+        driver_arrivals([(v, None if t is None else t + 0.6) for v, t in TT_FIRED], TT_FIRED)
+    _, _, x, _ = driven_kick_network(KickGates((0.4,) * 8, (1.3,) * 8, 0.52), default_design().vdd, 5,
+                                     arrivals=arrivals)
+    assert list(x[:-1, 0]) == [0.49, 0.44, 0.38] and x[-1, 0] == 1.0
 
 
 def test_condition_points_carry_the_arrivals():
