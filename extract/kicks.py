@@ -70,19 +70,23 @@ class KickFit:
 
 @dataclass(frozen=True)
 class KickGates:
-    """The kick layers' gate biases at one condition (V): NMOS and PMOS test gates, the background NMOS gate."""
+    """The kick layers' gate biases at one condition (V): NMOS and PMOS test gates, the background NMOS gate, and
+    the gate of the neuron-driven layer's background driver (None: the background gate)."""
 
     n: tuple[float, ...]
     p: tuple[float, ...]
     background: float
+    background_driver: float | None = None
 
     @classmethod
-    def for_weights(cls, gate_of: Callable[[str, float], float]) -> "KickGates":
-        """``gate_of(branch, w)``: the gate bias giving weight w on that branch at the condition."""
+    def for_weights(cls, gate_of: Callable[[str, float], float],
+                    driver_weight: float = BACKGROUND_WEIGHT) -> "KickGates":
+        """``gate_of(branch, w)``: the gate bias giving weight w on that branch at the condition; ``driver_weight``
+        the background driver's input weight."""
         def at(br: str, w: float) -> float:
             return round(round(gate_of(br, w) / GATE_STEP) * GATE_STEP, 6)
         return cls(tuple(at("n", w) for w in N_TEST_WEIGHTS), tuple(at("p", w) for w in P_TEST_WEIGHTS),
-                   at("n", BACKGROUND_WEIGHT))
+                   at("n", BACKGROUND_WEIGHT), at("n", driver_weight))
 
 
 def kick_layer_biases(gates: KickGates, vdd: float, fan_in: int) -> tuple[list[tuple[str, float]], np.ndarray,
@@ -130,7 +134,8 @@ def driven_kick_network(gates: KickGates, vdd: float, fan_in: int, fan_out: int 
     rows = [i % len(base) for i in range(fan_out)] if step == 1 else list(range(part, len(base), step))
     vn1 = np.zeros((fan_in, fan_in))
     vp1 = np.full((fan_in, fan_in), vdd)
-    vn1[0, 0] = vn1[1, 1] = gates.background
+    vn1[0, 0] = gates.background
+    vn1[1, 1] = gates.background if gates.background_driver is None else gates.background_driver
     x = np.ones((len(arrivals) + 1, fan_in))
     x[:-1, 0] = arrivals
     x[:, 1] = 0.0

@@ -10,10 +10,10 @@ from imcpnn import __version__
 from imcpnn.cell import CellParams
 from imcpnn.extract.characterise import Raw, assemble
 from imcpnn.extract.fit import ExtractionError
-from imcpnn.extract.plan import DEFAULT_FAN_IN, JobSet, Plan, Stimuli, firing_job, plan
+from imcpnn.extract.plan import DEFAULT_FAN_IN, JobSet, Plan, firing_job, plan
 from imcpnn.extract.firing import firing_points
-from imcpnn.extract.trim import (NOMINAL, Measured, Probe, Trim, condition_points, driver_arrivals, measure_probe, probe,
-                                 sense_trim_job, solve_trim, targets)
+from imcpnn.extract.trim import (NOMINAL, Measured, Probe, Trim, condition_points, firing_delay, i_unit_of,
+                                 measure_probe, probe, sense_trim_job, solve_trim, targets)
 from imcpnn.netlists import CellDesign
 from imcpnn.pdk import check_corner, find_pdk, lib_line, library_hash
 from imcpnn.spice.engine import shared_version_cached
@@ -78,21 +78,18 @@ def _trims(design: CellDesign, conditions: list[Condition], measured: dict[Condi
     return out
 
 
-def _with_arrivals(design: CellDesign, fan_in: int, trims: dict[Condition, Trim], points: dict[Condition, Stimuli],
-                   measured: dict[Condition, Measured], run: _Runner) -> tuple[dict[Condition, Trim],
-                                                                               dict[Condition, Stimuli]]:
-    """Every condition's driver arrivals from its firing transients (the plan's own job, run first at the trimmed
-    biases) against the nominal condition's (whose biases are the design's)."""
+def _firing_delays(design: CellDesign, fan_in: int, trims: dict[Condition, Trim], measured: dict[Condition, Measured],
+                   run: _Runner) -> dict[Condition, Trim]:
+    """Every trim with its firing law's delay against the nominal condition's (whose biases are the design's), from
+    the plan's own firing transients run first at the trimmed biases (the plan then finds them cached)."""
     v_switch = next(iter(trims.values())).v_switch
-    every = {NOMINAL: (design, condition_points(design, measured[NOMINAL], v_switch, measured[NOMINAL])),
-             **{c: (trims[c].apply(design), points[c]) for c in trims}}
-    jobs = {c: firing_job(des, lib_line(c[0]), fan_in, p.i_unit, JobSet(c[1])) for c, (des, p) in every.items()}
+    every = {NOMINAL: design, **{c: trims[c].apply(design) for c in trims}}
+    jobs = {c: firing_job(des, lib_line(c[0]), fan_in, i_unit_of(design, measured[c], v_switch), JobSet(c[1]))
+            for c, des in every.items()}
     res = run(list(dict.fromkeys(jobs.values())), "measuring the firing law")
     fired = {c: firing_points(res[j].plots, v0=design.v0, v_th=design.v0 - v_switch, vdd=design.vdd,
                               t_circ=design.t_circ, t_edge=design.t_edge) for c, j in jobs.items()}
-    found = {c: driver_arrivals(fired[c], fired[NOMINAL]) for c in trims}
-    return ({c: replace(t, arrivals=found[c][0], delay=found[c][1]) for c, t in trims.items()},
-            {c: replace(p, arrivals=found[c][0]) for c, p in points.items()})
+    return {c: replace(t, late=firing_delay(fired[c], fired[NOMINAL])) for c, t in trims.items()}
 
 
 def extract_conditions(design: CellDesign, conditions: list[Condition], *, fan_in: int = DEFAULT_FAN_IN,
@@ -107,14 +104,14 @@ def extract_conditions(design: CellDesign, conditions: list[Condition], *, fan_i
     res = run([j for p in probes.values() for j in p.jobs], "measuring the biases")
     measured = {c: measure_probe(design, p, {j: res[j].plots for j in p.jobs}) for c, p in probes.items()}
     trims = _trims(design, conditions, measured, run) if trim else {}
-    points = {c: condition_points(design, measured[c], trims[c].v_switch if trim else measured[c].v_switch,
-                                  measured[NOMINAL]) for c in conditions}
     if trim:
-        trims, points = _with_arrivals(design, fan_in, trims, points, measured, run)
+        trims = _firing_delays(design, fan_in, trims, measured, run)
     plans: dict[Condition, tuple[CellDesign, Plan]] = {}
     for c in conditions:
         des = trims[c].apply(design) if trim else design
-        plans[c] = des, plan(des, lib_line(c[0]), points[c], temp=c[1], fan_in=fan_in)
+        v_switch = trims[c].v_switch if trim else measured[c].v_switch
+        points = condition_points(design, measured[c], v_switch, measured[NOMINAL], trims[c].late if trim else None)
+        plans[c] = des, plan(des, lib_line(c[0]), points, temp=c[1], fan_in=fan_in)
     res = run([j for _, p in plans.values() for j in p.jobs],
               f"characterising {', '.join(condition_name(c) for c in conditions)}")
     out: dict[Condition, tuple[CellParams, Raw]] = {}

@@ -86,8 +86,7 @@ class Trim:
     v_b_sense: float
     design_v_b_dis: float
     design_v_b_sense: float
-    delay: float | None = None               # firing-law spike delay against the nominal condition (T)
-    arrivals: tuple[float, ...] = DRIVER_ARRIVALS  # the neuron-driven kick layer's driver input arrivals
+    late: "FiringDelay | None" = None        # the firing law's delay against the nominal condition
 
     def apply(self, design: CellDesign) -> CellDesign:
         return design.derive(v_b_dis=self.v_b_dis, v_b_sense=self.v_b_sense)
@@ -95,9 +94,10 @@ class Trim:
     def line(self) -> str:
         return (f"trim: v_b_dis {self.design_v_b_dis:.4f} -> {self.v_b_dis:.4f} V (alpha_dis_dc {self.alpha_dis:.4f}),"
                 f" v_b_sense {self.design_v_b_sense:.4f} -> {self.v_b_sense:.4f} V (V_switch {self.v_switch:.4f} V)"
-                + ("" if self.delay is None else
-                   f"; spikes {self.delay:+.3f} T against the nominal condition: driver arrivals "
-                   f"{', '.join(f'{a:g}' for a in self.arrivals)}"))
+                + ("" if self.late is None else
+                   f"; spikes {self.late.delay:+.3f} T against the nominal condition: driver arrivals "
+                   f"{', '.join(f'{a:g}' for a in self.late.arrivals())}, background driver "
+                   f"{self.late.driver_weight():g} units"))
 
 
 def probe(design: CellDesign, lib_line: str, temp: float, fan_in: int) -> Probe:
@@ -177,26 +177,47 @@ def gate_for(table: tuple[np.ndarray, np.ndarray], current: float) -> float:
 
 
 def condition_points(design: CellDesign, m: Measured, v_switch: float, nominal: Measured,
-                     arrivals: tuple[float, ...] = DRIVER_ARRIVALS) -> Stimuli:
+                     late: FiringDelay | None = None) -> Stimuli:
     """The plan's stimuli at one condition, for a cell whose V_switch will be ``v_switch``: the I(V) curves' gates
     move by as much as the gate for one unit moved from the nominal condition (rounded to 1 mV, so none there)."""
     i_unit = i_unit_of(design, m, v_switch)
     i_nom = i_unit_of(design, nominal, nominal.v_switch)
     shift = tuple((br, round(round((gate_for(m.tables[br], i_unit) - gate_for(nominal.tables[br], i_nom)) / GATE_STEP)
                              * GATE_STEP, 6)) for br in ("n", "p"))
-    return Stimuli(i_unit, KickGates.for_weights(lambda br, w: gate_for(m.tables[br], w * i_unit)), shift, arrivals)
+    late = late or FiringDelay()
+    gates = KickGates.for_weights(lambda br, w: gate_for(m.tables[br], w * i_unit), late.driver_weight())
+    return Stimuli(i_unit, gates, shift, late.arrivals())
 
 
-def driver_arrivals(points: list[tuple[float, float | None]], nominal: list[tuple[float, float | None]],
-                    weight: float = BACKGROUND_WEIGHT) -> tuple[tuple[float, ...], float]:
-    """(the neuron-driven kick layer's driver arrivals, the spike delay they make up; T) from the firing transients
-    at the condition and at the nominal condition ((v, spike time or None) each, ``firing_points``).
+@dataclass(frozen=True)
+class FiringDelay:
+    """How much later the condition's firing law fires than the nominal condition's at the same potentials (T), and
+    the nominal law's |dt/dv| (T per unit): the neuron-driven kick layer's drivers make it up (none at the nominal
+    condition, where the delay is exactly 0)."""
 
-    The delay is the mean of the condition's ramp-fired spike times less the nominal law's at the same potentials
-    (interpolated). The driver's one input (``weight`` units) brings it weight (1 - arrival) below V0, and the
-    nominal law fires |dt/dv| later per unit less, so its arrivals move earlier by delay / (weight |dt/dv|), in
-    ARRIVAL_STEP steps (none at the nominal condition; a faster law keeps them: later arrivals would leave the driver
-    no room before its phase ends)."""
+    delay: float = 0.0
+    per_v: float = 1.0
+
+    def arrivals(self) -> tuple[float, ...]:
+        """The test-line driver's input (BACKGROUND_WEIGHT units) brings it weight (1 - arrival) below V0: earlier by
+        delay / (weight |dt/dv|), in ARRIVAL_STEP steps (a faster law keeps them: later arrivals would leave the
+        driver no room before its phase ends)."""
+        shift = max(0, round(self.delay / (BACKGROUND_WEIGHT * self.per_v) / ARRIVAL_STEP)) * ARRIVAL_STEP
+        if shift >= min(DRIVER_ARRIVALS):
+            raise ExtractionError(f"driver arrivals: the firing law's {self.delay:.3f} T delay leaves the driver no "
+                                  "input arrival within its accumulation")
+        return tuple(round(a - shift, 6) for a in DRIVER_ARRIVALS)
+
+    def driver_weight(self) -> float:
+        """The background line's driver (input at 0, it cannot arrive earlier) gets delay / |dt/dv| more weight, so
+        the background spike reaches the kick layer as early as at the nominal condition."""
+        return round(BACKGROUND_WEIGHT + max(0, round(self.delay / self.per_v / ARRIVAL_STEP)) * ARRIVAL_STEP, 6)
+
+
+def firing_delay(points: list[tuple[float, float | None]], nominal: list[tuple[float, float | None]]) -> FiringDelay:
+    """The delay from the firing transients at the condition and at the nominal condition ((v, spike time or None)
+    each, ``firing_points``): the mean of the condition's ramp-fired spike times less the nominal law's at the same
+    potentials (interpolated), and the nominal points' linear |dt/dv|."""
     ramp, ref = ramp_fired(points), sorted(ramp_fired(nominal))
     # the injections aim at the same potentials everywhere: a point a little outside the nominal ones still pairs
     common = [(v, ts) for v, ts in ramp if ref[0][0] - V_PAIR <= v <= ref[-1][0] + V_PAIR] if len(ref) >= 2 else []
@@ -205,9 +226,4 @@ def driver_arrivals(points: list[tuple[float, float | None]], nominal: list[tupl
                               f"condition's (need 2): the comparator fires too late to place the driver's input")
     rv, rt = np.array(ref).T
     delay = float(np.mean([ts - np.interp(v, rv, rt) for v, ts in common]))
-    per_v = -float(np.polyfit(rv, rt, 1)[0])
-    shift = max(0, round(delay / (weight * per_v) / ARRIVAL_STEP)) * ARRIVAL_STEP
-    if shift >= min(DRIVER_ARRIVALS):
-        raise ExtractionError(f"driver arrivals: the firing law's {delay:.3f} T delay leaves the driver no input "
-                              "arrival within its accumulation")
-    return tuple(round(a - shift, 6) for a in DRIVER_ARRIVALS), delay
+    return FiringDelay(delay, -float(np.polyfit(rv, rt, 1)[0]))

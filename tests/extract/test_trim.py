@@ -7,7 +7,8 @@ from imcpnn.extract.fit import ExtractionError
 from imcpnn.extract.kicks import (BACKGROUND_WEIGHT, DRIVER_ARRIVALS, GATE_STEP, N_TEST_WEIGHTS, P_TEST_WEIGHTS, KickGates,
                                   driven_kick_network, kick_layer_biases)
 from imcpnn.extract.plan import COLUMN_CURRENT
-from imcpnn.extract.trim import Measured, condition_points, driver_arrivals, gate_for, solve_trim, targets
+from imcpnn.extract.trim import (FiringDelay, Measured, condition_points, firing_delay, gate_for, solve_trim,
+                                 targets)
 from imcpnn.netlists import default_design
 from imcpnn.spice.session import Plot
 
@@ -111,25 +112,34 @@ SS_FIRED = [(-0.002, None), (0.129, None), (0.326, None), (0.523, 0.808), (0.72,
             (1.119, 0.302), (1.968, 0.202)]
 
 
-def test_driver_arrivals_make_up_the_firing_delay():
+def test_firing_delay_moves_the_drivers():
     # the nominal condition keeps the constants exactly (its kick transients stay cache hits)
-    assert driver_arrivals(TT_FIRED, TT_FIRED) == (DRIVER_ARRIVALS, 0.0)
-    arrivals, delay = driver_arrivals(SS_FIRED, TT_FIRED)
-    assert delay == pytest.approx(0.289, abs=3e-3)
-    # 0.289 T / (0.66 units x ~1.0 T per unit) = 0.44 earlier: the driver is 0.29 units lower and fires as at tt
-    assert arrivals == tuple(round(a - 0.44, 6) for a in DRIVER_ARRIVALS)
-    faster = [(v, None if t is None else t - 0.05) for v, t in TT_FIRED]
-    assert driver_arrivals(faster, TT_FIRED)[0] == DRIVER_ARRIVALS   # a faster law keeps them
+    same = firing_delay(TT_FIRED, TT_FIRED)
+    assert same.delay == 0.0 and same.arrivals() == DRIVER_ARRIVALS and same.driver_weight() == BACKGROUND_WEIGHT
+    late = firing_delay(SS_FIRED, TT_FIRED)
+    assert late.delay == pytest.approx(0.289, abs=3e-3) and late.per_v == pytest.approx(1.0, abs=0.01)
+    # 0.289 T / (0.66 units x ~1.0 T per unit) = 0.44 earlier: the driver is 0.29 units lower and fires as at tt;
+    # the background driver (input at 0) gets 0.29 units more
+    assert late.arrivals() == tuple(round(a - 0.44, 6) for a in DRIVER_ARRIVALS)
+    assert late.driver_weight() == pytest.approx(0.95)
+    faster = firing_delay([(v, None if t is None else t - 0.05) for v, t in TT_FIRED], TT_FIRED)
+    assert faster.arrivals() == DRIVER_ARRIVALS and faster.driver_weight() == BACKGROUND_WEIGHT
     with pytest.raises(ExtractionError, match="ramp-fired"):
-        driver_arrivals([(v, t if v > 1 else None) for v, t in SS_FIRED], TT_FIRED)
+        firing_delay([(v, t if v > 1 else None) for v, t in SS_FIRED], TT_FIRED)
     with pytest.raises(ExtractionError, match="no input arrival"):
-        driver_arrivals([(v, None if t is None else t + 0.6) for v, t in TT_FIRED], TT_FIRED)
-    _, _, x, _ = driven_kick_network(KickGates((0.4,) * 8, (1.3,) * 8, 0.52), default_design().vdd, 5,
-                                     arrivals=arrivals)
+        firing_delay([(v, None if t is None else t + 0.6) for v, t in TT_FIRED], TT_FIRED).arrivals()
+    gates = KickGates((0.4,) * 8, (1.3,) * 8, 0.52, 0.6)
+    _, biases, x, _ = driven_kick_network(gates, default_design().vdd, 5, arrivals=late.arrivals())
     assert list(x[:-1, 0]) == [0.49, 0.44, 0.38] and x[-1, 0] == 1.0
+    assert biases[0][0][0, 0] == 0.52 and biases[0][0][1, 1] == 0.6
 
 
-def test_condition_points_carry_the_arrivals():
+def test_condition_points_carry_the_delay():
     d = default_design()
-    assert condition_points(d, _measured(), 0.45, _measured()).arrivals == DRIVER_ARRIVALS
-    assert condition_points(d, _measured(), 0.45, _measured(), (0.7, 0.6, 0.5)).arrivals == (0.7, 0.6, 0.5)
+    base = condition_points(d, _measured(), 0.45, _measured())
+    assert base.arrivals == DRIVER_ARRIVALS and base.gates.background_driver == base.gates.background
+    late = condition_points(d, _measured(), 0.45, _measured(), FiringDelay(0.289, 1.0))
+    assert late.arrivals == tuple(round(a - 0.44, 6) for a in DRIVER_ARRIVALS)
+    assert late.gates.background_driver > late.gates.background
+    assert late.gates.background_driver == pytest.approx(
+        gate_for(_measured().tables["n"], 0.95 * late.i_unit), abs=GATE_STEP)
