@@ -71,22 +71,24 @@ class KickFit:
 @dataclass(frozen=True)
 class KickGates:
     """The kick layers' gate biases at one condition (V): NMOS and PMOS test gates, the background NMOS gate, and
-    the gate of the neuron-driven layer's background driver (None: the background gate)."""
+    the neuron-driven network's background gates: its background driver's and its kick layer's (None: the
+    background gate)."""
 
     n: tuple[float, ...]
     p: tuple[float, ...]
     background: float
     background_driver: float | None = None
+    background_driven: float | None = None
 
     @classmethod
-    def for_weights(cls, gate_of: Callable[[str, float], float],
-                    driver_weight: float = BACKGROUND_WEIGHT) -> "KickGates":
+    def for_weights(cls, gate_of: Callable[[str, float], float], driver_weight: float = BACKGROUND_WEIGHT,
+                    driven_weight: float = BACKGROUND_WEIGHT) -> "KickGates":
         """``gate_of(branch, w)``: the gate bias giving weight w on that branch at the condition; ``driver_weight``
-        the background driver's input weight."""
+        and ``driven_weight`` the neuron-driven network's background weights (its driver's, its kick layer's)."""
         def at(br: str, w: float) -> float:
             return round(round(gate_of(br, w) / GATE_STEP) * GATE_STEP, 6)
         return cls(tuple(at("n", w) for w in N_TEST_WEIGHTS), tuple(at("p", w) for w in P_TEST_WEIGHTS),
-                   at("n", BACKGROUND_WEIGHT), at("n", driver_weight))
+                   at("n", BACKGROUND_WEIGHT), at("n", driver_weight), at("n", driven_weight))
 
 
 def kick_layer_biases(gates: KickGates, vdd: float, fan_in: int) -> tuple[list[tuple[str, float]], np.ndarray,
@@ -136,6 +138,8 @@ def driven_kick_network(gates: KickGates, vdd: float, fan_in: int, fan_out: int 
     vp1 = np.full((fan_in, fan_in), vdd)
     vn1[0, 0] = gates.background
     vn1[1, 1] = gates.background if gates.background_driver is None else gates.background_driver
+    if gates.background_driven is not None:
+        vn2[:, 1] = gates.background_driven
     x = np.ones((len(arrivals) + 1, fan_in))
     x[:-1, 0] = arrivals
     x[:, 1] = 0.0

@@ -96,8 +96,8 @@ class Trim:
                 f" v_b_sense {self.design_v_b_sense:.4f} -> {self.v_b_sense:.4f} V (V_switch {self.v_switch:.4f} V)"
                 + ("" if self.late is None else
                    f"; spikes {self.late.delay:+.3f} T against the nominal condition: driver arrivals "
-                   f"{', '.join(f'{a:g}' for a in self.late.arrivals())}, background driver "
-                   f"{self.late.driver_weight():g} units"))
+                   f"{', '.join(f'{a:g}' for a in self.late.arrivals())}, background {self.late.driver_weight():g} "
+                   f"(driver) and {self.late.driven_weight():g} units (kick layer)"))
 
 
 def probe(design: CellDesign, lib_line: str, temp: float, fan_in: int) -> Probe:
@@ -185,7 +185,8 @@ def condition_points(design: CellDesign, m: Measured, v_switch: float, nominal: 
     shift = tuple((br, round(round((gate_for(m.tables[br], i_unit) - gate_for(nominal.tables[br], i_nom)) / GATE_STEP)
                              * GATE_STEP, 6)) for br in ("n", "p"))
     late = late or FiringDelay()
-    gates = KickGates.for_weights(lambda br, w: gate_for(m.tables[br], w * i_unit), late.driver_weight())
+    gates = KickGates.for_weights(lambda br, w: gate_for(m.tables[br], w * i_unit), late.driver_weight(),
+                                  late.driven_weight())
     return Stimuli(i_unit, gates, shift, late.arrivals())
 
 
@@ -197,6 +198,7 @@ class FiringDelay:
 
     delay: float = 0.0
     per_v: float = 1.0
+    t_background: float = 0.37   # when the nominal law fires BACKGROUND_WEIGHT (the background driver's spike)
 
     def arrivals(self) -> tuple[float, ...]:
         """The test-line driver's input (BACKGROUND_WEIGHT units) brings it weight (1 - arrival) below V0: earlier by
@@ -211,7 +213,15 @@ class FiringDelay:
     def driver_weight(self) -> float:
         """The background line's driver (input at 0, it cannot arrive earlier) gets delay / |dt/dv| more weight, so
         the background spike reaches the kick layer as early as at the nominal condition."""
-        return round(BACKGROUND_WEIGHT + max(0, round(self.delay / self.per_v / ARRIVAL_STEP)) * ARRIVAL_STEP, 6)
+        return self._more(self.delay / self.per_v)
+
+    def driven_weight(self) -> float:
+        """The kick layer behind the drivers fires late itself: its background synapse (on from t_background) gets
+        delay / (|dt/dv| (1 - t_background)) more weight, so its neurons fire as at the nominal condition."""
+        return self._more(self.delay / (self.per_v * (1.0 - self.t_background)))
+
+    def _more(self, extra: float) -> float:
+        return round(BACKGROUND_WEIGHT + max(0, round(extra / ARRIVAL_STEP)) * ARRIVAL_STEP, 6)
 
 
 def firing_delay(points: list[tuple[float, float | None]], nominal: list[tuple[float, float | None]]) -> FiringDelay:
@@ -226,4 +236,4 @@ def firing_delay(points: list[tuple[float, float | None]], nominal: list[tuple[f
                               f"condition's (need 2): the comparator fires too late to place the driver's input")
     rv, rt = np.array(ref).T
     delay = float(np.mean([ts - np.interp(v, rv, rt) for v, ts in common]))
-    return FiringDelay(delay, -float(np.polyfit(rv, rt, 1)[0]))
+    return FiringDelay(delay, -float(np.polyfit(rv, rt, 1)[0]), float(np.interp(BACKGROUND_WEIGHT, rv, rt)))
