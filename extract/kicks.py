@@ -52,7 +52,8 @@ T_TEST = 0.97
 #: gate biases are rounded to this step (V): the tests are tabulated at the weight their gate actually gives
 GATE_STEP = 1e-3
 #: neuron-driven measurement: the driver of the test line gets the background gate and arrivals that make it fire
-#: late in its firing phase (= the kick layer's accumulation); the latest spike in DRIVEN_T_RANGE is used
+#: late in its firing phase (= the kick layer's accumulation); the latest spike in DRIVEN_T_RANGE is used. These are
+#: tt, 27 C's; where the firing law is slower the trim stage moves them (extract/trim.py ``FiringDelay``)
 DRIVER_ARRIVALS = (0.93, 0.88, 0.82)
 DRIVEN_T_RANGE = (0.85, 0.99)
 #: weights kept in the table (units of i_unit)
