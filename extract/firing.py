@@ -44,20 +44,32 @@ def injection_currents(i_unit: float) -> list[float]:
     return [float(f"{v / (1 - T_INJ) * i_unit:.4g}") for v in V_TARGETS]
 
 
-def fit_firing(plots: list[Plot], *, v0: float, v_th: float, beta_dis: float, vdd: float, t_circ: float,
-               t_edge: float) -> FiringFit:
-    """plots: one per injected current, each with the membrane 'mem' and the spike 'spk' over reset, accumulation
-    and firing."""
+def firing_points(plots: list[Plot], *, v0: float, v_th: float, vdd: float, t_circ: float,
+                  t_edge: float) -> list[tuple[float, float | None]]:
+    """(potential at the end of accumulation, spike time in the firing phase or None) per firing transient, model
+    units."""
     T = t_circ
-    pts = []
+    pts: list[tuple[float, float | None]] = []
     for pl in plots:
         t, mem, spk = pl.time, pl.voltage("mem"), pl.voltage("spk")
         v_end = float(np.interp(2 * T - t_edge, t, mem))  # just before the firing phase starts
         tc = rising_crossing(t, spk, vdd / 2, 2 * T, 3 * T)
-        if tc is None:
-            continue
-        pts.append(((v0 - v_end) / v_th, (tc - 2 * T) / T))
-    ramp = [(v, ts) for v, ts in pts if v < 1.0 and ts > 0.02]
+        pts.append(((v0 - v_end) / v_th, None if tc is None else (tc - 2 * T) / T))
+    return pts
+
+
+def ramp_fired(points: list[tuple[float, float | None]]) -> list[tuple[float, float]]:
+    """The points the discharger's ramp fired (below threshold at the phase start, not at once)."""
+    return [(v, ts) for v, ts in points if ts is not None and v < 1.0 and ts > 0.02]
+
+
+def fit_firing(plots: list[Plot], *, v0: float, v_th: float, beta_dis: float, vdd: float, t_circ: float,
+               t_edge: float) -> FiringFit:
+    """plots: one per injected current, each with the membrane 'mem' and the spike 'spk' over reset, accumulation
+    and firing."""
+    pts = [(v, ts) for v, ts in firing_points(plots, v0=v0, v_th=v_th, vdd=vdd, t_circ=t_circ, t_edge=t_edge)
+           if ts is not None]
+    ramp = ramp_fired(pts)
     over = [ts for v, ts in pts if v > 1.4]
     # three points for two parameters: at ss and fs, -40 C the trimmed sensing stage (its bias PMOS barely on) adds
     # ~0.2 T of latency and only the three largest ramp-fired charges fire within the phase

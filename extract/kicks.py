@@ -52,7 +52,8 @@ T_TEST = 0.97
 #: gate biases are rounded to this step (V): the tests are tabulated at the weight their gate actually gives
 GATE_STEP = 1e-3
 #: neuron-driven measurement: the driver of the test line gets the background gate and arrivals that make it fire
-#: late in its firing phase (= the kick layer's accumulation); the latest spike in DRIVEN_T_RANGE is used
+#: late in its firing phase (= the kick layer's accumulation); the latest spike in DRIVEN_T_RANGE is used. These are
+#: tt, 27 C's; where the firing law is slower the trim stage moves them (extract/trim.py ``FiringDelay``)
 DRIVER_ARRIVALS = (0.93, 0.88, 0.82)
 DRIVEN_T_RANGE = (0.85, 0.99)
 #: weights kept in the table (units of i_unit)
@@ -70,19 +71,25 @@ class KickFit:
 
 @dataclass(frozen=True)
 class KickGates:
-    """The kick layers' gate biases at one condition (V): NMOS and PMOS test gates, the background NMOS gate."""
+    """The kick layers' gate biases at one condition (V): NMOS and PMOS test gates, the background NMOS gate, and
+    the neuron-driven network's background gates: its background driver's and its kick layer's (None: the
+    background gate)."""
 
     n: tuple[float, ...]
     p: tuple[float, ...]
     background: float
+    background_driver: float | None = None
+    background_driven: float | None = None
 
     @classmethod
-    def for_weights(cls, gate_of: Callable[[str, float], float]) -> "KickGates":
-        """``gate_of(branch, w)``: the gate bias giving weight w on that branch at the condition."""
+    def for_weights(cls, gate_of: Callable[[str, float], float], driver_weight: float = BACKGROUND_WEIGHT,
+                    driven_weight: float = BACKGROUND_WEIGHT) -> "KickGates":
+        """``gate_of(branch, w)``: the gate bias giving weight w on that branch at the condition; ``driver_weight``
+        and ``driven_weight`` the neuron-driven network's background weights (its driver's, its kick layer's)."""
         def at(br: str, w: float) -> float:
             return round(round(gate_of(br, w) / GATE_STEP) * GATE_STEP, 6)
         return cls(tuple(at("n", w) for w in N_TEST_WEIGHTS), tuple(at("p", w) for w in P_TEST_WEIGHTS),
-                   at("n", BACKGROUND_WEIGHT))
+                   at("n", BACKGROUND_WEIGHT), at("n", driver_weight), at("n", driven_weight))
 
 
 def kick_layer_biases(gates: KickGates, vdd: float, fan_in: int) -> tuple[list[tuple[str, float]], np.ndarray,
@@ -114,12 +121,13 @@ def kick_parts(fan_out: int) -> int:
     return max(1, (len(N_TEST_WEIGHTS) + len(P_TEST_WEIGHTS)) // fan_out)
 
 
-def driven_kick_network(gates: KickGates, vdd: float, fan_in: int, fan_out: int = KICK_FAN_OUT, part: int = 0) -> tuple[
+def driven_kick_network(gates: KickGates, vdd: float, fan_in: int, fan_out: int = KICK_FAN_OUT, part: int = 0,
+                        arrivals: tuple[float, ...] = DRIVER_ARRIVALS) -> tuple[
         list[tuple[str, float]], list[tuple[np.ndarray, np.ndarray]], np.ndarray, int]:
     """The kick layer of ``kick_layer_biases`` behind a driver layer of fan_in neurons, the test spike line driving
     ``fan_out`` test synapses (its edge, and so the kicks, depend on that load): the 16 tests repeated above 16;
     below, transient ``part`` of ``kick_parts(fan_out)`` holds every kick_parts-th test from ``part`` (NMOS and
-    PMOS alike). Driver 0 drives the test line (its input arrives at each of DRIVER_ARRIVALS in samples 0.., never
+    PMOS alike). Driver 0 drives the test line (its input arrives at each of ``arrivals`` in samples 0.., never
     in the last sample), driver 1 the background line (input at 0: it fires early in every sample). Returns (tests,
     [(vn, vp) per layer], inputs, the test line's driver)."""
     base, vn2, vp2, _ = kick_layer_biases(gates, vdd, fan_in)
@@ -129,9 +137,12 @@ def driven_kick_network(gates: KickGates, vdd: float, fan_in: int, fan_out: int 
     rows = [i % len(base) for i in range(fan_out)] if step == 1 else list(range(part, len(base), step))
     vn1 = np.zeros((fan_in, fan_in))
     vp1 = np.full((fan_in, fan_in), vdd)
-    vn1[0, 0] = vn1[1, 1] = gates.background
-    x = np.ones((len(DRIVER_ARRIVALS) + 1, fan_in))
-    x[:-1, 0] = DRIVER_ARRIVALS
+    vn1[0, 0] = gates.background
+    vn1[1, 1] = gates.background if gates.background_driver is None else gates.background_driver
+    if gates.background_driven is not None:
+        vn2[:, 1] = gates.background_driven
+    x = np.ones((len(arrivals) + 1, fan_in))
+    x[:-1, 0] = arrivals
     x[:, 1] = 0.0
     return [base[i] for i in rows], [(vn1, vp1), (vn2[rows], vp2[rows])], x, 0
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from imcpnn.cell import KICK_FAN_OUT
 from imcpnn.extract.firing import T_INJ, injection_currents
-from imcpnn.extract.kicks import KickGates, driven_kick_network, fan_out_fits, kick_layer_biases, kick_parts
+from imcpnn.extract.kicks import (DRIVER_ARRIVALS, KickGates, driven_kick_network, fan_out_fits, kick_layer_biases,
+                                  kick_parts)
 from imcpnn.extract.postlayout import PostLayoutPlan
 from imcpnn.netlists import (CellDesign, column_tb, discharger_tb, network_netlist, sensing_tb,
                              synapse_branch_tb)
@@ -66,6 +67,9 @@ class Stimuli:
     #: per branch: how far (V) the I(V) curves' gate range moves from the design's (N_GATE, P_GATE_FROM_VDD), the
     #: shift of the gate for one unit against the nominal condition's (0 there)
     curve_shift: tuple[tuple[str, float], ...] = (("n", 0.0), ("p", 0.0))
+    #: the neuron-driven kick layer's driver input arrivals (model units): earlier by as much as makes up the spike
+    #: delay of the condition's firing law against the nominal condition's (extract/trim.py ``driver_arrivals``)
+    arrivals: tuple[float, ...] = DRIVER_ARRIVALS
 
     @property
     def column_current(self) -> float:
@@ -213,7 +217,7 @@ def sense_job(design: CellDesign, lib_line: str, jobs: JobSet) -> SimJob:
     return jobs("sense:sensing", "sensing", sensing_tb(design, lib_line).text, [sweep], (sweep.scale, Voltage("sense")))
 
 
-def _kick_layers(design: CellDesign, lib_line: str, fan_in: int, gates: KickGates,
+def _kick_layers(design: CellDesign, lib_line: str, fan_in: int, gates: KickGates, arrivals: tuple[float, ...],
                  jobs: JobSet) -> tuple[KickLayer, KickLayer]:
     """One layer at the design fan-in with its test synapses switched off at the firing start, and the same behind a
     real driver layer (the kicks of neuron-driven synapses: layers after the first); extract/kicks.py."""
@@ -222,14 +226,14 @@ def _kick_layers(design: CellDesign, lib_line: str, fan_in: int, gates: KickGate
     mem, spk = tuple(nb.mem_nodes[0]), tuple(nb.spike_nodes[0])
     kicks = KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(0, s) for s in range(len(x))),
                       jobs("kicks:kicks", "kicks", nb.text, [nb.tran], (Tran.scale, *mem, *spk)))
-    return kicks, _driven_kicks(design, lib_line, fan_in, gates, KICK_FAN_OUT, jobs)
+    return kicks, _driven_kicks(design, lib_line, fan_in, gates, arrivals, KICK_FAN_OUT, jobs)
 
 
-def _driven_kicks(design: CellDesign, lib_line: str, fan_in: int, gates: KickGates, fan_out: int, jobs: JobSet,
-                  part: int = 0) -> KickLayer:
+def _driven_kicks(design: CellDesign, lib_line: str, fan_in: int, gates: KickGates, arrivals: tuple[float, ...],
+                  fan_out: int, jobs: JobSet, part: int = 0) -> KickLayer:
     """The neuron-fed kick transient with a test spike line of ``fan_out`` synapse gates (extract/kicks.py; below 16
     one of several ``part``s); above 16 in the flat device form (the wrapper form needs gigabytes)."""
-    tests, biases, x, line = driven_kick_network(gates, design.vdd, fan_in, fan_out, part)
+    tests, biases, x, line = driven_kick_network(gates, design.vdd, fan_in, fan_out, part, arrivals)
     if fan_out > KICK_FAN_OUT:
         design = design.derive(device_form="flat")
     nb = network_netlist(design, lib_line, biases, x, title="neuron-driven spike-line kicks")
@@ -244,6 +248,14 @@ def column_tran(design: CellDesign) -> tuple[float, Tran]:
     """The column transients' injection start (s after the accumulation start) and analysis (to 2 T)."""
     T = design.t_circ
     return 0.1 * T, Tran(T / 200, 2 * T, 0.0, T / 40)
+
+
+def firing_job(design: CellDesign, lib_line: str, fan_in: int, i_unit: float, jobs: JobSet) -> SimJob:
+    """The firing transients: known charges, then the full firing phase (extract/firing.py); the trim stage runs
+    it first for the driver's arrivals (extract/trim.py ``driver_arrivals``), the plan then finds it cached."""
+    tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=T_INJ * design.t_circ)
+    sweeps = _bias_sweeps("iinj", injection_currents(i_unit), tb.analysis)
+    return jobs("fire:firing", f"column_{fan_in}_firing", tb.text, sweeps, (Tran.scale, Voltage("mem"), Voltage("spk")))
 
 
 def column_job(design: CellDesign, lib_line: str, n: int, i_inj: float, jobs: JobSet) -> Column:
@@ -272,15 +284,12 @@ def plan(design: CellDesign, lib_line: str, points: Stimuli, temp: float = 27.0,
     t_inj, tran = column_tran(design)
     fan_ins = tuple(sorted(set(fan_ins) | set(LARGE_FAN_INS)))
     columns = tuple(column_job(design, lib_line, n, i_inj, jobs) for n in fan_ins)
-    # firing transients: known charges, then the full firing phase (extract/firing.py)
-    tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=T_INJ * T)
-    sweeps = _bias_sweeps("iinj", injection_currents(points.i_unit), tb.analysis)
-    fire = jobs("fire:firing", f"column_{fan_in}_firing", tb.text, sweeps, (Tran.scale, Voltage("mem"), Voltage("spk")))
-    kicks, kicks_neuron = _kick_layers(design, lib_line, fan_in, points.gates, jobs)
+    fire = firing_job(design, lib_line, fan_in, points.i_unit, jobs)
+    kicks, kicks_neuron = _kick_layers(design, lib_line, fan_in, points.gates, points.arrivals, jobs)
     tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=t_inj)
     leak = Column(fan_in, jobs(f"leak:leak{fan_in}", f"column_{fan_in}_leak", tb.text, [tran],
                                (Tran.scale, Voltage("mem"))))
-    by_fan_out = tuple((f, tuple(_driven_kicks(design, lib_line, fan_in, points.gates, f, jobs, k)
+    by_fan_out = tuple((f, tuple(_driven_kicks(design, lib_line, fan_in, points.gates, points.arrivals, f, jobs, k)
                                  for k in range(kick_parts(f))))
                        for f in KICK_FAN_OUTS if fan_out_fits(fan_in, f))
     return Plan(branches, dis, sense, columns, fire, kicks, kicks_neuron, leak, jobs.netlists, i_inj, t_inj, fan_ins,

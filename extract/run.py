@@ -4,16 +4,17 @@ plan -> simulate (parallel, cached) -> fit -> CellParams."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from imcpnn import __version__
 from imcpnn.cell import CellParams
 from imcpnn.extract.characterise import Raw, assemble
 from imcpnn.extract.fit import ExtractionError
-from imcpnn.extract.plan import DEFAULT_FAN_IN, Plan, plan
-from imcpnn.extract.trim import (NOMINAL, Measured, Probe, Trim, condition_points, measure_probe, probe,
-                                 sense_trim_job, solve_trim, targets)
+from imcpnn.extract.firing import firing_points
+from imcpnn.extract.plan import DEFAULT_FAN_IN, JobSet, Plan, firing_job, plan
 from imcpnn.extract.postlayout import ExtractedCells, plan_hook
+from imcpnn.extract.trim import (NOMINAL, Measured, Probe, Trim, condition_points, firing_delay, i_unit_of,
+                                 measure_probe, probe, sense_trim_job, solve_trim, targets)
 from imcpnn.netlists import CellDesign
 from imcpnn.pdk import check_corner, find_pdk, lib_line, library_hash
 from imcpnn.spice.engine import shared_version_cached
@@ -78,6 +79,20 @@ def _trims(design: CellDesign, conditions: list[Condition], measured: dict[Condi
     return out
 
 
+def _firing_delays(design: CellDesign, fan_in: int, trims: dict[Condition, Trim], measured: dict[Condition, Measured],
+                   run: _Runner) -> dict[Condition, Trim]:
+    """Every trim with its firing law's delay against the nominal condition's (whose biases are the design's), from
+    the plan's own firing transients run first at the trimmed biases (the plan then finds them cached)."""
+    v_switch = next(iter(trims.values())).v_switch
+    every = {NOMINAL: design, **{c: trims[c].apply(design) for c in trims}}
+    jobs = {c: firing_job(des, lib_line(c[0]), fan_in, i_unit_of(design, measured[c], v_switch), JobSet(c[1]))
+            for c, des in every.items()}
+    res = run(list(dict.fromkeys(jobs.values())), "measuring the firing law")
+    fired = {c: firing_points(res[j].plots, v0=design.v0, v_th=design.v0 - v_switch, vdd=design.vdd,
+                              t_circ=design.t_circ, t_edge=design.t_edge) for c, j in jobs.items()}
+    return {c: replace(t, late=firing_delay(fired[c], fired[NOMINAL])) for c, t in trims.items()}
+
+
 def extract_conditions(design: CellDesign, conditions: list[Condition], *, fan_in: int = DEFAULT_FAN_IN,
                        trim: bool = True, workers: int | None = None, cache=None, progress: bool = True,
                        timeout: float = 600.0, post_layout: ExtractedCells | None = None
@@ -93,11 +108,13 @@ def extract_conditions(design: CellDesign, conditions: list[Condition], *, fan_i
     res = run([j for p in probes.values() for j in p.jobs], "measuring the biases")
     measured = {c: measure_probe(design, p, {j: res[j].plots for j in p.jobs}) for c, p in probes.items()}
     trims = _trims(design, conditions, measured, run) if trim else {}
+    if trim:
+        trims = _firing_delays(design, fan_in, trims, measured, run)
     plans: dict[Condition, tuple[CellDesign, Plan]] = {}
     for c in conditions:
         des = trims[c].apply(design) if trim else design
         v_switch = trims[c].v_switch if trim else measured[c].v_switch
-        points = condition_points(design, measured[c], v_switch, measured[NOMINAL])
+        points = condition_points(design, measured[c], v_switch, measured[NOMINAL], trims[c].late if trim else None)
         plans[c] = des, plan(des, lib_line(c[0]), points, temp=c[1], fan_in=fan_in,
                              post_layout=plan_hook(post_layout, lib_line(c[0])))
     res = run([j for _, p in plans.values() for j in p.jobs],

@@ -16,6 +16,12 @@ The trim needs no reference circuit of its own (a bias generator would have to b
 the same conditions first). The same stage measures, at the condition, what the extraction's stimuli are scaled by
 (``Stimuli``): C_m at the design fan-in, V_switch, and the dense gate sweeps whose inverses give the kick tests'
 gate biases for fixed weights.
+
+A second stage runs the plan's own firing transients with the trimmed biases (the plan then finds them cached):
+holding V_switch can leave the sensing stage's bias transistor barely on (ss and fs at -40 C: every spike ~0.3 T
+later than at the nominal condition), and the neuron-driven kick layer's driver would then fire after its phase.
+Its input arrivals move earlier by as much as makes up that delay (``driver_arrivals``; none at the nominal
+condition).
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from imcpnn.extract.fit import ExtractionError, column_capacitance, crossing, monotone_table
-from imcpnn.extract.kicks import GATE_STEP, KickGates
+from imcpnn.extract.firing import ramp_fired
+from imcpnn.extract.kicks import BACKGROUND_WEIGHT, DRIVER_ARRIVALS, GATE_STEP, KickGates
 from imcpnn.extract.plan import Column, JobSet, Stimuli, column_job, column_tran, sense_job, table_job
 from imcpnn.netlists import CellDesign, discharger_tb, sensing_tb
 from imcpnn.spice.analyses import Current, Dc, SetParam, Voltage
@@ -39,6 +46,10 @@ DIS_SWEEP = (0.30, 1.10, 1e-3)
 SENSE_SWEEP = (0.40, 1.75, 1e-3)
 #: trimmed biases are rounded to this step (V), like the design's own
 BIAS_STEP = 1e-4
+#: the driver's arrivals move in steps of this (model units), so the nominal condition's stay exactly as they are
+ARRIVAL_STEP = 0.01
+#: a condition's firing point pairs with the nominal law within this much (model units) of the nominal points
+V_PAIR = 0.02
 
 
 @dataclass(frozen=True)
@@ -75,13 +86,18 @@ class Trim:
     v_b_sense: float
     design_v_b_dis: float
     design_v_b_sense: float
+    late: "FiringDelay | None" = None        # the firing law's delay against the nominal condition
 
     def apply(self, design: CellDesign) -> CellDesign:
         return design.derive(v_b_dis=self.v_b_dis, v_b_sense=self.v_b_sense)
 
     def line(self) -> str:
         return (f"trim: v_b_dis {self.design_v_b_dis:.4f} -> {self.v_b_dis:.4f} V (alpha_dis_dc {self.alpha_dis:.4f}),"
-                f" v_b_sense {self.design_v_b_sense:.4f} -> {self.v_b_sense:.4f} V (V_switch {self.v_switch:.4f} V)")
+                f" v_b_sense {self.design_v_b_sense:.4f} -> {self.v_b_sense:.4f} V (V_switch {self.v_switch:.4f} V)"
+                + ("" if self.late is None else
+                   f"; spikes {self.late.delay:+.3f} T against the nominal condition: driver arrivals "
+                   f"{', '.join(f'{a:g}' for a in self.late.arrivals())}, background {self.late.driver_weight():g} "
+                   f"(driver) and {self.late.driven_weight():g} units (kick layer)"))
 
 
 def probe(design: CellDesign, lib_line: str, temp: float, fan_in: int) -> Probe:
@@ -160,11 +176,64 @@ def gate_for(table: tuple[np.ndarray, np.ndarray], current: float) -> float:
     return float(np.interp(np.log(current), np.log(i[order]), vg[order]))
 
 
-def condition_points(design: CellDesign, m: Measured, v_switch: float, nominal: Measured) -> Stimuli:
+def condition_points(design: CellDesign, m: Measured, v_switch: float, nominal: Measured,
+                     late: FiringDelay | None = None) -> Stimuli:
     """The plan's stimuli at one condition, for a cell whose V_switch will be ``v_switch``: the I(V) curves' gates
     move by as much as the gate for one unit moved from the nominal condition (rounded to 1 mV, so none there)."""
     i_unit = i_unit_of(design, m, v_switch)
     i_nom = i_unit_of(design, nominal, nominal.v_switch)
     shift = tuple((br, round(round((gate_for(m.tables[br], i_unit) - gate_for(nominal.tables[br], i_nom)) / GATE_STEP)
                              * GATE_STEP, 6)) for br in ("n", "p"))
-    return Stimuli(i_unit, KickGates.for_weights(lambda br, w: gate_for(m.tables[br], w * i_unit)), shift)
+    late = late or FiringDelay()
+    gates = KickGates.for_weights(lambda br, w: gate_for(m.tables[br], w * i_unit), late.driver_weight(),
+                                  late.driven_weight())
+    return Stimuli(i_unit, gates, shift, late.arrivals())
+
+
+@dataclass(frozen=True)
+class FiringDelay:
+    """How much later the condition's firing law fires than the nominal condition's at the same potentials (T), and
+    the nominal law's |dt/dv| (T per unit): the neuron-driven kick layer's drivers make it up (none at the nominal
+    condition, where the delay is exactly 0)."""
+
+    delay: float = 0.0
+    per_v: float = 1.0
+    t_background: float = 0.37   # when the nominal law fires BACKGROUND_WEIGHT (the background driver's spike)
+
+    def arrivals(self) -> tuple[float, ...]:
+        """The test-line driver's input (BACKGROUND_WEIGHT units) brings it weight (1 - arrival) below V0: earlier by
+        delay / (weight |dt/dv|), in ARRIVAL_STEP steps (a faster law keeps them: later arrivals would leave the
+        driver no room before its phase ends)."""
+        shift = max(0, round(self.delay / (BACKGROUND_WEIGHT * self.per_v) / ARRIVAL_STEP)) * ARRIVAL_STEP
+        if shift >= min(DRIVER_ARRIVALS):
+            raise ExtractionError(f"driver arrivals: the firing law's {self.delay:.3f} T delay leaves the driver no "
+                                  "input arrival within its accumulation")
+        return tuple(round(a - shift, 6) for a in DRIVER_ARRIVALS)
+
+    def driver_weight(self) -> float:
+        """The background line's driver (input at 0, it cannot arrive earlier) gets delay / |dt/dv| more weight, so
+        the background spike reaches the kick layer as early as at the nominal condition."""
+        return self._more(self.delay / self.per_v)
+
+    def driven_weight(self) -> float:
+        """The kick layer behind the drivers fires late itself: its background synapse (on from t_background) gets
+        delay / (|dt/dv| (1 - t_background)) more weight, so its neurons fire as at the nominal condition."""
+        return self._more(self.delay / (self.per_v * (1.0 - self.t_background)))
+
+    def _more(self, extra: float) -> float:
+        return round(BACKGROUND_WEIGHT + max(0, round(extra / ARRIVAL_STEP)) * ARRIVAL_STEP, 6)
+
+
+def firing_delay(points: list[tuple[float, float | None]], nominal: list[tuple[float, float | None]]) -> FiringDelay:
+    """The delay from the firing transients at the condition and at the nominal condition ((v, spike time or None)
+    each, ``firing_points``): the mean of the condition's ramp-fired spike times less the nominal law's at the same
+    potentials (interpolated), and the nominal points' linear |dt/dv|."""
+    ramp, ref = ramp_fired(points), sorted(ramp_fired(nominal))
+    # the injections aim at the same potentials everywhere: a point a little outside the nominal ones still pairs
+    common = [(v, ts) for v, ts in ramp if ref[0][0] - V_PAIR <= v <= ref[-1][0] + V_PAIR] if len(ref) >= 2 else []
+    if len(common) < 2:
+        raise ExtractionError(f"driver arrivals: {len(common)} ramp-fired firing points within the nominal "
+                              f"condition's (need 2): the comparator fires too late to place the driver's input")
+    rv, rt = np.array(ref).T
+    delay = float(np.mean([ts - np.interp(v, rv, rt) for v, ts in common]))
+    return FiringDelay(delay, -float(np.polyfit(rv, rt, 1)[0]), float(np.interp(BACKGROUND_WEIGHT, rv, rt)))

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from imcpnn.extract.fit import ExtractionError
-from imcpnn.extract.kicks import (BACKGROUND_WEIGHT, GATE_STEP, N_TEST_WEIGHTS, P_TEST_WEIGHTS, KickGates,
+from imcpnn.extract.kicks import (BACKGROUND_WEIGHT, DRIVER_ARRIVALS, GATE_STEP, N_TEST_WEIGHTS, P_TEST_WEIGHTS, KickGates,
                                   driven_kick_network, kick_layer_biases)
 from imcpnn.extract.plan import COLUMN_CURRENT
-from imcpnn.extract.trim import Measured, condition_points, gate_for, solve_trim, targets
+from imcpnn.extract.trim import (FiringDelay, Measured, condition_points, firing_delay, gate_for, solve_trim,
+                                 targets)
 from imcpnn.netlists import default_design
 from imcpnn.spice.session import Plot
 
@@ -102,3 +103,47 @@ def test_kick_layers_use_the_condition_gates():
         lambda br, w: gate_for(_measured().tables[br], w * 1e-7)), d.vdd, 5)
     background = gate_for(_measured().tables["n"], BACKGROUND_WEIGHT * 1e-7)
     assert biases[0][0][0, 0] == biases[0][0][1, 1] == pytest.approx(background, abs=GATE_STEP)
+
+
+#: firing transients as measured at tt, 27 C and ss, -40 C (v at the end of accumulation, spike time; model units)
+TT_FIRED = [(-0.002, None), (0.128, 0.898), (0.325, 0.709), (0.522, 0.515), (0.719, 0.314), (0.918, 0.106),
+            (1.117, 0.008), (1.992, 0.004)]
+SS_FIRED = [(-0.002, None), (0.129, None), (0.326, None), (0.523, 0.808), (0.72, 0.603), (0.919, 0.391),
+            (1.119, 0.302), (1.968, 0.202)]
+
+
+def test_firing_delay_moves_the_drivers():
+    # the nominal condition keeps the constants exactly (its kick transients stay cache hits)
+    same = firing_delay(TT_FIRED, TT_FIRED)
+    assert same.delay == 0.0 and same.arrivals() == DRIVER_ARRIVALS
+    assert same.driver_weight() == same.driven_weight() == BACKGROUND_WEIGHT
+    late = firing_delay(SS_FIRED, TT_FIRED)
+    assert late.delay == pytest.approx(0.289, abs=3e-3) and late.per_v == pytest.approx(1.0, abs=0.01)
+    # 0.289 T / (0.66 units x ~1.0 T per unit) = 0.44 earlier: the driver is 0.29 units lower and fires as at tt;
+    # the background driver (input at 0) gets 0.29 units more
+    assert late.arrivals() == tuple(round(a - 0.44, 6) for a in DRIVER_ARRIVALS)
+    assert late.driver_weight() == pytest.approx(0.95)
+    # the kick layer's own background (on from the background spike at ~0.37 T) makes up 0.29 units: 0.46 more
+    assert late.t_background == pytest.approx(0.374, abs=2e-3) and late.driven_weight() == pytest.approx(1.12)
+    faster = firing_delay([(v, None if t is None else t - 0.05) for v, t in TT_FIRED], TT_FIRED)
+    assert faster.arrivals() == DRIVER_ARRIVALS and faster.driver_weight() == BACKGROUND_WEIGHT
+    with pytest.raises(ExtractionError, match="ramp-fired"):
+        firing_delay([(v, t if v > 1 else None) for v, t in SS_FIRED], TT_FIRED)
+    with pytest.raises(ExtractionError, match="no input arrival"):
+        firing_delay([(v, None if t is None else t + 0.6) for v, t in TT_FIRED], TT_FIRED).arrivals()
+    gates = KickGates((0.4,) * 8, (1.3,) * 8, 0.52, 0.6, 0.7)
+    _, biases, x, _ = driven_kick_network(gates, default_design().vdd, 5, arrivals=late.arrivals())
+    assert list(x[:-1, 0]) == [0.49, 0.44, 0.38] and x[-1, 0] == 1.0
+    assert biases[0][0][0, 0] == 0.52 and biases[0][0][1, 1] == 0.6 and set(biases[1][0][:, 1]) == {0.7}
+
+
+def test_condition_points_carry_the_delay():
+    d = default_design()
+    base = condition_points(d, _measured(), 0.45, _measured())
+    assert base.arrivals == DRIVER_ARRIVALS
+    assert base.gates.background_driver == base.gates.background_driven == base.gates.background
+    late = condition_points(d, _measured(), 0.45, _measured(), FiringDelay(0.289, 1.0))
+    assert late.arrivals == tuple(round(a - 0.44, 6) for a in DRIVER_ARRIVALS)
+    assert late.gates.background_driver > late.gates.background
+    assert late.gates.background_driver == pytest.approx(
+        gate_for(_measured().tables["n"], 0.95 * late.i_unit), abs=GATE_STEP)
