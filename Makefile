@@ -12,7 +12,7 @@ STAMP := .venv/.imcpnn-setup-stamp
 TORCH_PIN ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-layout test test-fast demo demo-digits doctor clean-venv
+.PHONY: setup setup-layout test test-heavy test-fast demo demo-digits doctor clean-venv
 
 setup: $(STAMP)
 
@@ -55,7 +55,14 @@ CHECK_REPORT = @test -s $(REPORT) || { echo "error: the test run ended without p
 
 test: setup
 	@rm -f $(REPORT)
-	$(PY) -m pytest -q --junitxml=$(REPORT) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not heavy" --junitxml=$(REPORT) $(PYTEST_ARGS)
+	$(CHECK_REPORT)
+
+# the heaviest SPICE checks (whole extractions at the extreme corners and temperatures): minutes each; CI runs them
+# after `make test`
+test-heavy: setup
+	@rm -f $(REPORT)
+	$(PY) -m pytest -q -m heavy --junitxml=$(REPORT) $(PYTEST_ARGS)
 	$(CHECK_REPORT)
 
 test-fast: setup

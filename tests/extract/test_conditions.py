@@ -4,7 +4,7 @@ neuron-driven kicks and 85 C in the kick fit."""
 
 import pytest
 
-pytestmark = [pytest.mark.spice, pytest.mark.slow]
+pytestmark = [pytest.mark.spice, pytest.mark.slow, pytest.mark.heavy]
 
 #: sf at -40 C failed in the PMOS I(V) curves and bias table before their gates followed the condition; ss at -40 C
 #: in the neuron-fed kicks before their drivers followed the firing law (docs/extraction.md "Trim and test points")

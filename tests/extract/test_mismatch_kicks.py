@@ -11,7 +11,7 @@ from imcpnn.extract.mismatch_plan import kick_gates, plan_mismatch
 from imcpnn.pdk import lib_line
 from imcpnn.spice.pool import run_jobs
 
-pytestmark = [pytest.mark.spice, pytest.mark.slow]
+pytestmark = [pytest.mark.spice, pytest.mark.slow, pytest.mark.heavy]
 
 
 def test_kick_instances_spread_around_the_nominal_kick(tt_cell):
