@@ -31,6 +31,7 @@ from imcpnn.verify.conditions import Condition
 from imcpnn.verify.flow import Network, fit_scales, verify
 from imcpnn.verify.mapping import Scales
 from imcpnn.verify.record import VerifyInputs
+from imcpnn.verify.report import holds_files
 from imcpnn.verify.simulate import build_bundles, transient_jobs
 
 SETTINGS_FILE = "settings.json"
@@ -47,11 +48,7 @@ def is_done(out: Path, cond: Condition) -> bool:
 
 def check_grid_out(out: Path, settings: dict) -> None:
     """`out` is empty, or a grid of the same settings (to resume or extend); anything else is refused."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a directory")
-    if not any(out.iterdir()):
+    if not holds_files(out):
         return
     path = out / SETTINGS_FILE
     if not path.is_file():

@@ -115,13 +115,18 @@ def _is_verification(d: Path) -> bool:
     return (d / "summary.json").is_file() or (d / "spike_times.csv").is_file() or (d / "netlists").is_dir()
 
 
-def check_out(out: Path, force: bool) -> None:
-    """Before any simulation: refuse an `out` that holds a verification (unless `force`) or anything else."""
+def holds_files(out: Path) -> bool:
+    """Whether an output directory `out` already holds anything (absent or empty: no); a file there is an error."""
     if not out.exists():
-        return
+        return False
     if not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a directory")
-    if not any(out.iterdir()):
+    return any(out.iterdir())
+
+
+def check_out(out: Path, force: bool) -> None:
+    """Before any simulation: refuse an `out` that holds a verification (unless `force`) or anything else."""
+    if not holds_files(out):
         return
     if not _is_verification(out):
         raise ConfigError(f"--out {out} is not empty and holds no verification; pick another --out")
