@@ -88,7 +88,8 @@ def _coefficient(name: str, lib: str) -> float:
     """A mismatch coefficient as the installed model library defines it (the section's file and its includes)."""
     root = lib_file(lib)
     texts = [root.read_text()]
-    texts += [Path(p).read_text() for p in re.findall(r'(?im)^\.include\s+"([^"]+)"', texts[0])]
+    # includes are absolute or relative to the library file (a fresh install writes them relative)
+    texts += [(root.parent / p).read_text() for p in re.findall(r'(?im)^\.include\s+"([^"]+)"', texts[0])]
     for text in texts:
         m = re.search(rf"(?im)^\+?\s*{re.escape(name)}\s*=\s*([-+0-9.eE]+)", text)
         if m:

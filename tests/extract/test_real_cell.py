@@ -29,7 +29,10 @@ def extracted(tmp_path_factory):
 
 def test_cold_run_simulated_everything(extracted):
     _, _, stats, _, _ = extracted
-    assert stats.cache_hits == 0 and stats.library_loads == stats.jobs
+    # the jobs a cold run finds in its own cache are the trim stage's that the plan repeats (extract/run.py): the
+    # column, the sensing sweep and the two dense gate sweeps it measures the condition with, and the firing
+    # transient it times the drivers with; everything else is simulated once
+    assert stats.cache_hits == 5 and stats.library_loads == stats.jobs - 5
 
 
 def test_e_values_consistent(extracted):
