@@ -189,7 +189,7 @@ def measure_firing(design: CellDesign, plots: list[Plot], sc: Scale, v_reset: fl
     return fire
 
 
-def _beta_at(table: BiasTable, current: float, v_th: float) -> float:
+def beta_at(table: BiasTable, current: float, v_th: float) -> float:
     """CLM beta (model units, magnitude) of a branch at a current, from the table's per-bias lambda."""
     order = np.argsort(table.i_v0)
     return v_th * float(interp_in_log(current, np.asarray(table.i_v0)[order], np.asarray(table.lam)[order]))
@@ -222,7 +222,7 @@ def kick_points_of(design: CellDesign, layer: KickLayer, plot: Plot, sc: Scale, 
         windows = [windows[a], windows[-1]]
     return kick_points(plot, list(layer.tests), list(layer.mem), list(layer.spk), windows,
                        weight_of=lambda br, g: float(np.interp(g, *raw.tables_dense[br])) / sc.i_unit,
-                       beta_of=lambda br, w: _beta_at(tables[br], w * sc.i_unit, sc.v_th), v_reset=v_reset,
+                       beta_of=lambda br, w: beta_at(tables[br], w * sc.i_unit, sc.v_th), v_reset=v_reset,
                        v_th=sc.v_th, vdd=design.vdd, t_circ=sc.t_circ, t_edge=design.t_edge, law=law, **t_test)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from imcpnn.cell import CellParams
-from imcpnn.extract.characterise import LAMBDA_RANGE, Raw, _beta_at, reset_level
+from imcpnn.extract.characterise import LAMBDA_RANGE, Raw, beta_at, reset_level
 from imcpnn.extract.firing import T_INJ, fit_firing
 from imcpnn.extract.fit import ExtractionError, column_capacitance, crossing, fit_clm, weighted_lambda
 from imcpnn.extract.kicks import kick_points
@@ -118,7 +118,7 @@ def _kick_samples(cell: CellParams, design: CellDesign, plot: Plot, layout: tupl
 
     law = FiringLaw.from_cell(cell.alpha_dis, cell.fire_threshold, cell.fire_t_min, cell.e_dis)
     points, _ = kick_points(plot, list(tests), list(mem), list(spk), list(windows), weight_of=weight_of,
-                            beta_of=lambda br, w: _beta_at(tables[br], w * cell.i_unit, cell.v_th),
+                            beta_of=lambda br, w: beta_at(tables[br], w * cell.i_unit, cell.v_th),
                             v_reset=cell.v0 if cell.v_reset is None else cell.v_reset, v_th=cell.v_th, vdd=cell.vdd,
                             t_circ=cell.t_circ, t_edge=design.t_edge, law=law)
     return {f"kick_{br}": [k for b, _, k, _ in points if b == br] for br in ("n", "p")}

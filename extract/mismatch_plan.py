@@ -17,7 +17,7 @@ from imcpnn.cell import KICK_FAN_OUT, CellParams
 from imcpnn.errors import ConfigError
 from imcpnn.extract.firing import T_INJ, injection_currents
 from imcpnn.extract.kicks import BACKGROUND_WEIGHT, KickGates, kick_layer_biases
-from imcpnn.extract.plan import N_CURVES, N_GATE, P_GATE_FROM_VDD, TABLE_STEP, _vmem_sweep, with_temperature
+from imcpnn.extract.plan import N_CURVES, N_GATE, P_GATE_FROM_VDD, TABLE_STEP, vmem_sweep, with_temperature
 from imcpnn.laws import interp_in_log
 from imcpnn.netlists import CellDesign, network_netlist
 from imcpnn.netlists.instances import column_array_tb, discharger_array_tb, sensing_array_tb, synapse_array_tb
@@ -85,7 +85,7 @@ def _branch_commands(cell: CellParams, design: CellDesign, br: str) -> tuple[str
     """The dense gate sweep at V0 over the bias table's range, then the I(V) curves (inner sweep: the membrane)."""
     src = "vgn" if br == "n" else "vgp"
     lo, hi = _gate_grid(cell, br)
-    vm = _vmem_sweep(design.v0)
+    vm = vmem_sweep(design.v0)
     g0, g1, gs = curve_gates(design, br)
     curves = (f"dc vmem {fmt(vm.start)} {fmt(vm.stop)} {fmt(vm.step)} "
               f"{src} {fmt(g0)} {fmt(g1 + gs / 2)} {fmt(gs)}")
@@ -127,7 +127,7 @@ def _job(kind: str, cell: CellParams, design: CellDesign, lib: str, n: int) -> t
         return tb.text, _branch_commands(cell, design, kind), ("v-sweep", *(f"vm{k}#branch" for k in range(n))), ()
     if kind == "dis":
         tb = discharger_array_tb(design, lib, n)
-        return tb.text, (_vmem_sweep(design.v0).command(),), ("v-sweep", *(f"vm{k}#branch" for k in range(n))), ()
+        return tb.text, (vmem_sweep(design.v0).command(),), ("v-sweep", *(f"vm{k}#branch" for k in range(n))), ()
     if kind == "sense":
         tb = sensing_array_tb(design, lib, n)
         return (tb.text, (Dc("vmem", 0, design.v0, 0.002).command(),), ("v-sweep", *(f"sense{k}" for k in range(n))),

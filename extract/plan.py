@@ -173,7 +173,7 @@ class JobSet:
         return SimJob(text, tuple(commands), tuple(vectors), label=label)
 
 
-def _vmem_sweep(v0: float) -> Dc:
+def vmem_sweep(v0: float) -> Dc:
     k = math.ceil((v0 - V_LO) / V_STEP - 1e-9)
     return Dc("vmem", v0 - k * V_STEP, v0 + 2 * V_STEP, V_STEP)
 
@@ -188,7 +188,7 @@ def _branch(design: CellDesign, lib_line: str, br: str, jobs: JobSet, shift: flo
     lo, hi = N_GATE if br == "n" else (vd - P_GATE_FROM_VDD[0], vd - P_GATE_FROM_VDD[1])
     lo, hi = lo + shift, hi + shift
     vgs = [float(x) for x in np.round(np.linspace(lo, hi, N_CURVES), 6)]
-    sweep = _vmem_sweep(design.v0)
+    sweep = vmem_sweep(design.v0)
     curves = tuple(Curves(tuple(chunk), tb.sign, jobs(f"curves:{br}{part}", f"synapse_{br}", tb.text,
                                                       _bias_sweeps("vg", chunk, sweep), (sweep.scale, Current("vmem"))))
                    for part, chunk in enumerate((vgs[0::2], vgs[1::2])))
@@ -207,7 +207,7 @@ def table_job(design: CellDesign, lib_line: str, br: str, jobs: JobSet) -> SimJo
 def _discharger(design: CellDesign, lib_line: str, jobs: JobSet) -> Curves:
     tb = discharger_tb(design, lib_line)
     vbs = tuple(round(design.v_b_dis + o, 6) for o in DIS_OFFSETS)
-    sweep = _vmem_sweep(design.v0)
+    sweep = vmem_sweep(design.v0)
     return Curves(vbs, tb.sign, jobs("dis:discharger", "discharger", tb.text, _bias_sweeps("vb", vbs, sweep),
                                      (sweep.scale, Current("vmem"))))
 
@@ -244,7 +244,7 @@ def _driven_kicks(design: CellDesign, lib_line: str, fan_in: int, gates: KickGat
                      tuple(nb.fire_window(0, s) for s in range(len(x))), fan_out)
 
 
-def column_tran(design: CellDesign) -> tuple[float, Tran]:
+def c_eff_tran(design: CellDesign) -> tuple[float, Tran]:
     """The column transients' injection start (s after the accumulation start) and analysis (to 2 T)."""
     T = design.t_circ
     return 0.1 * T, Tran(T / 200, 2 * T, 0.0, T / 40)
@@ -260,7 +260,7 @@ def firing_job(design: CellDesign, lib_line: str, fan_in: int, i_unit: float, jo
 
 def column_job(design: CellDesign, lib_line: str, n: int, i_inj: float, jobs: JobSet) -> Column:
     """The C_eff transient at fan-in n; a large fan-in in the flat device form with a current for the same swing."""
-    t_inj, tran = column_tran(design)
+    t_inj, tran = c_eff_tran(design)
     if n in LARGE_FAN_INS:
         design = design.derive(device_form="flat")
         i_inj = float(f"{i_inj * (1 + n * C_PER_SYNAPSE_REL):.3g}")
@@ -281,7 +281,7 @@ def plan(design: CellDesign, lib_line: str, points: Stimuli, temp: float = 27.0,
     # column transients: a known current from t_inj after the accumulation start to its end; stop at 2T
     T = design.t_circ
     i_inj = points.column_current
-    t_inj, tran = column_tran(design)
+    t_inj, tran = c_eff_tran(design)
     fan_ins = tuple(sorted(set(fan_ins) | set(LARGE_FAN_INS)))
     columns = tuple(column_job(design, lib_line, n, i_inj, jobs) for n in fan_ins)
     fire = firing_job(design, lib_line, fan_in, points.i_unit, jobs)

@@ -33,7 +33,7 @@ import numpy as np
 from imcpnn.extract.fit import ExtractionError, column_capacitance, crossing, monotone_table
 from imcpnn.extract.firing import ramp_fired
 from imcpnn.extract.kicks import BACKGROUND_WEIGHT, DRIVER_ARRIVALS, GATE_STEP, KickGates
-from imcpnn.extract.plan import Column, JobSet, Stimuli, column_job, column_tran, sense_job, table_job
+from imcpnn.extract.plan import Column, JobSet, Stimuli, c_eff_tran, column_job, sense_job, table_job
 from imcpnn.netlists import CellDesign, discharger_tb, sensing_tb
 from imcpnn.spice.analyses import Current, Dc, SetParam, Voltage
 from imcpnn.spice.jobs import SimJob
@@ -125,7 +125,7 @@ def measure_probe(design: CellDesign, p: Probe, plots: dict[SimJob, list[Plot]])
     pl = plots[p.sense][0]
     v_switch = crossing(pl.sweep, pl.voltage("sense"), design.vdd / 2, "sensing stage output v(sense)")
     pl = plots[p.column.job][0]
-    c_m = column_capacitance(pl.time, pl.voltage("mem"), p.column.i_inj, design.t_circ, column_tran(design)[0],
+    c_m = column_capacitance(pl.time, pl.voltage("mem"), p.column.i_inj, design.t_circ, c_eff_tran(design)[0],
                              (v_switch, design.v0), f"trim column transient N_in={p.column.n_in}")
     pl = plots[p.dis][0]
     tables = {br: (plots[j][0].sweep, sign * plots[j][0].current("vmem")) for br, (j, sign) in p.tables.items()}
