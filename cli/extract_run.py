@@ -75,9 +75,12 @@ def _names(corners: list[str], temps: list[float]) -> dict[tuple[str, float], st
                    "(imc-layout, per cell, cached) in place of the schematic ones (docs/layout.md).")
 @click.option("--pex-mode", type=click.Choice(["CC", "RC"]), default="CC", show_default=True,
               help="With --post-layout: capacitances only (CC) or also wire resistances (RC).")
+@click.option("--timeout", type=click.FloatRange(min=1.0), default=600.0, show_default=True,
+              help="Seconds one ngspice job may run before it is stopped (large devices or a loaded machine need more).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def run(corner: str, temp: str, design: str, out: Path, force: bool, report: Path | None, jobs: int | None,
-        no_cache: bool, fan_in: int, no_trim: bool, post_layout: bool, pex_mode: str, quiet: bool) -> None:
+        no_cache: bool, fan_in: int, no_trim: bool, post_layout: bool, pex_mode: str, timeout: float,
+        quiet: bool) -> None:
     """Characterise synapses, discharger, sensing stage, C_eff(N_in) and leak; fit and write cell.json."""
     from imcpnn.extract.report import comparison_md, write_report
     from imcpnn.extract.run import extract_conditions
@@ -115,7 +118,7 @@ def run(corner: str, temp: str, design: str, out: Path, force: bool, report: Pat
         click.echo(f"post-layout: extracted cells {extracted.provenance['extraction_sha256'][:12]} ({pex_mode}); "
                    f"membrane parasitics: {mem}", err=True)
     cells, stats = extract_conditions(des, list(names), fan_in=fan_in, trim=not no_trim, workers=jobs, cache=cache,
-                                      progress=not quiet, post_layout=extracted)
+                                      progress=not quiet, post_layout=extracted, timeout=timeout)
     written = []
     for c, (cell, raw) in cells.items():
         written.append(_save(cell, paths[c], force))

@@ -61,3 +61,17 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         good.model_copy(update={"lambda_n": 0.5}).save(out)
     assert out.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["cell.json"]
+
+
+def test_timeout_reaches_the_jobs(tmp_path):
+    """--timeout is the pool's per-job limit: at 1 s a cold extraction's first transient is stopped, with the limit
+    named, and no cell is written."""
+    out = tmp_path / "cell.json"
+    r = _run("--timeout", "1", "--out", str(out), "--no-cache", "-q", "-j", "1", cwd=tmp_path)
+    assert r.returncode != 0 and "1 s timeout" in r.stderr, r.stderr[-2000:]
+    assert not out.exists()
+
+
+def test_timeout_must_be_positive(tmp_path):
+    r = _run("--timeout", "0", cwd=tmp_path)
+    assert r.returncode != 0 and "--timeout" in r.stderr
