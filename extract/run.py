@@ -12,8 +12,8 @@ from imcpnn.extract.characterise import Raw, assemble
 from imcpnn.extract.fit import ExtractionError
 from imcpnn.extract.firing import firing_points
 from imcpnn.extract.plan import DEFAULT_FAN_IN, JobSet, Plan, firing_job, plan
-from imcpnn.extract.postlayout import ExtractedCells, plan_hook
-from imcpnn.extract.trim import (NOMINAL, Measured, Probe, Trim, condition_points, firing_delay, i_unit_of,
+from imcpnn.extract.postlayout import ExtractedCells, PostLayoutPlan, plan_hook
+from imcpnn.extract.trim import (NOMINAL, Measured, Trim, condition_points, firing_delay, i_unit_of,
                                  measure_probe, probe, sense_trim_job, solve_trim, targets)
 from imcpnn.netlists import CellDesign
 from imcpnn.pdk import check_corner, find_pdk, lib_line, library_hash
@@ -65,32 +65,65 @@ class _Runner:
         return {j: r for j, r in zip(jobs, results)}
 
 
-def _trims(design: CellDesign, conditions: list[Condition], measured: dict[Condition, Measured],
+@dataclass(frozen=True)
+class _Stage:
+    """What the trim stage needs of one run: the hook that makes a condition's jobs post-layout (None: schematic)."""
+
+    design: CellDesign
+    fan_in: int
+    post_layout: ExtractedCells | None
+
+    def hook(self, c: Condition) -> PostLayoutPlan | None:
+        return plan_hook(self.post_layout, lib_line(c[0]))
+
+
+def _measure(st: _Stage, conditions: list[Condition], run: _Runner) -> tuple[dict[Condition, Measured], Measured]:
+    """Every condition's DC stage on the cell being characterised, and the reference the trim restores: the design's
+    biases at the nominal condition on the schematic cell. Post-layout that reference is measured on the schematic
+    too (the design is what the laid-out cell should behave like); schematic it is the nominal condition's own."""
+    probes: dict = {c: probe(st.design, lib_line(c[0]), c[1], st.fan_in, st.hook(c)) for c in conditions}
+    if st.post_layout is not None or NOMINAL not in probes:
+        probes["reference"] = probe(st.design, lib_line(NOMINAL[0]), NOMINAL[1], st.fan_in)
+    res = run([j for p in probes.values() for j in p.jobs], "measuring the biases")
+    measured = {c: measure_probe(st.design, p, {j: res[j].plots for j in p.jobs}) for c, p in probes.items()}
+    return {c: measured[c] for c in conditions}, measured.get("reference", measured.get(NOMINAL))
+
+
+def _trims(st: _Stage, conditions: list[Condition], measured: dict[Condition, Measured], ref: Measured,
            run: _Runner) -> dict[Condition, Trim]:
-    """The trimmed biases of every condition but the nominal one (whose biases are the design's by definition)."""
-    v_switch, alpha = targets(design, measured[NOMINAL])
-    todo = [c for c in conditions if c != NOMINAL]
-    jobs = {c: sense_trim_job(design, lib_line(c[0]), c[1], v_switch) for c in todo}
+    """The trimmed biases of every condition but the schematic nominal one (whose biases are the design's by
+    definition). The extracted cell is trimmed at the nominal condition too: its larger membrane (about +25 %)
+    raises i_unit, and the design's v_b_dis would leave the discharger's ramp short of the threshold within a
+    phase (docs/layout.md); a chip would be trimmed to the design's ramp the same way."""
+    v_switch, alpha = targets(st.design, ref)
+    todo = [c for c in conditions if c != NOMINAL or st.post_layout is not None]
+    jobs = {c: sense_trim_job(st.design, lib_line(c[0]), c[1], v_switch, st.hook(c)) for c in todo}
     res = run(list(jobs.values()), "trimming") if jobs else {}
-    out = {c: solve_trim(design, measured[c], res[jobs[c]].plots[0], v_switch, alpha, condition_name(c))
+    out = {c: solve_trim(st.design, measured[c], res[jobs[c]].plots[0], v_switch, alpha, condition_name(c))
            for c in todo}
-    if NOMINAL in conditions:
-        out[NOMINAL] = Trim(v_switch, alpha, design.v_b_dis, design.v_b_sense, design.v_b_dis, design.v_b_sense)
+    if NOMINAL in conditions and NOMINAL not in out:
+        d = st.design
+        out[NOMINAL] = Trim(v_switch, alpha, d.v_b_dis, d.v_b_sense, d.v_b_dis, d.v_b_sense)
     return out
 
 
-def _firing_delays(design: CellDesign, fan_in: int, trims: dict[Condition, Trim], measured: dict[Condition, Measured],
+def _firing_delays(st: _Stage, trims: dict[Condition, Trim], measured: dict[Condition, Measured], ref: Measured,
                    run: _Runner) -> dict[Condition, Trim]:
-    """Every trim with its firing law's delay against the nominal condition's (whose biases are the design's), from
-    the plan's own firing transients run first at the trimmed biases (the plan then finds them cached)."""
-    v_switch = next(iter(trims.values())).v_switch
-    every = {NOMINAL: design, **{c: trims[c].apply(design) for c in trims}}
-    jobs = {c: firing_job(des, lib_line(c[0]), fan_in, i_unit_of(design, measured[c], v_switch), JobSet(c[1]))
-            for c, des in every.items()}
-    res = run(list(dict.fromkeys(jobs.values())), "measuring the firing law")
-    fired = {c: firing_points(res[j].plots, v0=design.v0, v_th=design.v0 - v_switch, vdd=design.vdd,
-                              t_circ=design.t_circ, t_edge=design.t_edge) for c, j in jobs.items()}
-    return {c: replace(t, late=firing_delay(fired[c], fired[NOMINAL])) for c, t in trims.items()}
+    """Every trim with its firing law's delay against the reference's (the schematic cell at the nominal condition,
+    the design's biases), from the plan's own firing transients run first at the trimmed biases (the plan then
+    finds them cached)."""
+    design, v_switch = st.design, next(iter(trims.values())).v_switch
+    ref_job = firing_job(design, lib_line(NOMINAL[0]), st.fan_in, i_unit_of(design, ref, ref.v_switch),
+                         JobSet(NOMINAL[1]))
+    jobs = {c: firing_job(t.apply(design), lib_line(c[0]), st.fan_in, i_unit_of(design, measured[c], v_switch),
+                          JobSet(c[1], st.hook(c))) for c, t in trims.items()}
+    res = run(list(dict.fromkeys([ref_job, *jobs.values()])), "measuring the firing law")
+
+    def fired(job):
+        return firing_points(res[job].plots, v0=design.v0, v_th=design.v0 - v_switch, vdd=design.vdd,
+                             t_circ=design.t_circ, t_edge=design.t_edge)
+
+    return {c: replace(t, late=firing_delay(fired(jobs[c]), fired(ref_job))) for c, t in trims.items()}
 
 
 def extract_conditions(design: CellDesign, conditions: list[Condition], *, fan_in: int = DEFAULT_FAN_IN,
@@ -98,25 +131,20 @@ def extract_conditions(design: CellDesign, conditions: list[Condition], *, fan_i
                        timeout: float = 600.0, post_layout: ExtractedCells | None = None
                        ) -> tuple[dict[Condition, tuple[CellParams, Raw]], RunStats]:
     """Every condition's cell, its biases trimmed to the nominal condition's behaviour unless ``trim`` is off;
-    ``post_layout``: characterise the extracted cells instead of the schematic ones (extract/postlayout.py; the trim
-    stage's probes stay schematic)."""
+    ``post_layout``: characterise the extracted cells instead of the schematic ones (extract/postlayout.py), every
+    stage (the trim's probes too) on them, trimmed to the schematic cell's behaviour at the nominal condition."""
     t0 = time.perf_counter()
     conditions = list(dict.fromkeys((check_corner(c), float(t)) for c, t in conditions))
     run = _Runner(workers, cache, progress, timeout)
-    probed = list(dict.fromkeys([*conditions, NOMINAL]))
-    probes: dict[Condition, Probe] = {c: probe(design, lib_line(c[0]), c[1], fan_in) for c in probed}
-    res = run([j for p in probes.values() for j in p.jobs], "measuring the biases")
-    measured = {c: measure_probe(design, p, {j: res[j].plots for j in p.jobs}) for c, p in probes.items()}
-    trims = _trims(design, conditions, measured, run) if trim else {}
-    if trim:
-        trims = _firing_delays(design, fan_in, trims, measured, run)
+    st = _Stage(design, fan_in, post_layout)
+    measured, ref = _measure(st, conditions, run)
+    trims = _firing_delays(st, _trims(st, conditions, measured, ref, run), measured, ref, run) if trim else {}
     plans: dict[Condition, tuple[CellDesign, Plan]] = {}
     for c in conditions:
         des = trims[c].apply(design) if trim else design
         v_switch = trims[c].v_switch if trim else measured[c].v_switch
-        points = condition_points(design, measured[c], v_switch, measured[NOMINAL], trims[c].late if trim else None)
-        plans[c] = des, plan(des, lib_line(c[0]), points, temp=c[1], fan_in=fan_in,
-                             post_layout=plan_hook(post_layout, lib_line(c[0])))
+        points = condition_points(design, measured[c], v_switch, ref, trims[c].late if trim else None)
+        plans[c] = des, plan(des, lib_line(c[0]), points, temp=c[1], fan_in=fan_in, post_layout=st.hook(c))
     res = run([j for _, p in plans.values() for j in p.jobs],
               f"characterising {', '.join(condition_name(c) for c in conditions)}")
     out: dict[Condition, tuple[CellParams, Raw]] = {}

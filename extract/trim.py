@@ -34,6 +34,7 @@ from imcpnn.extract.fit import ExtractionError, column_capacitance, crossing, mo
 from imcpnn.extract.firing import ramp_fired
 from imcpnn.extract.kicks import BACKGROUND_WEIGHT, DRIVER_ARRIVALS, GATE_STEP, KickGates
 from imcpnn.extract.plan import Column, JobSet, Stimuli, c_eff_tran, column_job, sense_job, table_job
+from imcpnn.extract.postlayout import PostLayoutPlan
 from imcpnn.netlists import CellDesign, discharger_tb, sensing_tb
 from imcpnn.spice.analyses import Current, Dc, SetParam, Voltage
 from imcpnn.spice.jobs import SimJob
@@ -100,11 +101,12 @@ class Trim:
                    f"(driver) and {self.late.driven_weight():g} units (kick layer)"))
 
 
-def probe(design: CellDesign, lib_line: str, temp: float, fan_in: int) -> Probe:
+def probe(design: CellDesign, lib_line: str, temp: float, fan_in: int,
+          post_layout: PostLayoutPlan | None = None) -> Probe:
     """The DC stage at one condition: V_switch, the discharger's current at V0 over its gate, C_m at the design
     fan-in (a known current from the MIM's nominal 2 fF/um^2 plus half again for the rest: ~0.5 V of swing) and the
-    dense gate sweeps."""
-    jobs = JobSet(temp)
+    dense gate sweeps; ``post_layout``: of the extracted cells (extract/postlayout.py)."""
+    jobs = JobSet(temp, post_layout)
     tb = discharger_tb(design, lib_line)
     sweep = Dc("vb", *DIS_SWEEP)
     dis = jobs("trim:discharger", "trim_discharger", tb.text, [sweep], (sweep.scale, Current("vmem")))
@@ -114,10 +116,11 @@ def probe(design: CellDesign, lib_line: str, temp: float, fan_in: int) -> Probe:
     return Probe(sense_job(design, lib_line, jobs), dis, column_job(design, lib_line, fan_in, i_inj, jobs), tables)
 
 
-def sense_trim_job(design: CellDesign, lib_line: str, temp: float, v_switch: float) -> SimJob:
+def sense_trim_job(design: CellDesign, lib_line: str, temp: float, v_switch: float,
+                   post_layout: PostLayoutPlan | None = None) -> SimJob:
     """v(sense) over the sensing bias with the membrane held at the target V_switch."""
     sweep = Dc("vbs", *SENSE_SWEEP)
-    return JobSet(temp)("trim:sensing", "trim_sensing", sensing_tb(design, lib_line).text,
+    return JobSet(temp, post_layout)("trim:sensing", "trim_sensing", sensing_tb(design, lib_line).text,
                        [SetParam("vmem", v_switch), sweep], (sweep.scale, Voltage("sense")))
 
 
