@@ -73,10 +73,9 @@ def substitute_cells(text: str, cells: ExtractedCells, lib_line: str) -> str:
 
 @dataclass(frozen=True)
 class PostLayoutPlan:
-    """What the characterisation plan changes for the extracted cells: each job's netlist. The kick layers' stimuli
-    come from the condition's measured points like every other condition's (extract/trim.py); the extracted membrane
-    is larger (about +25 fF on 112 fF), so those points, measured on the schematic probes, are not yet right for it
-    (docs/layout.md: the post-layout characterisation does not complete yet)."""
+    """What the characterisation plan and the trim stage change for the extracted cells: each job's netlist. The
+    stimuli come from the condition's points like every other condition's, measured on the extracted cells by the
+    trim stage's own probes (extract/run.py, extract/trim.py)."""
 
     netlist: Callable[[str], str]
 
