@@ -52,11 +52,19 @@ def test_layer_lvs_clean(tmp_path):
 def test_hierarchical_layer_lvs_clean_and_checks_the_leaves(tmp_path):
     """The layer against its schematic in the layout's hierarchy (layer over synapse and neuron, what --per-cell
     layers are checked with): clean, and a changed transistor or MIM in a leaf is still a mismatch."""
+    from imcpnn.layout.lvs import run_lvs
+
     d = default_design()
     name = nc.layer_name(2, 2)
     r = _lvs(tmp_path / "same", name, d, hierarchical=True)
     assert r.match, r.log.read_text()[-2000:]
-    assert ".subckt imc_synapse " in (tmp_path / "same" / f"{name}.cdl").read_text()
+    cdl = tmp_path / "same" / f"{name}.cdl"
+    assert ".subckt imc_synapse " in cdl.read_text()
+    # the layer's own wiring is compared too: one synapse with its spike lines swapped
+    swapped = cdl.read_text().replace("XS0_1 mem_0 in_1 inb_1 ", "XS0_1 mem_0 inb_1 in_1 ")
+    assert swapped != cdl.read_text()
+    cdl.write_text(swapped)
+    assert not run_lvs(tmp_path / "same" / f"{name}.gds", cdl, tmp_path / "swapped").match
     transistor = d.derive(syn_n_mem=Fet("nfet_01v8", 2.0, 0.25))
     assert not _lvs(tmp_path / "fet", name, d, transistor, hierarchical=True).match
     mim = d.derive(c_m=Mim("cap_mim_m3_2", 7.0, 8.0))
