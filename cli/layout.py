@@ -99,6 +99,8 @@ def extract(cell: str, design: str, out: Path, mode: str, per_cell: bool, split_
     sec = record["seconds"]
     how = "from the cache" if cached else (f"drawn {sec['draw']:.1f} s, LVS clean {sec['lvs']:.1f} s, "
                                             f"extracted {sec['extract']:.1f} s")
+    if "cpu_seconds" in record:  # a per-cell layer: LVS and the leaves' extraction overlap
+        how += f"; {sec['total']:.1f} s wall, {record['cpu_seconds']:.1f} s CPU in all"
     caps = record["cap_fF"]
     top = sorted(caps.items(), key=lambda kv: -kv[1])[:4]
     click.echo(f"{name}: {how}; largest port capacitances " + ", ".join(f"{n} {c:.2f} fF" for n, c in top))

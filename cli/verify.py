@@ -86,7 +86,8 @@ def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode,
         from imcpnn.verify.postlayout import post_layout_layers
 
         params["layer_netlist"] = [str(p) for p in post_layout_layers(dsg, net.weights, pex_mode,
-                                                                      log=lambda m: click.echo(m, err=True))]
+                                                                      log=lambda m: click.echo(m, err=True),
+                                                                      split_supply=energy)]
     layer_netlist = params["layer_netlist"] if post_layout else str(layer_netlist) if layer_netlist else None
     if mc is not None:
         _run_mc(net, cell, cell_file, run_cell_sha, dsg, Path(given_out) if given_out else out.with_name("verify-mc"),

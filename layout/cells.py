@@ -16,7 +16,7 @@ from . import cellgen
 from . import devices as D
 from . import layers as L
 from .devices import DBU
-from .netlist import GROUND, Device, flat_devices, lvs_schematic
+from .netlist import BODY, GROUND, Device, bodies_on_pin, flat_devices, lvs_schematic
 
 #: the nets that run along a row of the array (membrane, supplies) and those down a column (spikes, biases)
 ROW_NETS = (GROUND, "vdd", "mem")
@@ -50,10 +50,28 @@ def cell_devices(name: str, design: CellDesign) -> list[Device]:
     return flat_devices(text, name)
 
 
-def schematic(name: str, design: CellDesign) -> str:
-    """The LVS schematic of a cell, flat.  (A hierarchical one, the layer over the two leaves, does not match:
-    KLayout pairs the leaves' ground pin with the global substrate net of the deck wrongly; docs/layout.md.)"""
+def schematic(name: str, design: CellDesign, hierarchical: bool = False) -> str:
+    """The LVS schematic of a cell, flat; ``hierarchical``: a layer as drawn, its synapse and neuron instances over
+    the two leaf subcircuits, which KLayout compares cell by cell (fast for large layers, :func:`layer_schematic`)."""
+    shape = layer_shape(name)
+    if hierarchical and shape is not None:
+        return layer_schematic(design, *shape)
     return lvs_schematic(name, cell_ports(name, design), cell_devices(name, design))
+
+
+def layer_schematic(design: CellDesign, n_in: int, n_out: int) -> str:
+    """The layer's LVS schematic in the layout's hierarchy: the netlists' layer body (netlists/cells.py) over the
+    synapse and the neuron, each flat, with their NMOS bodies on a pin of their own (netlist.BODY) that the layer
+    joins to ground, as the deck's global substrate net is joined."""
+    name = nc.layer_name(n_in, n_out)
+    lines = [f".subckt {name} {' '.join(cell_ports(name, design))}"]
+    for line in nc.layer_body(n_in, n_out):
+        *nodes, leaf = line.split()
+        lines.append(" ".join([*nodes, GROUND, GROUND, leaf]))
+    lines.append(f".ends {name}")
+    leaves = [lvs_schematic(leaf, cell_ports(leaf, design) + [BODY], bodies_on_pin(cell_devices(leaf, design)))
+              for leaf in (nc.SYNAPSE, nc.NEURON)]
+    return "\n".join(lines) + "\n" + "".join(leaves)
 
 
 def draw_leaf(layout: kdb.Layout, name: str, design: CellDesign, columns: tuple[str, ...],

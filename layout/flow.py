@@ -6,9 +6,12 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
 import re
+import resource
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,25 +110,47 @@ def post_layout(design: CellDesign, name: str, mode: str = "CC", workdir: Path |
 PEX_SUFFIX = "_pex"
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished child processes (KLayout, klayout-pex)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def layer_from_cells(design: CellDesign, n_in: int, n_out: int, mode: str = "CC",
                      cache: Path | None = None, split_supply: bool = False) -> tuple[str, dict]:
     """A post-layout N_in x N_out layer built from two extractions, the synapse and the neuron each drawn as in
     the layer: the netlists' layer subcircuit over the extracted leaves.  Its cost does not grow with the layer;
     the coupling between neighbouring cells is left out (docs/layout.md measures what that misses).  The whole
-    array is still drawn and LVS-checked.  ``split_supply``: the synapses on a ``vdd_syn`` port of their own, as in
-    a network netlist for energy reporting (verify/energy.py)."""
+    array is still drawn and LVS-checked, against the hierarchical schematic (cell by cell).  ``split_supply``: the
+    synapses on a ``vdd_syn`` port of their own, as in a network netlist for energy reporting (verify/energy.py)."""
     name = nc.layer_name(n_in, n_out)
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), cpu_seconds()
     layout, _ = draw(design, name)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(1) as pool:
         gds, cdl = Path(tmp) / f"{name}.gds", Path(tmp) / f"{name}.cdl"
         gds.write_bytes(gds_bytes(layout))
-        cdl.write_text(cells.schematic(name, design))
+        cdl.write_text(cells.schematic(name, design, hierarchical=True))
         t_draw = time.monotonic() - t0
-        lvs = run_lvs(gds, cdl, Path(tmp))
-        if not lvs.match:
-            raise ConfigError(f"layout of {name}: LVS against the schematic fails")
-    leaves = {leaf: post_layout(design, leaf, mode, cache=cache, in_layer=True) for leaf in (nc.SYNAPSE, nc.NEURON)}
+        # KLayout checks the layer (a process of its own) while the leaves are extracted: both cores at work
+        checking = pool.submit(run_lvs, gds, cdl, Path(tmp), os.cpu_count() or 1)
+        leaves = {leaf: post_layout(design, leaf, mode, cache=cache, in_layer=True) for leaf in (nc.SYNAPSE, nc.NEURON)}
+        lvs = checking.result()
+    if not lvs.match:
+        raise ConfigError(f"layout of {name}: LVS against the schematic fails")
+    text, caps = _layer_over_leaves(design, n_in, n_out, leaves, split_supply)
+    record = {"cell": name, "per_cell": True, "mode": mode, "lvs": "match",
+              "seconds": {"draw": t_draw, "lvs": lvs.seconds,
+                          "extract": sum(r.record["seconds"]["extract"] for r in leaves.values() if not r.cached),
+                          "total": time.monotonic() - t0},
+              "cpu_seconds": cpu_seconds() - cpu0, "leaves_cached": all(r.cached for r in leaves.values()),
+              "cap_fF": caps, "leaves": {leaf: r.record for leaf, r in leaves.items()}}
+    return text, record
+
+
+def _layer_over_leaves(design: CellDesign, n_in: int, n_out: int, leaves: dict[str, PostLayout],
+                       split_supply: bool) -> tuple[str, dict[str, float]]:
+    """The layer subcircuit over the extracted leaves (renamed with PEX_SUFFIX), and its capacitance per net (fF)."""
+    name = nc.layer_name(n_in, n_out)
     lines = nc.layer_body(n_in, n_out, split_supply=split_supply)
     body = [re.sub(rf"\b({nc.SYNAPSE}|{nc.NEURON})$", rf"\1{PEX_SUFFIX}", line) for line in lines]
     parts = [f".subckt {name} {' '.join(nc.layer_ports(n_in, n_out, split_supply))}", *body, f".ends {name}"]
@@ -138,8 +163,4 @@ def layer_from_cells(design: CellDesign, n_in: int, n_out: int, mode: str = "CC"
         formal = [p for p in cells.cell_ports(words[-1], design) if p != GROUND]
         for actual, port in zip(words[1:-1], formal):
             caps[actual] = caps.get(actual, 0.0) + leaves[words[-1]].record["cap_fF"][port]
-    record = {"cell": name, "per_cell": True, "mode": mode, "lvs": "match",
-              "seconds": {"draw": t_draw, "lvs": lvs.seconds,
-                          "extract": sum(r.record["seconds"]["extract"] for r in leaves.values() if not r.cached)},
-              "cap_fF": caps, "leaves": {leaf: r.record for leaf, r in leaves.items()}}
-    return "\n".join(parts) + "\n", record
+    return "\n".join(parts) + "\n", caps

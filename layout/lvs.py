@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 import shutil
@@ -56,6 +57,7 @@ def kpex_deck() -> Path:
     return deck
 
 
+@functools.cache  # asked for every LVS and every cache key; each ask starts KLayout (about 1 s)
 def klayout_exe() -> tuple[str, tuple[int, ...]]:
     """The KLayout executable and its version."""
     exe = shutil.which("klayout")

@@ -11,6 +11,10 @@ from imcpnn.netlists.design import Fet, Mim
 
 _PARAM = re.compile(r"(\w+)=(\S+)")
 GROUND = "vss"          # the netlists' global ground "0" as an explicit net of the layout
+#: the NMOS bodies' net in a leaf of a hierarchical LVS schematic.  The deck ties every NMOS body to its global
+#: substrate net, not to the p+ taps; below the top cell that global net is a pin of its own, joined to the taps'
+#: ground only in the top cell, so a leaf has two ground pins (the taps' and the bodies')
+BODY = "vss_body"
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,12 @@ def lvs_schematic(name: str, ports: list[str], devices: list[Device]) -> str:
             lines.append(f"C{d.name} {' '.join(d.nodes)} {mim_lvs_model(m)} A={area:.6g}p P={perimeter:.6g}u")
     lines.append(f".ends {name}")
     return "\n".join(lines) + "\n"
+
+
+def bodies_on_pin(devices: list[Device]) -> list[Device]:
+    """The devices with every NMOS body on ground moved to :data:`BODY`, as the deck extracts a cell below the top."""
+    return [Device(d.name, (*d.nodes[:3], BODY), d.part)
+            if d.is_fet and d.part.polarity == "n" and d.nodes[3] == GROUND else d for d in devices]
 
 
 def mim_lvs_model(m: Mim) -> str:

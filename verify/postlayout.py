@@ -103,11 +103,12 @@ def layer_shapes(weights: Sequence[np.ndarray]) -> list[tuple[int, int]]:
 
 
 def post_layout_layers(design: CellDesign, weights: Sequence[np.ndarray], mode: str = "CC",
-                       log: Callable[[str], None] = print) -> list[Path]:
+                       log: Callable[[str], None] = print, split_supply: bool = False) -> list[Path]:
     """`imc-verify run --post-layout`: each distinct layer of the network drawn, LVS-checked against its schematic
     and built from the per-cell extractions (imcpnn.layout.flow.layer_from_cells, cached by content), written as a
     file that :func:`substitute_layer` takes. The files are named by their content, so one is never replaced by
-    another."""
+    another. ``split_supply``: the synapses on their own ``vdd_syn`` port, as the network netlist has them when
+    energy is measured (verify/energy.py)."""
     shapes = layer_shapes(weights)
     for n_in, n_out in shapes:
         if not layer_fits_subckt(n_in, n_out):
@@ -120,7 +121,7 @@ def post_layout_layers(design: CellDesign, weights: Sequence[np.ndarray], mode: 
     paths = []
     for n_in, n_out in shapes:
         t0 = time.monotonic()
-        text, record = layer_from_cells(design, n_in, n_out, mode)
+        text, record = layer_from_cells(design, n_in, n_out, mode, split_supply=split_supply)
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         path = pex_cache_dir() / "layers" / f"{layer_name(n_in, n_out)}-{mode}-{digest}.spice"
         if not path.is_file():

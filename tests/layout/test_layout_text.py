@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from imcpnn.errors import ConfigError
-from imcpnn.layout.netlist import flat_devices, lvs_schematic
+from imcpnn.layout.netlist import BODY, GROUND, Device, bodies_on_pin, flat_devices, lvs_schematic
 from imcpnn.layout.pex import rewrite
 from imcpnn.netlists import cells as nc
 from imcpnn.netlists.design import Fet, default_design
@@ -24,6 +24,20 @@ def test_flat_devices_follow_the_netlist():
     assert nm.nodes == ("mem_1", "vn_1_0", "S1_0_nx", "vss") and nm.part == d.syn_n_mem
     sch = lvs_schematic("c", ["mem"], flat_devices(text, nc.SYNAPSE))
     assert "MNM mem vgn nx vss sky130_fd_pr__nfet_01v8 W=1u L=0.25u" in sch
+
+
+def test_bodies_on_pin_moves_only_grounded_nmos_bodies():
+    """A leaf of the hierarchical LVS schematic: the NMOS bodies on the deck's substrate pin, nothing else moved."""
+    d = default_design()
+    neuron = flat_devices(nc.subcircuits(d), nc.NEURON)
+    moved = bodies_on_pin(neuron)
+    for before, after in zip(neuron, moved):
+        nmos_on_ground = before.is_fet and before.part.polarity == "n" and before.nodes[3] == GROUND
+        assert after.nodes == ((*before.nodes[:3], BODY) if nmos_on_ground else before.nodes)
+    assert sum(a.nodes != b.nodes for a, b in zip(neuron, moved)) == sum(
+        x.is_fet and x.part.polarity == "n" for x in neuron) > 0
+    elsewhere = Device("x", ("d", "g", "s", "b"), d.syn_n_mem)
+    assert bodies_on_pin([elsewhere]) == [elsewhere]
 
 
 def test_multi_finger_devices_are_refused():

@@ -46,3 +46,18 @@ def test_post_layout_layers_substitute_the_extracted_leaves():
     layer = text[text.index(".subckt imc_layer_2x1"):]
     assert "imc_synapse_pex" in layer.split(".ends imc_layer_2x1")[0]
     assert ".subckt imc_neuron_pex" in text and "cap_mim_m3_2" in text and "C_ext" in text
+
+
+@pytest.mark.pex
+@pytest.mark.slow  # LVS of the layer (the leaf extractions are the cached ones of the test above)
+def test_post_layout_layers_with_split_supply_fit_an_energy_netlist():
+    d = default_design()
+    w = [np.zeros((1, 2))]
+    (path,) = post_layout_layers(d, w, log=lambda m: None, split_supply=True)
+    vn, vp = np.full((1, 2), 0.5), np.full((1, 2), d.vdd)
+    net = network_netlist(d, LIB, [(vn, vp)], np.array([[0.1, 0.5]]), split_supply=True)
+    text = substitute_layers(net.text, [path])  # an energy netlist's layers have the synapses' vdd_syn port
+    head = next(l for l in text.splitlines() if l.startswith(".subckt imc_layer_2x1 "))
+    assert "vdd_syn" in head.split()
+    layer = text[text.index(head):].split(".ends imc_layer_2x1")[0]
+    assert all(l.split()[-1] != "imc_synapse_pex" or "vdd_syn" in l.split() for l in layer.splitlines())
