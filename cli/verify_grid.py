@@ -16,12 +16,6 @@ from imcpnn.cli.verify_inputs import (_inputs_record, _network, _preflight, desi
 from imcpnn.errors import ConfigError
 from imcpnn.verify.spike_errors import fmt_ns
 
-#: The grid's largest transient time step (s), in place of the design's (20 ns, set for the single verification's
-#: ~1 ns model-to-circuit figures). A grid asks how far each condition moves a chip, from ~1 ns to hundreds; at 100 ns
-#: the Iris demo's spike times move by under the project's 0.05 ns equivalence standard (RMS over fired pairs) and a
-#: transient takes about half the CPU time: benchmarks/grid_max_step.py, figures in docs/verification.md.
-GRID_MAX_STEP = 1e-7
-
 
 @click.command()
 @network_options
@@ -41,14 +35,11 @@ GRID_MAX_STEP = 1e-7
 @click.option("--map-with", type=click.Choice(["run", "condition"]), default="run", show_default=True,
               help="Cell that maps the weights to gate biases: the run's own (a chip programmed once, at the "
                    "nominal condition) or each condition's from --cells (a chip re-programmed per condition).")
-@click.option("--max-step", type=float, default=GRID_MAX_STEP, show_default=True,
-              help="Largest transient time step (s) of the grid's transients, calibration included; the design's "
-                   "own (2e-8 for sky130-rcspike) reproduces a single verification's.")
 @runner_options
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: RUN_DIR/grid).")
 def grid(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form,
-         corners, temps, mc, mc_at, mc_seed, cells_dir, cell_pattern, map_with, max_step, chunks, jobs, scheduler,
-         worker_mem_gb, no_cache, kicks, out) -> None:
+         corners, temps, mc, mc_at, mc_seed, cells_dir, cell_pattern, map_with, chunks, jobs, scheduler, worker_mem_gb,
+         no_cache, kicks, out) -> None:
     """Verify a RUN_DIR (or --weights/--inputs) at every corner and temperature, plus Monte-Carlo instances.
 
     The chip is programmed once: gate biases from the run's cell (--map-with), at one current scale (--scale, or
@@ -66,8 +57,7 @@ def grid(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode
     temp_list = parse_temps(temps) if temps is not None else [cell.temperature]
     conds = grid_conditions(names, temp_list, mc or 0, parse_at(mc_at) if mc_at else None, mc_seed)
     out = Path(out) if out else default_out.with_name("grid")
-    dsg = design_for(cell, design, device_form).derive(max_step=max_step)
-    report = run_conditions(net, cell, cell_file, run_sha, dsg, conds, out,
+    report = run_conditions(net, cell, cell_file, run_sha, design_for(cell, design, device_form), conds, out,
                             program_at=Condition(cell.provenance.corner, cell.temperature), scale=scale,
                             scale_mode=scale_mode, clip=clip, runner=dict(chunks=chunks, workers=jobs,
                             scheduler=scheduler, mem_limit_gb=worker_mem_gb), no_cache=no_cache, kicks=kicks,

@@ -196,8 +196,8 @@ class CellDesign:
         for f_name in ("syn_p_mem", "syn_p_sel"):
             if getattr(self, f_name).polarity != "p":
                 raise ConfigError(f"{f_name} must be a PMOS flavour")
-        if not (0 < self.max_step <= 0.1 * self.t_circ):
-            raise ConfigError("max_step must be > 0 and <= 10 % of t_circ")
+        if not (0 < self.max_step <= 0.05 * self.t_circ):
+            raise ConfigError("max_step must be > 0 and <= 5 % of t_circ")
         if not (1e-6 <= self.reltol <= 1e-2):
             raise ConfigError("reltol must lie within [1e-6, 1e-2]")
         if not (1e-20 <= self.chgtol <= 1e-12):

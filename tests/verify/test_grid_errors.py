@@ -37,8 +37,6 @@ def _verify(*args):
     (["--mc", "2", "--mc-at", "tt"], "give CORNER/TEMP"),
     (["--mc", "2", "--mc-seed", "0"], "--mc-seed"),
     (["--map-with", "condition"], "needs --cells"),
-    (["--max-step", "2e-7"], "max_step must be > 0 and <= 10 % of t_circ"),
-    (["--max-step", "0"], "max_step must be > 0"),
 ])
 def test_bad_grid_conditions(files, args, message):
     p = _verify("grid", *files, *args)
