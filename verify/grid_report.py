@@ -31,9 +31,21 @@ def _pct(values: list, q: float) -> float | None:
     return float(np.percentile(v, q)) if v else None
 
 
+def add_losses(rows: list[dict], nominal: str) -> dict | None:
+    """Each row's SPICE accuracy loss against the `nominal` condition's (the one the chip was programmed at), in
+    points (positive: worse), into row['accuracy_loss_points']; returns the worst row (lowest SPICE accuracy), or
+    None without labels or without the nominal condition among the rows."""
+    base = next((r["accuracy_spice"] for r in rows if r["name"] == nominal), None)
+    for r in rows:
+        a = r["accuracy_spice"]
+        r["accuracy_loss_points"] = None if base is None or a is None else 100.0 * (base - a)
+    scored = [r for r in rows if r["accuracy_loss_points"] is not None]
+    return max(scored, key=lambda r: r["accuracy_loss_points"]) if scored else None
+
+
 def mc_groups(rows: list[dict]) -> list[dict]:
-    """Per (corner, temperature) with Monte-Carlo instances: p50/p95 of the RMSEs, p50 and min of the accuracy and
-    agreement, over the instances."""
+    """Per (corner, temperature) with Monte-Carlo instances: p50/p95 of the RMSEs and of the accuracy loss against
+    the nominal condition (add_losses), p50 and min of the accuracy and agreement, over the instances."""
     keys = sorted({(r["corner"], r["temperature"]) for r in rows if r["mc_seed"] is not None})
     out = []
     for corner, temp in keys:
@@ -48,7 +60,9 @@ def mc_groups(rows: list[dict]) -> list[dict]:
                     "rmse_ns_p50": _pct([r["rmse_ns"] for r in g], 50),
                     "rmse_ns_p95": _pct([r["rmse_ns"] for r in g], 95),
                     "rmse_ns_fired_p50": _pct([r["rmse_ns_fired"] for r in g], 50),
-                    "rmse_ns_fired_p95": _pct([r["rmse_ns_fired"] for r in g], 95)})
+                    "rmse_ns_fired_p95": _pct([r["rmse_ns_fired"] for r in g], 95),
+                    "accuracy_loss_points_p50": _pct([r.get("accuracy_loss_points") for r in g], 50),
+                    "accuracy_loss_points_p95": _pct([r.get("accuracy_loss_points") for r in g], 95)})
     return out
 
 
@@ -56,32 +70,42 @@ def _acc(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.1%}"
 
 
-def _markdown(rows: list[dict], groups: list[dict], meta: dict) -> str:
+def _points(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.1f}"
+
+
+def _markdown(rows: list[dict], groups: list[dict], meta: dict, worst: dict | None, nominal: str) -> str:
     lines = [f"# Verification across conditions: {meta['source']}", "",
              f"{meta['n_samples']} test samples per condition; the chip is programmed once ({meta['programming']}); "
              "errors are output-layer spike-time RMSEs against the run's model, over all pairs and over the pairs "
              "where model or circuit fires.", "",
              f"This call simulated {meta['simulated_this_call']} of the {len(rows)} conditions in "
              f"{meta['seconds_this_call']:.0f} s (wall; the others were finished before).", "",
-             "| condition | accuracy SPICE | class agreement | RMSE all (ns) | RMSE fired (ns) | output spikes SPICE / "
-             "model | cell model: agreement / RMSE fired (ns) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+             f"| condition | accuracy SPICE | loss vs {nominal} (points) | class agreement | RMSE all (ns) | RMSE fired "
+             "(ns) | output spikes SPICE / model | cell model: agreement / RMSE fired (ns) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         c = r["condition_cell"]
         own = "-" if c is None else f"{c['class_agreement']:.1%} / {fmt_ns(c['rmse_ns_fired'])}"
-        lines.append(f"| {r['name']} | {_acc(r['accuracy_spice'])} | {r['class_agreement']:.1%} | "
+        lines.append(f"| {r['name']} | {_acc(r['accuracy_spice'])} | {_points(r['accuracy_loss_points'])} | "
+                     f"{r['class_agreement']:.1%} | "
                      f"{r['rmse_ns']:.2f} | {fmt_ns(r['rmse_ns_fired'])} | "
                      f"{r['output_spikes_spice']} / {r['output_spikes_model']} | {own} |")
     if groups:
         lines += ["", "Monte-Carlo mismatch (each instance one seeded draw of every device, the same circuit in all "
                   "of its transients):", "",
-                  "| section / temp | instances | accuracy p50 / min | agreement p50 / min | RMSE all p50 / p95 (ns) | "
-                  "RMSE fired p50 / p95 (ns) |", "| --- | --- | --- | --- | --- | --- |"]
+                  "| section / temp | instances | accuracy p50 / min | loss p50 / p95 (points) | agreement p50 / min | "
+                  "RMSE all p50 / p95 (ns) | RMSE fired p50 / p95 (ns) |", "| --- | --- | --- | --- | --- | --- | --- |"]
         for g in groups:
             lines.append(f"| {g['section']} / {g['temperature']:g} C | {g['instances']} (seeds {g['seeds'][0]}.."
                          f"{g['seeds'][-1]}) | {_acc(g['accuracy_spice_p50'])} / {_acc(g['accuracy_spice_min'])} | "
+                         f"{_points(g['accuracy_loss_points_p50'])} / {_points(g['accuracy_loss_points_p95'])} | "
                          f"{g['class_agreement_p50']:.1%} / {g['class_agreement_min']:.1%} | "
                          f"{g['rmse_ns_p50']:.2f} / {g['rmse_ns_p95']:.2f} | {fmt_ns(g['rmse_ns_fired_p50'])} / "
                          f"{fmt_ns(g['rmse_ns_fired_p95'])} |")
+    if worst is not None:
+        lines += ["", f"Worst case: {worst['name']}, accuracy {_acc(worst['accuracy_spice'])} "
+                      f"({_points(worst['accuracy_loss_points'])} points against {nominal})."]
     lines += ["", "Each condition's verification (netlists, spike times, report) is in `conditions/<condition>/`.",
               "", "![grid](grid.png)", ""]
     return "\n".join(lines)
@@ -117,7 +141,10 @@ def _plot(rows: list[dict], path: Path) -> None:
 
 def write_grid_report(out: Path, rows: list[dict], meta: dict) -> Path:
     """grid.json, grid.md and grid.png in `out`; returns grid.md."""
+    nominal = meta["settings"]["program_at"]["name"]
+    worst = add_losses(rows, nominal)
     groups = mc_groups(rows)
-    atomic_write_json(out / "grid.json", {**meta, "conditions": rows, "monte_carlo": groups})
+    atomic_write_json(out / "grid.json", {**meta, "conditions": rows, "monte_carlo": groups,
+                                          "worst_case": None if worst is None else worst["name"]})
     _plot(rows, out / "grid.png")
-    return atomic_write_text(out / "grid.md", _markdown(rows, groups, meta))
+    return atomic_write_text(out / "grid.md", _markdown(rows, groups, meta, worst, nominal))
