@@ -242,8 +242,11 @@ def _tabulate(points: list[tuple[str, float, float, float]]) -> tuple[dict[str, 
             raise ExtractionError(f"kick fit: only {len(pts)} usable {br.upper()}-branch tests (need >= 4); "
                                   "check the test gate biases against the bias table")
         sign = 1.0 if br == "n" else -1.0
-        if any(sign * k <= 0 for _, k in pts):
-            raise ExtractionError(f"kick fit: a {br.upper()}-branch kick has the wrong sign: {pts}")
+        # the kick grows with the bias in the branch's direction; with a large memory transistor the smallest
+        # weights' kicks change sign (docs/extraction.md, "A matched design"), the strongest one may not
+        if sign * pts[-1][1] <= 0:
+            raise ExtractionError(f"kick fit: the {br.upper()}-branch kick at the largest weight has the wrong sign: "
+                                  f"{pts}")
         out_w[br] = [float(w) for w, _ in pts]
         out_k[br] = [float(k) for _, k in pts]
     return out_w, out_k

@@ -26,8 +26,10 @@ from imcpnn.spice.jobs import SimJob
 #: fan-ins at which C_eff is measured (the design fan-in is added if missing)
 FAN_INS = (0, 1, 2, 5, 10, 20)
 #: large fan-ins at which C_eff is also measured, in the flat device form (the wrapper form needs gigabytes to
-#: expand a thousand synapses; the two forms agree to 1e-6 in DC, docs/verification.md): they set the fan-in law's
-#: range (imcpnn/neuron.py) up to the largest layer a network is expected to have
+#: expand a thousand synapses; the two forms agree to 1e-6 in DC, docs/verification.md) and with the off synapses
+#: bundled into one instance of multiplier n (netlists/testbenches.py ``column_lines``: the same circuit, and n
+#: separate copies can stall ngspice's transient): they set the fan-in law's range (imcpnn/neuron.py) up to the
+#: largest layer a network is expected to have
 LARGE_FAN_INS = (64, 256, 1024)
 #: a large column gets a proportionally larger injected current so that its membrane still swings ~0.35 V over the
 #: accumulation (each synapse adds ~1/180 of the bare membrane's capacitance in the default design); the slope fit
@@ -259,12 +261,14 @@ def firing_job(design: CellDesign, lib_line: str, fan_in: int, i_unit: float, jo
 
 
 def column_job(design: CellDesign, lib_line: str, n: int, i_inj: float, jobs: JobSet) -> Column:
-    """The C_eff transient at fan-in n; a large fan-in in the flat device form with a current for the same swing."""
+    """The C_eff transient at fan-in n; a large fan-in in the flat device form, bundled, with a current for the
+    same swing."""
     t_inj, tran = c_eff_tran(design)
-    if n in LARGE_FAN_INS:
+    large = n in LARGE_FAN_INS
+    if large:
         design = design.derive(device_form="flat")
         i_inj = float(f"{i_inj * (1 + n * C_PER_SYNAPSE_REL):.3g}")
-    tb = column_tb(design, lib_line, n, i_inj=i_inj, t_inj=t_inj)
+    tb = column_tb(design, lib_line, n, i_inj=i_inj, t_inj=t_inj, bundled=large)
     return Column(n, jobs(f"column:column{n}", f"column_{n}", tb.text, [tran], (Tran.scale, Voltage("mem"))), i_inj)
 
 

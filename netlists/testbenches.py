@@ -92,20 +92,21 @@ def sensing_tb(design: CellDesign, lib_line: str, vb: float | None = None) -> Te
 
 
 def column_tb(design: CellDesign, lib_line: str, n_in: int, *, n_cycles: int = 1, i_inj: float = 0.0,
-              t_inj: float = 0.0, wire_cap: float = 0.0) -> Testbench:
+              t_inj: float = 0.0, wire_cap: float = 0.0, bundled: bool = False) -> Testbench:
     """One neuron with ``n_in`` synapses on its membrane, all inputs off (spk = 0, spkb = vdd, vgn = 0, vgp = vdd),
     run through ``n_cycles`` cycles of reset / accumulation / firing (phase k of cycle c spans [(3c+k) T, ...)).
 
     An ideal current source ``Iinj`` sinks ``.param iinj`` (A; positive = like the NMOS branch, pulls V down) from
     the membrane from ``.param tinj`` (seconds after each accumulation start; edge t_edge) to the end of that
     accumulation phase, in every cycle.  Nodes: ``mem``, ``spk``, ``spkb``, ``sense`` is ``xn.sense``.
-    The analysis ``tran`` spans all cycles."""
+    The analysis ``tran`` spans all cycles. ``bundled``: the synapses as one instance with multiplier ``m=n_in``
+    (``column_lines``)."""
     if n_in < 0 or n_cycles < 1:
         raise ValueError("n_in >= 0 and n_cycles >= 1 needed")
     params = {"iinj": i_inj, "tinj": t_inj}
     lines = _head(design, lib_line, f"column testbench, {n_in} synapses", params)
     lines += column_sources(design, n_cycles)
-    lines += column_lines(design, n_in, "", wire_cap)
+    lines += column_lines(design, n_in, "", wire_cap, bundled)
     lines.append(".end")
     return Testbench("\n".join(lines) + "\n", column_tran(design, n_cycles), None, params,
                      ["v(mem)", "v(spk)", "v(spkb)"],
@@ -132,12 +133,22 @@ def column_sources(design: CellDesign, n_cycles: int) -> list[str]:
     ]
 
 
-def column_lines(design: CellDesign, n_in: int, tag: str = "", wire_cap: float = 0.0) -> list[str]:
+def column_lines(design: CellDesign, n_in: int, tag: str = "", wire_cap: float = 0.0,
+                 bundled: bool = False) -> list[str]:
     """One column: ``n_in`` off synapses on membrane ``mem<tag>``, its neuron (spike ``spk<tag>``, ``spkb<tag>``)
-    and the injection ``Iinj<tag>`` of ``.param iinj`` from ``.param tinj`` after each accumulation start."""
+    and the injection ``Iinj<tag>`` of ``.param iinj`` from ``.param tinj`` after each accumulation start.
+
+    ``bundled``: the synapses as one instance with ngspice's multiplier ``m=n_in``. The off synapses are identical
+    and share every node but their own internal ones, so the circuit is the same without mismatch (a device draws
+    one mismatch value for all its copies, so not for mismatch runs). Why: a thousand separate copies of the
+    matched design's synapse (docs/examples/design-matched.yaml) left ngspice's transient at picosecond steps for
+    many minutes, and even the default design's took ~1 min against < 1 s bundled (docs/extraction.md, "Cost")."""
     T, te = design.t_circ, design.t_edge
     mem = f"mem{tag}"
-    lines = [f"XS{j}{tag} {mem} spk_in spkb_in vgn_off vgp_off vdd {SYNAPSE}" for j in range(n_in)]
+    if bundled and n_in > 0:
+        lines = [f"XS0{tag} {mem} spk_in spkb_in vgn_off vgp_off vdd {SYNAPSE} m={n_in}"]
+    else:
+        lines = [f"XS{j}{tag} {mem} spk_in spkb_in vgn_off vgp_off vdd {SYNAPSE}" for j in range(n_in)]
     lines.append(f"XN{tag} {mem} spk{tag} spkb{tag} ph phb rstb v0 vbdis vbsense vdd {NEURON}")
     if wire_cap > 0:
         lines.append(f"Cw{tag} {mem} 0 {_fmt(wire_cap)}")
