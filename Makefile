@@ -49,26 +49,24 @@ setup-layout: setup
 	fi
 
 # pytest writes its report only when the session ends normally: a test that ends the process early (os._exit(0))
-# would otherwise pass for a complete run.
-REPORT := .pytest-report.xml
-CHECK_REPORT = @test -s $(REPORT) || { echo "error: the test run ended without pytest's report: a test ended the process early"; exit 1; }
+# would otherwise pass for a complete run. Each target keeps its own report, so the per-test times of `make test`
+# survive `make test-heavy`; --durations prints the slowest tests, to see what belongs behind the heavy marker.
+define run_pytest
+	@rm -f $(1)
+	$(PY) -m pytest -q -m "$(2)" --durations=15 --junitxml=$(1) $(PYTEST_ARGS)
+	@test -s $(1) || { echo "error: the test run ended without pytest's report: a test ended the process early"; exit 1; }
+endef
 
 test: setup
-	@rm -f $(REPORT)
-	$(PY) -m pytest -q -m "not heavy" --junitxml=$(REPORT) $(PYTEST_ARGS)
-	$(CHECK_REPORT)
+	$(call run_pytest,.pytest-report.xml,not heavy)
 
-# the heaviest SPICE checks (whole extractions at the extreme corners and temperatures): minutes each; CI runs them
-# after `make test`
+# the heaviest SPICE checks (whole extractions at the extreme corners and temperatures, the slowest layout checks):
+# minutes each; CI runs them after `make test`
 test-heavy: setup
-	@rm -f $(REPORT)
-	$(PY) -m pytest -q -m heavy --junitxml=$(REPORT) $(PYTEST_ARGS)
-	$(CHECK_REPORT)
+	$(call run_pytest,.pytest-heavy-report.xml,heavy)
 
 test-fast: setup
-	@rm -f $(REPORT)
-	$(PY) -m pytest -q -m "not slow" --junitxml=$(REPORT) $(PYTEST_ARGS)
-	$(CHECK_REPORT)
+	$(call run_pytest,.pytest-fast-report.xml,not slow)
 
 doctor: setup
 	.venv/bin/imc-extract doctor
