@@ -12,9 +12,9 @@ from typing import Callable
 
 import numpy as np
 
-from imcpnn.cell import (SCHEMA_VERSION, BiasTable, CellParams, FanIn, FanOutKicks, FitQuality, KickTable,
+from imcpnn.cell import (SCHEMA_VERSION, BiasTable, CellParams, EarlySpikes, FanIn, FanOutKicks, FitQuality, KickTable,
                          Provenance, design_sha256)
-from imcpnn.extract.firing import FiringFit, fit_firing
+from imcpnn.extract.firing import FiringFit, early_spikes, fit_firing
 from imcpnn.extract.fit import (CurveFit, ExtractionError, column_capacitance, crossing, fit_clm, interp_lambda,
                                 log_interp_error, monotone_table, slope, weighted_lambda)
 from imcpnn.extract.kicks import KickFit, driven_test_sample, fit_points, kick_points
@@ -244,6 +244,8 @@ def assemble(design: CellDesign, p: Plan, results: list[JobResult], *, corner: s
     e_dis = 1.0 / (sc.v_th * f_dis.lam)
     v_reset = reset_level(raw, sc.t_circ)
     fire = measure_firing(design, plots[p.fire], sc, v_reset, e_dis, raw)
+    early = None if p.early is None else EarlySpikes(**dict(zip("vt", early_spikes(
+        plots[p.early], v0=v_reset, v_th=sc.v_th, vdd=design.vdd, t_circ=sc.t_circ, t_edge=design.t_edge))))
     law = FiringLaw.from_cell(fire.alpha, fire.threshold, fire.t_min, e_dis)
     raw.kicks, raw.kicks_neuron = (measure_kicks(design, k, plots[k.job][0], sc, tables, raw, law, v_reset)
                                    for k in (p.kicks, p.kicks_neuron))
@@ -262,7 +264,7 @@ def assemble(design: CellDesign, p: Plan, results: list[JobResult], *, corner: s
         leak_drift=leak_current / i_unit, leak_current=leak_current, w_max_plus=max(tables["n"].i_v0) / i_unit,
         w_max_minus=max(tables["p"].i_v0) / i_unit, bias_tables=tables, fit_quality=raw.quality,
         bias_interp_rel_error={k: float(v) for k, v in raw.interp_error.items()},
-        alpha_dis=fire.alpha, fire_threshold=fire.threshold, fire_t_min=fire.t_min, v_reset=v_reset,
+        alpha_dis=fire.alpha, fire_threshold=fire.threshold, fire_t_min=fire.t_min, fire_early=early, v_reset=v_reset,
         design=design.to_dict(), design_sha256=design_sha256(design.to_dict()),
         kicks=_kick_table(raw.kicks), kicks_neuron=_kick_table(raw.kicks_neuron),
         kicks_neuron_fan_out=[FanOutKicks(fan_out=f, kicks=_kick_table(k))

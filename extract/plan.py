@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imcpnn.cell import KICK_FAN_OUT
-from imcpnn.extract.firing import T_INJ, injection_currents
+from imcpnn.extract.firing import EARLY_TARGETS, T_INJ, injection_currents
 from imcpnn.extract.kicks import (DRIVER_ARRIVALS, KickGates, driven_kick_network, fan_out_fits, kick_layer_biases,
                                   kick_parts)
 from imcpnn.extract.postlayout import PostLayoutPlan
@@ -139,13 +139,16 @@ class Plan:
     fan_ins: tuple[int, ...]
     #: the neuron-fed kick transients at the other fan-outs (KICK_FAN_OUTS): (fan-out, its transients)
     kicks_fan_out: tuple[tuple[int, tuple[KickLayer, ...]], ...] = ()
+    #: the early-spike transients (extract/firing.py ``early_spikes``; None: a plan without them)
+    early: SimJob | None = None
 
     @property
     def jobs(self) -> list[SimJob]:
         out = [j for b in self.branches for j in (*(c.job for c in b.curves), b.table)]
         return out + [self.dis.job, self.sense, *(c.job for c in self.columns), self.fire, self.kicks.job,
                       self.kicks_neuron.job, self.leak.job,
-                      *(k.job for _, parts in self.kicks_fan_out for k in parts)]
+                      *(k.job for _, parts in self.kicks_fan_out for k in parts),
+                      *((self.early,) if self.early is not None else ())]
 
 
 def with_temperature(text: str, temp: float) -> str:
@@ -260,6 +263,14 @@ def firing_job(design: CellDesign, lib_line: str, fan_in: int, i_unit: float, jo
     return jobs("fire:firing", f"column_{fan_in}_firing", tb.text, sweeps, (Tran.scale, Voltage("mem"), Voltage("spk")))
 
 
+def early_job(design: CellDesign, lib_line: str, fan_in: int, i_unit: float, jobs: JobSet) -> SimJob:
+    """The early-spike transients: charges that leave the membrane at or past the threshold (EARLY_TARGETS), then
+    the firing phase; the firing transients' testbench, other currents."""
+    tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=T_INJ * design.t_circ)
+    sweeps = _bias_sweeps("iinj", injection_currents(i_unit, EARLY_TARGETS), tb.analysis)
+    return jobs("fire:early", f"column_{fan_in}_early", tb.text, sweeps, (Tran.scale, Voltage("mem"), Voltage("spk")))
+
+
 def column_job(design: CellDesign, lib_line: str, n: int, i_inj: float, jobs: JobSet) -> Column:
     """The C_eff transient at fan-in n; a large fan-in in the flat device form, bundled, with a current for the
     same swing."""
@@ -297,4 +308,4 @@ def plan(design: CellDesign, lib_line: str, points: Stimuli, temp: float = 27.0,
                                  for k in range(kick_parts(f))))
                        for f in KICK_FAN_OUTS if fan_out_fits(fan_in, f))
     return Plan(branches, dis, sense, columns, fire, kicks, kicks_neuron, leak, jobs.netlists, i_inj, t_inj, fan_ins,
-                by_fan_out)
+                by_fan_out, early_job(design, lib_line, fan_in, points.i_unit, jobs))

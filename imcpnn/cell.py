@@ -37,7 +37,8 @@ UNITS = {
     "leak_current": "A (at v0, + discharges)",
     "i_dis": "A (at v0)", "alpha_dis_dc": "normalised (i_dis / i_unit): DC estimate of the firing-ramp rate", "w_max_plus": "normalised weight",
     "w_max_minus": "normalised weight (magnitude)", "alpha_dis": "normalised firing-ramp rate (dv/dt at v = 0, per t_circ), measured in the firing transient",
-    "fire_threshold": "normalised (v from v_reset)", "fire_t_min": "normalised (t_circ)", "v_reset": "V", "bias_tables.v_gate": "V", "bias_tables.i_v0": "A",
+    "fire_threshold": "normalised (v from v_reset)", "fire_t_min": "normalised (t_circ)",
+    "fire_early.v": "normalised (v from v_reset), at the firing start", "fire_early.t": "normalised (t_circ)", "v_reset": "V", "bias_tables.v_gate": "V", "bias_tables.i_v0": "A",
     "bias_tables.lambda": "1/V", "c_m_per_fanin.c_m": "F",
     "kicks.n_w": "normalised weight", "kicks.p_w": "normalised weight (magnitude)",
     "kicks.n_kick": "normalised (v_th), added to v at the firing start", "kicks.p_kick": "normalised (v_th)",
@@ -105,6 +106,20 @@ class KickTable(_Strict):
                 raise ValueError(f"kick table '{br}' must hold finite numbers")
         return self
 
+
+class EarlySpikes(_Strict):
+    """Spike times of a neuron at or past the threshold when the firing phase starts (extract/firing.py), model
+    units: the comparator's latency against its overdrive, from ~17 ns just past the threshold down to t_min."""
+
+    v: list[float]
+    t: list[float]
+
+    @model_validator(mode="after")
+    def _shape(self) -> "EarlySpikes":
+        if (len(self.v) != len(self.t) or len(self.v) < 2 or any(b <= a for a, b in zip(self.v, self.v[1:]))
+                or not all(math.isfinite(x) for x in self.v + self.t) or not all(0 <= x <= 1 for x in self.t)):
+            raise ValueError("fire_early needs >= 2 increasing finite potentials, one spike time in [0, 1] each")
+        return self
 
 
 class FanOutKicks(_Strict):
@@ -181,6 +196,8 @@ class CellParams(_Strict):
     alpha_dis: float | None = None
     fire_threshold: float = 1.0
     fire_t_min: float = 0.0
+    #: optional (imc-extract run, early-spike transients): the spike time of a membrane at or past the threshold
+    fire_early: EarlySpikes | None = None
     #: optional: membrane level at the start of accumulation (V0 plus the reset switch's charge-injection kick)
     v_reset: float | None = None
     #: optional: spike-line kicks (extract/kicks.py); None = not characterised (older cell.json)

@@ -106,7 +106,7 @@ class _RCSpikeBase(nn.Module):
         n = self._neuron
         if self.potential_map is not None:
             v = self.potential_map(v)
-        t = Fn.fire_time(v, n.e_dis, n.ramp_rate, n.threshold, n.t_min)
+        t = Fn.fire_time(v, n.e_dis, n.ramp_rate, n.threshold, n.t_min, n.early)
         if self.sigma > 0 and (self.training or self.eval_noise):
             t = (t + self.sigma * torch.randn_like(t)).clamp(0.0, 1.0)
         return t
