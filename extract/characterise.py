@@ -12,12 +12,12 @@ from typing import Callable
 
 import numpy as np
 
-from imcpnn.cell import (SCHEMA_VERSION, BiasTable, CellParams, EarlySpikes, FanIn, FanOutKicks, FitQuality, KickTable,
-                         Provenance, design_sha256)
+from imcpnn.cell import (SCHEMA_VERSION, BiasTable, CellParams, EarlySpikes, FanIn, FanOutKicks, FitQuality,
+                         KickLevel, KickTable, Provenance, design_sha256)
 from imcpnn.extract.firing import FiringFit, early_spikes, fit_firing
 from imcpnn.extract.fit import (CurveFit, ExtractionError, column_capacitance, crossing, fit_clm, interp_lambda,
                                 log_interp_error, monotone_table, slope, weighted_lambda)
-from imcpnn.extract.kicks import KickFit, driven_test_sample, fit_points, kick_points
+from imcpnn.extract.kicks import KickFit, driven_test_sample, fit_points, kick_level_law, kick_points
 from imcpnn.extract.plan import DIS_OFFSETS, Branch, Curves, KickLayer, Plan
 from imcpnn.extract.trim import Trim
 from imcpnn.laws import FiringLaw, interp_in_log
@@ -45,6 +45,7 @@ class Raw:
     firing: FiringFit | None = None
     kicks: KickFit | None = None
     kicks_neuron: KickFit | None = None
+    kicks_high: KickFit | None = None
     kicks_fan_out: dict[int, KickFit] = field(default_factory=dict)
     quality: dict[str, FitQuality] = field(default_factory=dict)
     trim: Trim | None = None        # the condition's trimmed biases (None: --no-trim)
@@ -249,6 +250,8 @@ def assemble(design: CellDesign, p: Plan, results: list[JobResult], *, corner: s
     law = FiringLaw.from_cell(fire.alpha, fire.threshold, fire.t_min, e_dis)
     raw.kicks, raw.kicks_neuron = (measure_kicks(design, k, plots[k.job][0], sc, tables, raw, law, v_reset)
                                    for k in (p.kicks, p.kicks_neuron))
+    if p.kicks_high is not None:
+        raw.kicks_high = measure_kicks(design, p.kicks_high, plots[p.kicks_high.job][0], sc, tables, raw, law, v_reset)
     raw.kicks_fan_out = {f: measure_kick_parts(design, parts, plots, sc, tables, raw, law, v_reset)
                          for f, parts in p.kicks_fan_out}
     lam = {name: v[1] for name, v in branches.items()}
@@ -267,6 +270,7 @@ def assemble(design: CellDesign, p: Plan, results: list[JobResult], *, corner: s
         alpha_dis=fire.alpha, fire_threshold=fire.threshold, fire_t_min=fire.t_min, fire_early=early, v_reset=v_reset,
         design=design.to_dict(), design_sha256=design_sha256(design.to_dict()),
         kicks=_kick_table(raw.kicks), kicks_neuron=_kick_table(raw.kicks_neuron),
+        kick_level=None if raw.kicks_high is None else KickLevel(**kick_level_law(raw.kicks, raw.kicks_high)),
         kicks_neuron_fan_out=[FanOutKicks(fan_out=f, kicks=_kick_table(k))
                               for f, k in sorted(raw.kicks_fan_out.items())],
         provenance=Provenance(corner=corner, temperature=float(temp), netlist_hashes=dict(p.netlists),

@@ -15,7 +15,7 @@ import numpy as np
 
 from imcpnn.cell import KICK_FAN_OUT
 from imcpnn.extract.firing import EARLY_TARGETS, T_INJ, injection_currents
-from imcpnn.extract.kicks import (DRIVER_ARRIVALS, KickGates, driven_kick_network, fan_out_fits, kick_layer_biases,
+from imcpnn.extract.kicks import (DRIVER_ARRIVALS, HIGH_LEVEL, KickGates, driven_kick_network, fan_out_fits, kick_layer_biases,
                                   kick_parts)
 from imcpnn.extract.postlayout import PostLayoutPlan
 from imcpnn.netlists import (CellDesign, column_tb, discharger_tb, network_netlist, sensing_tb,
@@ -139,6 +139,8 @@ class Plan:
     fan_ins: tuple[int, ...]
     #: the neuron-fed kick transients at the other fan-outs (KICK_FAN_OUTS): (fan-out, its transients)
     kicks_fan_out: tuple[tuple[int, tuple[KickLayer, ...]], ...] = ()
+    #: the stimulus-fed kicks with the membrane at a higher level (extract/kicks.py HIGH_LEVEL; None: not planned)
+    kicks_high: KickLayer | None = None
     #: the early-spike transients (extract/firing.py ``early_spikes``; None: a plan without them)
     early: SimJob | None = None
 
@@ -148,7 +150,8 @@ class Plan:
         return out + [self.dis.job, self.sense, *(c.job for c in self.columns), self.fire, self.kicks.job,
                       self.kicks_neuron.job, self.leak.job,
                       *(k.job for _, parts in self.kicks_fan_out for k in parts),
-                      *((self.early,) if self.early is not None else ())]
+                      *((self.early,) if self.early is not None else ()),
+                      *((self.kicks_high.job,) if self.kicks_high is not None else ())]
 
 
 def with_temperature(text: str, temp: float) -> str:
@@ -226,12 +229,19 @@ def _kick_layers(design: CellDesign, lib_line: str, fan_in: int, gates: KickGate
                  jobs: JobSet) -> tuple[KickLayer, KickLayer]:
     """One layer at the design fan-in with its test synapses switched off at the firing start, and the same behind a
     real driver layer (the kicks of neuron-driven synapses: layers after the first); extract/kicks.py."""
-    tests, vn, vp, x = kick_layer_biases(gates, design.vdd, fan_in)
+    return (stimulus_kicks(design, lib_line, fan_in, gates, jobs),
+            _driven_kicks(design, lib_line, fan_in, gates, arrivals, KICK_FAN_OUT, jobs))
+
+
+def stimulus_kicks(design: CellDesign, lib_line: str, fan_in: int, gates: KickGates, jobs: JobSet,
+                   backgrounds: int = 1) -> KickLayer:
+    """The stimulus-fed kick transient; ``backgrounds`` 2: the membrane at about twice the level (kicks_high)."""
+    tests, vn, vp, x = kick_layer_biases(gates, design.vdd, fan_in, backgrounds)
     nb = network_netlist(design, lib_line, [(vn, vp)], x, title="spike-line kicks")
     mem, spk = tuple(nb.mem_nodes[0]), tuple(nb.spike_nodes[0])
-    kicks = KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(0, s) for s in range(len(x))),
-                      jobs("kicks:kicks", "kicks", nb.text, [nb.tran], (Tran.scale, *mem, *spk)))
-    return kicks, _driven_kicks(design, lib_line, fan_in, gates, arrivals, KICK_FAN_OUT, jobs)
+    name = "kicks" if backgrounds == 1 else "kicks_high"
+    return KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(0, s) for s in range(len(x))),
+                     jobs(f"kicks:{name}", name, nb.text, [nb.tran], (Tran.scale, *mem, *spk)))
 
 
 def _driven_kicks(design: CellDesign, lib_line: str, fan_in: int, gates: KickGates, arrivals: tuple[float, ...],
@@ -308,4 +318,6 @@ def plan(design: CellDesign, lib_line: str, points: Stimuli, temp: float = 27.0,
                                  for k in range(kick_parts(f))))
                        for f in KICK_FAN_OUTS if fan_out_fits(fan_in, f))
     return Plan(branches, dis, sense, columns, fire, kicks, kicks_neuron, leak, jobs.netlists, i_inj, t_inj, fan_ins,
-                by_fan_out, early_job(design, lib_line, fan_in, points.i_unit, jobs))
+                by_fan_out, early=early_job(design, lib_line, fan_in, points.i_unit, jobs),
+                kicks_high=stimulus_kicks(design, lib_line, fan_in, points.gates, jobs, HIGH_LEVEL)
+                if fan_in > HIGH_LEVEL else None)

@@ -44,6 +44,7 @@ UNITS = {
     "kicks.n_kick": "normalised (v_th), added to v at the firing start", "kicks.p_kick": "normalised (v_th)",
     "kicks.n_delay": "normalised (t_circ)", "kicks.p_delay": "normalised (t_circ)",
     "kicks_neuron": "as kicks, for inputs driven by a neuron (layers after the first), spike-line fan-out 16",
+    "kick_level.n_slope": "relative change of the kick per v_th of membrane level", "kick_level.n_v": "normalised (v_th)",
     "kicks_neuron_fan_out": "as kicks_neuron, at other fan-outs of the driving spike line (synapse gates)",
     "bias_interp_rel_error": "relative (log-linear interpolation of i_v0 at twice the table step)",
     "design": "the full cell design (netlists.CellDesign) the cell was extracted from",
@@ -119,6 +120,28 @@ class EarlySpikes(_Strict):
         if (len(self.v) != len(self.t) or len(self.v) < 2 or any(b <= a for a, b in zip(self.v, self.v[1:]))
                 or not all(math.isfinite(x) for x in self.v + self.t) or not all(0 <= x <= 1 for x in self.t)):
             raise ValueError("fire_early needs >= 2 increasing finite potentials, one spike time in [0, 1] each")
+        return self
+
+
+class KickLevel(_Strict):
+    """The kicks' dependence on the membrane level at the firing start, per branch against the weight magnitude:
+    kick(w, v) = kick(w) (1 + slope(w) (v - v(w))), v(w) the level the kick tables were measured at (extract/kicks.py
+    ``kick_level_law``: the stimulus-fed kicks at two levels)."""
+
+    n_w: list[float]
+    n_slope: list[float]
+    n_v: list[float]
+    p_w: list[float]
+    p_slope: list[float]
+    p_v: list[float]
+
+    @model_validator(mode="after")
+    def _shape(self) -> "KickLevel":
+        for br in ("n", "p"):
+            w, s, v = (getattr(self, f"{br}_{k}") for k in ("w", "slope", "v"))
+            if not (len(w) == len(s) == len(v) >= 2 and all(b > a for a, b in zip(w, w[1:])) and w[0] > 0
+                    and all(math.isfinite(x) for x in w + s + v)):
+                raise ValueError(f"kick_level '{br}' needs >= 2 increasing positive weights, a slope and a level each")
         return self
 
 
@@ -204,6 +227,8 @@ class CellParams(_Strict):
     kicks: KickTable | None = None
     #: optional: the same for synapses driven by a neuron's spike (every layer after the first; extract/kicks.py)
     kicks_neuron: KickTable | None = None
+    #: optional: how the kicks change with the membrane level at the firing start (extract/kicks.py kick_level_law)
+    kick_level: KickLevel | None = None
     #: optional: the neuron-fed kicks at other fan-outs of the test spike line (kicks_neuron is at KICK_FAN_OUT)
     kicks_neuron_fan_out: list[FanOutKicks] = Field(default_factory=list)
     #: optional (imc-extract with Monte-Carlo instances): the measured mismatch spread (imcpnn/variation.py)
