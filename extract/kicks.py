@@ -256,16 +256,17 @@ def _tabulate(points: list[tuple[str, float, float, float]]) -> tuple[dict[str, 
     return out_w, out_k
 
 
-def kick_level_law(low: KickFit, high: KickFit) -> dict[str, list[float]]:
+def kick_level_law(low: KickFit, high: KickFit) -> dict[str, list[float]] | None:
     """Per branch and test weight measured in both transients: the relative change of the kick per v_th of membrane
-    level, (k_high / k_low - 1) / (v_high - v_low), and the level of the low one (the kick tables' own)."""
+    level, (k_high / k_low - 1) / (v_high - v_low), and the level of the low one (the kick tables' own). None where
+    fewer than two tests of a branch fired on the ramp at both levels: the kicks stay independent of v."""
     out: dict[str, list[float]] = {}
     for br in ("n", "p"):
         lo = {w: (k, v) for b, w, k, v in low.points if b == br}
         rows = sorted((w, (k / lo[w][0] - 1.0) / (v - lo[w][1]), lo[w][1]) for b, w, k, v in high.points
                       if b == br and w in lo and abs(v - lo[w][1]) > 0.1)
         if len(rows) < 2:
-            raise ExtractionError(f"kick levels: only {len(rows)} {br.upper()}-branch tests fired at both levels")
+            return None
         out[f"{br}_w"], out[f"{br}_slope"], out[f"{br}_v"] = (list(map(float, c)) for c in zip(*rows))
     return out
 

@@ -69,3 +69,9 @@ def test_the_law_from_kicks_at_two_levels_and_through_the_cell():
     assert m.kick_level.n_slope == pytest.approx((-0.25, -0.5)) and m.kick_level.p_v == (0.42, 0.40)
     assert NeuronModel.from_cell(CellParams(**base)).kick_level is None
     assert NeuronModel.from_cell(CellParams(**{**base, "kick_level": law}), kicks=False).kick_level is None
+
+
+def test_no_law_where_a_branch_fired_at_one_level_only():
+    low = KickFit({}, {}, {}, {}, [("n", 0.1, 4e-3, 0.43), ("n", 1.0, 5.5e-3, 0.45), ("p", 0.1, -3e-3, 0.42)])
+    high = KickFit({}, {}, {}, {}, [("n", 0.1, 3.6e-3, 0.83), ("n", 1.0, 4.4e-3, 0.85), ("p", 0.1, -3e-3, 0.82)])
+    assert kick_level_law(low, high) is None
