@@ -57,6 +57,7 @@ def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--cell", required=True)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0, help="weight/input seeds first-seed .. first-seed+seeds-1")
     ap.add_argument("--samples", type=int, default=50)
     ap.add_argument("--sizes", action="append", help="layer sizes, e.g. 5,5,5 (repeatable; default 5,5,5)")
     ap.add_argument("--json")
@@ -111,7 +112,7 @@ def main() -> None:
     print(f"cell fan-in {cell.design_fan_in}, C_eff measured at {[f.n_in for f in cell.c_m_per_fanin]}; scale 1, "
           f"no calibration")
     rows = [_case(args, cell, [int(v) for v in sz.split(",")], seed, models, cache)
-            for sz in (args.sizes or ["5,5,5"]) for seed in range(args.seeds)]
+            for sz in (args.sizes or ["5,5,5"]) for seed in range(args.first_seed, args.first_seed + args.seeds)]
     for name in models:
         out = [r[name][-1]["rmse_ns_fired"] for r in rows if r[name][-1]["rmse_ns_fired"] is not None] or [np.nan]
         print(f"{name}: output-layer RMSE over fired pairs, mean {np.mean(out):.2f} ns, max {np.max(out):.2f} ns "

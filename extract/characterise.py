@@ -12,12 +12,12 @@ from typing import Callable
 
 import numpy as np
 
-from imcpnn.cell import (SCHEMA_VERSION, BiasTable, CellParams, FanIn, FanOutKicks, FitQuality, KickTable,
-                         Provenance, design_sha256)
-from imcpnn.extract.firing import FiringFit, fit_firing
+from imcpnn.cell import (SCHEMA_VERSION, BiasTable, CellParams, EarlySpikes, FanIn, FanOutKicks, FitQuality,
+                         KickLevel, KickTable, Provenance, design_sha256)
+from imcpnn.extract.firing import FiringFit, early_spikes, fit_firing
 from imcpnn.extract.fit import (CurveFit, ExtractionError, column_capacitance, crossing, fit_clm, interp_lambda,
                                 log_interp_error, monotone_table, slope, weighted_lambda)
-from imcpnn.extract.kicks import KickFit, driven_test_sample, fit_points, kick_points
+from imcpnn.extract.kicks import KickFit, driven_test_sample, fit_points, kick_level_law, kick_points
 from imcpnn.extract.plan import DIS_OFFSETS, Branch, Curves, KickLayer, Plan
 from imcpnn.extract.trim import Trim
 from imcpnn.laws import FiringLaw, interp_in_log
@@ -45,6 +45,7 @@ class Raw:
     firing: FiringFit | None = None
     kicks: KickFit | None = None
     kicks_neuron: KickFit | None = None
+    kicks_high: KickFit | None = None
     kicks_fan_out: dict[int, KickFit] = field(default_factory=dict)
     quality: dict[str, FitQuality] = field(default_factory=dict)
     trim: Trim | None = None        # the condition's trimmed biases (None: --no-trim)
@@ -226,6 +227,11 @@ def kick_points_of(design: CellDesign, layer: KickLayer, plot: Plot, sc: Scale, 
                        v_th=sc.v_th, vdd=design.vdd, t_circ=sc.t_circ, t_edge=design.t_edge, law=law, **t_test)
 
 
+def _kick_level(raw: Raw) -> KickLevel | None:
+    law = None if raw.kicks_high is None else kick_level_law(raw.kicks, raw.kicks_high)
+    return None if law is None else KickLevel(**law)
+
+
 def _kick_table(k: KickFit) -> KickTable:
     return KickTable(n_w=k.w["n"], n_kick=k.kick["n"], p_w=k.w["p"], p_kick=k.kick["p"], n_delay=k.delay["n"],
                      p_delay=k.delay["p"])
@@ -244,9 +250,13 @@ def assemble(design: CellDesign, p: Plan, results: list[JobResult], *, corner: s
     e_dis = 1.0 / (sc.v_th * f_dis.lam)
     v_reset = reset_level(raw, sc.t_circ)
     fire = measure_firing(design, plots[p.fire], sc, v_reset, e_dis, raw)
+    early = None if p.early is None else early_spikes(plots[p.early], v0=v_reset, v_th=sc.v_th, vdd=design.vdd,
+                                                       t_circ=sc.t_circ, t_edge=design.t_edge)
     law = FiringLaw.from_cell(fire.alpha, fire.threshold, fire.t_min, e_dis)
     raw.kicks, raw.kicks_neuron = (measure_kicks(design, k, plots[k.job][0], sc, tables, raw, law, v_reset)
                                    for k in (p.kicks, p.kicks_neuron))
+    if p.kicks_high is not None:
+        raw.kicks_high = measure_kicks(design, p.kicks_high, plots[p.kicks_high.job][0], sc, tables, raw, law, v_reset)
     raw.kicks_fan_out = {f: measure_kick_parts(design, parts, plots, sc, tables, raw, law, v_reset)
                          for f, parts in p.kicks_fan_out}
     lam = {name: v[1] for name, v in branches.items()}
@@ -262,9 +272,11 @@ def assemble(design: CellDesign, p: Plan, results: list[JobResult], *, corner: s
         leak_drift=leak_current / i_unit, leak_current=leak_current, w_max_plus=max(tables["n"].i_v0) / i_unit,
         w_max_minus=max(tables["p"].i_v0) / i_unit, bias_tables=tables, fit_quality=raw.quality,
         bias_interp_rel_error={k: float(v) for k, v in raw.interp_error.items()},
-        alpha_dis=fire.alpha, fire_threshold=fire.threshold, fire_t_min=fire.t_min, v_reset=v_reset,
+        alpha_dis=fire.alpha, fire_threshold=fire.threshold, fire_t_min=fire.t_min, fire_early=None if early is None else EarlySpikes(v=early[0], t=early[1]),
+        v_reset=v_reset,
         design=design.to_dict(), design_sha256=design_sha256(design.to_dict()),
         kicks=_kick_table(raw.kicks), kicks_neuron=_kick_table(raw.kicks_neuron),
+        kick_level=_kick_level(raw),
         kicks_neuron_fan_out=[FanOutKicks(fan_out=f, kicks=_kick_table(k))
                               for f, k in sorted(raw.kicks_fan_out.items())],
         provenance=Provenance(corner=corner, temperature=float(temp), netlist_hashes=dict(p.netlists),

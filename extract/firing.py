@@ -28,6 +28,9 @@ from imcpnn.spice.session import Plot
 #: the potentials (and the cached transient) that tt has always been fitted on
 V_TARGETS = tuple(v * 1.3142 for v in (0.0, 0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 0.95, 1.6, 2.0))
 T_INJ = 0.1  # injection starts 0.1 T after the accumulation start
+#: potentials of the early-spike transients: at and past the threshold when the firing phase starts, where the
+#: comparator has little overdrive and is slow; dense near 1, where its latency changes fastest (docs/verification.md)
+EARLY_TARGETS = (0.98, 1.0, 1.01, 1.02, 1.04, 1.07, 1.1, 1.15, 1.22, 1.3, 1.45, 1.7, 2.1)
 
 
 @dataclass
@@ -39,9 +42,9 @@ class FiringFit:
     points: list[tuple[float, float]]  # (v at end of accumulation, spike time), model units
 
 
-def injection_currents(i_unit: float) -> list[float]:
-    """The injected currents (A) that bring the membrane to V_TARGETS at the end of accumulation."""
-    return [float(f"{v / (1 - T_INJ) * i_unit:.4g}") for v in V_TARGETS]
+def injection_currents(i_unit: float, targets: tuple[float, ...] = V_TARGETS) -> list[float]:
+    """The injected currents (A) that bring the membrane to ``targets`` at the end of accumulation."""
+    return [float(f"{v / (1 - T_INJ) * i_unit:.4g}") for v in targets]
 
 
 def firing_points(plots: list[Plot], *, v0: float, v_th: float, vdd: float, t_circ: float,
@@ -85,3 +88,17 @@ def fit_firing(plots: list[Plot], *, v0: float, v_th: float, beta_dis: float, vd
     a, th = (float(x) for x in res.x)
     rmse = float(np.sqrt(np.mean(res.fun ** 2)))
     return FiringFit(a, th, float(np.mean(over)), rmse, pts)
+
+
+def early_spikes(plots: list[Plot], *, v0: float, v_th: float, vdd: float, t_circ: float,
+                 t_edge: float) -> tuple[list[float], list[float]] | None:
+    """(potentials, spike times) of the early-spike transients (EARLY_TARGETS), model units, ascending in v: the
+    spike time of a membrane at or past the threshold when the firing phase starts. None where a charge did not fire
+    in the phase (a condition whose comparator is slower than the phase): the model keeps t_min there."""
+    pts = sorted(firing_points(plots, v0=v0, v_th=v_th, vdd=vdd, t_circ=t_circ, t_edge=t_edge),
+                 key=lambda p: p[0])
+    fired = [(v, t) for v, t in pts if t is not None]
+    v = [p[0] for p in fired]
+    if len(fired) < len(pts) or any(b <= a for a, b in zip(v, v[1:])):
+        return None
+    return v, [p[1] for p in fired]

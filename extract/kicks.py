@@ -56,6 +56,9 @@ GATE_STEP = 1e-3
 #: tt, 27 C's; where the firing law is slower the trim stage moves them (extract/trim.py ``FiringDelay``)
 DRIVER_ARRIVALS = (0.93, 0.88, 0.82)
 DRIVEN_T_RANGE = (0.85, 0.99)
+#: background synapses of the second stimulus-fed kick layer: the membrane near 0.9 instead of 0.45 at the firing
+#: start, where the kicks are smaller (the kick's dependence on the membrane level, docs/verification.md)
+HIGH_LEVEL = 2
 #: weights kept in the table (units of i_unit)
 W_RANGE = (0.005, 12.0)
 
@@ -92,18 +95,19 @@ class KickGates:
                    at("n", BACKGROUND_WEIGHT), at("n", driver_weight), at("n", driven_weight))
 
 
-def kick_layer_biases(gates: KickGates, vdd: float, fan_in: int) -> tuple[list[tuple[str, float]], np.ndarray,
-                                                                          np.ndarray, np.ndarray]:
-    """The test neurons ((branch, gate) each), their gate-bias matrices (vn, vp) and the two samples' inputs."""
+def kick_layer_biases(gates: KickGates, vdd: float, fan_in: int, backgrounds: int = 1) -> tuple[
+        list[tuple[str, float]], np.ndarray, np.ndarray, np.ndarray]:
+    """The test neurons ((branch, gate) each), their gate-bias matrices (vn, vp) and the two samples' inputs;
+    ``backgrounds`` background synapses per neuron (2: the kicks at a membrane level twice as high, HIGH_LEVEL)."""
     tests = [("n", g) for g in gates.n] + [("p", g) for g in gates.p]
     n = len(tests)
     vn = np.zeros((n, fan_in))
     vp = np.full((n, fan_in), vdd)
     for i, (br, g) in enumerate(tests):
         (vn if br == "n" else vp)[i, 0] = g
-        vn[i, 1] = gates.background
+        vn[i, 1:1 + backgrounds] = gates.background
     x = np.ones((2, fan_in))
-    x[:, 1] = T_BACKGROUND
+    x[:, 1:1 + backgrounds] = T_BACKGROUND
     x[0, 0] = T_TEST
     return tests, vn, vp, x
 
@@ -250,6 +254,21 @@ def _tabulate(points: list[tuple[str, float, float, float]]) -> tuple[dict[str, 
         out_w[br] = [float(w) for w, _ in pts]
         out_k[br] = [float(k) for _, k in pts]
     return out_w, out_k
+
+
+def kick_level_law(low: KickFit, high: KickFit) -> dict[str, list[float]] | None:
+    """Per branch and test weight measured in both transients: the relative change of the kick per v_th of membrane
+    level, (k_high / k_low - 1) / (v_high - v_low), and the level of the low one (the kick tables' own). None where
+    fewer than two tests of a branch fired on the ramp at both levels: the kicks stay independent of v."""
+    out: dict[str, list[float]] = {}
+    for br in ("n", "p"):
+        lo = {w: (k, v) for b, w, k, v in low.points if b == br}
+        rows = sorted((w, (k / lo[w][0] - 1.0) / (v - lo[w][1]), lo[w][1]) for b, w, k, v in high.points
+                      if b == br and w in lo and abs(v - lo[w][1]) > 0.1)
+        if len(rows) < 2:
+            return None
+        out[f"{br}_w"], out[f"{br}_slope"], out[f"{br}_v"] = (list(map(float, c)) for c in zip(*rows))
+    return out
 
 
 def driven_test_sample(plot: Plot, driver_spk: str, fire_windows: list[tuple[float, float]],

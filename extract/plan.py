@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from imcpnn.cell import KICK_FAN_OUT
-from imcpnn.extract.firing import T_INJ, injection_currents
-from imcpnn.extract.kicks import (DRIVER_ARRIVALS, KickGates, driven_kick_network, fan_out_fits, kick_layer_biases,
+from imcpnn.extract.firing import EARLY_TARGETS, T_INJ, injection_currents
+from imcpnn.extract.kicks import (DRIVER_ARRIVALS, HIGH_LEVEL, KickGates, driven_kick_network, fan_out_fits, kick_layer_biases,
                                   kick_parts)
 from imcpnn.extract.postlayout import PostLayoutPlan
 from imcpnn.netlists import (CellDesign, column_tb, discharger_tb, network_netlist, sensing_tb,
@@ -139,13 +139,19 @@ class Plan:
     fan_ins: tuple[int, ...]
     #: the neuron-fed kick transients at the other fan-outs (KICK_FAN_OUTS): (fan-out, its transients)
     kicks_fan_out: tuple[tuple[int, tuple[KickLayer, ...]], ...] = ()
+    #: the stimulus-fed kicks with the membrane at a higher level (extract/kicks.py HIGH_LEVEL; None: not planned)
+    kicks_high: KickLayer | None = None
+    #: the early-spike transients (extract/firing.py ``early_spikes``; None: a plan without them)
+    early: SimJob | None = None
 
     @property
     def jobs(self) -> list[SimJob]:
         out = [j for b in self.branches for j in (*(c.job for c in b.curves), b.table)]
         return out + [self.dis.job, self.sense, *(c.job for c in self.columns), self.fire, self.kicks.job,
                       self.kicks_neuron.job, self.leak.job,
-                      *(k.job for _, parts in self.kicks_fan_out for k in parts)]
+                      *(k.job for _, parts in self.kicks_fan_out for k in parts),
+                      *((self.early,) if self.early is not None else ()),
+                      *((self.kicks_high.job,) if self.kicks_high is not None else ())]
 
 
 def with_temperature(text: str, temp: float) -> str:
@@ -223,12 +229,19 @@ def _kick_layers(design: CellDesign, lib_line: str, fan_in: int, gates: KickGate
                  jobs: JobSet) -> tuple[KickLayer, KickLayer]:
     """One layer at the design fan-in with its test synapses switched off at the firing start, and the same behind a
     real driver layer (the kicks of neuron-driven synapses: layers after the first); extract/kicks.py."""
-    tests, vn, vp, x = kick_layer_biases(gates, design.vdd, fan_in)
+    return (stimulus_kicks(design, lib_line, fan_in, gates, jobs),
+            _driven_kicks(design, lib_line, fan_in, gates, arrivals, KICK_FAN_OUT, jobs))
+
+
+def stimulus_kicks(design: CellDesign, lib_line: str, fan_in: int, gates: KickGates, jobs: JobSet,
+                   backgrounds: int = 1) -> KickLayer:
+    """The stimulus-fed kick transient; ``backgrounds`` 2: the membrane at about twice the level (kicks_high)."""
+    tests, vn, vp, x = kick_layer_biases(gates, design.vdd, fan_in, backgrounds)
     nb = network_netlist(design, lib_line, [(vn, vp)], x, title="spike-line kicks")
     mem, spk = tuple(nb.mem_nodes[0]), tuple(nb.spike_nodes[0])
-    kicks = KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(0, s) for s in range(len(x))),
-                      jobs("kicks:kicks", "kicks", nb.text, [nb.tran], (Tran.scale, *mem, *spk)))
-    return kicks, _driven_kicks(design, lib_line, fan_in, gates, arrivals, KICK_FAN_OUT, jobs)
+    name = "kicks" if backgrounds == 1 else "kicks_high"
+    return KickLayer(tuple(tests), mem, spk, tuple(nb.accum_window(0, s) for s in range(len(x))),
+                     jobs(f"kicks:{name}", name, nb.text, [nb.tran], (Tran.scale, *mem, *spk)))
 
 
 def _driven_kicks(design: CellDesign, lib_line: str, fan_in: int, gates: KickGates, arrivals: tuple[float, ...],
@@ -258,6 +271,14 @@ def firing_job(design: CellDesign, lib_line: str, fan_in: int, i_unit: float, jo
     tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=T_INJ * design.t_circ)
     sweeps = _bias_sweeps("iinj", injection_currents(i_unit), tb.analysis)
     return jobs("fire:firing", f"column_{fan_in}_firing", tb.text, sweeps, (Tran.scale, Voltage("mem"), Voltage("spk")))
+
+
+def early_job(design: CellDesign, lib_line: str, fan_in: int, i_unit: float, jobs: JobSet) -> SimJob:
+    """The early-spike transients: charges that leave the membrane at or past the threshold (EARLY_TARGETS), then
+    the firing phase; the firing transients' testbench, other currents."""
+    tb = column_tb(design, lib_line, fan_in, i_inj=0.0, t_inj=T_INJ * design.t_circ)
+    sweeps = _bias_sweeps("iinj", injection_currents(i_unit, EARLY_TARGETS), tb.analysis)
+    return jobs("fire:early", f"column_{fan_in}_early", tb.text, sweeps, (Tran.scale, Voltage("mem"), Voltage("spk")))
 
 
 def column_job(design: CellDesign, lib_line: str, n: int, i_inj: float, jobs: JobSet) -> Column:
@@ -297,4 +318,6 @@ def plan(design: CellDesign, lib_line: str, points: Stimuli, temp: float = 27.0,
                                  for k in range(kick_parts(f))))
                        for f in KICK_FAN_OUTS if fan_out_fits(fan_in, f))
     return Plan(branches, dis, sense, columns, fire, kicks, kicks_neuron, leak, jobs.netlists, i_inj, t_inj, fan_ins,
-                by_fan_out)
+                by_fan_out, early=early_job(design, lib_line, fan_in, points.i_unit, jobs),
+                kicks_high=stimulus_kicks(design, lib_line, fan_in, points.gates, jobs, HIGH_LEVEL)
+                if fan_in > HIGH_LEVEL else None)

@@ -37,12 +37,14 @@ UNITS = {
     "leak_current": "A (at v0, + discharges)",
     "i_dis": "A (at v0)", "alpha_dis_dc": "normalised (i_dis / i_unit): DC estimate of the firing-ramp rate", "w_max_plus": "normalised weight",
     "w_max_minus": "normalised weight (magnitude)", "alpha_dis": "normalised firing-ramp rate (dv/dt at v = 0, per t_circ), measured in the firing transient",
-    "fire_threshold": "normalised (v from v_reset)", "fire_t_min": "normalised (t_circ)", "v_reset": "V", "bias_tables.v_gate": "V", "bias_tables.i_v0": "A",
+    "fire_threshold": "normalised (v from v_reset)", "fire_t_min": "normalised (t_circ)",
+    "fire_early.v": "normalised (v from v_reset), at the firing start", "fire_early.t": "normalised (t_circ)", "v_reset": "V", "bias_tables.v_gate": "V", "bias_tables.i_v0": "A",
     "bias_tables.lambda": "1/V", "c_m_per_fanin.c_m": "F",
     "kicks.n_w": "normalised weight", "kicks.p_w": "normalised weight (magnitude)",
     "kicks.n_kick": "normalised (v_th), added to v at the firing start", "kicks.p_kick": "normalised (v_th)",
     "kicks.n_delay": "normalised (t_circ)", "kicks.p_delay": "normalised (t_circ)",
     "kicks_neuron": "as kicks, for inputs driven by a neuron (layers after the first), spike-line fan-out 16",
+    "kick_level.n_slope": "relative change of the kick per v_th of membrane level", "kick_level.n_v": "normalised (v_th)",
     "kicks_neuron_fan_out": "as kicks_neuron, at other fan-outs of the driving spike line (synapse gates)",
     "bias_interp_rel_error": "relative (log-linear interpolation of i_v0 at twice the table step)",
     "design": "the full cell design (netlists.CellDesign) the cell was extracted from",
@@ -105,6 +107,42 @@ class KickTable(_Strict):
                 raise ValueError(f"kick table '{br}' must hold finite numbers")
         return self
 
+
+class EarlySpikes(_Strict):
+    """Spike times of a neuron at or past the threshold when the firing phase starts (extract/firing.py), model
+    units: the comparator's latency against its overdrive, from ~17 ns just past the threshold down to t_min."""
+
+    v: list[float]
+    t: list[float]
+
+    @model_validator(mode="after")
+    def _shape(self) -> "EarlySpikes":
+        if (len(self.v) != len(self.t) or len(self.v) < 2 or any(b <= a for a, b in zip(self.v, self.v[1:]))
+                or not all(math.isfinite(x) for x in self.v + self.t) or not all(0 <= x <= 1 for x in self.t)):
+            raise ValueError("fire_early needs >= 2 increasing finite potentials, one spike time in [0, 1] each")
+        return self
+
+
+class KickLevel(_Strict):
+    """The kicks' dependence on the membrane level at the firing start, per branch against the weight magnitude:
+    kick(w, v) = kick(w) (1 + slope(w) (v - v(w))), v(w) the level the kick tables were measured at (extract/kicks.py
+    ``kick_level_law``: the stimulus-fed kicks at two levels)."""
+
+    n_w: list[float]
+    n_slope: list[float]
+    n_v: list[float]
+    p_w: list[float]
+    p_slope: list[float]
+    p_v: list[float]
+
+    @model_validator(mode="after")
+    def _shape(self) -> "KickLevel":
+        for br in ("n", "p"):
+            w, s, v = (getattr(self, f"{br}_{k}") for k in ("w", "slope", "v"))
+            if not (len(w) == len(s) == len(v) >= 2 and all(b > a for a, b in zip(w, w[1:])) and w[0] > 0
+                    and all(math.isfinite(x) for x in w + s + v)):
+                raise ValueError(f"kick_level '{br}' needs >= 2 increasing positive weights, a slope and a level each")
+        return self
 
 
 class FanOutKicks(_Strict):
@@ -181,12 +219,16 @@ class CellParams(_Strict):
     alpha_dis: float | None = None
     fire_threshold: float = 1.0
     fire_t_min: float = 0.0
+    #: optional (imc-extract run, early-spike transients): the spike time of a membrane at or past the threshold
+    fire_early: EarlySpikes | None = None
     #: optional: membrane level at the start of accumulation (V0 plus the reset switch's charge-injection kick)
     v_reset: float | None = None
     #: optional: spike-line kicks (extract/kicks.py); None = not characterised (older cell.json)
     kicks: KickTable | None = None
     #: optional: the same for synapses driven by a neuron's spike (every layer after the first; extract/kicks.py)
     kicks_neuron: KickTable | None = None
+    #: optional: how the kicks change with the membrane level at the firing start (extract/kicks.py kick_level_law)
+    kick_level: KickLevel | None = None
     #: optional: the neuron-fed kicks at other fan-outs of the test spike line (kicks_neuron is at KICK_FAN_OUT)
     kicks_neuron_fan_out: list[FanOutKicks] = Field(default_factory=list)
     #: optional (imc-extract with Monte-Carlo instances): the measured mismatch spread (imcpnn/variation.py)

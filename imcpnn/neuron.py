@@ -74,6 +74,26 @@ class KickLaw:
 
 
 @dataclass(frozen=True)
+class KickLevelLaw:
+    """The kicks' dependence on the membrane level v at the firing start, per branch against the weight magnitude
+    (interpolated in log w, held at the ends): a synapse's kick is kick(w) (1 + slope(w) (v - v(w))), v(w) the level
+    its kick was measured at. A kick is charge the switching selector pushes into the membrane, and how much of its
+    channel charge goes there depends on the membrane's voltage (docs/verification.md)."""
+
+    n_w: tuple[float, ...]
+    n_slope: tuple[float, ...]
+    n_v: tuple[float, ...]
+    p_w: tuple[float, ...]
+    p_slope: tuple[float, ...]
+    p_v: tuple[float, ...]
+
+    def tables(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The arguments of two ``SpikeLineKick``s: the slope and the level against the weight."""
+        return tuple({"n_w": list(self.n_w), "n_kick": list(getattr(self, f"n_{k}")), "p_w": list(self.p_w),
+                      "p_kick": list(getattr(self, f"p_{k}"))} for k in ("slope", "v"))
+
+
+@dataclass(frozen=True)
 class LambdaTable:
     """Channel-length-modulation coefficient lambda (1/V) against the synapse current (A) per branch: each synapse
     gets beta(w) = lambda(w i_unit) v_th instead of one 1/E per sign (the per-synapse reversal potential)."""
@@ -111,6 +131,14 @@ class LayerModel:
         switch's release charge (``reset_offset`` at the characterised fan-in) lifts the start level less.
     reset_offset: (v_reset - V0) / v_th at the characterised fan-in: where the reset switch leaves the membrane, the
         origin of the model's v (0: a model without a fan-in law).
+    early: the early spikes, measured: (v, t) points of a membrane at or past the threshold when the firing phase
+        starts (imc-extract's early-spike transients, extract/firing.py); the spike comes at the later of the ramp's
+        time and these points' (``models.functional.fire_time``). A comparator with little overdrive is slow (17 ns
+        at 0.01 v_th past the threshold, against t_min's 4 ns at 1 v_th). Measured in v, the same at every fan-in
+        (fan-in 5 and 32 agree to 0.05 ns, docs/verification.md), so the charge scale leaves it alone. None: t_min.
+    kick_level: how the kicks change with the membrane level v at the firing start (:class:`KickLevelLaw`: each
+        synapse's kick times 1 + slope(w) (v - v(w)), measured with the stimulus-fed kicks at two levels and used for
+        the neuron-fed ones too; None: kicks independent of v).
     """
 
     e_plus: float = math.inf
@@ -124,6 +152,8 @@ class LayerModel:
     kicks: KickLaw | None = None
     charge_scale: float = 1.0
     reset_offset: float = 0.0
+    early: tuple[tuple[float, float], ...] | None = None
+    kick_level: "KickLevelLaw | None" = None
 
     def __post_init__(self) -> None:
         if not (self.e_plus > 0 > self.e_minus):
@@ -139,6 +169,10 @@ class LayerModel:
         if not (math.isfinite(self.reset_offset) and self.threshold > 0):
             raise ConfigError(f"neuron model: reset_offset must be a number that leaves a positive threshold, got "
                               f"{self.reset_offset}")
+        if self.early is not None:
+            v = [p[0] for p in self.early]
+            if len(v) < 2 or any(b <= a for a, b in zip(v, v[1:])) or not all(0 <= p[1] <= 1 for p in self.early):
+                raise ConfigError("neuron model: early needs >= 2 (v, t) points, v strictly increasing, t in [0, 1]")
 
     @property
     def threshold(self) -> float:
@@ -251,7 +285,8 @@ class NeuronModel(LayerModel):
                        lambda_table=self.lambda_table if "+lambda-table" in on else None,
                        kicks=stimulus, kicks_neuron=neuron, kicks_neuron_fan_out=by_fan_out,
                        c_eff=self.c_eff if fan_in else None, design_fan_in=self.design_fan_in if fan_in else None,
-                       reset_offset=self.reset_offset if fan_in else 0.0)
+                       reset_offset=self.reset_offset if fan_in else 0.0, early=self.early if law else None,
+                       kick_level=self.kick_level if stimulus is not None or neuron is not None else None)
 
     # -------------------------------------------------------------------------------------------- from a cell
     @classmethod
@@ -277,6 +312,7 @@ class NeuronModel(LayerModel):
             c_eff=tuple((f.n_in, f.c_m) for f in cell.c_m_per_fanin) if fan_in and cell.c_m_per_fanin else None,
             design_fan_in=cell.design_fan_in if fan_in else None,
             reset_offset=(cell.v_reset - cell.v0) / cell.v_th if fan_in and cell.v_reset is not None else 0.0,
+            early=_early_of(cell) if use_fire else None, kick_level=_kick_level_of(cell) if kicks else None,
             source=source)
 
     # -------------------------------------------------------------------------------------------- records
@@ -287,13 +323,16 @@ class NeuronModel(LayerModel):
             v = getattr(self, f.name)
             if isinstance(v, float) and not math.isfinite(v):
                 v = str(v)
-            if f.name in ("lambda_table", "kicks", "kicks_neuron", "c_eff", "kicks_neuron_fan_out"):
+            if f.name in ("lambda_table", "kicks", "kicks_neuron", "c_eff", "kicks_neuron_fan_out", "early",
+                          "kick_level"):
                 continue
             out[f.name] = v
         out["per_synapse_lambda"] = self.lambda_table is not None
         out["spike_line_kicks"] = self.kicks is not None
         out["neuron_fed_kicks"] = self.kicks_neuron is not None
         out["fan_in_law"] = self.c_eff is not None
+        out["early_spikes"] = self.early is not None
+        out["kick_level_law"] = self.kick_level is not None
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -328,6 +367,10 @@ class NeuronModel(LayerModel):
                                                      for f, k in data["kicks_neuron_fan_out"])
             if data.get("c_eff") is not None:
                 data["c_eff"] = tuple((int(n), float(c)) for n, c in data["c_eff"])
+            if data.get("kick_level") is not None:
+                data["kick_level"] = KickLevelLaw(**_tuples(data["kick_level"]))
+            if data.get("early") is not None:
+                data["early"] = tuple((float(v), float(t)) for v, t in data["early"])
             return cls(**data)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: invalid neuron model ({exc})") from None
@@ -382,6 +425,17 @@ def _fan_out_kicks(cell: "CellParams") -> tuple[tuple[int, KickLaw], ...] | None
     return tuple((f, _kicks_of(t)) for f, t in tables) if len(tables) > 1 else None
 
 
+def _early_of(cell: "CellParams") -> tuple[tuple[float, float], ...] | None:
+    """The cell's early-spike points (None: a cell measured without them)."""
+    e = cell.fire_early
+    return None if e is None else tuple((float(v), float(t)) for v, t in zip(e.v, e.t))
+
+
+def _kick_level_of(cell: "CellParams") -> "KickLevelLaw | None":
+    k = cell.kick_level
+    return None if k is None else KickLevelLaw(**_tuples(k.model_dump()))
+
+
 def _without_delays(kicks: KickLaw | None) -> KickLaw | None:
     return None if kicks is None else replace(kicks, n_delay=0.0, p_delay=0.0)
 
@@ -402,4 +456,4 @@ def _lambda_of(cell: "CellParams") -> LambdaTable:
     return LambdaTable(i_unit=cell.i_unit, v_th=cell.v_th, **cols)
 
 
-__all__ = ["KickLaw", "LADDER", "LambdaTable", "LayerModel", "NeuronModel", "MODEL_SCHEMA_VERSION", "c_eff_at"]
+__all__ = ["KickLaw", "KickLevelLaw", "LADDER", "LambdaTable", "LayerModel", "NeuronModel", "MODEL_SCHEMA_VERSION", "c_eff_at"]

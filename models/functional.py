@@ -462,7 +462,7 @@ def rcspike_dstd(t_in: Tensor, w: Tensor, e_plus: Number = math.inf, e_minus: Nu
 # firing phase (docs/paper.md §1.3)
 # --------------------------------------------------------------------------------------------------------------------
 def fire_time(v_end: Tensor, e_dis: Number = math.inf, alpha_dis: Optional[float] = None, threshold: float = 1.0,
-              t_min: float = 0.0) -> Tensor:
+              t_min: float = 0.0, early: Optional[Sequence[Sequence[float]]] = None) -> Tensor:
     """Output spike time from the end-of-accumulation potential.
 
     Ideal ramp (``e_dis = inf``): ``clip(1 - v, 0, 1)``. Finite discharger reversal potential
@@ -475,7 +475,15 @@ def fire_time(v_end: Tensor, e_dis: Number = math.inf, alpha_dis: Optional[float
     offset) and ``t_min`` (the latency of an overdriven comparator: no spike earlier than this). Then
     ``t = [ln(1 - b v) - ln(1 - b theta)] / (a b)`` (``(theta - v)/a`` for b = 0), clipped to [t_min, 1].
     With the defaults this is exactly the paper's form above.
+
+    ``early``: measured (v, t) points of a membrane at or past the threshold when the phase starts (a comparator
+    with little overdrive is slow: 17 ns at 0.01 v_th over, t_min only at ~1 v_th over). The time is the larger of
+    the ramp's and these points', interpolated piecewise-linearly in v and held at the end values.
     """
+    if early is not None:
+        ev, et = (torch.as_tensor(c, dtype=v_end.dtype, device=v_end.device) for c in zip(*early))
+        t = fire_time(v_end, e_dis, alpha_dis, threshold, t_min)
+        return torch.maximum(t, CurrentDependentBeta._interp(v_end, ev, et))
     if alpha_dis is None and threshold == 1.0 and t_min == 0.0:
         return _paper_fire_time(v_end, e_dis)
     b = 0.0 if math.isinf(float(e_dis)) else 1.0 / float(e_dis)

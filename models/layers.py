@@ -81,6 +81,8 @@ class _RCSpikeBase(nn.Module):
             beta = None if beta is None else _Rescaled(beta, 1.0 / sc, 1.0)
             kick = None if kick is None else _ScaledKick(kick, sc)
         self.beta_fn, self.kick_fn = beta, kick
+        lv = model.kick_level
+        self.level_fns = None if lv is None or kick is None else tuple(Fn.SpikeLineKick(**t) for t in lv.tables())
 
     e_plus = property(lambda self: self._neuron.e_plus)
     e_minus = property(lambda self: self._neuron.e_minus)
@@ -106,7 +108,7 @@ class _RCSpikeBase(nn.Module):
         n = self._neuron
         if self.potential_map is not None:
             v = self.potential_map(v)
-        t = Fn.fire_time(v, n.e_dis, n.ramp_rate, n.threshold, n.t_min)
+        t = Fn.fire_time(v, n.e_dis, n.ramp_rate, n.threshold, n.t_min, n.early)
         if self.sigma > 0 and (self.training or self.eval_noise):
             t = (t + self.sigma * torch.randn_like(t)).clamp(0.0, 1.0)
         return t
@@ -175,16 +177,26 @@ class RCSpikeLinear(_RCSpikeBase):
         return Fn.rcspike_dstd(t, w, self.e_plus, self.e_minus, self.steps, self._offset_value(t), self.leak,
                                beta=self.beta_fn)
 
-    def kick(self, t_in: Tensor) -> Tensor:
-        """(batch, n_out) potential the arrived inputs' spike lines add at the firing start (0 without kicks)."""
+    def kick(self, t_in: Tensor, v: Tensor | None = None) -> Tensor:
+        """(batch, n_out) potential the arrived inputs' spike lines add at the firing start (0 without kicks); with
+        the end-of-accumulation potential ``v`` and a record with a ``kick_level`` law, each kick scaled by
+        1 + slope(w) (v - level(w)): an NMOS kick is smaller on a membrane nearer the threshold (LayerModel)."""
         if self.kick_fn is None:
             return torch.zeros(t_in.shape[0], self.n_out, dtype=self.weight.dtype, device=self.weight.device)
-        return self.kick_fn.arrived(*self._inputs(t_in))
+        t, w = self._inputs(t_in)
+        if self.level_fns is None or v is None:
+            return self.kick_fn.arrived(t, w)
+        slope, level = (f(w) for f in self.level_fns)
+        per = self.kick_fn(w)
+        arrived = (t < 1.0).to(w.dtype)
+        # sum_j kick_j (1 + slope_j (v - level_j)), the sums over the arrived inputs as matrix products
+        return (arrived @ per.transpose(0, 1) + v * (arrived @ (per * slope).transpose(0, 1))
+                - arrived @ (per * slope * level).transpose(0, 1))
 
     def forward(self, t_in: Tensor) -> Tensor:
         v = self.membrane(t_in)
         if self.kick_fn is not None:
-            v = v + self.kick(t_in)
+            v = v + self.kick(t_in, v)
         return self._fire(v)
 
     @torch.no_grad()
@@ -195,7 +207,7 @@ class RCSpikeLinear(_RCSpikeBase):
         tau = torch.linspace(0.0, 1.0, n_points, dtype=t_in.dtype)
         t, w = self._synapses(t_in)
         v_acc = Fn.rcspike_trajectory(t, w, self.e_plus, self.e_minus, tau.tolist(), self.leak, beta=self.beta_fn)
-        v1 = v_acc[..., -1] + self.kick(t_in)
+        v1 = v_acc[..., -1] + self.kick(t_in, v_acc[..., -1])
         n = self._neuron
         v_fire = Fn.fire_ramp(v1.unsqueeze(-1), tau, n.e_dis, n.ramp_rate)
         return torch.cat((tau, 1.0 + tau)), torch.cat((v_acc, v_fire), -1)
