@@ -18,7 +18,7 @@ from imcpnn.verify.spike_errors import fmt_ns
 
 
 # The grid's netlists write the devices flat unless --device-form says otherwise: the same circuit (spike times
-# within the integration noise at every corner checked, the same per-device mismatch spread) for 1.5x less CPU
+# within the integration noise at every corner checked, the same per-device mismatch spread) for 1.5-1.9x less CPU
 # per transient (docs/verification.md "The full grid: what it costs").
 GRID_DEFAULTS = {"device_form": "flat"}
 
