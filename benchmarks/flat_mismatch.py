@@ -4,9 +4,9 @@ same spread in the flat form (imcpnn.pdk.flat) as through the sky130 wrapper sub
 One netlist per (form, seed): N identical FETs of one of the design's geometries, each with its own drain source,
 in the corner's `_mm` section with `.options seed=S` (as `imc-verify grid --mc` writes it), DC-swept in gate voltage
 through the project's engine. Prints per form and gate voltage the relative spread (std / mean of the drain current
-over all N x seeds instances) with a 95 % interval (bootstrap over instances), the ratio flat / subckt with its interval,
-whether a seed run twice draws the same currents, and how far a seed's draws in one form are from the same seed's in
-the other (the correlation over the instances).
+over all N x seeds instances) with a 95 % interval (bootstrap over instances), the ratio flat / subckt with its
+interval, whether a seed run twice draws the same currents, and how far a seed's draws in one form are from the same
+seed's in the other (the correlation over the instances).
 
     .venv/bin/python benchmarks/flat_mismatch.py [--fet syn_n_mem] [--n 100] [--seeds 1-5] [--corner tt] \
         [--vg 0.45,0.9] [--vd 0.9] [--json F]

@@ -95,7 +95,8 @@ def main() -> None:
         layers = [fired_difference(a, b, t_ns) for a, b in zip(times, ref["times"])]
         rows.append({"max_step": step, "device_form": form, "reltol": reltol, "wall_s": wall, "cpu_s": cpu,
                      "speed_wall": ref["wall"] / wall, "speed_cpu": ref["cpu"] / cpu, "layers": layers})
-        print(f"max step {step:g} s, {form}, reltol {reltol:g}: wall {wall:.1f} s, CPU {cpu:.1f} s, speed x{ref['wall'] / wall:.2f} "
+        print(f"max step {step:g} s, {form}, reltol {reltol:g}: wall {wall:.1f} s, CPU {cpu:.1f} s, "
+              f"speed x{ref['wall'] / wall:.2f} "
               f"wall / x{ref['cpu'] / cpu:.2f} CPU; spike times against the first setting, per layer: "
               + "; ".join(f"RMS {e['rms_ns']:.3f} / max {e['max_ns']:.3f} ns, spikes {e['spikes'][0]} vs "
                           f"{e['spikes'][1]}" for e in layers), flush=True)
