@@ -60,8 +60,12 @@ def check_grid_out(out: Path, settings: dict) -> None:
     new = json.loads(json.dumps(settings))  # as it would read back (tuples become lists)
     if old != new:
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        hint = ""
+        if "design_sha256" in diff:  # the device form is part of the simulated design
+            hint = (" (a grid made in the wrapper device form, the default before 2026-11-30, resumes with "
+                    "--device-form subckt)")
         raise ConfigError(f"{out} holds a grid made with other settings ({', '.join(diff)}); its results would not "
-                          f"compare: pick another --out")
+                          f"compare: pick another --out{hint}")
 
 
 def programmed_scales(net: Network, cell: CellParams, design: CellDesign, out: Path, at: Condition,

@@ -10,6 +10,7 @@ from imcpnn.netlists import column_tb, discharger_tb, network_netlist, sensing_t
 from imcpnn.pdk import lib_line as pdk_lib_line
 from imcpnn.spice.analyses import Op
 from imcpnn.spice.jobs import SimJob, execute
+from imcpnn.spice.pool import run_jobs
 from imcpnn.verify.readout import layer_spike_times
 
 from netlists_helpers import random_biases, run_ngspice
@@ -75,17 +76,25 @@ def test_network_spike_times_equal(design, lib_line):
     assert diff_ns.max() <= 0.01, f"spike times differ by up to {diff_ns.max():.4f} ns"
 
 
-def _mismatch_spread(design, lib_line: str, form: str, n: int = 60) -> np.ndarray:
-    """Drain currents of n identical synapse NMOS branches in the tt_mm (mismatch) section."""
+def _mismatch_job(design, lib_line: str, form: str, n: int = 60, seed: int | None = None) -> SimJob:
+    """n identical synapse NMOS branches in a mismatch section, each with its own membrane source; `seed` as
+    `imc-verify grid --mc` writes it (`.options seed`)."""
     d = design.derive(device_form=form)
     tb = synapse_branch_tb(d, lib_line, "n")
     head, tail = tb.text.split("XSYN ", 1)
-    lines = [head.rstrip("\n")]
+    lines = [head.rstrip("\n")] + ([f".options seed={seed}"] if seed is not None else [])
     for k in range(n):  # n copies of the synapse, each with its own membrane source
         lines += [f"Vmem{k} mem{k} 0 DC {d.v0}", f"XSYN{k} mem{k} spk spkb vgn vgp vdd imc_synapse"]
-    text = "\n".join(lines) + "\n.end\n"
-    plot = execute(SimJob(text, (Op(),))).unwrap()[0]
+    return SimJob("\n".join(lines) + "\n.end\n", (Op(),), label=f"{form} seed {seed}")
+
+
+def _branch_currents(plot, n: int = 60) -> np.ndarray:
     return np.array([-plot[f"vmem{k}#branch"][0] for k in range(n)])
+
+
+def _mismatch_spread(design, lib_line: str, form: str, n: int = 60) -> np.ndarray:
+    """Drain currents of n identical synapse NMOS branches in the tt_mm (mismatch) section."""
+    return _branch_currents(execute(_mismatch_job(design, lib_line, form, n)).unwrap()[0], n)
 
 
 def test_mismatch_kept_per_device(design, lib_line):
@@ -99,6 +108,18 @@ def test_mismatch_kept_per_device(design, lib_line):
         spread[form] = i.std() / i.mean()
     assert spread["subckt"] > 0.01
     assert 0.6 < spread["flat"] / spread["subckt"] < 1.6, spread
+
+
+def test_flat_mismatch_is_seeded_and_reproducible(design):
+    """A Monte-Carlo instance in the flat form is one circuit wherever it runs: the same seed in two worker
+    processes draws the same currents exactly, another seed others. (A seed does not draw the same values as in the
+    wrapper form: other random calls in another order; the spread is the same, benchmarks/flat_mismatch.py.)"""
+    lib = pdk_lib_line("tt_mm")
+    jobs = [_mismatch_job(design, lib, "flat", seed=s) for s in (5, 5, 6)]
+    a, b, c = (_branch_currents(r.unwrap()[0]) for r in run_jobs(jobs, workers=2, cache=None, progress=False))
+    assert len(np.unique(np.round(a, 15))) == len(a)  # every branch its own draw
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() / a.mean() > 0.01
 
 
 def test_mc_section_refused(design, lib_line):

@@ -27,9 +27,10 @@ def _setup():
     return cell, load_design(cell.design)
 
 
-def _chunk_ops(seed: int | None, section: str = "tt_mm") -> list[dict[str, float]]:
+def _chunk_ops(seed: int | None, section: str = "tt_mm", form: str = "subckt") -> list[dict[str, float]]:
     """The DC operating point (every node voltage, every source current) of each chunk's netlist of one circuit."""
     cell, design = _setup()
+    design = design.derive(device_form=form)
     bundles, _, _ = build_bundles(WEIGHTS, INPUTS, cell, design, lib_line(section), Scales(), clip=True, chunks=2,
                                   seed=seed)
     results = run_jobs([SimJob(b.text, ("op",), None, f"op chunk{k}") for k, b in enumerate(bundles)], workers=2,
@@ -54,6 +55,14 @@ def test_every_chunk_of_an_instance_draws_the_same_devices():
     assert _max_rel_diff(*same) < 1e-6
     assert _max_rel_diff(same[0], other[0]) > 1e-3
     assert _max_rel_diff(*unseeded) > 1e-3
+
+
+@pytest.mark.spice
+def test_flat_form_chunks_of_an_instance_draw_the_same_devices():
+    """The same in the flat device form (the grid's default): the draws are on the device lines there too."""
+    same = _chunk_ops(seed=3, form="flat")
+    assert _max_rel_diff(*same) < 1e-6
+    assert _max_rel_diff(same[0], _chunk_ops(seed=4, form="flat")[0]) > 1e-3
 
 
 @pytest.mark.spice
