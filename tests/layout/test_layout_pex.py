@@ -83,6 +83,7 @@ def test_rc_extraction_adds_wire_resistance(synapse_pex, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # minutes of SPICE: CI runs it in make test-heavy
 def test_layer_extraction_ports_match_and_per_cell_agrees(tmp_path):
     from imcpnn.layout.flow import layer_from_cells, post_layout
 

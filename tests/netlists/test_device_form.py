@@ -51,6 +51,7 @@ def test_dc_currents_equal(design, lib_line, name):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # minutes of SPICE: CI runs it in make test-heavy
 def test_network_spike_times_equal(design, lib_line):
     """A 5-5-5 network streaming 3 samples: the same spikes, within 0.01 ns, in both device forms.
 

@@ -82,6 +82,7 @@ def _spike_times_ns(design, lib_line, biases, x) -> np.ndarray:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # minutes of SPICE: CI runs it in make test-heavy
 def test_transient_options_are_converged(design, lib_line):
     """The design's transient options give the spike times of a much tighter simulation (gear, reltol 1e-6, chgtol
     1e-17) to 0.3 ns RMS (0.6 ns at most): small against the 2 ns the model is asked to match (issue 7; ~2 % in
