@@ -151,6 +151,17 @@ def _firing_delays(st: _Stage, trims: dict[Condition, Trim], measured: dict[Cond
             for c, t in trims.items()}
 
 
+def trim_conditions(design: CellDesign, conditions: list[Condition], *, fan_in: int = DEFAULT_FAN_IN,
+                    workers: int | None = None, cache=None, progress: bool = True,
+                    timeout: float = 600.0) -> dict[Condition, Trim]:
+    """The trim stage alone (its DC probes, no firing transients): every condition's trimmed biases."""
+    conditions = list(dict.fromkeys((check_corner(c), float(t)) for c, t in conditions))
+    run = _Runner(workers, cache, progress, timeout)
+    st = _Stage(design, fan_in, None)
+    measured, ref = _measure(st, conditions, run)
+    return _trims(st, conditions, measured, ref, run)
+
+
 def extract_conditions(design: CellDesign, conditions: list[Condition], *, fan_in: int = DEFAULT_FAN_IN,
                        trim: bool = True, workers: int | None = None, cache=None, progress: bool = True,
                        timeout: float = 600.0, post_layout: ExtractedCells | None = None
