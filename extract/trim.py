@@ -11,17 +11,21 @@ the condition solves for the biases that restore what the design's biases give a
   instead would let V_switch follow the threshold voltages (about 0.35 to 0.52 V over the corners).
 * v_b_dis holds **alpha_dis_dc = i_dis(V0) / i_unit**: the discharger's ramp in model units, so an idle neuron still
   reaches V_switch just after the phase ends and the firing law keeps its shape.
+* A **floor on the sensing stage's drive** (``DRIVE_FLOOR`` of the design's at the nominal condition): where the bias
+  that holds V_switch leaves the stage's bias PMOS barely on (slow PMOS and cold: 2 % of the nominal drive at ss and
+  fs, -40 C, t_min 0.2 T, every spike 0.3 T late), v_b_sense gives the floor instead and V_switch is what the stage
+  has there; v_th, i_unit and the v_b_dis trim follow, and the condition's cell carries its own units. Elsewhere the
+  floor does not bind and the trim is the V_switch-holding one, job for job.
 
 The trim needs no reference circuit of its own (a bias generator would have to be designed and characterised over
 the same conditions first). The same stage measures, at the condition, what the extraction's stimuli are scaled by
 (``Stimuli``): C_m at the design fan-in, V_switch, and the dense gate sweeps whose inverses give the kick tests'
 gate biases for fixed weights.
 
-A second stage runs the plan's own firing transients with the trimmed biases (the plan then finds them cached):
-holding V_switch can leave the sensing stage's bias transistor barely on (ss and fs at -40 C: every spike ~0.3 T
-later than at the nominal condition), and the neuron-driven kick layer's driver would then fire after its phase.
-Its input arrivals move earlier by as much as makes up that delay (``driver_arrivals``; none at the nominal
-condition).
+A second stage runs the plan's own firing transients with the trimmed biases (the plan then finds them cached): where
+the condition's law fires later than the nominal one (a slower comparator), the neuron-driven kick layer's driver
+could fire after its phase, so its input arrivals move earlier by as much as makes up that delay (``FiringDelay``;
+none at the nominal condition).
 """
 
 from __future__ import annotations
