@@ -207,9 +207,12 @@ class DriveFloor:
     held_drive: float        # its drive, a fraction of the nominal condition's
     drive: float             # the floor's bias's drive, the same fraction (DRIVE_FLOOR up to the bias step)
 
+    def what(self) -> str:
+        return (f"holding V_switch {self.held_v_switch:.4f} V at v_b_sense {self.held_v_b_sense:.4f} V gives "
+                f"{self.held_drive:.3f} of the nominal drive, floored to {self.drive:.3f}")
+
     def line(self) -> str:
-        return (f"[drive floor: holding V_switch {self.held_v_switch:.4f} V at v_b_sense {self.held_v_b_sense:.4f} V "
-                f"gives {self.held_drive:.3f} of the nominal drive, floored to {self.drive:.3f}]")
+        return f"[drive floor: {self.what()}]"
 
 
 def drive_at(plot: Plot, vbs: float) -> float:
