@@ -209,7 +209,9 @@ def trim_md(cell: CellParams, trim) -> list[str]:
             f"| v_b_sense | {trim.design_v_b_sense:.4f} | {trim.v_b_sense:.4f} | V_switch | {trim.v_switch:.4f} V | "
             f"{cell.v_switch:.4f} V |",
             f"| v_b_dis | {trim.design_v_b_dis:.4f} | {trim.v_b_dis:.4f} | alpha_dis_dc | {trim.alpha_dis:.4f} | "
-            f"{cell.alpha_dis_dc:.4f} |"]
+            f"{cell.alpha_dis_dc:.4f} |"] + ([] if trim.floor is None else [
+            "", f"The sensing stage's drive floor binds: {trim.floor.what()}; the target V_switch is the "
+            "stage's own at the floor's bias."])
 
 
 def comparison_md(cells: dict[str, CellParams]) -> str:

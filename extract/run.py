@@ -11,10 +11,11 @@ from imcpnn.cell import CellParams
 from imcpnn.extract.characterise import Raw, assemble
 from imcpnn.extract.fit import ExtractionError
 from imcpnn.extract.firing import firing_points
-from imcpnn.extract.plan import DEFAULT_FAN_IN, JobSet, Plan, firing_job, plan
+from imcpnn.extract.plan import DEFAULT_FAN_IN, JobSet, Plan, firing_job, plan, sense_job
 from imcpnn.extract.postlayout import ExtractedCells, PostLayoutPlan, plan_hook
-from imcpnn.extract.trim import (NOMINAL, Measured, Trim, condition_points, firing_delay, i_unit_of,
-                                 measure_probe, probe, sense_trim_job, solve_trim, targets)
+from imcpnn.extract.trim import (DRIVE_FLOOR, NOMINAL, Measured, Trim, condition_points, drive_at, drive_job,
+                                 firing_delay, floor_bias, floored, i_unit_of, measure_probe, probe, sense_trim_job,
+                                 solve_trim, switch_point, targets)
 from imcpnn.netlists import CellDesign
 from imcpnn.pdk import check_corner, find_pdk, lib_line, library_hash
 from imcpnn.spice.engine import shared_version_cached
@@ -101,10 +102,33 @@ def _trims(st: _Stage, conditions: list[Condition], measured: dict[Condition, Me
     res = run(list(jobs.values()), "trimming") if jobs else {}
     out = {c: solve_trim(st.design, measured[c], res[jobs[c]].plots[0], v_switch, alpha, condition_name(c))
            for c in todo}
+    if todo:
+        out.update(_drive_floors(st, out, measured, run))
     if NOMINAL in conditions and NOMINAL not in out:
         d = st.design
         out[NOMINAL] = Trim(v_switch, alpha, d.v_b_dis, d.v_b_sense, d.v_b_dis, d.v_b_sense)
     return out
+
+
+def _drive_floors(st: _Stage, held: dict[Condition, Trim], measured: dict[Condition, Measured],
+                  run: _Runner) -> dict[Condition, Trim]:
+    """The trims whose held V_switch would starve the sensing stage (its drive below DRIVE_FLOOR of the design's
+    at the nominal condition, schematic), re-derived at the floor's bias: V_switch is then what the stage has there,
+    measured by the plan's own transfer job (the plan finds it cached)."""
+    d = st.design
+    ref = drive_job(d, lib_line(NOMINAL[0]), NOMINAL[1])
+    drives = {c: drive_job(d, lib_line(c[0]), c[1], st.hook(c)) for c in held}
+    res = run(list(dict.fromkeys([ref, *drives.values()])), "measuring the sensing stage's drive")
+    nominal = drive_at(res[ref].plots[0], d.v_b_sense)
+    starved = {c: floor_bias(res[j].plots[0], DRIVE_FLOOR * nominal, condition_name(c)) for c, j in drives.items()
+               if drive_at(res[j].plots[0], held[c].v_b_sense) < DRIVE_FLOOR * nominal}
+    if not starved:
+        return {}
+    senses = {c: sense_job(d.derive(v_b_sense=vbs), lib_line(c[0]), JobSet(c[1], st.hook(c)))
+              for c, vbs in starved.items()}
+    res.update(run(list(senses.values()), "switching point at the drive floor"))
+    return {c: floored(d, measured[c], held[c], vbs, switch_point(d, res[senses[c]].plots[0]),
+                       (res[drives[c]].plots[0], nominal), condition_name(c)) for c, vbs in starved.items()}
 
 
 def _firing_delays(st: _Stage, trims: dict[Condition, Trim], measured: dict[Condition, Measured], ref: Measured,
@@ -112,18 +136,30 @@ def _firing_delays(st: _Stage, trims: dict[Condition, Trim], measured: dict[Cond
     """Every trim with its firing law's delay against the reference's (the schematic cell at the nominal condition,
     the design's biases), from the plan's own firing transients run first at the trimmed biases (the plan then
     finds them cached)."""
-    design, v_switch = st.design, next(iter(trims.values())).v_switch
+    design = st.design
     ref_job = firing_job(design, lib_line(NOMINAL[0]), st.fan_in, i_unit_of(design, ref, ref.v_switch),
                          JobSet(NOMINAL[1]))
-    jobs = {c: firing_job(t.apply(design), lib_line(c[0]), st.fan_in, i_unit_of(design, measured[c], v_switch),
+    jobs = {c: firing_job(t.apply(design), lib_line(c[0]), st.fan_in, i_unit_of(design, measured[c], t.v_switch),
                           JobSet(c[1], st.hook(c))) for c, t in trims.items()}
     res = run(list(dict.fromkeys([ref_job, *jobs.values()])), "measuring the firing law")
 
-    def fired(job):
+    def fired(job, v_switch):  # each law in its own units (a floored condition's V_switch is its own)
         return firing_points(res[job].plots, v0=design.v0, v_th=design.v0 - v_switch, vdd=design.vdd,
                              t_circ=design.t_circ, t_edge=design.t_edge)
 
-    return {c: replace(t, late=firing_delay(fired(jobs[c]), fired(ref_job))) for c, t in trims.items()}
+    return {c: replace(t, late=firing_delay(fired(jobs[c], t.v_switch), fired(ref_job, ref.v_switch)))
+            for c, t in trims.items()}
+
+
+def trim_conditions(design: CellDesign, conditions: list[Condition], *, fan_in: int = DEFAULT_FAN_IN,
+                    workers: int | None = None, cache=None, progress: bool = True,
+                    timeout: float = 600.0) -> dict[Condition, Trim]:
+    """The trim stage alone (its DC probes, no firing transients): every condition's trimmed biases."""
+    conditions = list(dict.fromkeys((check_corner(c), float(t)) for c, t in conditions))
+    run = _Runner(workers, cache, progress, timeout)
+    st = _Stage(design, fan_in, None)
+    measured, ref = _measure(st, conditions, run)
+    return _trims(st, conditions, measured, ref, run)
 
 
 def extract_conditions(design: CellDesign, conditions: list[Condition], *, fan_in: int = DEFAULT_FAN_IN,

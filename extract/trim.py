@@ -11,17 +11,21 @@ the condition solves for the biases that restore what the design's biases give a
   instead would let V_switch follow the threshold voltages (about 0.35 to 0.52 V over the corners).
 * v_b_dis holds **alpha_dis_dc = i_dis(V0) / i_unit**: the discharger's ramp in model units, so an idle neuron still
   reaches V_switch just after the phase ends and the firing law keeps its shape.
+* A **floor on the sensing stage's drive** (``DRIVE_FLOOR`` of the design's at the nominal condition): where the bias
+  that holds V_switch leaves the stage's bias PMOS barely on (slow PMOS and cold: 2 % of the nominal drive at ss and
+  fs, -40 C, t_min 0.2 T, every spike 0.3 T late), v_b_sense gives the floor instead and V_switch is what the stage
+  has there; v_th, i_unit and the v_b_dis trim follow, and the condition's cell carries its own units. Elsewhere the
+  floor does not bind and the trim is the V_switch-holding one, job for job.
 
 The trim needs no reference circuit of its own (a bias generator would have to be designed and characterised over
 the same conditions first). The same stage measures, at the condition, what the extraction's stimuli are scaled by
 (``Stimuli``): C_m at the design fan-in, V_switch, and the dense gate sweeps whose inverses give the kick tests'
 gate biases for fixed weights.
 
-A second stage runs the plan's own firing transients with the trimmed biases (the plan then finds them cached):
-holding V_switch can leave the sensing stage's bias transistor barely on (ss and fs at -40 C: every spike ~0.3 T
-later than at the nominal condition), and the neuron-driven kick layer's driver would then fire after its phase.
-Its input arrivals move earlier by as much as makes up that delay (``driver_arrivals``; none at the nominal
-condition).
+A second stage runs the plan's own firing transients with the trimmed biases (the plan then finds them cached): where
+the condition's law fires later than the nominal one (a slower comparator), the neuron-driven kick layer's driver
+could fire after its phase, so its input arrivals move earlier by as much as makes up that delay (``FiringDelay``;
+none at the nominal condition).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from imcpnn.extract.firing import ramp_fired
 from imcpnn.extract.kicks import BACKGROUND_WEIGHT, DRIVER_ARRIVALS, GATE_STEP, KickGates
 from imcpnn.extract.plan import Column, JobSet, Stimuli, c_eff_tran, column_job, sense_job, table_job
 from imcpnn.extract.postlayout import PostLayoutPlan
-from imcpnn.netlists import CellDesign, discharger_tb, sensing_tb
+from imcpnn.netlists import CellDesign, discharger_tb, sense_drive_tb, sensing_tb
 from imcpnn.spice.analyses import Current, Dc, SetParam, Voltage
 from imcpnn.spice.jobs import SimJob
 from imcpnn.spice.session import Plot
@@ -49,6 +53,11 @@ SENSE_SWEEP = (0.40, 1.75, 1e-3)
 BIAS_STEP = 1e-4
 #: the driver's arrivals move in steps of this (model units), so the nominal condition's stay exactly as they are
 ARRIVAL_STEP = 0.01
+#: the floor on the sensing stage's drive (``drive_job``) as a fraction of the design's at the nominal condition: an
+#: overdriven comparator's latency goes as 1/drive (t_min x drive within a factor 2.3 over the 15 conditions), so the
+#: floor keeps the stage at least about half as fast as at the nominal condition. Holding V_switch gives 0.82..8 of it where the stage is not
+#: starved and 0.02..0.25 where it is (ss and fs at -40 and 27 C, tt at -40 C): the floor binds only there.
+DRIVE_FLOOR = 0.5
 #: a condition's firing point pairs with the nominal law within this much (model units) of the nominal points
 V_PAIR = 0.02
 
@@ -88,6 +97,7 @@ class Trim:
     design_v_b_dis: float
     design_v_b_sense: float
     late: "FiringDelay | None" = None        # the firing law's delay against the nominal condition
+    floor: "DriveFloor | None" = None         # where holding V_switch would starve the sensing stage
 
     def apply(self, design: CellDesign) -> CellDesign:
         return design.derive(v_b_dis=self.v_b_dis, v_b_sense=self.v_b_sense)
@@ -95,6 +105,7 @@ class Trim:
     def line(self) -> str:
         return (f"trim: v_b_dis {self.design_v_b_dis:.4f} -> {self.v_b_dis:.4f} V (alpha_dis_dc {self.alpha_dis:.4f}),"
                 f" v_b_sense {self.design_v_b_sense:.4f} -> {self.v_b_sense:.4f} V (V_switch {self.v_switch:.4f} V)"
+                + ("" if self.floor is None else f" {self.floor.line()}")
                 + ("" if self.late is None else
                    f"; spikes {self.late.delay:+.3f} T against the nominal condition: driver arrivals "
                    f"{', '.join(f'{a:g}' for a in self.late.arrivals())}, background {self.late.driver_weight():g} "
@@ -125,8 +136,7 @@ def sense_trim_job(design: CellDesign, lib_line: str, temp: float, v_switch: flo
 
 
 def measure_probe(design: CellDesign, p: Probe, plots: dict[SimJob, list[Plot]]) -> Measured:
-    pl = plots[p.sense][0]
-    v_switch = crossing(pl.sweep, pl.voltage("sense"), design.vdd / 2, "sensing stage output v(sense)")
+    v_switch = switch_point(design, plots[p.sense][0])
     pl = plots[p.column.job][0]
     c_m = column_capacitance(pl.time, pl.voltage("mem"), p.column.i_inj, design.t_circ, c_eff_tran(design)[0],
                              (v_switch, design.v0), f"trim column transient N_in={p.column.n_in}")
@@ -160,13 +170,76 @@ def solve_trim(design: CellDesign, m: Measured, sense_plot: Plot, v_switch: floa
     bias PMOS passes less and V_switch falls), v_b_dis where the discharger carries alpha_dis i_unit at V0."""
     vbs = crossing(sense_plot.sweep, sense_plot.voltage("sense"), design.vdd / 2,
                    f"trim at {where}: the sensing stage at V_switch {v_switch:.4f} V over its bias")
+    return Trim(v_switch, alpha_dis, dis_bias(design, m, v_switch, alpha_dis, where), _rounded(vbs),
+                design.v_b_dis, design.v_b_sense)
+
+
+def dis_bias(design: CellDesign, m: Measured, v_switch: float, alpha_dis: float, where: str) -> float:
+    """v_b_dis where the discharger carries alpha_dis i_unit at V0, i_unit that of a cell switching at v_switch."""
     i_dis = alpha_dis * i_unit_of(design, m, v_switch)
     vb, i = m.dis
     if not i.min() < i_dis < i.max():
         raise ExtractionError(f"trim at {where}: the discharger's {i_dis * 1e9:.1f} nA lies outside its sweep "
                               f"({i.min() * 1e9:.3g} to {i.max() * 1e9:.3g} nA over {DIS_SWEEP[0]}..{DIS_SWEEP[1]} V)")
-    vbd = crossing(vb, np.log(np.clip(i, 1e-18, None)), float(np.log(i_dis)), f"trim at {where}: discharger")
-    return Trim(v_switch, alpha_dis, _rounded(vbd), _rounded(vbs), design.v_b_dis, design.v_b_sense)
+    return _rounded(crossing(vb, np.log(np.clip(i, 1e-18, None)), float(np.log(i_dis)), f"trim at {where}: discharger"))
+
+
+def switch_point(design: CellDesign, sense_plot: Plot) -> float:
+    """V_switch from the sensing stage's transfer (``sense_job``): where v(sense) crosses vdd/2."""
+    return crossing(sense_plot.sweep, sense_plot.voltage("sense"), design.vdd / 2, "sensing stage output v(sense)")
+
+
+def drive_job(design: CellDesign, lib_line: str, temp: float, post_layout: PostLayoutPlan | None = None) -> SimJob:
+    """The sensing stage's drive over its bias: the current an overdriven input pushes into the set NAND's input
+    at vdd/2 (``sense_drive_tb``)."""
+    sweep = Dc("vbs", *SENSE_SWEEP)
+    return JobSet(temp, post_layout)("trim:drive", "trim_drive", sense_drive_tb(design, lib_line).text, [sweep],
+                                     (sweep.scale, Current("vout")))
+
+
+@dataclass(frozen=True)
+class DriveFloor:
+    """The sensing stage's drive where holding V_switch would starve it: the bias that gives the floor instead,
+    and the V_switch the cell then has (its v_th and i_unit follow; v_b_dis holds alpha_dis_dc against them)."""
+
+    held_v_b_sense: float    # what holding V_switch would have needed (V)
+    held_v_switch: float     # the V_switch it would have held (V)
+    held_drive: float        # its drive, a fraction of the nominal condition's
+    drive: float             # the floor's bias's drive, the same fraction (DRIVE_FLOOR up to the bias step)
+
+    def what(self) -> str:
+        return (f"holding V_switch {self.held_v_switch:.4f} V at v_b_sense {self.held_v_b_sense:.4f} V gives "
+                f"{self.held_drive:.3f} of the nominal drive, floored to {self.drive:.3f}")
+
+    def line(self) -> str:
+        return f"[drive floor: {self.what()}]"
+
+
+def drive_at(plot: Plot, vbs: float) -> float:
+    """The drive (A) at one sensing bias, interpolated in log I."""
+    return log_current_at(plot.sweep, plot.current("vout"), vbs)
+
+
+def floor_bias(plot: Plot, floor: float, where: str) -> float:
+    """The sensing bias whose drive is ``floor`` (A): the drive falls as the bias rises (the PMOS turns off)."""
+    vbs, i = plot.sweep, plot.current("vout")
+    if not i.min() < floor < i.max():
+        raise ExtractionError(f"trim at {where}: the sensing stage's drive floor {floor * 1e9:.1f} nA lies outside "
+                              f"its sweep ({i.min() * 1e9:.3g} to {i.max() * 1e9:.3g} nA)")
+    return _rounded(crossing(vbs, np.log(np.clip(i, 1e-18, None)), float(np.log(floor)),
+                             f"trim at {where}: sensing stage drive"))
+
+
+def floored(design: CellDesign, m: Measured, held: Trim, vbs: float, v_switch: float, drives: tuple[Plot, float],
+            where: str) -> Trim:
+    """The trim of a condition whose sensing stage the held V_switch would starve: v_b_sense ``vbs`` (the floor's,
+    ``floor_bias``), the ``v_switch`` the stage has there, and v_b_dis holding alpha_dis_dc in its units;
+    ``drives``: the condition's drive sweep and the nominal drive (A)."""
+    plot, nominal = drives
+    floor = DriveFloor(held.v_b_sense, held.v_switch, drive_at(plot, held.v_b_sense) / nominal,
+                       drive_at(plot, vbs) / nominal)
+    return Trim(v_switch, held.alpha_dis, dis_bias(design, m, v_switch, held.alpha_dis, where), vbs,
+                design.v_b_dis, design.v_b_sense, floor=floor)
 
 
 def gate_for(table: tuple[np.ndarray, np.ndarray], current: float) -> float:

@@ -7,10 +7,10 @@ See docs/circuit.md for the circuit, its sizes, biases and measured figures.
 from .cells import layer_subckt, subcircuits
 from .design import CellDesign, Fet, Mim, default_design, load_design
 from .network import NetlistBundle, network_netlist
-from .testbenches import Testbench, column_tb, discharger_tb, sensing_tb, synapse_branch_tb
+from .testbenches import Testbench, column_tb, discharger_tb, sense_drive_tb, sensing_tb, synapse_branch_tb
 
 __all__ = [
     "CellDesign", "Fet", "Mim", "default_design", "load_design", "subcircuits", "layer_subckt",
-    "NetlistBundle", "network_netlist", "Testbench", "synapse_branch_tb", "discharger_tb", "sensing_tb",
+    "NetlistBundle", "network_netlist", "Testbench", "synapse_branch_tb", "discharger_tb", "sensing_tb", "sense_drive_tb",
     "column_tb",
 ]

@@ -91,6 +91,18 @@ def sensing_tb(design: CellDesign, lib_line: str, vb: float | None = None) -> Te
                      sign=-1.0, notes="V_switch: v(sense) = vdd/2; supply current = -i(vdd)")
 
 
+def sense_drive_tb(design: CellDesign, lib_line: str, vb: float | None = None) -> Testbench:
+    """The sensing stage enabled, its input overdriven (mem = 0: the input NMOS off, the input PMOS fully on) and its
+    output held at vdd/2 by ``Vout``: ``i(vout)`` is the current that charges the set NAND's input through the bias
+    PMOS (``.param vbs``), what an overdriven comparator's latency goes with."""
+    params = {"vbs": design.v_b_sense if vb is None else vb}
+    lines = _head(design, lib_line, "sensing-stage drive testbench", params)
+    lines += ["Vmem mem 0 DC 0", "Vphb phb 0 DC 0", "Vbs vbsense 0 DC {vbs}", f"Vout sense 0 DC {_fmt(design.vdd / 2)}",
+              f"XSEN mem sense phb vbsense vdd {SENSE}", ".end"]
+    return Testbench("\n".join(lines) + "\n", Dc("vbs", 0.4, 1.75, 1e-3), "vbs", params, ["i(vout)"],
+                     notes="drive current = i(vout) (into the held output)")
+
+
 def column_tb(design: CellDesign, lib_line: str, n_in: int, *, n_cycles: int = 1, i_inj: float = 0.0,
               t_inj: float = 0.0, wire_cap: float = 0.0, bundled: bool = False) -> Testbench:
     """One neuron with ``n_in`` synapses on its membrane, all inputs off (spk = 0, spkb = vdd, vgn = 0, vgp = vdd),
