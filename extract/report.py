@@ -131,6 +131,31 @@ def firing_md(cell: CellParams, firing=None) -> list[str]:
     return lines
 
 
+def early_md(cell: CellParams) -> list[str]:
+    """The early-spike points of cell.json (a membrane at or past the threshold when the firing phase starts)."""
+    e = cell.fire_early
+    if e is None:
+        return []
+    lines = ["", "## Early spikes (membrane at or past the threshold at the firing start; extract/firing.py)", "",
+             "The model fires at the later of the firing law's time and these points, interpolated in v.", "",
+             "| v at the firing start (v_th) | spike time (t_circ) | (ns) |", "|---|---|---|"]
+    return lines + [f"| {v:.3f} | {t:.4f} | {t * cell.t_circ * 1e9:.2f} |" for v, t in zip(e.v, e.t)]
+
+
+def kick_level_md(cell: CellParams) -> list[str]:
+    """The kicks' law against the membrane level at the firing start (extract/kicks.py), per test weight."""
+    k = cell.kick_level
+    if k is None:
+        return []
+    lines = ["", "## Kicks against the membrane level (extract/kicks.py)", "",
+             "kick(w, v) = kick(w) (1 + slope (v - level)), v the membrane at the firing start.", "",
+             "| branch | w (units) | slope (per v_th) | level (v_th) |", "|---|---|---|---|"]
+    for br in ("n", "p"):
+        lines += [f"| {br} | {w:.4g} | {sl:+.3f} | {v:.3f} |"
+                  for w, sl, v in zip(getattr(k, f"{br}_w"), getattr(k, f"{br}_slope"), getattr(k, f"{br}_v"))]
+    return lines
+
+
 def plot_firing(ax, cell: CellParams, points: list[tuple[float, float]]) -> None:
     """Measured (v at the end of accumulation, spike time) against the fitted law and the paper's ideal ramp."""
     v = np.linspace(-0.1, 2.0, 200)
@@ -183,6 +208,7 @@ def summary_md(cell: CellParams, raw, plots: list[str], stats=None) -> str:
         lines += [f"| n | {w:.4g} | {x * 1e3:+.3f} |" for w, x in zip(k.n_w, k.n_kick)]
         lines += [f"| p | {w:.4g} | {x * 1e3:+.3f} |" for w, x in zip(k.p_w, k.p_kick)]
     lines += firing_md(cell, getattr(raw, "firing", None))
+    lines += early_md(cell) + kick_level_md(cell)
     lines += trim_md(cell, getattr(raw, "trim", None))
     if stats is not None:
         lines += ["", f"Simulation: {stats.jobs} jobs, {stats.cache_hits} from cache, {stats.library_loads} ngspice "

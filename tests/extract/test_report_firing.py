@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from imcpnn.cell import load_cell  # noqa: E402
-from imcpnn.extract.report import ROWS, comparison_md, firing_md, plot_firing  # noqa: E402
+from imcpnn.extract.report import ROWS, comparison_md, early_md, firing_md, kick_level_md, plot_firing  # noqa: E402
 
 CELL = Path(__file__).resolve().parents[1] / "fixtures" / "cell_paper.json"
 # as measured by `imc-extract run` (tt, 27 C, sky130-rcspike)
@@ -34,3 +34,15 @@ def test_firing_plot_draws_points_fit_and_ideal(tmp_path):
     fig.savefig(tmp_path / "f.png")
     plt.close(fig)
     assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_early_spikes_and_kick_levels_have_their_sections():
+    cell = load_cell(CELL)
+    assert early_md(cell) == [] and kick_level_md(cell) == []  # not measured: no section
+    cell = cell.model_validate({**cell.model_dump(), "fire_early": {"v": [0.98, 1.0, 2.0], "t": [0.04, 0.022, 0.004]},
+                                "kick_level": {"n_w": [0.1, 1.0], "n_slope": [-0.25, -0.27], "n_v": [0.43, 0.44],
+                                               "p_w": [0.1, 1.0], "p_slope": [0.03, -0.13], "p_v": [0.43, 0.42]}})
+    early = "\n".join(early_md(cell))
+    assert f"| 1.000 | 0.0220 | {0.022 * cell.t_circ * 1e9:.2f} |" in early
+    level = "\n".join(kick_level_md(cell))
+    assert "| n | 1 | -0.270 | 0.440 |" in level and "| p | 0.1 | +0.030 | 0.430 |" in level
