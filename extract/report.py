@@ -131,15 +131,19 @@ def firing_md(cell: CellParams, firing=None) -> list[str]:
     return lines
 
 
+def _section(title: str, intro: str, header: list[str], rows: list[str]) -> list[str]:
+    return ["", f"## {title}", "", intro, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *rows]
+
+
 def early_md(cell: CellParams) -> list[str]:
     """The early-spike points of cell.json (a membrane at or past the threshold when the firing phase starts)."""
     e = cell.fire_early
     if e is None:
         return []
-    lines = ["", "## Early spikes (membrane at or past the threshold at the firing start; extract/firing.py)", "",
-             "The model fires at the later of the firing law's time and these points, interpolated in v.", "",
-             "| v at the firing start (v_th) | spike time (t_circ) | (ns) |", "|---|---|---|"]
-    return lines + [f"| {v:.3f} | {t:.4f} | {t * cell.t_circ * 1e9:.2f} |" for v, t in zip(e.v, e.t)]
+    return _section("Early spikes (membrane at or past the threshold at the firing start; extract/firing.py)",
+                    "The model fires at the later of the firing law's time and these points, interpolated in v.",
+                    ["v at the firing start (v_th)", "spike time (t_circ)", "(ns)"],
+                    [f"| {v:.3f} | {t:.4f} | {t * cell.t_circ * 1e9:.2f} |" for v, t in zip(e.v, e.t)])
 
 
 def kick_level_md(cell: CellParams) -> list[str]:
@@ -147,13 +151,11 @@ def kick_level_md(cell: CellParams) -> list[str]:
     k = cell.kick_level
     if k is None:
         return []
-    lines = ["", "## Kicks against the membrane level (extract/kicks.py)", "",
-             "kick(w, v) = kick(w) (1 + slope (v - level)), v the membrane at the firing start.", "",
-             "| branch | w (units) | slope (per v_th) | level (v_th) |", "|---|---|---|---|"]
-    for br in ("n", "p"):
-        lines += [f"| {br} | {w:.4g} | {sl:+.3f} | {v:.3f} |"
-                  for w, sl, v in zip(getattr(k, f"{br}_w"), getattr(k, f"{br}_slope"), getattr(k, f"{br}_v"))]
-    return lines
+    rows = [f"| {br} | {w:.4g} | {sl:+.3f} | {v:.3f} |" for br in ("n", "p")
+            for w, sl, v in zip(getattr(k, f"{br}_w"), getattr(k, f"{br}_slope"), getattr(k, f"{br}_v"))]
+    return _section("Kicks against the membrane level (extract/kicks.py)",
+                    "kick(w, v) = kick(w) (1 + slope (v - level)), v the membrane at the firing start.",
+                    ["branch", "w (units)", "slope (per v_th)", "level (v_th)"], rows)
 
 
 def plot_firing(ax, cell: CellParams, points: list[tuple[float, float]]) -> None:
