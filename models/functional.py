@@ -160,6 +160,16 @@ def _beta_w(w: Tensor, e_plus: Number, e_minus: Number, beta) -> Tensor:
     return torch.where(w >= 0, w * bp, w * bm)
 
 
+def interp_clamped(x: Tensor, xs: Tensor, ys: Tensor) -> Tensor:
+    """Piecewise-linear interpolation of the table (xs increasing, ys) at x, held at the end values; differentiable
+    in x (the tables: lambda against log current, kicks against log weight, early spike times against v)."""
+    xs, ys = xs.to(x), ys.to(x)
+    xc = x.clamp(xs[0], xs[-1])
+    i = torch.searchsorted(xs, xc.detach().contiguous()).clamp(1, len(xs) - 1)
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return y0 + (y1 - y0) * (xc - x0) / (x1 - x0)
+
+
 class CurrentDependentBeta:
     """Per-synapse beta from measured CLM coefficients that depend on the synapse current (bottom-up refinement).
 
@@ -178,18 +188,10 @@ class CurrentDependentBeta:
             if len(x) < 2 or not bool(torch.all(torch.diff(x) > 0)):
                 raise ValueError(f"lambda table '{k}' needs >= 2 strictly increasing currents")
 
-    @staticmethod
-    def _interp(x: Tensor, xs: Tensor, ys: Tensor) -> Tensor:
-        xs, ys = xs.to(x), ys.to(x)
-        xc = x.clamp(xs[0], xs[-1])
-        i = torch.searchsorted(xs, xc.detach().contiguous()).clamp(1, len(xs) - 1)
-        x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
-        return y0 + (y1 - y0) * (xc - x0) / (x1 - x0)
-
     def __call__(self, w: Tensor) -> Tensor:
         logi = torch.log(w.abs().clamp_min(1e-6) * self.i_unit)
-        lam_n = self._interp(logi, *self.tables["n"])
-        lam_p = self._interp(logi, *self.tables["p"])
+        lam_n = interp_clamped(logi, *self.tables["n"])
+        lam_p = interp_clamped(logi, *self.tables["p"])
         return torch.where(w >= 0, self.v_th * lam_n, -self.v_th * lam_p)
 
 
@@ -220,8 +222,8 @@ class SpikeLineKick:
     def __call__(self, w: Tensor) -> Tensor:
         a = w.abs()
         la = torch.log(a.clamp_min(self.off))
-        kn = CurrentDependentBeta._interp(la, *self.tables["n"])
-        kp = CurrentDependentBeta._interp(la, *self.tables["p"])
+        kn = interp_clamped(la, *self.tables["n"])
+        kp = interp_clamped(la, *self.tables["p"])
         return torch.where(a < self.off, torch.zeros_like(w), torch.where(w > 0, kn, kp))
 
     def arrived(self, t_in: Tensor, w: Tensor) -> Tensor:
@@ -483,7 +485,7 @@ def fire_time(v_end: Tensor, e_dis: Number = math.inf, alpha_dis: Optional[float
     if early is not None:
         ev, et = (torch.as_tensor(c, dtype=v_end.dtype, device=v_end.device) for c in zip(*early))
         t = fire_time(v_end, e_dis, alpha_dis, threshold, t_min)
-        return torch.maximum(t, CurrentDependentBeta._interp(v_end, ev, et))
+        return torch.maximum(t, interp_clamped(v_end, ev, et))
     if alpha_dis is None and threshold == 1.0 and t_min == 0.0:
         return _paper_fire_time(v_end, e_dis)
     b = 0.0 if math.isinf(float(e_dis)) else 1.0 / float(e_dis)
