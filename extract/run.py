@@ -13,7 +13,7 @@ from imcpnn.extract.fit import ExtractionError
 from imcpnn.extract.firing import firing_points
 from imcpnn.extract.plan import DEFAULT_FAN_IN, JobSet, Plan, firing_job, plan, sense_job
 from imcpnn.extract.postlayout import ExtractedCells, PostLayoutPlan, plan_hook
-from imcpnn.extract.trim import (DRIVE_FLOOR, NOMINAL, Measured, Trim, condition_points, drive_at, drive_job,
+from imcpnn.extract.trim import (DRIVE_FLOOR, NOMINAL, Measured, Probe, Trim, condition_points, drive_at, drive_job,
                                  firing_delay, floor_bias, floored, i_unit_of, measure_probe, probe, sense_trim_job,
                                  solve_trim, switch_point, targets)
 from imcpnn.netlists import CellDesign
@@ -82,12 +82,16 @@ def _measure(st: _Stage, conditions: list[Condition], run: _Runner) -> tuple[dic
     """Every condition's DC stage on the cell being characterised, and the reference the trim restores: the design's
     biases at the nominal condition on the schematic cell. Post-layout that reference is measured on the schematic
     too (the design is what the laid-out cell should behave like); schematic it is the nominal condition's own."""
-    probes: dict = {c: probe(st.design, lib_line(c[0]), c[1], st.fan_in, st.hook(c)) for c in conditions}
-    if st.post_layout is not None or NOMINAL not in probes:
-        probes["reference"] = probe(st.design, lib_line(NOMINAL[0]), NOMINAL[1], st.fan_in)
-    res = run([j for p in probes.values() for j in p.jobs], "measuring the biases")
-    measured = {c: measure_probe(st.design, p, {j: res[j].plots for j in p.jobs}) for c, p in probes.items()}
-    return {c: measured[c] for c in conditions}, measured.get("reference", measured.get(NOMINAL))
+    probes = {c: probe(st.design, lib_line(c[0]), c[1], st.fan_in, st.hook(c)) for c in conditions}
+    own_ref = st.post_layout is not None or NOMINAL not in probes
+    ref = probe(st.design, lib_line(NOMINAL[0]), NOMINAL[1], st.fan_in) if own_ref else None
+    res = run([j for p in (*probes.values(), *([ref] if ref else [])) for j in p.jobs], "measuring the biases")
+
+    def measured(p: Probe) -> Measured:
+        return measure_probe(st.design, p, {j: res[j].plots for j in p.jobs})
+
+    by_cond = {c: measured(p) for c, p in probes.items()}
+    return by_cond, measured(ref) if ref is not None else by_cond[NOMINAL]
 
 
 def _trims(st: _Stage, conditions: list[Condition], measured: dict[Condition, Measured], ref: Measured,
