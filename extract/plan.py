@@ -15,8 +15,8 @@ import numpy as np
 
 from imcpnn.cell import KICK_FAN_OUT
 from imcpnn.extract.firing import EARLY_TARGETS, T_INJ, injection_currents
-from imcpnn.extract.kicks import (DRIVER_ARRIVALS, HIGH_LEVEL, KickGates, driven_kick_network, fan_out_fits, kick_layer_biases,
-                                  kick_parts)
+from imcpnn.extract.kicks import (DRIVER_ARRIVALS, HIGH_LEVEL, KickGates, driven_kick_network, fan_out_fits,
+                                  kick_layer_biases, kick_parts)
 from imcpnn.extract.postlayout import PostLayoutPlan
 from imcpnn.netlists import (CellDesign, column_tb, discharger_tb, network_netlist, sensing_tb,
                              synapse_branch_tb)

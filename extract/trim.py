@@ -55,8 +55,9 @@ BIAS_STEP = 1e-4
 ARRIVAL_STEP = 0.01
 #: the floor on the sensing stage's drive (``drive_job``) as a fraction of the design's at the nominal condition: an
 #: overdriven comparator's latency goes as 1/drive (t_min x drive within a factor 2.3 over the 15 conditions), so the
-#: floor keeps the stage at least about half as fast as at the nominal condition. Holding V_switch gives 0.82..8 of it where the stage is not
-#: starved and 0.02..0.25 where it is (ss and fs at -40 and 27 C, tt at -40 C): the floor binds only there.
+#: floor keeps the stage at least about half as fast as at the nominal condition. Holding V_switch gives 0.82..8 of
+#: it where the stage is not starved and 0.02..0.25 where it is (ss and fs at -40 and 27 C, tt at -40 C): the floor
+#: binds only there.
 DRIVE_FLOOR = 0.5
 #: a condition's firing point pairs with the nominal law within this much (model units) of the nominal points
 V_PAIR = 0.02

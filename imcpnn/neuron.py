@@ -456,4 +456,5 @@ def _lambda_of(cell: "CellParams") -> LambdaTable:
     return LambdaTable(i_unit=cell.i_unit, v_th=cell.v_th, **cols)
 
 
-__all__ = ["KickLaw", "KickLevelLaw", "LADDER", "LambdaTable", "LayerModel", "NeuronModel", "MODEL_SCHEMA_VERSION", "c_eff_at"]
+__all__ = ["KickLaw", "KickLevelLaw", "LADDER", "LambdaTable", "LayerModel", "NeuronModel", "MODEL_SCHEMA_VERSION",
+           "c_eff_at"]
