@@ -51,7 +51,7 @@ def main() -> None:
 @click.option("--energy", is_flag=True,
               help="Energy per inference from the test transients: each layer's synapses, neurons, reset rail, clocks "
                    "and biases on supplies of their own (same circuit; other netlists, so not the cached runs).")
-def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form,
+def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form, integration,
         corner, wire_cap, layer_netlist, post_layout, pex_mode, chunks, jobs, partition, scheduler, worker_mem_gb,
         no_cache, kicks, other_cell, temp, out, force, mc, mc_seed, energy) -> None:
     """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice.
@@ -79,7 +79,7 @@ def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode,
                                                        kicks, other_cell, out)
     mode = default_scale_mode(net.flow) if scale_mode == "auto" else scale_mode
     corner = corner or cell.provenance.corner
-    dsg = design_for(cell, design, device_form)
+    dsg = design_for(cell, design, device_form, integration)
     temp = cell.temperature if temp is None else temp
     params = dict(click.get_current_context().params)
     if post_layout:  # recorded as the files substituted, so that a recalibration (imc-verify ladder) uses them too

@@ -19,8 +19,10 @@ from imcpnn.verify.spike_errors import fmt_ns
 
 # The grid's netlists write the devices flat unless --device-form says otherwise: the same circuit (spike times
 # within the integration noise at every corner checked, the same per-device mismatch spread) for 1.5-1.9x less CPU
-# per transient (docs/verification.md "The full grid: what it costs").
-GRID_DEFAULTS = {"device_form": "flat"}
+# per transient (docs/verification.md "The full grid: what it costs"). They integrate with device bypass at half the
+# reltol: 1.2-1.35x less CPU again, and closer to a tight (reltol 1e-5) solution than the design's settings at 6 of
+# 7 conditions measured (docs/verification.md "The grid's integration settings").
+GRID_DEFAULTS = {"device_form": "flat", "integration": "bypass"}
 
 
 @click.command(context_settings={"default_map": GRID_DEFAULTS})
@@ -43,7 +45,7 @@ GRID_DEFAULTS = {"device_form": "flat"}
                    "nominal condition) or each condition's from --cells (a chip re-programmed per condition).")
 @runner_options
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: RUN_DIR/grid).")
-def grid(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form,
+def grid(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form, integration,
          corners, temps, mc, mc_at, mc_seed, cells_dir, cell_pattern, map_with, chunks, jobs, scheduler, worker_mem_gb,
          no_cache, kicks, out) -> None:
     """Verify a RUN_DIR (or --weights/--inputs) at every corner and temperature, plus Monte-Carlo instances.
@@ -63,7 +65,7 @@ def grid(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode
     temp_list = parse_temps(temps) if temps is not None else [cell.temperature]
     conds = grid_conditions(names, temp_list, mc or 0, parse_at(mc_at) if mc_at else None, mc_seed)
     out = Path(out) if out else default_out.with_name("grid")
-    report = run_conditions(net, cell, cell_file, run_sha, design_for(cell, design, device_form), conds, out,
+    report = run_conditions(net, cell, cell_file, run_sha, design_for(cell, design, device_form, integration), conds, out,
                             program_at=Condition(cell.provenance.corner, cell.temperature), scale=scale,
                             scale_mode=scale_mode, clip=clip, runner=dict(chunks=chunks, workers=jobs,
                             scheduler=scheduler, mem_limit_gb=worker_mem_gb), no_cache=no_cache, kicks=kicks,

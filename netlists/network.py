@@ -73,6 +73,8 @@ def options_lines(design: CellDesign, temp: float = 27.0, seed: int | None = Non
     the same circuit."""
     lines = [f".temp {float(temp):g}",
              f".options reltol={_fmt(design.reltol)} chgtol={_fmt(design.chgtol)} method={design.method}"]
+    if design.bypass:
+        lines.append(".options bypass=1")
     if check_seed(seed) is not None:
         lines.append(f".options seed={seed}")
     return lines

@@ -61,9 +61,10 @@ def check_grid_out(out: Path, settings: dict) -> None:
     if old != new:
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         hint = ""
-        if "design_sha256" in diff:  # the device form is part of the simulated design
+        if "design_sha256" in diff:  # the device form and the integration settings are part of the simulated design
             hint = (" (a grid made in the wrapper device form, the default before 2026-11-30, resumes with "
-                    "--device-form subckt)")
+                    "--device-form subckt; one made without device bypass, the default before 2026-12-01, with "
+                    "--integration design)")
         raise ConfigError(f"{out} holds a grid made with other settings ({', '.join(diff)}); its results would not "
                           f"compare: pick another --out{hint}")
 

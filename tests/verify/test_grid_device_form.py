@@ -1,5 +1,6 @@
-"""`imc-verify grid` writes its netlists in the flat device form unless --device-form says otherwise; a grid made in
-the other form is not resumed with it, and the refusal says how to resume it."""
+"""`imc-verify grid` writes its netlists in the flat device form and with device bypass at half the design's reltol
+unless --device-form / --integration say otherwise; a grid made in another form is not resumed with it, and the
+refusal says how to resume it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 CELL = Path(__file__).resolve().parents[1] / "fixtures" / "cell_paper.json"
 FLAT_MARK = "* flat device form:"
+BYPASS = re.compile(r"(?m)^\.options bypass=1$")
 WRAPPER_INSTANCE = re.compile(r"(?m)^X\S+ .*\bsky130_fd_pr__\w+ W=")
 
 
@@ -31,7 +33,7 @@ def _netlists(out: Path) -> dict[str, str]:
 
 
 @pytest.mark.spice
-def test_grid_is_flat_by_default_and_subckt_on_request(tmp_path):
+def test_grid_is_flat_with_bypass_by_default_and_subckt_on_request(tmp_path):
     rng = np.random.default_rng(3)
     np.savez(tmp_path / "w.npz", l0=rng.uniform(-0.8, 1.2, (2, 2)), l1=rng.uniform(-0.8, 1.2, (2, 2)))
     np.savetxt(tmp_path / "x.csv", rng.uniform(0, 0.8, (2, 2)), delimiter=",")
@@ -41,14 +43,18 @@ def test_grid_is_flat_by_default_and_subckt_on_request(tmp_path):
     nets = _netlists(tmp_path / "flat")
     assert set(nets) == {"tt_27C", "tt_mm_27C_seed1"}  # the nominal condition and one Monte-Carlo instance
     assert all(FLAT_MARK in t and not WRAPPER_INSTANCE.search(t) for t in nets.values())
+    assert all(BYPASS.search(t) and "reltol=5e-05 " in t for t in nets.values())  # the design's 1e-4, halved
     summary = json.loads((tmp_path / "flat" / "conditions" / "tt_mm_27C_seed1" / "summary.json").read_text())
     assert summary["inputs"]["options"]["device_form"] == "flat" and summary["mc_seed"] == 1
 
-    p = _grid(tmp_path, "subckt", "--device-form", "subckt", "--mc", "1")
+    p = _grid(tmp_path, "subckt", "--device-form", "subckt", "--integration", "design", "--mc", "1")
     assert p.returncode == 0, p.stderr
-    assert all(FLAT_MARK not in t and WRAPPER_INSTANCE.search(t) for t in _netlists(tmp_path / "subckt").values())
+    nets = _netlists(tmp_path / "subckt")
+    assert all(FLAT_MARK not in t and WRAPPER_INSTANCE.search(t) for t in nets.values())
+    assert all(not BYPASS.search(t) and "reltol=0.0001 " in t for t in nets.values())
 
     # the subckt grid resumed with the defaults: refused (another circuit), with the way to resume it
     p = _grid(tmp_path, "subckt")
     assert p.returncode == 2 and "design_sha256" in p.stderr and "--device-form subckt" in p.stderr
+    assert "--integration design" in p.stderr
     assert p.stderr.count("\n") == 1
