@@ -5,13 +5,14 @@ Prints per setting the wall and CPU time, their ratio to the first setting, and 
 first setting's: RMS and max over the pairs where either side fires, per layer, and the spike counts.
 
     .venv/bin/python benchmarks/grid_transient.py RUN_DIR [--cell cell.json] [--samples 25] \
-        [--max-steps 2e-8,5e-8] [--forms subckt,flat] [--reltols 1e-4] [--settings FORM:STEP:RELTOL,...] \
+        [--max-steps 2e-8,5e-8] [--forms subckt,flat] [--reltols 1e-4] [--settings FORM:STEP:RELTOL[:bypass],...] \
         [--corner tt] [--temp 27] [--seed N] [--scale 1.0] [--json F]
 
 Every max step is run in every form at every reltol (or exactly the --settings listed); the first is the reference,
 and every pair of settings is also compared at the end (so a pair at a tight reltol separates a model difference
 from the integration noise that the design's reltol leaves). `--seed N` simulates one Monte-Carlo instance
-(the corner's _mm section), as `imc-verify grid --mc` does. The CPU time is this process's (libngspice runs in it, one
+(the corner's _mm section), as `imc-verify grid --mc` does. A setting ending in `:bypass` turns on ngspice's device
+bypass, as `imc-verify --integration bypass` (the grid's default, at half the design's reltol) does. The CPU time is this process's (libngspice runs in it, one
 thread), so the ratio holds on a loaded machine where the wall time does not. The project's equivalence standard for
 two circuit settings is <= 0.05 ns RMS over fired pairs. The design accepts a max step up to 5 % of t_circ (50 ns at
 1 us). Figures: docs/verification.md "The full grid".
@@ -59,7 +60,9 @@ def main() -> None:
     ap.add_argument("--max-steps", default="2e-8", help="the first is the reference")
     ap.add_argument("--forms", default="subckt", help="device forms (subckt, flat); the first is the reference")
     ap.add_argument("--reltols", default=None, help="reltols (default: the design's)")
-    ap.add_argument("--settings", default=None, help="FORM:MAX_STEP:RELTOL,... instead of the product above")
+    ap.add_argument("--settings", default=None,
+                    help="FORM:MAX_STEP:RELTOL[:bypass],... instead of the product above (bypass: ngspice's device "
+                         "bypass, as imc-verify --integration bypass sets it)")
     ap.add_argument("--corner", default="tt")
     ap.add_argument("--temp", type=float, default=27.0)
     ap.add_argument("--seed", type=int, default=None)
@@ -81,8 +84,8 @@ def main() -> None:
     rows, ref = [], None
     settings = _settings(args, design.reltol)
     runs = []
-    for step, form, reltol in settings:
-        d = design.derive(max_step=step, device_form=form, reltol=reltol)
+    for step, form, reltol, bypass in settings:
+        d = design.derive(max_step=step, device_form=form, reltol=reltol, bypass=bypass)
         if args.load_only:
             _load(net, cell, d, section, args, form)
             continue
@@ -91,11 +94,11 @@ def main() -> None:
                          clip=True, chunks=1, workers=1, progress=False, temp=args.temp, seed=args.seed).times
         wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
         ref = ref or {"times": times, "wall": wall, "cpu": cpu}
-        runs.append(((form, step, reltol), times))
+        runs.append(((form + (" bypass" if bypass else ""), step, reltol), times))
         layers = [fired_difference(a, b, t_ns) for a, b in zip(times, ref["times"])]
-        rows.append({"max_step": step, "device_form": form, "reltol": reltol, "wall_s": wall, "cpu_s": cpu,
+        rows.append({"max_step": step, "device_form": form, "reltol": reltol, "bypass": bypass, "wall_s": wall, "cpu_s": cpu,
                      "speed_wall": ref["wall"] / wall, "speed_cpu": ref["cpu"] / cpu, "layers": layers})
-        print(f"max step {step:g} s, {form}, reltol {reltol:g}: wall {wall:.1f} s, CPU {cpu:.1f} s, "
+        print(f"max step {step:g} s, {form}, reltol {reltol:g}{', bypass' if bypass else ''}: wall {wall:.1f} s, CPU {cpu:.1f} s, "
               f"speed x{ref['wall'] / wall:.2f} "
               f"wall / x{ref['cpu'] / cpu:.2f} CPU; spike times against the first setting, per layer: "
               + "; ".join(f"RMS {e['rms_ns']:.3f} / max {e['max_ns']:.3f} ns, spikes {e['spikes'][0]} vs "
@@ -130,16 +133,18 @@ def _load(net, cell, design, section: str, args, form: str) -> None:
           flush=True)
 
 
-def _settings(args, reltol: float) -> list[tuple[float, str, float]]:
-    """(max step, form, reltol) of each simulation, the reference first."""
+def _settings(args, reltol: float) -> list[tuple[float, str, float, bool]]:
+    """(max step, form, reltol, device bypass) of each simulation, the reference first."""
     if args.settings:
         out = []
         for item in args.settings.split(","):
-            form, step, rt = item.split(":")
-            out.append((float(step), form, float(rt)))
+            form, step, rt, *extra = item.split(":")
+            if extra not in ([], ["bypass"]):
+                raise SystemExit(f"--settings {item}: FORM:MAX_STEP:RELTOL or FORM:MAX_STEP:RELTOL:bypass")
+            out.append((float(step), form, float(rt), extra == ["bypass"]))
         return out
     rts = [float(r) for r in args.reltols.split(",")] if args.reltols else [reltol]
-    return [(float(s), f, r) for r in rts for s in args.max_steps.split(",") for f in args.forms.split(",")]
+    return [(float(s), f, r, False) for r in rts for s in args.max_steps.split(",") for f in args.forms.split(",")]
 
 
 def _pairs(runs: list, t_ns: float) -> list[dict]:
