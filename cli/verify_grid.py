@@ -20,8 +20,8 @@ from imcpnn.verify.spike_errors import fmt_ns
 # The grid's netlists write the devices flat unless --device-form says otherwise: the same circuit (spike times
 # within the integration noise at every corner checked, the same per-device mismatch spread) for 1.5-1.9x less CPU
 # per transient (docs/verification.md "The full grid: what it costs"). They integrate with device bypass at half the
-# reltol: 1.16x less CPU over the full grid (1.15-1.35x per transient), and no further from a tight (reltol 1e-5)
-# solution than the design's settings (docs/verification.md "The grid's integration settings").
+# reltol: 1.16x less CPU over the full grid, and closer to a tight (reltol 1e-5) solution than the design's settings
+# over 7 conditions (docs/verification.md "The grid's integration settings").
 GRID_DEFAULTS = {"device_form": "flat", "integration": "bypass"}
 
 

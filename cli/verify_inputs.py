@@ -139,7 +139,7 @@ network_options = _stack([
                       "subcircuits, or flat (set-up time and memory linear in the device count; for large layers)."),
     click.option("--integration", type=click.Choice(["design", "bypass"]), default="design", show_default=True,
                  help="Transient settings: the design's, or ngspice's device bypass at half the design's reltol "
-                      "(about 1.15x less CPU, no further from a tight solution)."),
+                      "(about 1.15x less CPU; as close to a tight solution)."),
 ])
 
 # how the transients run
