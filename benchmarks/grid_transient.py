@@ -12,10 +12,10 @@ Every max step is run in every form at every reltol (or exactly the --settings l
 and every pair of settings is also compared at the end (so a pair at a tight reltol separates a model difference
 from the integration noise that the design's reltol leaves). `--seed N` simulates one Monte-Carlo instance
 (the corner's _mm section), as `imc-verify grid --mc` does. A setting ending in `:bypass` turns on ngspice's device
-bypass, as `imc-verify --integration bypass` (the grid's default, at half the design's reltol) does. The CPU time is this process's (libngspice runs in it, one
-thread), so the ratio holds on a loaded machine where the wall time does not. The project's equivalence standard for
-two circuit settings is <= 0.05 ns RMS over fired pairs. The design accepts a max step up to 5 % of t_circ (50 ns at
-1 us). Figures: docs/verification.md "The full grid".
+bypass, as `imc-verify --integration bypass` (the grid's default, at half the design's reltol) does. The CPU time is
+this process's (libngspice runs in it, one thread), so the ratio holds on a loaded machine where the wall time does
+not. The project's equivalence standard for two circuit settings is <= 0.05 ns RMS over fired pairs. The design
+accepts a max step up to 5 % of t_circ (50 ns at 1 us). Figures: docs/verification.md "The full grid".
 """
 
 from __future__ import annotations
@@ -96,9 +96,11 @@ def main() -> None:
         ref = ref or {"times": times, "wall": wall, "cpu": cpu}
         runs.append(((form + (" bypass" if bypass else ""), step, reltol), times))
         layers = [fired_difference(a, b, t_ns) for a, b in zip(times, ref["times"])]
-        rows.append({"max_step": step, "device_form": form, "reltol": reltol, "bypass": bypass, "wall_s": wall, "cpu_s": cpu,
+        rows.append({"max_step": step, "device_form": form, "reltol": reltol, "bypass": bypass, "wall_s": wall,
+                     "cpu_s": cpu,
                      "speed_wall": ref["wall"] / wall, "speed_cpu": ref["cpu"] / cpu, "layers": layers})
-        print(f"max step {step:g} s, {form}, reltol {reltol:g}{', bypass' if bypass else ''}: wall {wall:.1f} s, CPU {cpu:.1f} s, "
+        print(f"max step {step:g} s, {form}, reltol {reltol:g}{', bypass' if bypass else ''}: wall {wall:.1f} s, "
+              f"CPU {cpu:.1f} s, "
               f"speed x{ref['wall'] / wall:.2f} "
               f"wall / x{ref['cpu'] / cpu:.2f} CPU; spike times against the first setting, per layer: "
               + "; ".join(f"RMS {e['rms_ns']:.3f} / max {e['max_ns']:.3f} ns, spikes {e['spikes'][0]} vs "

@@ -51,9 +51,9 @@ def main() -> None:
 @click.option("--energy", is_flag=True,
               help="Energy per inference from the test transients: each layer's synapses, neurons, reset rail, clocks "
                    "and biases on supplies of their own (same circuit; other netlists, so not the cached runs).")
-def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form, integration,
-        corner, wire_cap, layer_netlist, post_layout, pex_mode, chunks, jobs, partition, scheduler, worker_mem_gb,
-        no_cache, kicks, other_cell, temp, out, force, mc, mc_seed, energy) -> None:
+def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form,
+        integration, corner, wire_cap, layer_netlist, post_layout, pex_mode, chunks, jobs, partition, scheduler,
+        worker_mem_gb, no_cache, kicks, other_cell, temp, out, force, mc, mc_seed, energy) -> None:
     """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice.
 
     The output directory must not hold a verification already (--force replaces it); it is written complete or

@@ -45,9 +45,9 @@ GRID_DEFAULTS = {"device_form": "flat", "integration": "bypass"}
                    "nominal condition) or each condition's from --cells (a chip re-programmed per condition).")
 @runner_options
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: RUN_DIR/grid).")
-def grid(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form, integration,
-         corners, temps, mc, mc_at, mc_seed, cells_dir, cell_pattern, map_with, chunks, jobs, scheduler, worker_mem_gb,
-         no_cache, kicks, out) -> None:
+def grid(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form,
+         integration, corners, temps, mc, mc_at, mc_seed, cells_dir, cell_pattern, map_with, chunks, jobs, scheduler,
+         worker_mem_gb, no_cache, kicks, out) -> None:
     """Verify a RUN_DIR (or --weights/--inputs) at every corner and temperature, plus Monte-Carlo instances.
 
     The chip is programmed once: gate biases from the run's cell (--map-with), at one current scale (--scale, or
@@ -65,7 +65,8 @@ def grid(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode
     temp_list = parse_temps(temps) if temps is not None else [cell.temperature]
     conds = grid_conditions(names, temp_list, mc or 0, parse_at(mc_at) if mc_at else None, mc_seed)
     out = Path(out) if out else default_out.with_name("grid")
-    report = run_conditions(net, cell, cell_file, run_sha, design_for(cell, design, device_form, integration), conds, out,
+    dsg = design_for(cell, design, device_form, integration)
+    report = run_conditions(net, cell, cell_file, run_sha, dsg, conds, out,
                             program_at=Condition(cell.provenance.corner, cell.temperature), scale=scale,
                             scale_mode=scale_mode, clip=clip, runner=dict(chunks=chunks, workers=jobs,
                             scheduler=scheduler, mem_limit_gb=worker_mem_gb), no_cache=no_cache, kicks=kicks,
@@ -92,7 +93,7 @@ def _settings(net, cell_file: Path, dsg, mode: str, scale, clip: bool, kicks: bo
                 "scale": scale, "clip": clip, "kicks": kicks, "program_at": program_at.to_dict(),
                 "map_with": map_with, "wire_cap": runner.get("wire_cap", 0.0),
                 "layer_netlist": runner.get("layer_netlist")}
-    if cells_dir is not None:  # their trimmed neuron biases (and with map_with=condition their bias tables) set the chip
+    if cells_dir is not None:  # their trimmed neuron biases (and with map_with=condition their bias tables) set it
         settings.update(cells_dir=str(Path(cells_dir).resolve()), cell_pattern=cell_pattern)
     return settings
 

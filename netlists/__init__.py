@@ -11,6 +11,7 @@ from .testbenches import Testbench, column_tb, discharger_tb, sense_drive_tb, se
 
 __all__ = [
     "CellDesign", "Fet", "Mim", "default_design", "load_design", "subcircuits", "layer_subckt",
-    "NetlistBundle", "network_netlist", "Testbench", "synapse_branch_tb", "discharger_tb", "sensing_tb", "sense_drive_tb",
+    "NetlistBundle", "network_netlist", "Testbench", "synapse_branch_tb", "discharger_tb", "sensing_tb",
+    "sense_drive_tb",
     "column_tb",
 ]
