@@ -43,11 +43,14 @@ GRID_DEFAULTS = {"device_form": "flat", "integration": "bypass"}
 @click.option("--map-with", type=click.Choice(["run", "condition"]), default="run", show_default=True,
               help="Cell that maps the weights to gate biases: the run's own (a chip programmed once, at the "
                    "nominal condition) or each condition's from --cells (a chip re-programmed per condition).")
+@click.option("--program", type=click.Choice(["none", "write-verify"]), default="none", show_default=True,
+              help="How each Monte-Carlo instance is programmed: as the weights map (none), or written and verified "
+                   "until every synapse current, discharge current and switching point reads as the nominal chip's.")
 @runner_options
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: RUN_DIR/grid).")
 def grid(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form,
-         integration, corners, temps, mc, mc_at, mc_seed, cells_dir, cell_pattern, map_with, chunks, jobs, scheduler,
-         worker_mem_gb, no_cache, kicks, out) -> None:
+         integration, corners, temps, mc, mc_at, mc_seed, cells_dir, cell_pattern, map_with, program, chunks, jobs,
+         scheduler, worker_mem_gb, no_cache, kicks, out) -> None:
     """Verify a RUN_DIR (or --weights/--inputs) at every corner and temperature, plus Monte-Carlo instances.
 
     The chip is programmed once: gate biases from the run's cell (--map-with), at one current scale (--scale, or
@@ -70,13 +73,13 @@ def grid(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode
                             program_at=Condition(cell.provenance.corner, cell.temperature), scale=scale,
                             scale_mode=scale_mode, clip=clip, runner=dict(chunks=chunks, workers=jobs,
                             scheduler=scheduler, mem_limit_gb=worker_mem_gb), no_cache=no_cache, kicks=kicks,
-                            cells_dir=cells_dir, cell_pattern=cell_pattern, map_with=map_with)
+                            cells_dir=cells_dir, cell_pattern=cell_pattern, map_with=map_with, program=program)
     click.echo(f"report: {report}")
     finish(0)
 
 
 def _settings(net, cell_file: Path, dsg, mode: str, scale, clip: bool, kicks: bool, program_at, map_with: str,
-              cells_dir, cell_pattern: str, runner: dict) -> dict:
+              cells_dir, cell_pattern: str, runner: dict, program: str = "none") -> dict:
     """What the results of a grid depend on, apart from the conditions: a resume must bring the same."""
     import hashlib
 
@@ -95,12 +98,14 @@ def _settings(net, cell_file: Path, dsg, mode: str, scale, clip: bool, kicks: bo
                 "layer_netlist": runner.get("layer_netlist")}
     if cells_dir is not None:  # their trimmed neuron biases (and with map_with=condition their bias tables) set it
         settings.update(cells_dir=str(Path(cells_dir).resolve()), cell_pattern=cell_pattern)
+    if program != "none":  # only then: a grid made before programming existed resumes as it was made
+        settings["program"] = program
     return settings
 
 
 def run_conditions(net, cell, cell_file: Path, run_sha, dsg, conds: list, out: Path, *, program_at, scale,
                    scale_mode: str, clip: bool, runner: dict, no_cache: bool, kicks: bool, cells_dir=None,
-                   cell_pattern: str = "", map_with: str = "run") -> Path:
+                   cell_pattern: str = "", map_with: str = "run", program: str = "none") -> Path:
     """Verify at every condition in `conds` (finished ones in `out` kept), then write the report; returns grid.md."""
     from imcpnn.spice.cache import ResultCache
     from imcpnn.verify.conditions import Condition, condition_cell
@@ -110,7 +115,7 @@ def run_conditions(net, cell, cell_file: Path, run_sha, dsg, conds: list, out: P
 
     mode = default_scale_mode(net.flow) if scale_mode == "auto" else scale_mode
     settings = _settings(net, cell_file, dsg, mode, scale, clip, kicks, program_at, map_with, cells_dir, cell_pattern,
-                         runner)
+                         runner, program)
     check_grid_out(out, settings)  # before the cells are read and anything is simulated
     warnings = _preflight(net, cell, out, len(net.test_inputs), scale, mode, clip, program_at.corner)
     # a Monte-Carlo instance has no cell of its own: its corner's maps it (--map-with condition)
@@ -127,7 +132,8 @@ def run_conditions(net, cell, cell_file: Path, run_sha, dsg, conds: list, out: P
     t0 = time.perf_counter()
     summaries = run_grid(net, cell, dsg, conds, out, settings=settings, program_at=program_at,
                          scales=Scales.global_(scale) if scale is not None else None, scale_mode=mode, record=record,
-                         cells=cells, map_with=map_with, log=lambda m: click.echo(m, err=True), clip=clip,
+                         cells=cells, map_with=map_with, program=program, log=lambda m: click.echo(m, err=True),
+                         clip=clip,
                          cache=None if no_cache else ResultCache(), warnings=warnings, **runner)
     return _report(net, cell, conds, summaries, cells, out, settings, clip, kicks, time.perf_counter() - t0)
 
@@ -155,7 +161,9 @@ def _report(net, cell, conds, summaries, cells, out: Path, settings: dict, clip:
                    f"{s['class_agreement']:.1%}, RMSE {s['rmse_ns']:.2f} ns all / {fmt_ns(s['rmse_ns_fired'])} ns "
                    f"fired")
     prog = (f"gate biases from {'each condition' if settings['map_with'] == 'condition' else 'the run'}'s cell, "
-            f"current scale {rows[0]['scale']['pos']:.4f} / {rows[0]['scale']['neg']:.4f} ({settings['scale_mode']})")
+            f"current scale {rows[0]['scale']['pos']:.4f} / {rows[0]['scale']['neg']:.4f} ({settings['scale_mode']})"
+            + ("; each Monte-Carlo instance written and verified (synapse gates, per-neuron discharger and sensing "
+               "biases)" if settings.get("program") else ""))
     meta = {"source": net.source, "n_samples": settings["n_samples"], "programming": prog, "settings": settings,
             "seconds_this_call": seconds,
             "simulated_this_call": sum(not kept for _, kept in summaries)}

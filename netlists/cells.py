@@ -142,10 +142,13 @@ def layer_fits_subckt(n_in: int, n_out: int, split_supply: bool = False) -> bool
 
 
 def layer_body(n_in: int, n_out: int, node: Callable[[str], str] = str, prefix: str = "",
-               neurons: Sequence[int] | None = None, split_supply: bool = False) -> list[str]:
+               neurons: Sequence[int] | None = None, split_supply: bool = False,
+               neuron_biases: bool = False) -> list[str]:
     """The instance lines of an N_in x N_out layer, its ports renamed by ``node`` and instance names prefixed;
     ``neurons``: only these output neurons (indices within the layer; a partition, verify/partition.py);
-    ``split_supply``: the synapses on the ``vdd_syn`` port instead of ``vdd``."""
+    ``split_supply``: the synapses on the ``vdd_syn`` port instead of ``vdd``; ``neuron_biases``: neuron i's
+    discharger and sensing-stage biases on nodes of its own, ``vbdis_<i>`` and ``vbsense_<i>`` (a chip whose
+    neurons are trimmed one by one, verify/program.py), instead of the shared ``vbdis`` and ``vbsense``."""
     if n_in < 1 or n_out < 1:
         raise ValueError("n_in and n_out must be >= 1")
     rows = range(n_out) if neurons is None else neurons
@@ -156,7 +159,8 @@ def layer_body(n_in: int, n_out: int, node: Callable[[str], str] = str, prefix: 
             lines.append(f"X{prefix}S{i}_{j} {node(f'mem_{i}')} {node(f'in_{j}')} {node(f'inb_{j}')} "
                          f"{node(f'vn_{i}_{j}')} {node(f'vp_{i}_{j}')} {syn_vdd} {SYNAPSE}")
     for i in rows:
-        ports = [f"mem_{i}", f"out_{i}", f"outb_{i}", "ph", "phb", "rstb", "v0", "vbdis", "vbsense", "vdd"]
+        vb = (f"vbdis_{i}", f"vbsense_{i}") if neuron_biases else ("vbdis", "vbsense")
+        ports = [f"mem_{i}", f"out_{i}", f"outb_{i}", "ph", "phb", "rstb", "v0", *vb, "vdd"]
         lines.append(f"X{prefix}N{i} " + " ".join(node(p) for p in ports) + f" {NEURON}")
     return lines
 

@@ -141,13 +141,48 @@ def _check_biases(biases, design: CellDesign, n_in0: int) -> list[tuple[np.ndarr
     return out
 
 
-def _layer_lines(l: int, vn: np.ndarray, vp: np.ndarray, wire_cap: float, split: bool) -> list[str]:
+@dataclass(frozen=True)
+class NeuronBiases:
+    """A layer's neurons each on a discharger and a sensing-stage bias of their own (V, one per output neuron): a
+    chip whose neurons were trimmed one by one (verify/program.py) rather than sharing the rails ``vbdis`` and
+    ``vbsense``. Sources ``Vbdis_<l>_<i>`` / ``Vbsense_<l>_<i>`` drive nodes ``vbdis_<l>_<i>`` / ``vbsense_<l>_<i>``."""
+
+    v_b_dis: np.ndarray
+    v_b_sense: np.ndarray
+
+
+def check_neuron_biases(nb: list[NeuronBiases] | None, shapes: list[tuple[int, int]],
+                        vdd: float) -> list[NeuronBiases] | None:
+    """``nb`` as float arrays, one per layer of ``shapes`` ((n_in, n_out) each), within [0, vdd]."""
+    if nb is None:
+        return None
+    if len(nb) != len(shapes):
+        raise ConfigError(f"neuron biases for {len(nb)} layers but the network has {len(shapes)}")
+    out = []
+    for l, (b, (_, n_out)) in enumerate(zip(nb, shapes), start=1):
+        d, s = np.asarray(b.v_b_dis, float), np.asarray(b.v_b_sense, float)
+        for a, nm in ((d, "v_b_dis"), (s, "v_b_sense")):
+            if a.shape != (n_out,) or not np.all(np.isfinite(a)) or a.min() < 0 or a.max() > vdd:
+                raise ConfigError(f"layer {l} neuron biases: {nm} must be {n_out} finite voltages within [0, {vdd}]")
+        out.append(NeuronBiases(d, s))
+    return out
+
+
+def layer_lines(l: int, vn: np.ndarray, vp: np.ndarray, wire_cap: float, split: bool,
+                neuron: NeuronBiases | None = None) -> list[str]:
     """Layer ``l`` (1-based): its gate-bias sources, the layer instance wired to the layers around it, wire caps;
-    ``split``: its own rails (split_rail_lines)."""
+    ``split``: its own rails (split_rail_lines); ``neuron``: per-neuron biases, the layer then written out
+    instance by instance (the same devices in the same order as its subcircuit, so the same Monte-Carlo draws)."""
     n_out, n_in = vn.shape
     lines = [f"* layer {l}: {n_in} x {n_out}", *bias_lines(l, vn, vp, range(n_out))]
     conn = layer_connections(l, n_in, n_out, split)
-    if layer_fits_subckt(n_in, n_out, split):
+    if neuron is not None:
+        for i in range(n_out):
+            lines += [f"Vbdis_{l}_{i} vbdis_{l}_{i} 0 DC {_fmt(neuron.v_b_dis[i])}",
+                      f"Vbsense_{l}_{i} vbsense_{l}_{i} 0 DC {_fmt(neuron.v_b_sense[i])}"]
+            conn.update({f"vbdis_{i}": f"vbdis_{l}_{i}", f"vbsense_{i}": f"vbsense_{l}_{i}"})
+        lines += layer_body(n_in, n_out, conn.__getitem__, prefix=f"L{l}_", split_supply=split, neuron_biases=True)
+    elif layer_fits_subckt(n_in, n_out, split):
         lines.append(f"XL{l} " + " ".join(conn[p] for p in layer_ports(n_in, n_out, split))
                      + f" {layer_name(n_in, n_out)}")
     else:
@@ -211,7 +246,7 @@ def split_rail_lines(design: CellDesign, n_layers: int) -> list[str]:
 
 def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, wire_cap: float = 0.0,
                     title: str | None = None, temp: float = 27.0, seed: int | None = None,
-                    split_supply: bool = False) -> NetlistBundle:
+                    split_supply: bool = False, neuron_biases: list[NeuronBiases] | None = None) -> NetlistBundle:
     """A pipelined L-layer network streaming ``input_times.shape[0]`` samples in one transient.
 
     biases: per layer a pair (vn, vp) of (n_out, n_in) gate voltages (the unused branch already off: vn = 0, vp = vdd).
@@ -224,6 +259,7 @@ def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, w
     split_supply: every layer on rails of its own, synapses apart from neurons (split_rail_lines; for energy
     reporting), and one more phase at the end, in which the last layer resets after its last sample. Off, the
     netlist text (and so the result cache key) is the one without energy reporting.
+    neuron_biases: per layer, every neuron's own discharger and sensing-stage bias (NeuronBiases).
     """
     lib_line = check_lib_line(lib_line)
     x = np.asarray(input_times, dtype=float)
@@ -240,10 +276,12 @@ def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, w
     P = n_phases(L, S) + extra
     t_stop = P * T
     shapes = [(vn.shape[1], vn.shape[0]) for vn, _ in bl]
+    nb = check_neuron_biases(neuron_biases, shapes, design.vdd)
 
     lines = [f"* imc-pnn network: design '{design.name}', {L} layers {[shapes[0][0]] + [s[1] for s in shapes]}, "
              f"{S} samples" + (f" ({title})" if title else ""),
-             lib_line, *options_lines(design, temp, seed), subcircuits(design, shapes, split_supply).rstrip("\n"),
+             lib_line, *options_lines(design, temp, seed),
+             subcircuits(design, () if nb else shapes, split_supply).rstrip("\n"),
              *(split_rail_lines(design, L) if split_supply else rail_lines(design)),
              "* phase clocks (edges of t_edge centred on the phase boundaries)",
              *phase_sources(design, L, S, extra_phases=extra),
@@ -252,7 +290,7 @@ def network_netlist(design: CellDesign, lib_line: str, biases, input_times, *, w
     spike_nodes, spikeb_nodes, mem_nodes, bias_src = [], [], [], []
     for l, (vn, vp) in enumerate(bl, start=1):
         n_out, n_in = vn.shape
-        lines += _layer_lines(l, vn, vp, wire_cap, split_supply)
+        lines += layer_lines(l, vn, vp, wire_cap, split_supply, None if nb is None else nb[l - 1])
         spike_nodes.append([f"spk_{l}_{i}" for i in range(n_out)])
         spikeb_nodes.append([f"spkb_{l}_{i}" for i in range(n_out)])
         mem_nodes.append([f"mem_{l}_{i}" for i in range(n_out)])

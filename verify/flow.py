@@ -21,6 +21,7 @@ from imcpnn.verify.energy import energy_summary
 from imcpnn.verify.mapping import Scales
 from imcpnn.verify.partition import check_partition
 from imcpnn.verify.predict import model_times
+from imcpnn.verify.program import Programmed
 from imcpnn.verify.record import TEST_INPUTS_FILE, VERIFY_SCHEMA_VERSION, VerifyInputs
 from imcpnn.verify.report import check_out, hand_command, write_verification
 from imcpnn.verify.simulate import (check_energy_partition, check_mc_partition, check_network, simulate,
@@ -53,7 +54,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
            temp: float | None = None, inputs: VerifyInputs | None = None,
            warnings: list[str] | None = None, log: Callable[[str], None] = print, force: bool = False,
            partition: str = "none", scheduler: str | None = None, mem_limit_gb: float | None = None,
-           seed: int | None = None, energy: bool = False) -> dict:
+           seed: int | None = None, energy: bool = False, programmed: Programmed | None = None) -> dict:
     """Calibrate (unless `scales` are given), simulate the test samples at `temp` (C; default the cell's), compare
     with the model and write the verification directory: summary['directory'] (`out`, or `out-2`... when another
     verification reached `out` meanwhile); an existing verification in `out` is refused unless `force`. `inputs`
@@ -61,7 +62,11 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
     summary. `partition` splits the test simulation (verify/partition.py; calibration simulates the whole network,
     its candidates share one loaded netlist); `scheduler` (a Dask address) and `mem_limit_gb` go to the job runner;
     `seed`: ngspice's random seed, with a `*_mm` section one Monte-Carlo instance (recorded as `mc_seed`); `energy`:
-    the test transients on split supplies, energy per inference into summary['energy'] (verify/energy.py)."""
+    the test transients on split supplies, energy per inference into summary['energy'] (verify/energy.py);
+    `programmed`: the biases a written instance holds (verify/program.py; requires `scales`, the ones it was
+    written with), its reads into summary['programming']."""
+    if programmed is not None and scales is None:
+        raise ConfigError("a programmed instance is simulated at the scale it was written with: pass scales")
     check_network(net.weights, net.test_inputs)
     check_partition(partition, layer_netlist)
     check_mc_partition(partition, seed)
@@ -79,7 +84,7 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
     log(f"simulating {len(net.test_inputs)} test samples (scale +{scales.pos:.4f} / -{scales.neg:.4f})")
     t0 = time.perf_counter()
     circuit = simulate(net.weights, net.test_inputs, cell, design, lib_line, scales, clip=clip, keep_waves=True,
-                       partition=partition, **kw)
+                       partition=partition, programmed=programmed, **kw)
     t_sim = time.perf_counter() - t0
     model = model_times(net.weights, net.test_inputs, net.model)
     summary = _summary(net, cell, circuit, model, scales, scale_mode, calibration, temp,
@@ -89,6 +94,8 @@ def verify(net: Network, cell: CellParams, design: CellDesign, lib_line: str, ou
                    peak_rss_mb=max((j["peak_rss_mb"] for j in circuit.jobs if j["peak_rss_mb"] is not None),
                                    default=None))
     summary["energy"] = energy_summary(circuit, net.test_inputs) if energy else None
+    summary["programming"] = None if programmed is None else {"method": "write-verify", "reads": programmed.reads,
+                                                              "converged": programmed.converged}
     summary["warnings"] = list(warnings or [])
     # the inputs actually simulated, at full precision: `imc-verify run --inputs` on this file repeats the run
     inputs_csv = "".join(",".join(f"{v:.17g}" for v in row) + "\n" for row in np.asarray(net.test_inputs, float))

@@ -6,7 +6,8 @@ current scale (given, or calibrated once at the programming condition without mi
 simulates those biases at its corner, temperature and seed, and is compared with the model.
 
 Layout of the output directory: settings.json (what the grid is made of: a resume with other settings is refused),
-scales.json (the programmed scale), conditions/<name>/ (one complete verification directory per finished
+scales.json (the programmed scale), programs/<name>.json (with --program write-verify: the biases each
+Monte-Carlo instance was written with, and its reads), conditions/<name>/ (one complete verification directory per finished
 condition, written atomically by verify()), grid.json, grid.md, grid.png (verify/grid_report.py). A finished
 condition is never recomputed; an interrupted one restarts, its finished transients coming from the result cache.
 """
@@ -30,12 +31,14 @@ from imcpnn.spice.pool import run_jobs
 from imcpnn.verify.conditions import Condition
 from imcpnn.verify.flow import Network, fit_scales, verify
 from imcpnn.verify.mapping import Scales
+from imcpnn.verify.program import PROGRAMS, ProgramError, Programmed, program_instances
 from imcpnn.verify.record import VerifyInputs
 from imcpnn.verify.report import holds_files
-from imcpnn.verify.simulate import build_bundles, transient_jobs
+from imcpnn.verify.simulate import build_bundles, gate_biases, transient_jobs
 
 SETTINGS_FILE = "settings.json"
 SCALES_FILE = "scales.json"
+PROGRAMS_DIR = "programs"
 
 
 def condition_dir(out: Path, cond: Condition) -> Path:
@@ -102,8 +105,45 @@ def design_at(design: CellDesign, cond_cell: CellParams | None) -> CellDesign:
     return design.derive(v_b_dis=float(d["v_b_dis"]), v_b_sense=float(d["v_b_sense"]))
 
 
+def programmed_instances(net: Network, conditions: list[Condition], mapping: dict, designs: dict[str, CellDesign],
+                         scales: Scales, out: Path, log: Callable[[str], None], kw: dict) -> dict[str, Programmed]:
+    """Every Monte-Carlo instance written and verified (verify/program.py) at its own corner and temperature, from
+    the gate biases its cell maps the weights to. Kept in programs/<name>.json: a resumed grid simulates the same
+    writes, and an interrupted programming repeats from the result cache."""
+    found: dict[str, Programmed] = {}
+    todo: dict[tuple[str, float], list[Condition]] = {}
+    for c in (c for c in conditions if c.seed is not None):
+        path = out / PROGRAMS_DIR / f"{c.name}.json"
+        if path.is_file():
+            try:
+                found[c.name] = Programmed.from_dict(json.loads(path.read_text()))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError, ProgramError) as exc:
+                raise ConfigError(f"{path}: unreadable ({exc}); remove it to program the instance again") from None
+        else:
+            todo.setdefault((c.corner, c.temp), []).append(c)
+    for (corner, temp), conds in todo.items():
+        cell, design = mapping[conds[0].name][0], designs[conds[0].name]
+        gates, _ = gate_biases(net.weights, cell, scales, kw.get("clip", False))
+        log(f"programming {len(conds)} instance(s) at {corner} / {temp:g} C: write and verify")
+        written = program_instances(gates, cell, design, lib_line(corner), lib_line(f"{corner}_mm"), temp,
+                                    [c.seed for c in conds], wire_cap=kw.get("wire_cap", 0.0), cache=kw.get("cache"),
+                                    workers=kw.get("workers"), scheduler=kw.get("scheduler"),
+                                    mem_limit_gb=kw.get("mem_limit_gb"), log=log)
+        for c in conds:
+            p = written[c.seed]
+            first, last = p.reads[0], p.reads[-1]
+            log(f"  {c.name}: {len(p.reads)} reads, synapse current {first['synapse_rms_rel']:.1%} -> "
+                f"{last['synapse_rms_rel']:.2%} RMS, discharge {first['i_dis_rms_rel']:.1%} -> "
+                f"{last['i_dis_rms_rel']:.2%}, switching point {first['v_switch_rms_mv']:.1f} -> "
+                f"{last['v_switch_rms_mv']:.2f} mV" + ("" if p.converged else " (not within tolerance)"))
+            atomic_write_json(out / PROGRAMS_DIR / f"{c.name}.json", p.to_dict())
+            found[c.name] = p
+    return found
+
+
 def _prefetch(net: Network, designs: dict[str, CellDesign], pending: list[Condition], scales: Scales,
-              map_cells: dict[str, CellParams], log: Callable[[str], None], kw: dict) -> None:
+              map_cells: dict[str, CellParams], log: Callable[[str], None], kw: dict,
+              programs: dict[str, Programmed]) -> None:
     """Every pending condition's test transients in one batch on the pool (or Dask cluster), into the result cache:
     the conditions then run one after the other from it, and the workers are never idle between two conditions."""
     jobs = []
@@ -112,7 +152,8 @@ def _prefetch(net: Network, designs: dict[str, CellDesign], pending: list[Condit
                                       designs[cond.name],
                                       lib_line(cond.section), scales, clip=kw.get("clip", False),
                                       chunks=kw.get("chunks", 2), wire_cap=kw.get("wire_cap", 0.0),
-                                      layer_netlist=kw.get("layer_netlist"), temp=cond.temp, seed=cond.seed)
+                                      layer_netlist=kw.get("layer_netlist"), temp=cond.temp, seed=cond.seed,
+                                      programmed=programs.get(cond.name))
         jobs += [replace(j, label=f"{cond.name} {j.label}") for j in transient_jobs(bundles, keep_waves=True)]
     log(f"simulating the {len(jobs)} transients of {len(pending)} conditions")
     results = run_jobs(jobs, workers=kw.get("workers"), cache=kw["cache"], label="SPICE transients",
@@ -127,11 +168,18 @@ def run_grid(net: Network, cell: CellParams, design: CellDesign, conditions: lis
              settings: dict, program_at: Condition, scales: Scales | None, scale_mode: str,
              record: Callable[[Condition, CellParams, Path | None], VerifyInputs],
              cells: dict[str, tuple[CellParams, Path]] | None = None, map_with: str = "run",
-             log: Callable[[str], None] = print, **kw) -> list[tuple[dict, bool]]:
+             program: str = "none", log: Callable[[str], None] = print, **kw) -> list[tuple[dict, bool]]:
     """Verify `net` at every condition not already finished in `out`; returns each condition's summary and whether
     it was finished before this call (then read back). `cells`: condition name -> (cell, path) extracted there;
     with map_with='condition' the weights' gate biases come from it, and in any case its trimmed neuron biases
-    (design_at). `kw` go to verify() (chunks, workers, cache, clip, scheduler, mem_limit_gb, device options)."""
+    (design_at). program='write-verify': each Monte-Carlo instance written and verified before it is simulated
+    (programmed_instances). `kw` go to verify() (chunks, workers, cache, clip, scheduler, mem_limit_gb, device
+    options)."""
+    if program not in PROGRAMS:
+        raise ConfigError(f"unknown programming {program!r}; choose from {', '.join(PROGRAMS)}")
+    if program != "none" and kw.get("layer_netlist") is not None:
+        raise ConfigError("--program write-verify trims every neuron on biases of its own, which an extracted layer "
+                          "netlist (--layer-netlist) has no ports for")
     check_grid_out(out, settings)
     if map_with == "condition":
         missing = [c.name for c in conditions if (cells or {}).get(c.name) is None]
@@ -144,8 +192,9 @@ def run_grid(net: Network, cell: CellParams, design: CellDesign, conditions: lis
     mapping = {c.name: (cells or {})[c.name] if map_with == "condition" else (cell, None) for c in conditions}
     designs = {c.name: design_at(design, ((cells or {}).get(c.name) or (None,))[0]) for c in conditions}
     pending = [c for c in conditions if not is_done(out, c)]
+    programs = programmed_instances(net, pending, mapping, designs, prog, out, log, kw) if program != "none" else {}
     if len(pending) > 1 and kw.get("cache") is not None:
-        _prefetch(net, designs, pending, prog, {c.name: mapping[c.name][0] for c in pending}, log, kw)
+        _prefetch(net, designs, pending, prog, {c.name: mapping[c.name][0] for c in pending}, log, kw, programs)
     summaries = []
     for k, cond in enumerate(conditions, start=1):
         d = condition_dir(out, cond)
@@ -157,7 +206,8 @@ def run_grid(net: Network, cell: CellParams, design: CellDesign, conditions: lis
             log(f"[{k}/{len(conditions)}] {cond.name}: simulating")
             t0 = time.perf_counter()
             verify(net, map_cell, designs[cond.name], lib_line(cond.section), d, scale_mode=scale_mode, scales=prog,
-                   temp=cond.temp, seed=cond.seed, inputs=record(cond, map_cell, map_path), log=log, **kw)
+                   temp=cond.temp, seed=cond.seed, inputs=record(cond, map_cell, map_path), log=log,
+                   programmed=programs.get(cond.name), **kw)
             log(f"[{k}/{len(conditions)}] {cond.name}: done in {time.perf_counter() - t0:.0f} s")
         summaries.append((json.loads((d / "summary.json").read_text()), kept))
     return summaries

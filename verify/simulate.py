@@ -18,6 +18,7 @@ from imcpnn.verify.energy import supply_vectors
 from imcpnn.verify.mapping import BiasMapper, Scales
 from imcpnn.verify.partition import check_partition, job_record, simulate_partitioned
 from imcpnn.verify.postlayout import substitute_layers
+from imcpnn.verify.program import Programmed
 from imcpnn.verify.readout import layer_spike_times
 
 
@@ -73,18 +74,24 @@ def sample_ranges(n: int, chunks: int) -> list[tuple[int, int]]:
 def build_bundles(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, design: CellDesign, lib_line: str,
                   scales: Scales, *, clip: bool = False, chunks: int = 1, wire_cap: float = 0.0,
                   layer_netlist: str | list[str] | None = None, temp: float | None = None, seed: int | None = None,
-                  energy: bool = False) -> tuple[list[NetlistBundle], list[tuple[int, int]], int]:
+                  energy: bool = False,
+                  programmed: Programmed | None = None) -> tuple[list[NetlistBundle], list[tuple[int, int]], int]:
     """Netlists of the network per chunk of samples, at ``temp`` (C; default the cell's extraction temperature),
     with ngspice's random ``seed`` (one Monte-Carlo instance in every chunk); ``layer_netlist``: extracted layer
-    file(s) substituted (verify/postlayout.py); ``energy``: split supplies (verify/energy.py)."""
+    file(s) substituted (verify/postlayout.py); ``energy``: split supplies (verify/energy.py); ``programmed``: the
+    biases an instance was written with (verify/program.py) instead of the weights' mapped ones."""
     check_network(weights, inputs)
     biases, n_clipped = gate_biases(weights, cell, scales, clip)
+    if programmed is not None:
+        check_programmed(programmed, layer_netlist)
+        biases = programmed.gates
     ranges = sample_ranges(len(inputs), chunks)
     bundles = []
     for a, b in ranges:
         bundle = network_netlist(design, lib_line, biases, inputs[a:b], wire_cap=wire_cap,
                                  title=f"samples {a}..{b - 1}", temp=cell.temperature if temp is None else temp,
-                                 seed=seed, split_supply=energy)
+                                 seed=seed, split_supply=energy,
+                                 neuron_biases=None if programmed is None else programmed.neurons)
         if layer_netlist is not None:
             bundle.text = substitute_layers(bundle.text, layer_netlist)
         bundles.append(bundle)
@@ -97,15 +104,19 @@ def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, de
              layer_netlist: str | None = None, progress: bool = True, timeout: float = 900.0,
              temp: float | None = None, partition: str = "none", scheduler: str | None = None,
              mem_limit_gb: float | None = None, fanout_load: str = "lumped", seed: int | None = None,
-             energy: bool = False) -> CircuitResult:
+             energy: bool = False, programmed: Programmed | None = None) -> CircuitResult:
     """Simulate `inputs` (samples, n_in) through the network; samples are split into `chunks` transients run in
     parallel (each chunk streams its samples, a new one every 3 phases). `partition` (verify/partition.py): 'none'
     (the whole network per chunk), 'layer' or 'neurons:K'. `scheduler`: a dask.distributed address; `mem_limit_gb`:
     the most memory a worker may use; `fanout_load`: how a partition models the fan-out outside it ('lumped' or
     'devices', netlists/partition.py); `seed`: ngspice's random seed, one Monte-Carlo instance (check_mc_partition);
-    `energy`: split-supply netlists whose supply currents come back in the waves (verify/energy.py)."""
+    `energy`: split-supply netlists whose supply currents come back in the waves (verify/energy.py); `programmed`:
+    the biases a written instance holds (verify/program.py)."""
     inputs = np.asarray(inputs, float)
     check_mc_partition(partition, seed)
+    if programmed is not None and partition != "none":
+        raise ConfigError(f"--partition {partition} cannot simulate a programmed instance (its partitions would draw "
+                          f"other devices than the ones written); use --partition none")
     check_energy_partition(partition, energy)
     run_kw = dict(workers=workers, cache=cache, progress=progress, timeout=timeout, scheduler=scheduler,
                   mem_limit_gb=mem_limit_gb)
@@ -114,7 +125,7 @@ def simulate(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParams, de
                                      layer_netlist, temp, keep_waves, partition, dict(run_kw, load=fanout_load))
     bundles, ranges, n_clipped = build_bundles(weights, inputs, cell, design, lib_line, scales, clip=clip,
                                                chunks=chunks, wire_cap=wire_cap, layer_netlist=layer_netlist,
-                                               temp=temp, seed=seed, energy=energy)
+                                               temp=temp, seed=seed, energy=energy, programmed=programmed)
     results = run_jobs(transient_jobs(bundles, keep_waves or energy), label="SPICE transient", **run_kw)
     failed = [r for r in results if not r.ok]
     if failed:
@@ -136,6 +147,12 @@ def transient_jobs(bundles: list[NetlistBundle], keep_waves: bool) -> list[SimJo
             vecs += supply_vectors(b)
         jobs.append(SimJob(b.text, (b.tran,), tuple(vecs), f"chunk{k}"))
     return jobs
+
+
+def check_programmed(programmed: Programmed, layer_netlist) -> None:
+    if layer_netlist is not None:
+        raise ConfigError("a programmed instance trims every neuron on biases of its own, which an extracted layer "
+                          "netlist (--layer-netlist) has no ports for: program without it")
 
 
 def check_mc_partition(partition: str, seed: int | None) -> None:
