@@ -14,7 +14,7 @@ from imcpnn.cli.common import finish, tool_group
 from imcpnn.cli.outputs import check_output_dir
 from imcpnn.cli.verify_grid import grid, run_conditions
 from imcpnn.cli.verify_inputs import (_inputs_record, _network, _preflight, design_for, mc_seed_option,
-                                      network_options, runner_options)
+                                      network_options, program_option, runner_options)
 from imcpnn.errors import ConfigError
 from imcpnn.verify.spike_errors import fmt_ns
 
@@ -48,12 +48,13 @@ def main() -> None:
               help="Simulate N Monte-Carlo instances of the circuit (the corner's _mm section, one seeded mismatch "
                    "draw each); output: a grid directory (default RUN_DIR/verify-mc), see `imc-verify grid`.")
 @mc_seed_option
+@program_option
 @click.option("--energy", is_flag=True,
               help="Energy per inference from the test transients: each layer's synapses, neurons, reset rail, clocks "
                    "and biases on supplies of their own (same circuit; other netlists, so not the cached runs).")
 def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form,
         integration, corner, wire_cap, layer_netlist, post_layout, pex_mode, chunks, jobs, partition, scheduler,
-        worker_mem_gb, no_cache, kicks, other_cell, temp, out, force, mc, mc_seed, energy) -> None:
+        worker_mem_gb, no_cache, kicks, other_cell, temp, out, force, mc, mc_seed, program, energy) -> None:
     """Verify a trained RUN_DIR (or --weights/--inputs) against ngspice.
 
     The output directory must not hold a verification already (--force replaces it); it is written complete or
@@ -72,6 +73,9 @@ def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode,
     check_partition(partition, "post-layout" if post_layout else str(layer_netlist) if layer_netlist else None)
     _check_mc(corner, partition, mc, mc_seed, force)
     check_energy_partition(partition, energy)
+    if program != "none" and mc is None:
+        raise ConfigError("--program writes Monte-Carlo instances: add --mc N (a circuit without mismatch reads as "
+                          "the nominal chip already)")
     if energy and mc is not None:
         raise ConfigError("--energy is measured on one circuit: drop --mc (or run --energy without it)")
     given_out = out
@@ -92,7 +96,8 @@ def run(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode,
     if mc is not None:
         _run_mc(net, cell, cell_file, run_cell_sha, dsg, Path(given_out) if given_out else out.with_name("verify-mc"),
                 corner, temp, mc, mc_seed, scale, mode, clip, dict(chunks=chunks, workers=jobs, scheduler=scheduler,
-                mem_limit_gb=worker_mem_gb, wire_cap=wire_cap, layer_netlist=layer_netlist), no_cache, kicks)
+                mem_limit_gb=worker_mem_gb, wire_cap=wire_cap, layer_netlist=layer_netlist), no_cache, kicks,
+                program)
         return
     warnings = _preflight(net, cell, Path(out), samples, scale, mode, clip, corner)
     record = _inputs_record(net, cell, cell_file, run_cell_sha, dsg, corner, temp, params)
@@ -145,12 +150,13 @@ def _check_mc(corner: str | None, partition: str, mc: int | None, mc_seed: int, 
 
 
 def _run_mc(net, cell, cell_file, run_sha, dsg, out: Path, corner: str, temp: float, n: int, seed: int, scale, mode,
-            clip: bool, runner: dict, no_cache: bool, kicks: bool) -> None:
+            clip: bool, runner: dict, no_cache: bool, kicks: bool, program: str = "none") -> None:
     from imcpnn.verify.conditions import Condition, mc_seeds
 
     conds = [Condition(corner, temp, s) for s in mc_seeds(n, seed)]
     report = run_conditions(net, cell, cell_file, run_sha, dsg, conds, out, program_at=Condition(corner, temp),
-                            scale=scale, scale_mode=mode, clip=clip, runner=runner, no_cache=no_cache, kicks=kicks)
+                            scale=scale, scale_mode=mode, clip=clip, runner=runner, no_cache=no_cache, kicks=kicks,
+                            program=program)
     click.echo(f"report: {report}")
     finish(0)
 

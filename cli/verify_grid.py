@@ -12,7 +12,7 @@ import click
 
 from imcpnn.cli.common import finish
 from imcpnn.cli.verify_inputs import (_inputs_record, _network, _preflight, design_for, mc_seed_option,
-                                      network_options, runner_options)
+                                      network_options, program_option, runner_options)
 from imcpnn.errors import ConfigError
 from imcpnn.verify.spike_errors import fmt_ns
 
@@ -43,9 +43,7 @@ GRID_DEFAULTS = {"device_form": "flat", "integration": "bypass"}
 @click.option("--map-with", type=click.Choice(["run", "condition"]), default="run", show_default=True,
               help="Cell that maps the weights to gate biases: the run's own (a chip programmed once, at the "
                    "nominal condition) or each condition's from --cells (a chip re-programmed per condition).")
-@click.option("--program", type=click.Choice(["none", "write-verify"]), default="none", show_default=True,
-              help="How each Monte-Carlo instance is programmed: as the weights map (none), or written and verified "
-                   "until every synapse current, discharge current and switching point reads as the nominal chip's.")
+@program_option
 @runner_options
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: RUN_DIR/grid).")
 def grid(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form,

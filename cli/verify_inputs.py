@@ -159,6 +159,10 @@ runner_options = _stack([
 
 mc_seed_option = click.option("--mc-seed", type=click.IntRange(min=1, max=2**31 - 1), default=1, show_default=True,
                               help="ngspice seed of the first Monte-Carlo instance; instance k uses seed + k.")
+program_option = click.option(
+    "--program", type=click.Choice(["none", "write-verify"]), default="none", show_default=True,
+    help="How each Monte-Carlo instance is programmed: as the weights map (none), or written and verified until every "
+         "synapse current, discharge current and switching point reads as the nominal chip's (docs/verification.md).")
 
 
 def design_for(cell, design: str | None, device_form: str, integration: str = "design"):

@@ -2,8 +2,12 @@
 
 The reference is the nominal circuit simulated by ngspice: a programmed instance must read as it does in the probe
 (within the loop's tolerance) and, in the transient, which the loop never sees, fire much closer to it than the
-instance as drawn. Numbers behind the bounds, on this 4-3-2 network at seed 3: as drawn, the synapse currents are
-20-40 % RMS off and the spikes tens of ns; programmed, a few ns (the residual mismatch the loop does not trim)."""
+instance as drawn. Measured on this 4-3-2 network at seed 3 (4 samples): as drawn, the synapse currents read 22 %
+RMS off (46 % worst), the discharge currents 11 %, the switching points 9.7 mV, and the spikes are 130 / 155 ns RMS
+(hidden / output, over fired pairs) from the nominal chip's; after 3 reads, 2.3 / 4.4 ns, the mismatch the loop does
+not trim (the currents' membrane dependence, the kicks, the comparator's dynamics). The bounds (a tenth of the drawn
+error, and 10 ns) leave a factor 3 of margin. The layers written out with per-neuron biases fire within 0.03 ns of
+the subcircuit form: the same drawn devices."""
 
 from __future__ import annotations
 
@@ -81,5 +85,5 @@ def test_write_verify_brings_an_instance_to_the_nominal_chip(tmp_path):
         # the layers written out with their own neuron biases are the same drawn devices as the subcircuit form
         assert rms(drawn_inline[layer], drawn[layer]) < 0.1
         e_drawn, e_prog = rms(drawn[layer], nominal[layer]), rms(prog[layer], nominal[layer])
-        assert e_drawn > 2.0 and e_prog < e_drawn / 3, (f"layer {layer + 1}: {e_drawn:.2f} ns RMS from the nominal "
+        assert e_drawn > 20.0 and e_prog < min(e_drawn / 10, 10.0), (f"layer {layer + 1}: {e_drawn:.2f} ns RMS from the nominal "
                                                          f"chip as drawn, {e_prog:.2f} ns programmed")
