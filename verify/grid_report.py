@@ -23,6 +23,9 @@ def condition_row(cond, summary: dict, cell_model: dict | None = None, cell_path
     row["output_spikes_spice"] = e["both_fired"] + e["only_circuit_fired"]
     row["output_spikes_model"] = e["both_fired"] + e["only_model_fired"]
     row["condition_cell"] = None if cell_model is None else {"path": cell_path, **cell_model}
+    prog = summary.get("programming")  # a written instance: its first read (as drawn) and its last
+    row["programming"] = None if not prog else {"reads": len(prog["reads"]), "converged": prog["converged"],
+                                                "as_drawn": prog["reads"][0], "written": prog["reads"][-1]}
     return row
 
 
@@ -103,6 +106,20 @@ def _markdown(rows: list[dict], groups: list[dict], meta: dict, worst: dict | No
                          f"{g['class_agreement_p50']:.1%} / {g['class_agreement_min']:.1%} | "
                          f"{g['rmse_ns_p50']:.2f} / {g['rmse_ns_p95']:.2f} | {fmt_ns(g['rmse_ns_fired_p50'])} / "
                          f"{fmt_ns(g['rmse_ns_fired_p95'])} |")
+    written = [r for r in rows if r.get("programming")]
+    if written:
+        lines += ["", "Written and verified (verify/program.py): each instance's worst and RMS error against the "
+                  "nominal chip's readings, as drawn -> as written:", "",
+                  "| instance | reads | synapse current RMS / worst | discharge current RMS / worst | switching point "
+                  "RMS / worst (mV) |", "| --- | --- | --- | --- | --- |"]
+        for r in written:
+            a, b = r["programming"]["as_drawn"], r["programming"]["written"]
+            lines.append(f"| {r['name']} | {r['programming']['reads']}"
+                         f"{'' if r['programming']['converged'] else ' (not within tolerance)'} | "
+                         f"{a['synapse_rms_rel']:.1%} / {a['synapse_worst_rel']:.1%} -> {b['synapse_rms_rel']:.2%} / "
+                         f"{b['synapse_worst_rel']:.2%} | {a['i_dis_rms_rel']:.1%} / {a['i_dis_worst_rel']:.1%} -> "
+                         f"{b['i_dis_rms_rel']:.2%} / {b['i_dis_worst_rel']:.2%} | {a['v_switch_rms_mv']:.1f} / "
+                         f"{a['v_switch_worst_mv']:.1f} -> {b['v_switch_rms_mv']:.3f} / {b['v_switch_worst_mv']:.3f} |")
     if worst is not None:
         lines += ["", f"Worst case: {worst['name']}, accuracy {_acc(worst['accuracy_spice'])} "
                       f"({_points(worst['accuracy_loss_points'])} points against {nominal})."]

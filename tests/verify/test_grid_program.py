@@ -43,6 +43,8 @@ def test_grid_writes_and_verifies_each_instance_and_keeps_its_biases(tmp_path):
     assert summary["programming"]["reads"] == prog["reads"]
     nominal = json.loads((out / "conditions" / "tt_27C" / "summary.json").read_text())
     assert nominal["programming"] is None  # only the instances are written
+    report = (out / "grid.md").read_text()
+    assert "Written and verified" in report and "| tt_mm_27C_seed1 | " in report
     netlist = next((out / "conditions" / "tt_mm_27C_seed1" / "netlists").glob("*.cir")).read_text()
     line = next(ln for ln in netlist.splitlines() if ln.startswith("Vbdis_1_0 vbdis_1_0 0 DC "))
     assert abs(float(line.split()[-1]) - prog["neurons"][0]["v_b_dis"][0]) < 1e-6
