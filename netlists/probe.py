@@ -52,7 +52,8 @@ def probe_netlist(design: CellDesign, lib_line: str, biases: list[tuple[np.ndarr
     shapes = [(np.asarray(vn).shape[1], np.asarray(vn).shape[0]) for vn, _ in biases]
     nb = check_neuron_biases(neuron_biases, shapes, design.vdd)
     vdd = _fmt(design.vdd)
-    lines = [f"* imc-pnn write-and-verify probe: design '{design.name}', layers {[shapes[0][0]] + [s[1] for s in shapes]}",
+    sizes = [shapes[0][0]] + [s[1] for s in shapes]
+    lines = [f"* imc-pnn write-and-verify probe: design '{design.name}', layers {sizes}",
              lib_line, *options_lines(design, temp, seed), subcircuits(design, ()).rstrip("\n"), *rail_lines(design),
              "* clocks held: accumulating, out of reset"]
     for l in range(1, len(shapes) + 1):

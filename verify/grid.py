@@ -7,9 +7,10 @@ simulates those biases at its corner, temperature and seed, and is compared with
 
 Layout of the output directory: settings.json (what the grid is made of: a resume with other settings is refused),
 scales.json (the programmed scale), programs/<name>.json (with --program write-verify: the biases each
-Monte-Carlo instance was written with, and its reads), conditions/<name>/ (one complete verification directory per finished
-condition, written atomically by verify()), grid.json, grid.md, grid.png (verify/grid_report.py). A finished
-condition is never recomputed; an interrupted one restarts, its finished transients coming from the result cache.
+Monte-Carlo instance was written with, and its reads), conditions/<name>/ (one complete verification directory per
+finished condition, written atomically by verify()), grid.json, grid.md, grid.png (verify/grid_report.py). A
+finished condition is never recomputed; an interrupted one restarts, its finished transients coming from the result
+cache.
 """
 
 from __future__ import annotations

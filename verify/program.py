@@ -22,7 +22,8 @@ testbenches cancels. One probe job reads everything at the present biases:
 
 A synapse's gate then moves by the nominal bias table's gate difference between the target and the read current (a
 threshold offset shifts the sub-threshold curve along the gate axis, so one step lands up to the slope's mismatch),
-and from the second write on by the secant through its last two reads; a neuron's biases take a Newton step. The loop stops when every reading is within TOLERANCE, or after MAX_READS reads.
+and from the second write on by the secant through its last two reads; a neuron's biases take a Newton step. The
+loop stops when every reading is within TOLERANCE, or after MAX_READS reads.
 """
 
 from __future__ import annotations

@@ -85,5 +85,5 @@ def test_write_verify_brings_an_instance_to_the_nominal_chip(tmp_path):
         # the layers written out with their own neuron biases are the same drawn devices as the subcircuit form
         assert rms(drawn_inline[layer], drawn[layer]) < 0.1
         e_drawn, e_prog = rms(drawn[layer], nominal[layer]), rms(prog[layer], nominal[layer])
-        assert e_drawn > 20.0 and e_prog < min(e_drawn / 10, 10.0), (f"layer {layer + 1}: {e_drawn:.2f} ns RMS from the nominal "
-                                                         f"chip as drawn, {e_prog:.2f} ns programmed")
+        assert e_drawn > 20.0 and e_prog < min(e_drawn / 10, 10.0), (
+            f"layer {layer + 1}: {e_drawn:.2f} ns RMS from the nominal chip as drawn, {e_prog:.2f} ns programmed")
