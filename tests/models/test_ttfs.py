@@ -100,10 +100,10 @@ def test_q_sums_the_weights_of_inputs_before_each_spike():
         ins = [x[b], times[0][b]]
         for layer, t_in, t_out in zip(net.layers, ins, (times[0][b], times[1][b])):
             for i in range(layer.n_out):
-                manual += sum(float(layer.weight[i, j]) for j in range(layer.n_in) if t_in[j] < t_out[i])
+                manual += sum(float(layer.weight[i, j].detach()) for j in range(layer.n_in) if t_in[j] < t_out[i])
                 if layer.bias is not None:
-                    manual += float(layer.bias[i])
-    assert float(ttfs_q(net, x, times)) == pytest.approx(manual / 7, rel=1e-12)
+                    manual += float(layer.bias[i].detach())
+    assert float(ttfs_q(net, x, times).detach()) == pytest.approx(manual / 7, rel=1e-12)
     # its gradient is the causal indicator, batch-averaged (the spike times are not differentiated)
     q = ttfs_q(net, x, times)
     g, = torch.autograd.grad(q, net.layers[0].weight)
