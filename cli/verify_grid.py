@@ -44,22 +44,29 @@ GRID_DEFAULTS = {"device_form": "flat", "integration": "bypass"}
               help="Cell that maps the weights to gate biases: the run's own (a chip programmed once, at the "
                    "nominal condition) or each condition's from --cells (a chip re-programmed per condition).")
 @program_option
+@click.option("--program-temp", type=float, default=None, metavar="C",
+              help="With --program write-verify: write each instance at this temperature (a chip trimmed once, at "
+                   "test) and operate it at its own, each bias keeping the offset its write found.")
 @runner_options
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory (default: RUN_DIR/grid).")
 def grid(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode, scale, clip, design, device_form,
-         integration, corners, temps, mc, mc_at, mc_seed, cells_dir, cell_pattern, map_with, program, chunks, jobs,
-         scheduler, worker_mem_gb, no_cache, kicks, out) -> None:
+         integration, corners, temps, mc, mc_at, mc_seed, cells_dir, cell_pattern, map_with, program, program_temp,
+         chunks, jobs, scheduler, worker_mem_gb, no_cache, kicks, out) -> None:
     """Verify a RUN_DIR (or --weights/--inputs) at every corner and temperature, plus Monte-Carlo instances.
 
     The chip is programmed once: gate biases from the run's cell (--map-with), at one current scale (--scale, or
     calibrated once at the cell's own corner and temperature). Finished conditions in --out are kept; a second call
     resumes or adds conditions (with the same settings)."""
-    from imcpnn.verify.conditions import Condition, grid_conditions, parse_at, parse_corners, parse_temps
+    from imcpnn.verify.conditions import Condition, grid_conditions, parse_at, parse_corners, parse_temp, parse_temps
 
     if map_with == "condition" and cells_dir is None:
         raise ConfigError("--map-with condition needs --cells DIR (a cell per condition)")
     if mc_at is not None and mc is None:
         raise ConfigError("--mc-at goes with --mc N")
+    if program_temp is not None and program == "none":
+        raise ConfigError("--program-temp goes with --program write-verify")
+    if program_temp is not None:
+        parse_temp(str(program_temp), "--program-temp")
     names = parse_corners(corners)
     net, cell, cell_file, run_sha, default_out = _network(run_dir, cell_path, weights, inputs, labels, samples, n_cal,
                                                           kicks, False, None)
@@ -71,13 +78,15 @@ def grid(run_dir, cell_path, weights, inputs, labels, samples, n_cal, scale_mode
                             program_at=Condition(cell.provenance.corner, cell.temperature), scale=scale,
                             scale_mode=scale_mode, clip=clip, runner=dict(chunks=chunks, workers=jobs,
                             scheduler=scheduler, mem_limit_gb=worker_mem_gb), no_cache=no_cache, kicks=kicks,
-                            cells_dir=cells_dir, cell_pattern=cell_pattern, map_with=map_with, program=program)
+                            cells_dir=cells_dir, cell_pattern=cell_pattern, map_with=map_with, program=program,
+                            program_temp=program_temp)
     click.echo(f"report: {report}")
     finish(0)
 
 
 def _settings(net, cell_file: Path, dsg, mode: str, scale, clip: bool, kicks: bool, program_at, map_with: str,
-              cells_dir, cell_pattern: str, runner: dict, program: str = "none") -> dict:
+              cells_dir, cell_pattern: str, runner: dict, program: str = "none",
+              program_temp: float | None = None) -> dict:
     """What the results of a grid depend on, apart from the conditions: a resume must bring the same."""
     import hashlib
 
@@ -98,12 +107,15 @@ def _settings(net, cell_file: Path, dsg, mode: str, scale, clip: bool, kicks: bo
         settings.update(cells_dir=str(Path(cells_dir).resolve()), cell_pattern=cell_pattern)
     if program != "none":  # only then: a grid made before programming existed resumes as it was made
         settings["program"] = program
+    if program_temp is not None:
+        settings["program_temp"] = program_temp
     return settings
 
 
 def run_conditions(net, cell, cell_file: Path, run_sha, dsg, conds: list, out: Path, *, program_at, scale,
                    scale_mode: str, clip: bool, runner: dict, no_cache: bool, kicks: bool, cells_dir=None,
-                   cell_pattern: str = "", map_with: str = "run", program: str = "none") -> Path:
+                   cell_pattern: str = "", map_with: str = "run", program: str = "none",
+                   program_temp: float | None = None) -> Path:
     """Verify at every condition in `conds` (finished ones in `out` kept), then write the report; returns grid.md."""
     from imcpnn.spice.cache import ResultCache
     from imcpnn.verify.conditions import Condition, condition_cell
@@ -113,12 +125,15 @@ def run_conditions(net, cell, cell_file: Path, run_sha, dsg, conds: list, out: P
 
     mode = default_scale_mode(net.flow) if scale_mode == "auto" else scale_mode
     settings = _settings(net, cell_file, dsg, mode, scale, clip, kicks, program_at, map_with, cells_dir, cell_pattern,
-                         runner, program)
+                         runner, program, program_temp)
     check_grid_out(out, settings)  # before the cells are read and anything is simulated
     warnings = _preflight(net, cell, out, len(net.test_inputs), scale, mode, clip, program_at.corner)
-    # a Monte-Carlo instance has no cell of its own: its corner's maps it (--map-with condition)
-    cells = {c.name: condition_cell(Path(cells_dir), Condition(c.corner, c.temp), cell_pattern)
-             for c in conds} if cells_dir else {}
+    # a Monte-Carlo instance has no cell of its own: its corner's maps it (--map-with condition); with
+    # --program-temp the cell where it is written is needed too
+    wanted = [(c.name, Condition(c.corner, c.temp)) for c in conds]
+    wanted += [(w.name, w) for w in (Condition(c.corner, program_temp) for c in conds
+                                     if c.seed is not None and program_temp is not None)]
+    cells = {name: condition_cell(Path(cells_dir), c, cell_pattern) for name, c in wanted} if cells_dir else {}
     if cells_dir and not any(cells.values()):
         raise ConfigError(f"--cells {cells_dir}: no cell for any condition (names like "
                           f"{cell_pattern.format(corner=conds[0].corner, temp=f'{conds[0].temp:g}')})")
@@ -130,7 +145,8 @@ def run_conditions(net, cell, cell_file: Path, run_sha, dsg, conds: list, out: P
     t0 = time.perf_counter()
     summaries = run_grid(net, cell, dsg, conds, out, settings=settings, program_at=program_at,
                          scales=Scales.global_(scale) if scale is not None else None, scale_mode=mode, record=record,
-                         cells=cells, map_with=map_with, program=program, log=lambda m: click.echo(m, err=True),
+                         cells=cells, map_with=map_with, program=program, program_temp=program_temp,
+                         log=lambda m: click.echo(m, err=True),
                          clip=clip,
                          cache=None if no_cache else ResultCache(), warnings=warnings, **runner)
     return _report(net, cell, conds, summaries, cells, out, settings, clip, kicks, time.perf_counter() - t0)

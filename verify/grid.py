@@ -32,7 +32,7 @@ from imcpnn.spice.pool import run_jobs
 from imcpnn.verify.conditions import Condition
 from imcpnn.verify.flow import Network, fit_scales, verify
 from imcpnn.verify.mapping import Scales
-from imcpnn.verify.program import PROGRAMS, ProgramError, Programmed, program_instances
+from imcpnn.verify.program import PROGRAMS, ProgramError, Programmed, carried, nominal_neurons, program_instances
 from imcpnn.verify.record import VerifyInputs
 from imcpnn.verify.report import holds_files
 from imcpnn.verify.simulate import build_bundles, gate_biases, transient_jobs
@@ -107,10 +107,13 @@ def design_at(design: CellDesign, cond_cell: CellParams | None) -> CellDesign:
 
 
 def programmed_instances(net: Network, conditions: list[Condition], mapping: dict, designs: dict[str, CellDesign],
-                         scales: Scales, out: Path, log: Callable[[str], None], kw: dict) -> dict[str, Programmed]:
-    """Every Monte-Carlo instance written and verified (verify/program.py) at its own corner and temperature, from
-    the gate biases its cell maps the weights to. Kept in programs/<name>.json: a resumed grid simulates the same
-    writes, and an interrupted programming repeats from the result cache."""
+                         scales: Scales, out: Path, log: Callable[[str], None], kw: dict,
+                         program_temp: float | None = None) -> dict[str, Programmed]:
+    """Every Monte-Carlo instance written and verified (verify/program.py) at its own corner and temperature, or at
+    `program_temp` and operated at its own (the written offsets carried, program.carried), from the gate biases its
+    cell maps the weights to (`mapping` and `designs` hold the programming conditions too). Kept in
+    programs/<name>.json: a resumed grid simulates the same writes, and an interrupted programming repeats from the
+    result cache."""
     found: dict[str, Programmed] = {}
     todo: dict[tuple[str, float], list[Condition]] = {}
     for c in (c for c in conditions if c.seed is not None):
@@ -121,9 +124,10 @@ def programmed_instances(net: Network, conditions: list[Condition], mapping: dic
             except (OSError, UnicodeDecodeError, json.JSONDecodeError, ProgramError) as exc:
                 raise ConfigError(f"{path}: unreadable ({exc}); remove it to program the instance again") from None
         else:
-            todo.setdefault((c.corner, c.temp), []).append(c)
+            todo.setdefault((c.corner, c.temp if program_temp is None else program_temp), []).append(c)
     for (corner, temp), conds in todo.items():
-        cell, design = mapping[conds[0].name][0], designs[conds[0].name]
+        at = Condition(corner, temp).name
+        cell, design = mapping[at][0], designs[at]
         gates, _ = gate_biases(net.weights, cell, scales, kw.get("clip", False))
         log(f"programming {len(conds)} instance(s) at {corner} / {temp:g} C: write and verify")
         written = program_instances(gates, cell, design, lib_line(corner), lib_line(f"{corner}_mm"), temp,
@@ -132,6 +136,10 @@ def programmed_instances(net: Network, conditions: list[Condition], mapping: dic
                                     mem_limit_gb=kw.get("mem_limit_gb"), log=log)
         for c in conds:
             p = written[c.seed]
+            if c.temp != temp:  # written at `temp`, operated at its own: each bias keeps the offset its write found
+                to = gate_biases(net.weights, mapping[c.name][0], scales, kw.get("clip", False))[0]
+                p = carried(p, gates, nominal_neurons(designs[at], _shapes(gates)), to,
+                            nominal_neurons(designs[c.name], _shapes(gates)), design.vdd)
             first, last = p.reads[0], p.reads[-1]
             log(f"  {c.name}: {len(p.reads)} reads, synapse current {first['synapse_rms_rel']:.1%} -> "
                 f"{last['synapse_rms_rel']:.2%} RMS, discharge {first['i_dis_rms_rel']:.1%} -> "
@@ -140,6 +148,10 @@ def programmed_instances(net: Network, conditions: list[Condition], mapping: dic
             atomic_write_json(out / PROGRAMS_DIR / f"{c.name}.json", p.to_dict())
             found[c.name] = p
     return found
+
+
+def _shapes(gates: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[int, int]]:
+    return [(vn.shape[1], vn.shape[0]) for vn, _ in gates]
 
 
 def _prefetch(net: Network, designs: dict[str, CellDesign], pending: list[Condition], scales: Scales,
@@ -169,12 +181,14 @@ def run_grid(net: Network, cell: CellParams, design: CellDesign, conditions: lis
              settings: dict, program_at: Condition, scales: Scales | None, scale_mode: str,
              record: Callable[[Condition, CellParams, Path | None], VerifyInputs],
              cells: dict[str, tuple[CellParams, Path]] | None = None, map_with: str = "run",
-             program: str = "none", log: Callable[[str], None] = print, **kw) -> list[tuple[dict, bool]]:
+             program: str = "none", program_temp: float | None = None, log: Callable[[str], None] = print,
+             **kw) -> list[tuple[dict, bool]]:
     """Verify `net` at every condition not already finished in `out`; returns each condition's summary and whether
     it was finished before this call (then read back). `cells`: condition name -> (cell, path) extracted there;
     with map_with='condition' the weights' gate biases come from it, and in any case its trimmed neuron biases
     (design_at). program='write-verify': each Monte-Carlo instance written and verified before it is simulated
-    (programmed_instances). `kw` go to verify() (chunks, workers, cache, clip, scheduler, mem_limit_gb, device
+    (programmed_instances), at `program_temp` if given (a chip written once, at test, and operated at every
+    temperature). `kw` go to verify() (chunks, workers, cache, clip, scheduler, mem_limit_gb, device
     options)."""
     if program not in PROGRAMS:
         raise ConfigError(f"unknown programming {program!r}; choose from {', '.join(PROGRAMS)}")
@@ -182,18 +196,22 @@ def run_grid(net: Network, cell: CellParams, design: CellDesign, conditions: lis
         raise ConfigError("--program write-verify trims every neuron on biases of its own, which an extracted layer "
                           "netlist (--layer-netlist) has no ports for")
     check_grid_out(out, settings)
+    # the conditions the instances are written at, when that is not where they run
+    writes = sorted({Condition(c.corner, program_temp) for c in conditions if c.seed is not None
+                     and program_temp is not None and c.temp != program_temp} - set(conditions), key=str)
     if map_with == "condition":
-        missing = [c.name for c in conditions if (cells or {}).get(c.name) is None]
+        missing = [c.name for c in conditions + writes if (cells or {}).get(c.name) is None]
         if missing:
             raise ConfigError(f"--map-with condition needs a cell per condition; none for {', '.join(missing)}")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / SETTINGS_FILE, settings)
     prog = programmed_scales(net, cell, design, out, program_at, scales, scale_mode, log, kw)
     # the cell that maps each condition's weights to gate biases, and its file (None: the run's own)
-    mapping = {c.name: (cells or {})[c.name] if map_with == "condition" else (cell, None) for c in conditions}
-    designs = {c.name: design_at(design, ((cells or {}).get(c.name) or (None,))[0]) for c in conditions}
+    mapping = {c.name: (cells or {})[c.name] if map_with == "condition" else (cell, None) for c in conditions + writes}
+    designs = {c.name: design_at(design, ((cells or {}).get(c.name) or (None,))[0]) for c in conditions + writes}
     pending = [c for c in conditions if not is_done(out, c)]
-    programs = programmed_instances(net, pending, mapping, designs, prog, out, log, kw) if program != "none" else {}
+    programs = (programmed_instances(net, pending, mapping, designs, prog, out, log, kw, program_temp)
+                if program != "none" else {})
     if len(pending) > 1 and kw.get("cache") is not None:
         _prefetch(net, designs, pending, prog, {c.name: mapping[c.name][0] for c in pending}, log, kw, programs)
     summaries = []

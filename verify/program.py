@@ -219,6 +219,21 @@ def _newton(bias: np.ndarray, y: np.ndarray, y_step: np.ndarray, target: np.ndar
     return np.clip(bias + np.clip((target - y) / slope, -MAX_STEP, MAX_STEP), 0.0, vdd)
 
 
+def carried(p: Programmed, gates_at: list[tuple[np.ndarray, np.ndarray]], neurons_at: list[NeuronBiases],
+            gates_to: list[tuple[np.ndarray, np.ndarray]], neurons_to: list[NeuronBiases], vdd: float) -> Programmed:
+    """An instance written where its nominal biases were (gates_at, neurons_at) and operated where they are
+    (gates_to, neurons_to): each bias keeps the offset its write found on top of the bias there, as a trim DAC adds a
+    fixed offset to a bias that tracks the condition. Synapses off where they were written stay off."""
+    gates = []
+    for (vn, vp), (an, ap), (tn, tp) in zip(p.gates, gates_at, gates_to):
+        gates.append((np.clip(np.where(an > 0, tn + (vn - an), vn), 0.0, vdd),
+                      np.clip(np.where(ap < vdd, tp + (vp - ap), vp), 0.0, vdd)))
+    neurons = [NeuronBiases(np.clip(t.v_b_dis + (w.v_b_dis - a.v_b_dis), 0.0, vdd),
+                            np.clip(t.v_b_sense + (w.v_b_sense - a.v_b_sense), 0.0, vdd))
+               for w, a, t in zip(p.neurons, neurons_at, neurons_to)]
+    return Programmed(gates, neurons, p.reads, p.converged)
+
+
 def program_instances(gates: list[tuple[np.ndarray, np.ndarray]], cell: CellParams, design: CellDesign,
                       lib_nominal: str, lib_mismatch: str, temp: float, seeds: list[int], *, wire_cap: float = 0.0,
                       cache: ResultCache | None = None, workers: int | None = None, scheduler: str | None = None,

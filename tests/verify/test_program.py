@@ -19,11 +19,11 @@ import pytest
 
 from imcpnn.cell import load_cell
 from imcpnn.netlists import load_design
-from imcpnn.netlists.network import network_netlist
+from imcpnn.netlists.network import NeuronBiases, network_netlist
 from imcpnn.netlists.probe import probe_netlist
 from imcpnn.pdk import lib_line
 from imcpnn.verify.mapping import Scales
-from imcpnn.verify.program import MAX_READS, TOLERANCE, Programmed, nominal_neurons, program_instances
+from imcpnn.verify.program import MAX_READS, TOLERANCE, Programmed, carried, nominal_neurons, program_instances
 from imcpnn.verify.simulate import gate_biases, simulate
 
 CELL = Path(__file__).resolve().parents[1] / "fixtures" / "cell_paper.json"
@@ -87,3 +87,18 @@ def test_write_verify_brings_an_instance_to_the_nominal_chip(tmp_path):
         e_drawn, e_prog = rms(drawn[layer], nominal[layer]), rms(prog[layer], nominal[layer])
         assert e_drawn > 20.0 and e_prog < min(e_drawn / 10, 10.0), (
             f"layer {layer + 1}: {e_drawn:.2f} ns RMS from the nominal chip as drawn, {e_prog:.2f} ns programmed")
+
+
+def test_a_bias_written_at_one_condition_keeps_its_offset_at_another():
+    vdd = 1.8
+    at = [(np.array([[0.50, 0.0]]), np.array([[vdd, 1.20]]))]
+    to = [(np.array([[0.47, 0.0]]), np.array([[vdd, 1.25]]))]  # another condition maps the weights elsewhere
+    written = Programmed([(np.array([[0.52, 0.0]]), np.array([[vdd, 1.19]]))],
+                         [NeuronBiases(np.array([0.55]), np.array([1.17]))], reads=[{"x": 1.0}], converged=True)
+    p = carried(written, at, [NeuronBiases(np.array([0.54]), np.array([1.16]))], to,
+                [NeuronBiases(np.array([0.60]), np.array([1.10]))], vdd)
+    np.testing.assert_allclose(p.gates[0][0], [[0.49, 0.0]])  # on: 0.47 + 0.02; off stays off
+    np.testing.assert_allclose(p.gates[0][1], [[vdd, 1.24]])  # the PMOS gate 10 mV down there too
+    np.testing.assert_allclose(p.neurons[0].v_b_dis, [0.61])
+    np.testing.assert_allclose(p.neurons[0].v_b_sense, [1.11])
+    assert p.reads == written.reads and p.converged
