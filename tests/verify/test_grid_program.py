@@ -20,8 +20,8 @@ CELL = Path(__file__).resolve().parents[1] / "fixtures" / "cell_paper.json"
 
 def _grid_args(tmp_path: Path) -> list[str]:
     return [sys.executable, "-m", "imcpnn.cli.verify", "grid", "--weights", str(tmp_path / "w.npz"), "--inputs",
-            str(tmp_path / "x.csv"), "--cell", str(CELL), "--scale-mode", "none", "--clip", "--chunks", "1", "--mc", "1",
-            "--out", str(tmp_path / "grid"), "--temps", "27"]
+            str(tmp_path / "x.csv"), "--cell", str(CELL), "--scale-mode", "none", "--clip", "--chunks", "1",
+            "--mc", "1", "--out", str(tmp_path / "grid"), "--temps", "27"]
 
 
 def _grid(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
