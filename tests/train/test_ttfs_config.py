@@ -66,12 +66,12 @@ def test_gamma_q_changes_the_loss_by_minus_gamma_q_times_q():
     cfg1, _, _, _ = make_config("digits-ttfs", sets={"gamma_q": 0.5})
     net = build_net(cfg0, (64,), model).eval()
     times = forward_all(net, x)
-    q = ttfs_q(net, x, times)
+    q = ttfs_q(net, x, times).detach()
     assert float(q) > 0
     base = paper_loss(net, times, y, cfg0, inputs=x)
     with_q = paper_loss(net, times, y, cfg1, inputs=x)
-    assert float(with_q.total) == pytest.approx(float(base.total) - 0.5 * float(q), rel=1e-6)
-    assert float(with_q.q) == pytest.approx(float(q))
+    assert float(with_q.total.detach()) == pytest.approx(float(base.total.detach()) - 0.5 * float(q), rel=1e-6)
+    assert float(with_q.q.detach()) == pytest.approx(float(q))
 
 
 def test_ttfs_training_is_reproducible_by_seed(tmp_path):
