@@ -4,7 +4,7 @@ neuron's discharge current and every neuron's switching point can be measured in
 Its devices are those of the network's transient netlist with per-neuron biases (network_netlist with
 neuron_biases), line for line and in the same order, under the same seed: ngspice draws a ``*_mm`` section's
 mismatch per device in that order, so the probe measures the very instance the transient simulates
-(tests/verify/test_program_netlist.py compares the device lines). Only sources differ, and sources draw nothing:
+(tests/verify/test_program.py compares the device lines). Only sources differ, and sources draw nothing:
 
 * the clocks are DC: ``Vph_<l>`` 0, ``Vphb_<l>`` vdd, ``Vrstb_<l>`` vdd (accumulating, not in reset);
 * the spikes into every layer are forced: ``Vin_<l>_<j>`` / ``Vinb_<l>_<j>`` drive ``spk_<l>_<j>`` /

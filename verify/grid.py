@@ -32,10 +32,11 @@ from imcpnn.spice.pool import run_jobs
 from imcpnn.verify.conditions import Condition
 from imcpnn.verify.flow import Network, fit_scales, verify
 from imcpnn.verify.mapping import Scales
-from imcpnn.verify.program import PROGRAMS, ProgramError, Programmed, carried, nominal_neurons, program_instances
+from imcpnn.verify.program import (PROGRAMS, ProgramError, Programmed, carried, gate_shapes, nominal_neurons,
+                                   program_instances)
 from imcpnn.verify.record import VerifyInputs
 from imcpnn.verify.report import holds_files
-from imcpnn.verify.simulate import build_bundles, gate_biases, transient_jobs
+from imcpnn.verify.simulate import build_bundles, check_program_layers, gate_biases, transient_jobs
 
 SETTINGS_FILE = "settings.json"
 SCALES_FILE = "scales.json"
@@ -138,8 +139,8 @@ def programmed_instances(net: Network, conditions: list[Condition], mapping: dic
             p = written[c.seed]
             if c.temp != temp:  # written at `temp`, operated at its own: each bias keeps the offset its write found
                 to = gate_biases(net.weights, mapping[c.name][0], scales, kw.get("clip", False))[0]
-                p = carried(p, gates, nominal_neurons(designs[at], _shapes(gates)), to,
-                            nominal_neurons(designs[c.name], _shapes(gates)), design.vdd)
+                p = carried(p, gates, nominal_neurons(designs[at], gate_shapes(gates)), to,
+                            nominal_neurons(designs[c.name], gate_shapes(gates)), design.vdd)
             first, last = p.reads[0], p.reads[-1]
             log(f"  {c.name}: {len(p.reads)} reads, synapse current {first['synapse_rms_rel']:.1%} -> "
                 f"{last['synapse_rms_rel']:.2%} RMS, discharge {first['i_dis_rms_rel']:.1%} -> "
@@ -148,10 +149,6 @@ def programmed_instances(net: Network, conditions: list[Condition], mapping: dic
             atomic_write_json(out / PROGRAMS_DIR / f"{c.name}.json", p.to_dict())
             found[c.name] = p
     return found
-
-
-def _shapes(gates: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[int, int]]:
-    return [(vn.shape[1], vn.shape[0]) for vn, _ in gates]
 
 
 def _prefetch(net: Network, designs: dict[str, CellDesign], pending: list[Condition], scales: Scales,
@@ -192,9 +189,8 @@ def run_grid(net: Network, cell: CellParams, design: CellDesign, conditions: lis
     options)."""
     if program not in PROGRAMS:
         raise ConfigError(f"unknown programming {program!r}; choose from {', '.join(PROGRAMS)}")
-    if program != "none" and kw.get("layer_netlist") is not None:
-        raise ConfigError("--program write-verify trims every neuron on biases of its own, which an extracted layer "
-                          "netlist (--layer-netlist) has no ports for")
+    if program != "none":
+        check_program_layers(kw.get("layer_netlist"))
     check_grid_out(out, settings)
     # the conditions the instances are written at, when that is not where they run
     writes = sorted({Condition(c.corner, program_temp) for c in conditions if c.seed is not None

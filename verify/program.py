@@ -95,6 +95,11 @@ class Programmed:
             raise ProgramError(f"unreadable programmed biases ({exc})") from None
 
 
+def gate_shapes(gates: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[int, int]]:
+    """Per layer (n_in, n_out) of its (n_out, n_in) gate-bias arrays."""
+    return [(vn.shape[1], vn.shape[0]) for vn, _ in gates]
+
+
 def nominal_neurons(design: CellDesign, shapes: list[tuple[int, int]]) -> list[NeuronBiases]:
     """Every neuron at the design's shared biases."""
     return [NeuronBiases(np.full(n_out, design.v_b_dis), np.full(n_out, design.v_b_sense)) for _, n_out in shapes]
@@ -242,8 +247,7 @@ def program_instances(gates: list[tuple[np.ndarray, np.ndarray]], cell: CellPara
     """Program the instances `seeds` of the network whose nominal gate biases are `gates` (mapped with `cell`) at
     `temp`: the targets are read from the nominal section `lib_nominal`, the instances from `lib_mismatch`. Every
     round's probes of all instances run as one batch on the pool (or Dask)."""
-    shapes = [(vn.shape[1], vn.shape[0]) for vn, _ in gates]
-    neurons0 = nominal_neurons(design, shapes)
+    neurons0 = nominal_neurons(design, gate_shapes(gates))
     on = [(vn > 0) | (vp < design.vdd) for vn, vp in gates]
     mapper = BiasMapper(cell)
     guess = cell.v_switch

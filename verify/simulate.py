@@ -83,7 +83,7 @@ def build_bundles(weights: list[np.ndarray], inputs: np.ndarray, cell: CellParam
     check_network(weights, inputs)
     biases, n_clipped = gate_biases(weights, cell, scales, clip)
     if programmed is not None:
-        check_programmed(programmed, layer_netlist)
+        check_program_layers(layer_netlist)
         biases = programmed.gates
     ranges = sample_ranges(len(inputs), chunks)
     bundles = []
@@ -149,10 +149,11 @@ def transient_jobs(bundles: list[NetlistBundle], keep_waves: bool) -> list[SimJo
     return jobs
 
 
-def check_programmed(programmed: Programmed, layer_netlist) -> None:
+def check_program_layers(layer_netlist) -> None:
+    """A written instance trims every neuron on biases of its own, which an extracted layer has no ports for."""
     if layer_netlist is not None:
-        raise ConfigError("a programmed instance trims every neuron on biases of its own, which an extracted layer "
-                          "netlist (--layer-netlist) has no ports for: program without it")
+        raise ConfigError("--program write-verify trims every neuron on biases of its own, which an extracted layer "
+                          "netlist (--layer-netlist) has no ports for")
 
 
 def check_mc_partition(partition: str, seed: int | None) -> None:
